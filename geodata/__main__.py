@@ -1,0 +1,108 @@
+"""Command line: ``python -m geodata build | ensure | export-csv FILE | report | import-levels FILE``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from geodata import build as build_mod
+from geodata import importer, levels, sources
+from geodata.atlas import read_atlas
+
+
+def _report(table_rec: object, manifest: dict) -> str:
+    rec = table_rec
+    lines = [f"atlas {manifest['build_id']}: {manifest['ccgs']} CCGs, {manifest['area_teams']} area teams"]
+    for year, counts in manifest["coverage"].items():
+        known = sum(v for k, v in counts.items() if k != levels.UNKNOWN)
+        shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+        lines.append(f"  {levels.PERIOD_BY_YEAR[int(year)]}: known {known}/209 ({shown})")
+    lines.append("  published totals beside the atlas (atlas count / published, source):")
+    for _, r in rec.iterrows():  # type: ignore[attr-defined]
+        lines.append(f"    {r['period']} {r['scope']:<17} {r['level']:<20} {r['atlas']:>3} / {r['published']:<3} "
+                     f"{r['measure']} ({r['source_id']}); unknown in scope {r['atlas_unknown']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m geodata", description=__doc__)
+    parser.add_argument("--sources", help="raw data folder (default $CCG_SOURCES or ../shared/data/raw)")
+    parser.add_argument("--atlas", help="atlas folder (default $CCG_ATLAS_DIR or build/atlas)")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("build", help="build the atlas (replaces the old one only if the new one is valid)")
+    sub.add_parser("ensure", help="build only if the atlas is missing or older than its inputs")
+    sub.add_parser("report", help="coverage and published totals beside the atlas's counts")
+    exp = sub.add_parser("export-csv", help="write the flat atlas table, one row per CCG")
+    exp.add_argument("file")
+    imp = sub.add_parser("import-levels", help="import an official list of CCG levels (CSV or XLSX)")
+    imp.add_argument("file")
+    imp.add_argument("--year", type=int, required=True, choices=levels.YEARS)
+    imp.add_argument("--level", choices=levels.LEVELS, help="level of every listed CCG (a list with no level column)")
+    imp.add_argument("--rest", choices=levels.LEVELS,
+                     help="level of every CCG the list does not name (only for a complete official list)")
+    imp.add_argument("--name-column")
+    imp.add_argument("--level-column")
+    imp.add_argument("--source-title")
+    imp.add_argument("--source-url")
+    imp.add_argument("--source-date")
+    imp.add_argument("--into", default=str(build_mod.PROJECT_LEVELS), help="levels table to add to")
+    imp.add_argument("--no-build", action="store_true", help="do not rebuild the atlas afterwards")
+    args = parser.parse_args(argv)
+    root = sources.sources_dir(args.sources)
+
+    try:
+        if args.cmd == "build" or (args.cmd == "ensure" and build_mod.needs_build(root, args.atlas)):
+            res = build_mod.build(root, args.atlas)
+            print(_report(res.reconciliation, res.manifest))
+            print(f"atlas written to {res.path}")
+        elif args.cmd == "ensure":
+            print(f"atlas up to date in {build_mod.atlas_dir(args.atlas)}")
+        elif args.cmd == "report":
+            atlas = read_atlas(args.atlas)
+            print(_report(atlas.reconciliation, atlas.manifest))
+        elif args.cmd == "export-csv":
+            atlas = read_atlas(args.atlas)
+            atlas.table.to_csv(args.file, index=False)
+            print(f"wrote {len(atlas.table)} rows to {args.file}")
+        elif args.cmd == "import-levels":
+            return _import(args, root)
+    except (sources.SourceError, build_mod.BuildError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _import(args: argparse.Namespace, root: Path) -> int:
+    path = Path(args.file)
+    title = args.source_title or f"Imported list {path.name}"
+    res = importer.import_levels(path, args.year, root, level=args.level, name_column=args.name_column,
+                                 level_column=args.level_column, source_title=title, source_url=args.source_url,
+                                 source_date=args.source_date, rest=args.rest)
+    target = Path(args.into)
+    existing = [sources.read_levels_file(root / sources.LEVELS)]
+    if target.exists():
+        other = sources.read_levels_file(target)
+        existing.append(other[other["source_title"] != title])
+    import pandas as pd
+
+    conflicts = res.conflicts + importer.find_conflicts(res.rows, pd.concat(existing))
+    bad = {c.split()[0] for c in conflicts}
+    rows = [r for r in res.rows if r["ods_code"] not in bad]
+    importer.write_rows(rows, target, title)
+    print(f"matched {len(rows)} CCGs for {args.year}; wrote them to {target} with source '{title}'")
+    for raw, name in res.approximate:
+        print(f"  approximate match: {raw!r} -> {name!r} (check it)")
+    for name in res.unmatched:
+        print(f"  NOT MATCHED: {name!r}")
+    for c in conflicts:
+        print(f"  CONFLICT (not written): {c}")
+    status = 3 if res.unmatched or conflicts else 0
+    if not args.no_build:
+        built = build_mod.build(root, args.atlas)
+        print(_report(built.reconciliation, built.manifest))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""Build the atlas: one validated table of the 209 CCGs plus web geometry, written atomically.
+
+Sources -> tidy frames (``sources``) -> joins by ODS code -> levels (``levels``) -> geometry (``geometry``)
+-> checks -> files in a temporary folder -> swapped in place of the old atlas only when all checks pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geodata import geometry, levels, sources
+from geodata.sources import SourceError
+
+DEFAULT_ATLAS_DIR = sources.PROJECT_ROOT / "build" / "atlas"
+PROJECT_LEVELS = sources.PROJECT_ROOT / "geodata" / "levels.csv"
+MERGED_CCG = {"13T": ("00F", "00G", "00H")}  # Newcastle Gateshead, formed 1 April 2015
+
+TABLE_COLUMNS = [
+    "ccg_code", "ods_code", "ccg_name", "area_team", "area_team_code", "area_team_ods", "region",
+    "local_office", "local_office_code", "local_office_2016", "imd_score", "imd_rank", "imd_quintile",
+    "population", "level_2015", "level_2016", "source_2015", "source_2016", "evidence_2015", "evidence_2016",
+    "ccg13_codes", "lon", "lat",
+]
+EXTRA_ATTRIBUTIONS = [
+    "Contains public sector information licensed under the Open Government Licence v3.0 "
+    "(ONS and NHS Digital Organisation Data Service lookups).",
+    "English indices of deprivation 2015, Department for Communities and Local Government (OGL v3.0); "
+    "ONS mid-2015 CCG population estimates (OGL v3.0).",
+    "Co-commissioning levels: NHS England, Pulse, HSJ, CCG papers and other public sources named for each CCG.",
+]
+
+
+class BuildError(RuntimeError):
+    """The build found problems; the previous atlas was left untouched."""
+
+
+@dataclass
+class BuildResult:
+    path: Path
+    manifest: dict
+    reconciliation: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+
+def atlas_dir(path: str | Path | None = None) -> Path:
+    return Path(path or os.environ.get("CCG_ATLAS_DIR") or DEFAULT_ATLAS_DIR).resolve()
+
+
+def imd_quintile(rank: pd.Series, n: int) -> pd.Series:
+    """Quintile among CCGs by IMD rank, 1 = most deprived fifth (41 or 42 CCGs each for 209)."""
+    return np.ceil(rank * 5 / n).astype(int)
+
+
+def assemble_table(root: Path, level_files: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """The flat table (one row per CCG), the raw level rows, and the England population total."""
+    ccg = sources.read_ccg15_codes(root)
+    if len(ccg) != 209:
+        raise SourceError(root / sources.LSOA_CCG15, f"expected 209 CCGs, found {len(ccg)}", "CCG15CD")
+    at13 = sources.read_ccg13_area_teams(root)
+    at13 = at13.merge(sources.read_area_team_ods(root), on="area_team_code", how="left")
+
+    # 2015 CCGs take their area team by ODS code; a merged CCG takes the (single) team of its predecessors.
+    rows = []
+    by_ods = at13.set_index("ods_code")
+    for ods in ccg["ods_code"]:
+        olds = MERGED_CCG.get(ods, (ods,))
+        missing = [o for o in olds if o not in by_ods.index]
+        if missing:
+            raise SourceError(root / sources.CCG13_TO_AT, "2015/16 CCG without a 2013 area team",
+                              "CCG13CDH", [ods])
+        pred = by_ods.loc[list(olds)]
+        teams = set(pred["area_team_code"])
+        if len(teams) != 1:
+            raise SourceError(root / sources.CCG13_TO_AT, f"{ods} predecessors span area teams {teams}",
+                              "NHSAT13CD", list(olds))
+        first = pred.iloc[0]
+        rows.append({"ods_code": ods, "area_team_code": first["area_team_code"], "area_team": first["area_team"],
+                     "area_team_ods": first["area_team_ods"], "region": first["region"],
+                     "ccg13_codes": ";".join(pred["ccg13_code"])})
+    table = ccg.merge(pd.DataFrame(rows), on="ods_code", how="left")
+
+    offices = sources.read_local_offices(root)
+    table = _merge_checked(table, offices, "ods_code", root / sources.ODS_ECCG)
+    wrong_region = table.loc[table["region"] != table["ods_region"], "ods_code"]
+    if len(wrong_region):
+        raise SourceError(root / sources.ODS_ECCG, "region disagrees with the ONS 2013 lookup", "col2", wrong_region)
+    # Lancashire and Greater Manchester split into two local offices on 1 April 2016 (ODS Q83, Q84).
+    split = {"Greater Manchester": "Greater Manchester", "Lancashire": "Lancashire"}
+    table["local_office_2016"] = np.where(table["local_office_code"] == "Q73",
+                                          table["area_team"].map(split), table["local_office"])
+
+    imd = sources.read_imd(root)
+    table = _merge_checked(table, imd, "ccg_code", root / sources.IMD)
+    table["imd_quintile"] = imd_quintile(table["imd_rank"], len(table))
+    population, england = sources.read_population(root)
+    table = _merge_checked(table, population, "ccg_code", root / sources.POPULATION)
+
+    raw = pd.concat([sources.read_levels_file(p) for p in level_files], ignore_index=True)
+    raw = levels.validate_rows(raw, table["ods_code"])
+    resolved = levels.resolve_levels(raw, table["ods_code"])
+    table = table.merge(levels.wide_levels(resolved), on="ods_code", how="left")
+    return table.sort_values("ccg_code").reset_index(drop=True), raw, england
+
+
+def _merge_checked(left: pd.DataFrame, right: pd.DataFrame, key: str, file: Path) -> pd.DataFrame:
+    """Left join that stops on codes present on one side only: an unmatched code is a data error."""
+    only_left = sorted(set(left[key]) - set(right[key]))
+    only_right = sorted(set(right[key]) - set(left[key]))
+    if only_left:
+        raise SourceError(file, "CCGs missing from this file", key, only_left)
+    if only_right:
+        raise SourceError(file, "codes not among the 209 CCGs", key, only_right)
+    return left.merge(right, on=key, how="left")
+
+
+def validate_table(table: pd.DataFrame, england_population: int) -> list[str]:
+    """Everything the dashboard relies on; each problem names the column and values."""
+    problems = []
+    if len(table) != 209:
+        problems.append(f"expected 209 CCGs, found {len(table)}")
+    for col in ("ccg_code", "ods_code"):
+        dup = table.loc[table[col].duplicated(), col].tolist()
+        if dup:
+            problems.append(f"column {col}: duplicate codes {dup}")
+    required = [c for c in TABLE_COLUMNS if not c.startswith("source_") and not c.startswith("evidence_")]
+    for col in required:
+        empty = table.loc[table[col].isna() | (table[col].astype(str) == ""), "ccg_code"].tolist()
+        if empty:
+            problems.append(f"column {col}: empty for {empty[:10]}")
+    expected_counts = {"area_team_code": 25, "region": 4, "local_office_code": 13, "local_office_2016": 14}
+    for col, n in expected_counts.items():
+        if table[col].nunique() != n:
+            problems.append(f"column {col}: expected {n} distinct values, found {table[col].nunique()}")
+    if sorted(table["imd_rank"]) != list(range(1, len(table) + 1)):
+        problems.append("column imd_rank: ranks are not 1..209")
+    if int(table["population"].sum()) != england_population:
+        problems.append(f"column population: sums to {table['population'].sum()}, England total is "
+                        f"{england_population}")
+    for year in levels.YEARS:
+        bad = sorted(set(table[f"level_{year}"]) - set(levels.VOCABULARY))
+        if bad:
+            problems.append(f"column level_{year}: values outside the vocabulary {bad}")
+        known = table[f"level_{year}"] != levels.UNKNOWN
+        unsourced = table.loc[known & (table[f"source_{year}"] == ""), "ccg_code"].tolist()
+        if unsourced:
+            problems.append(f"column source_{year}: known level without a source for {unsourced}")
+    return problems
+
+
+def build_geometry(root: Path, table: pd.DataFrame) -> tuple[dict[str, object], dict[str, list[str]], list[str]]:
+    """Web layers and the contiguity graph from the source boundaries, with topology checks."""
+    src = sources.read_boundaries(root)
+    only = sorted(set(src["ccg_code"]) ^ set(table["ccg_code"]))
+    if only:
+        raise SourceError(root / sources.CCG_BOUNDARIES, "codes do not match the CCG table", "ccg15cd", only)
+    src = src.merge(table[["ccg_code", "area_team", "region"]], on="ccg_code").sort_values("ccg_code")
+    src = src.reset_index(drop=True)
+    # A point inside each CCG (not the centroid, which can fall outside a crescent), for markers and labels.
+    inside = gpd.GeoSeries(src.geometry.representative_point(), crs=src.crs).to_crs(4326)
+    table["lon"] = table["ccg_code"].map(dict(zip(src["ccg_code"], inside.x.round(5))))
+    table["lat"] = table["ccg_code"].map(dict(zip(src["ccg_code"], inside.y.round(5))))
+    codes = src["ccg_code"].tolist()
+    neighbours = geometry.neighbours_by_code(codes, src.geometry.values)
+    simple = geometry.simplify_coverage(src)
+    problems = geometry.coverage_problems(src, simple, codes)
+    layers = {
+        "ccgs": geometry.feature_collection(simple, "ccg_code"),
+        "area_teams": geometry.feature_collection(geometry.internal_borders(simple, "area_team"), "area_team"),
+        "regions": geometry.feature_collection(geometry.internal_borders(simple, "region"), "region"),
+    }
+    return layers, neighbours, problems
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def input_files(root: Path) -> list[Path]:
+    """Every file the build reads, for the manifest and the staleness check."""
+    rels = [sources.CCG_BOUNDARIES, sources.CCG13_TO_AT, sources.CCG13_CODES, sources.AT_CODES,
+            sources.LSOA_CCG15, sources.ODS_ECCG, sources.ODS_EAUTH, sources.IMD, sources.POPULATION,
+            sources.LEVELS, sources.TOTALS]
+    files = [root / r for r in rels]
+    shp = root / sources.CCG_BOUNDARIES
+    files += [shp.with_suffix(s) for s in (".dbf", ".shx", ".prj")]
+    return files
+
+
+def needs_build(root: Path | None = None, out: Path | None = None) -> bool:
+    """True when the atlas is missing or older than any input, the project's levels or the build code."""
+    root, out = sources.sources_dir(root), atlas_dir(out)
+    manifest = out / "manifest.json"
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    code = list((sources.PROJECT_ROOT / "geodata").glob("*.py")) + [PROJECT_LEVELS]
+    return any(p.exists() and p.stat().st_mtime > built for p in input_files(root) + code)
+
+
+def build(root: str | Path | None = None, out: str | Path | None = None,
+          extra_levels: list[Path] | None = None) -> BuildResult:
+    """Build and atomically install the atlas; raise BuildError/SourceError leaving the old one in place."""
+    root, out = sources.sources_dir(root), atlas_dir(out)
+    if not root.is_dir():
+        raise SourceError(root, "sources folder is missing (set CCG_SOURCES)")
+    level_files = [root / sources.LEVELS]
+    if PROJECT_LEVELS.exists():
+        level_files.append(PROJECT_LEVELS)
+    level_files += list(extra_levels or [])
+
+    table, raw_levels, england = assemble_table(root, level_files)
+    layers, neighbours, geo_problems = build_geometry(root, table)
+    table = table[TABLE_COLUMNS]
+    problems = validate_table(table, england) + geo_problems
+    rec = levels.reconcile(table, sources.read_totals(root))
+    problems += levels.check_ceilings(rec, table)
+    if problems:
+        raise BuildError("atlas build failed, previous atlas kept:\n- " + "\n- ".join(problems))
+
+    inputs = {str(p.relative_to(root)): _sha256(p) for p in input_files(root)}
+    inputs.update({str(p): _sha256(p) for p in level_files[1:]})
+    build_id = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:12]
+    payload = {name: geometry.compact_json(layer) for name, layer in layers.items()}
+    manifest = {
+        "build_id": build_id,
+        "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "sources_dir": str(root),
+        "inputs": inputs,
+        "ccgs": len(table),
+        "area_teams": int(table["area_team_code"].nunique()),
+        "coverage": {str(k): v for k, v in levels.coverage(table).items()},
+        "level_files": [str(p) for p in level_files],
+        "attributions": sources.attributions(root) + EXTRA_ATTRIBUTIONS,
+        "geometry": {"simplify_tolerance_m": geometry.SIMPLIFY_TOLERANCE_M, "grid_deg": geometry.GRID_DEG,
+                     "bytes": {k: len(v.encode()) for k, v in payload.items()}},
+        "islands": sorted(c for c, nb in neighbours.items() if not nb),
+    }
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".atlas-", dir=out.parent))
+    try:
+        table.to_csv(tmp / "table.csv", index=False)
+        raw_levels.drop(columns=["row"]).to_csv(tmp / "level_rows.csv", index=False)
+        rec.to_csv(tmp / "reconciliation.csv", index=False)
+        for name, text in payload.items():
+            (tmp / f"{name}.geojson").write_text(text, encoding="utf-8")
+        (tmp / "neighbours.json").write_text(json.dumps(neighbours, indent=0), encoding="utf-8")
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        _swap_in(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return BuildResult(out, manifest, rec)
+
+
+def _swap_in(new: Path, out: Path) -> None:
+    """Replace ``out`` by ``new`` with renames, so a reader never sees a half-written atlas."""
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        os.replace(out, old)
+    os.replace(new, out)
+    shutil.rmtree(old, ignore_errors=True)
+

@@ -1,0 +1,173 @@
+"""Import an official list of CCG levels (CSV or XLSX) into the project's ``geodata/levels.csv``.
+
+NHS England lists name CCGs loosely: with or without "NHS" and "CCG", "&" for "and", hyphens, capitals,
+and sometimes names from before the April 2015 mergers. Names are matched to ODS codes through every
+name the lookups know; nothing is dropped silently: unmatched names and conflicts are reported.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from geodata import levels, sources
+from geodata.build import MERGED_CCG
+
+_DROP = re.compile(r"\b(nhs|ccg|clinical commissioning group|the)\b")
+LEVEL_WORDS = {
+    "delegated": "delegated", "full delegation": "delegated", "fully delegated": "delegated",
+    "level 3": "delegated", "3": "delegated", "delegated commissioning": "delegated",
+    "joint": "joint", "joint commissioning": "joint", "level 2": "joint", "2": "joint",
+    "greater involvement": "greater_involvement", "greater_involvement": "greater_involvement",
+    "level 1": "greater_involvement", "1": "greater_involvement",
+    "none": "none", "no role": "none", "not delegated": "not_delegated", "not_delegated": "not_delegated",
+}
+
+
+def normalise(name: str) -> str:
+    """Comparable form of a CCG name: lower case, '&' as 'and', no 'NHS'/'CCG', no punctuation."""
+    s = str(name).lower().replace("&", " and ").replace("\u2019", "'")
+    s = re.sub(r"[-\u2013\u2014/,.()']", " ", s)
+    s = _DROP.sub(" ", s)
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def name_index(root: Path) -> dict[str, str]:
+    """Normalised name (2015 ONS, 2013 ONS, ODS) -> ODS code of the 2015/16 CCG it denotes."""
+    index: dict[str, str] = {}
+    successor = {old: new for new, olds in MERGED_CCG.items() for old in olds}
+    ccg15 = sources.read_ccg15_codes(root)
+    for ods, name in zip(ccg15["ods_code"], ccg15["ccg_name"]):
+        index[normalise(name)] = ods
+    codes13 = sources.read_csv(root, sources.CCG13_CODES, ["CCG13CDH", "CCG13NM"], encoding="cp1252")
+    valid = set(ccg15["ods_code"])
+    for ods, name in zip(codes13["CCG13CDH"], codes13["CCG13NM"]):
+        target = successor.get(ods, ods)
+        if target in valid:
+            index.setdefault(normalise(name), target)
+    eccg = pd.read_csv(sources._path(root, sources.ODS_ECCG), header=None, dtype=str, keep_default_na=False)
+    for ods, name in zip(eccg[0], eccg[1]):
+        target = successor.get(ods, ods)
+        if target in valid:
+            index.setdefault(normalise(name), target)
+    return index
+
+
+@dataclass
+class ImportResult:
+    rows: list[dict[str, str]] = field(default_factory=list)
+    approximate: list[tuple[str, str]] = field(default_factory=list)  # (name in file, name matched)
+    unmatched: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+        return pd.read_excel(path, dtype=str).fillna("")
+    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+
+
+def _pick(df: pd.DataFrame, wanted: str | None, hints: tuple[str, ...], what: str) -> str | None:
+    if wanted:
+        if wanted not in df.columns:
+            raise sources.SourceError("import file", f"no {what} column '{wanted}'", wanted, list(df.columns))
+        return wanted
+    for col in df.columns:
+        if any(h in str(col).lower() for h in hints):
+            return col
+    return None
+
+
+def parse_level(text: str) -> str | None:
+    return LEVEL_WORDS.get(re.sub(r"\s+", " ", str(text).strip().lower()))
+
+
+def match_names(df: pd.DataFrame, index: dict[str, str], name_col: str) -> tuple[list, list, list]:
+    """(row number, ods) for each matched row, approximate matches, and unmatched names."""
+    matched, approximate, unmatched = [], [], []
+    keys = list(index)
+    for i, raw in enumerate(df[name_col]):
+        if not str(raw).strip():
+            continue
+        key = normalise(raw)
+        if key in index:
+            matched.append((i, index[key]))
+            continue
+        close = difflib.get_close_matches(key, keys, n=2, cutoff=0.9)
+        if len(close) == 1 or (len(close) == 2 and index[close[0]] == index[close[1]]):
+            matched.append((i, index[close[0]]))
+            approximate.append((str(raw), close[0]))
+        else:
+            unmatched.append(str(raw))
+    return matched, approximate, unmatched
+
+
+def import_levels(path: Path, year: int, root: Path, level: str | None = None, name_column: str | None = None,
+                  level_column: str | None = None, source_title: str | None = None,
+                  source_url: str | None = None, source_date: str | None = None,
+                  rest: str | None = None) -> ImportResult:
+    """Rows for ``geodata/levels.csv`` from an official list; ``rest`` gives every unlisted CCG a level."""
+    if year not in levels.YEARS:
+        raise ValueError(f"year must be one of {levels.YEARS}")
+    df = read_table(path)
+    name_col = _pick(df, name_column, ("ccg", "name", "organisation", "commissioner"), "name")
+    if name_col is None:
+        name_col = df.columns[0]
+    level_col = _pick(df, level_column, ("level", "status", "option", "model"), "level") if not level else None
+    if level is None and level_col is None:
+        raise ValueError("the file has no level column: give --level for a list of CCGs at one level")
+    index = name_index(root)
+    names15 = sources.read_ccg15_codes(root).set_index("ods_code")["ccg_name"]
+    matched, approx, unmatched = match_names(df, index, name_col)
+    date = source_date or dt.date.fromtimestamp(path.stat().st_mtime).isoformat()
+    title = source_title or f"Imported list {path.name}"
+    result = ImportResult(approximate=approx, unmatched=unmatched)
+    seen: dict[str, str] = {}
+    for i, ods in matched:
+        lvl = level or parse_level(df.iloc[i][level_col])
+        if lvl is None:
+            result.unmatched.append(f"{df.iloc[i][name_col]} (level not understood: {df.iloc[i][level_col]!r})")
+            continue
+        if ods in seen and seen[ods] != lvl:
+            result.conflicts.append(f"{ods} listed as both {seen[ods]} and {lvl} in {path.name}")
+            continue
+        seen[ods] = lvl
+    for ods in sorted(set(names15.index) - set(seen)) if rest else []:
+        seen[ods] = rest
+    listed = {ods for _, ods in matched}
+    for ods, lvl in sorted(seen.items()):
+        note = f"Imported from {path.name}" + ("" if ods in listed else f"; not listed, so {rest}")
+        result.rows.append({"ods_code": ods, "ccg_name": names15[ods], "year": str(year), "level": lvl,
+                            "evidence": "imported", "source_title": title, "source_url": source_url or path.name,
+                            "source_date": date, "note": note})
+    return result
+
+
+def find_conflicts(new_rows: list[dict[str, str]], existing: pd.DataFrame) -> list[str]:
+    """New rows that would contradict a level another source already gives (the build would stop)."""
+    out = []
+    known = existing.groupby(["ods_code", "year"])["level"].apply(set).to_dict()
+    for r in new_rows:
+        have = known.get((r["ods_code"], r["year"]), set())
+        trial = have | {r["level"]}
+        specific = trial - {"not_delegated"}
+        if len(specific) > 1 or (specific == {"delegated"} and "not_delegated" in trial):
+            out.append(f"{r['ods_code']} {r['ccg_name']} {r['year']}: file says {r['level']}, "
+                       f"existing sources say {sorted(have)}")
+    return out
+
+
+def write_rows(rows: list[dict[str, str]], target: Path, source_title: str) -> None:
+    """Add rows to the project's levels table, replacing rows from an earlier import of the same source."""
+    current = pd.read_csv(target, dtype=str, keep_default_na=False) if target.exists() else pd.DataFrame(
+        columns=sources.LEVEL_COLUMNS)
+    keep = current[current["source_title"] != source_title]
+    out = pd.concat([keep, pd.DataFrame(rows, columns=sources.LEVEL_COLUMNS)], ignore_index=True)
+    out = out.sort_values(["ods_code", "year", "source_title"], kind="stable")
+    out.to_csv(target, index=False, quoting=csv.QUOTE_MINIMAL)
