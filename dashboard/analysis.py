@@ -78,8 +78,6 @@ LEVELS: tuple[str, ...] = ("delegated", "joint", "greater_involvement", "none", 
 BINARY_LEVELS: tuple[str, ...] = (DELEGATED, NOT_DELEGATED)
 
 _VALID = frozenset(LEVELS) | {UNKNOWN}
-# Largest number of array elements materialised at once by local_clusters (bounds memory on dense graphs).
-_LOCAL_CHUNK_ELEMENTS = 2_000_000
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -89,7 +87,7 @@ _LOCAL_CHUNK_ELEMENTS = 2_000_000
 
 @dataclass(frozen=True, eq=False)
 class _Selection:
-    """Selected CCGs split into known (sorted by code, so results do not depend on input order) and unknown."""
+    """Selected CCGs, known (sorted by code, so results do not depend on input order) and unknown."""
 
     codes: np.ndarray  # known codes, sorted
     labels: np.ndarray  # their levels (str)
@@ -97,8 +95,17 @@ class _Selection:
     n_selected: int
 
 
+def _str_index(s: pd.Series) -> pd.Series:
+    """CCG codes as str (without copying when they already are), so look-ups between inputs line up."""
+    if s.index.inferred_type == "string" or len(s) == 0:
+        return s
+    out = s.copy()
+    out.index = out.index.map(str)
+    return out
+
+
 def _normalise_levels(levels: pd.Series) -> pd.Series:
-    """Map missing values to UNKNOWN and reject typos early, since a misspelt level would form its own group."""
+    """Map missing values to UNKNOWN and reject typos early: a misspelt level would form its own group."""
     if not isinstance(levels, pd.Series):
         raise TypeError("levels must be a pandas Series indexed by CCG code")
     if levels.index.has_duplicates:
@@ -108,8 +115,7 @@ def _normalise_levels(levels: pd.Series) -> pd.Series:
     bad = sorted({str(v) for v in out.unique()} - _VALID)
     if bad:
         raise ValueError(f"unrecognised level(s) {bad}; expected one of {sorted(_VALID)}")
-    out.index = out.index.map(str)
-    return out
+    return _str_index(out)
 
 
 def _apply_mask(levels: pd.Series, mask: pd.Series | Sequence[bool] | np.ndarray | None) -> pd.Series:
@@ -117,9 +123,7 @@ def _apply_mask(levels: pd.Series, mask: pd.Series | Sequence[bool] | np.ndarray
     if mask is None:
         return levels
     if isinstance(mask, pd.Series):
-        m = mask.copy()
-        m.index = m.index.map(str)
-        m = m.reindex(levels.index)
+        m = _str_index(mask).reindex(levels.index)
         keep = m.fillna(False).astype(bool).to_numpy()
     else:
         keep = np.asarray(mask, dtype=bool)
@@ -150,17 +154,20 @@ def _encode(labels: np.ndarray, order: Sequence[str] = LEVELS) -> tuple[np.ndarr
 
 def _edges(codes: np.ndarray, neighbours: Mapping[str, Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
     """Undirected edges (i < j) of the sub-graph induced by ``codes``; asymmetric input is symmetrised."""
-    pos = {str(c): i for i, c in enumerate(codes)}
-    pairs: set[tuple[int, int]] = set()
+    pos = {c: i for i, c in enumerate(codes)}
+    src: list[int] = []
+    dst: list[int] = []
     for c, i in pos.items():
         for nb in neighbours.get(c, ()) or ():
-            j = pos.get(str(nb))
+            j = pos.get(nb if isinstance(nb, str) else str(nb))
             if j is not None and j != i:
-                pairs.add((i, j) if i < j else (j, i))
-    if not pairs:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    arr = np.array(sorted(pairs), dtype=np.int64)
-    return arr[:, 0], arr[:, 1]
+                src.append(i)
+                dst.append(j)
+    if not src:
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+    a, b = np.asarray(src, dtype=np.intp), np.asarray(dst, dtype=np.intp)
+    keys = np.unique(np.minimum(a, b) * len(codes) + np.maximum(a, b))
+    return keys // len(codes), keys % len(codes)
 
 
 def _check_permutations(permutations: int) -> None:
@@ -168,9 +175,22 @@ def _check_permutations(permutations: int) -> None:
         raise ValueError("permutations must be >= 1")
 
 
-def _shuffled(x: np.ndarray, permutations: int, rng: np.random.Generator) -> np.ndarray:
-    """(permutations, n) matrix, each row an independent shuffle of ``x`` (random relabelling)."""
-    return rng.permuted(np.tile(x, (permutations, 1)), axis=1)
+@lru_cache(maxsize=8)
+def _permutation_matrices(n: int, permutations: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random relabellings shared by every statistic: (perm, perm transposed, inverse), read-only.
+
+    Row ``p`` of ``perm`` is a uniformly random ordering of ``range(n)``; relabelled data are ``x[perm]``.
+    They depend only on (n, permutations, seed), so they are cached and reused across statistics and views:
+    results stay reproducible and the shuffling cost is paid once per selection size.
+    """
+    rng = np.random.default_rng(seed)
+    perm = rng.permuted(np.tile(np.arange(n, dtype=np.intp), (permutations, 1)), axis=1)
+    inv = np.empty_like(perm)
+    np.put_along_axis(inv, perm, np.broadcast_to(np.arange(n, dtype=np.intp), perm.shape), axis=1)
+    perm_t = np.ascontiguousarray(perm.T)
+    for arr in (perm, perm_t, inv):
+        arr.flags.writeable = False
+    return perm, perm_t, inv
 
 
 def _p_upper(sims: np.ndarray, obs: float) -> float:
@@ -233,7 +253,7 @@ class JoinCountResult:
 
 
 def _islands(codes: np.ndarray, ei: np.ndarray, ej: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
-    deg = np.bincount(np.concatenate([ei, ej]), minlength=len(codes)) if len(codes) else np.zeros(0, int)
+    deg = np.bincount(np.concatenate([ei, ej]), minlength=len(codes)).astype(np.int64)
     return deg, tuple(str(c) for c in codes[deg == 0])
 
 
@@ -251,8 +271,12 @@ def join_counts(
     """
     _check_permutations(permutations)
     sel = _select(levels, mask)
+    return _join_counts(sel, *_edges(sel.codes, neighbours), int(permutations), int(seed))
+
+
+def _join_counts(sel: _Selection, ei: np.ndarray, ej: np.ndarray, permutations: int, seed: int
+                 ) -> JoinCountResult:
     n = len(sel.codes)
-    ei, ej = _edges(sel.codes, neighbours)
     _, islands = _islands(sel.codes, ei, ej)
     m = len(ei)
     lab, cats = _encode(sel.labels)
@@ -276,15 +300,16 @@ def join_counts(
     sizes = np.bincount(lab, minlength=k)
     analytic = m * sizes * (sizes - 1) / (n * (n - 1))
 
-    def bb(lab_rows: np.ndarray) -> np.ndarray:
-        li, lj = lab_rows[:, ei], lab_rows[:, ej]
-        vals = np.where(li == lj, li, k)  # k = "different levels" bucket
-        offs = vals + (k + 1) * np.arange(lab_rows.shape[0])[:, None]
-        counts = np.bincount(offs.ravel(), minlength=lab_rows.shape[0] * (k + 1))
-        return counts.reshape(lab_rows.shape[0], k + 1)[:, :k]
+    lab8 = lab.astype(np.int8)
 
-    obs = bb(lab[None, :])[0]
-    sims = bb(_shuffled(lab, permutations, np.random.default_rng(seed)))
+    def bb(lab_t: np.ndarray) -> np.ndarray:
+        """Same-level pairs per level for node-major label columns (n, reps) -> (reps, k)."""
+        li, lj = lab_t[ei], lab_t[ej]
+        same = li == lj
+        return np.stack([np.count_nonzero(same & (li == c), axis=0) for c in range(k)], axis=1)
+
+    obs = bb(lab8[:, None])[0]
+    sims = bb(lab8[_permutation_matrices(n, int(permutations), int(seed))[1]])
     rows = []
     for c in range(k):
         pc, pd_ = _p_upper(sims[:, c], obs[c]), _p_lower(sims[:, c], obs[c])
@@ -413,8 +438,7 @@ def area_team_concordance(
                                  modal_agreement=nan, modal_agreement_expected=nan, modal_agreement_p=nan,
                                  enough_data=False, message="not enough data: no CCG with a known level")
 
-    rng = np.random.default_rng(seed)
-    sims_lab = _shuffled(lab, permutations, rng)
+    sims_lab = lab[_permutation_matrices(n, int(permutations), int(seed))[0]]
     offs = tidx[None, :] * k + sims_lab + (r * k) * np.arange(permutations)[:, None]
     sim_tables = np.bincount(offs.ravel(), minlength=permutations * r * k).reshape(permutations, r, k)
 
@@ -487,36 +511,41 @@ def local_clusters(
 
     Conditional permutation: each CCG keeps its own level and its number of neighbours, and its neighbours'
     labels are drawn without replacement from the other known CCGs.  As in PySAL, one set of draws is
-    shared by all CCGs (cheap, and each CCG's p-value is still valid on its own).
+    shared by all CCGs (cheap, and each CCG's p-value is still valid on its own): CCG i's neighbours in
+    permutation p are the first ``n_neighbours`` entries of the random ordering ``perm[p]`` once i itself is
+    skipped, so prefix counts of each level along ``perm[p]`` give every CCG's simulated count at once.
     """
     _check_permutations(permutations)
     sel = _select(levels, mask)
+    return _local_clusters(sel, *_edges(sel.codes, neighbours), int(permutations), int(seed), float(alpha))
+
+
+def _local_clusters(sel: _Selection, ei: np.ndarray, ej: np.ndarray, permutations: int, seed: int,
+                    alpha: float) -> LocalClusterResult:
     n = len(sel.codes)
-    ei, ej = _edges(sel.codes, neighbours)
     deg, islands = _islands(sel.codes, ei, ej)
     lab, cats = _encode(sel.labels)
     same_edge = (lab[ei] == lab[ej]).astype(np.int64) if len(ei) else np.zeros(0, np.int64)
-    n_same = (np.bincount(ei, weights=same_edge, minlength=n) + np.bincount(ej, weights=same_edge, minlength=n)
-              ).astype(np.int64) if n else np.zeros(0, np.int64)
+    n_same = (np.bincount(ei, weights=same_edge, minlength=n)
+              + np.bincount(ej, weights=same_edge, minlength=n)).astype(np.int64)
     sizes = np.bincount(lab, minlength=len(cats))
     expected_same = deg * (sizes[lab] - 1) / (n - 1) if n > 1 else np.full(n, math.nan)
 
     p = np.full(n, math.nan)
     tested = np.flatnonzero(deg > 0)
     if len(tested):
-        dmax = int(deg.max())
-        rng = np.random.default_rng(seed)
-        # Each row: dmax distinct positions among the n-1 "other" CCGs (argpartition of uniforms).
-        draws = np.argpartition(rng.random((permutations, n - 1)), dmax - 1, axis=1)[:, :dmax] \
-            if dmax < n - 1 else _shuffled(np.arange(n - 1), permutations, rng)[:, :dmax]
-        chunk = max(1, _LOCAL_CHUNK_ELEMENTS // (permutations * dmax))
-        cols = np.arange(dmax)
-        for start in range(0, len(tested), chunk):
-            idx = tested[start:start + chunk]
-            mapped = draws[None, :, :] + (draws[None, :, :] >= idx[:, None, None])  # skip the CCG itself
-            hit = (lab[mapped] == lab[idx][:, None, None]) & (cols < deg[idx][:, None, None])
-            sims = hit.sum(axis=2)
-            p[idx] = (1 + (sims >= n_same[idx][:, None]).sum(axis=1)) / (1 + permutations)
+        dmax = int(deg.max())  # <= n - 1, so dmax + 1 prefix entries always exist
+        perm, _, inv = _permutation_matrices(n, int(permutations), int(seed))
+        prefix_lab = lab[perm[:, : dmax + 1]]  # (P, dmax + 1)
+        # counts[c, t, p] = number of level-c CCGs among the first t entries of perm[p]
+        counts = np.zeros((len(cats), dmax + 2, permutations), dtype=np.int32)
+        onehot = prefix_lab[None, :, :] == np.arange(len(cats))[:, None, None]  # (k, P, dmax + 1)
+        counts[:, 1:, :] = np.cumsum(onehot, axis=2, dtype=np.int32).transpose(0, 2, 1)
+        lt, dt = lab[tested], deg[tested]
+        without_self = counts[lt, dt]  # i not among the first d entries
+        with_self = counts[lt, dt + 1] - 1  # i among them: take one more entry and drop i (same level)
+        sims = np.where(inv[:, tested].T < dt[:, None], with_self, without_self)
+        p[tested] = (1 + (sims >= n_same[tested][:, None]).sum(axis=1)) / (1 + permutations)
 
     share = np.where(deg > 0, n_same / np.maximum(deg, 1), math.nan)
     table = pd.DataFrame({
@@ -530,7 +559,8 @@ def local_clusters(
         islands=islands, n_tested=len(tested), n_significant=n_sig,
         n_expected_false_positives=alpha * len(tested), alpha=float(alpha), table=table,
         permutations=int(permutations), seed=int(seed), enough_data=len(tested) > 0,
-        message="" if len(tested) else "not enough data: no selected CCG with a known level has a known neighbour",
+        message="" if len(tested) else
+        "not enough data: no selected CCG with a known level has a known neighbour",
     )
 
 
@@ -641,8 +671,7 @@ def deprivation_by_level(
     else:
         total = float(x.sum())
         diff = float(x[is_del].mean() - x[~is_del].mean())
-        perm = _shuffled(is_del.astype(float), permutations, np.random.default_rng(seed))
-        s_del = perm @ x
+        s_del = is_del.astype(float)[_permutation_matrices(n, int(permutations), int(seed))[0]] @ x
         sims = s_del / n_del - (total - s_del) / n_oth
         tol = 1e-9 * max(1.0, float(np.abs(x).max()))
         pg = _p_upper(sims, diff - tol)
@@ -651,8 +680,8 @@ def deprivation_by_level(
         diff_msg = ""
 
     return DeprivationResult(
-        n_used=n, n_excluded_unknown=len(sel.unknown), excluded_unknown=sel.unknown, n_missing_imd=len(missing),
-        missing_imd=missing, by_level=_level_table(labels, x, w, LEVELS),
+        n_used=n, n_excluded_unknown=len(sel.unknown), excluded_unknown=sel.unknown,
+        n_missing_imd=len(missing), missing_imd=missing, by_level=_level_table(labels, x, w, LEVELS),
         by_binary=_level_table(binary, x, w, BINARY_LEVELS), n_groups=len(groups), kruskal_h=h, kruskal_p=kp,
         epsilon_squared=eps, kruskal_enough_data=kw_ok, kruskal_message=kw_msg, n_delegated=n_del,
         n_not_delegated=n_oth, diff=diff, diff_p_two_sided=p2, diff_p_greater=pg, diff_p_less=pl,
@@ -783,9 +812,10 @@ def _read_concordance(res: ConcordanceResult, view: str, alpha: float) -> str:
     agree = (f"{res.modal_agreement:.0%} of CCGs chose their area team's most common level "
              f"({res.modal_agreement_expected:.0%} expected by chance)")
     if not res.enough_data:
-        return f"Area teams ({name}): {agree}; no test possible, {res.message.removeprefix('not enough data')}."
-    head = (f"Area teams ({name}): Cramér's V = {res.cramers_v:.2f} ({res.cramers_v_expected:.2f} expected by "
-            f"chance, {_fmt_p(res.p_value)}); {agree}")
+        why = res.message.removeprefix("not enough data")
+        return f"Area teams ({name}): {agree}; no test possible{why}."
+    head = (f"Area teams ({name}): Cramér's V = {res.cramers_v:.2f} ({res.cramers_v_expected:.2f} expected "
+            f"by chance, {_fmt_p(res.p_value)}); {agree}")
     if res.p_value <= alpha:
         return f"{head}: CCGs in the same NHS England area team chose the same level more often than chance."
     return f"{head}: no evidence that area team predicted the level chosen."
@@ -812,16 +842,16 @@ def _read_local(res: LocalClusterResult, view: str) -> str:
 
 def _read_deprivation(res: DeprivationResult, alpha: float) -> tuple[str, str]:
     if res.kruskal_enough_data:
-        head = (f"Deprivation (full levels): Kruskal-Wallis H = {res.kruskal_h:.1f} ({_fmt_p(res.kruskal_p)}, "
-                f"epsilon-squared = {res.epsilon_squared:.2f})")
+        head = (f"Deprivation (full levels): Kruskal-Wallis H = {res.kruskal_h:.1f} "
+                f"({_fmt_p(res.kruskal_p)}, epsilon-squared = {res.epsilon_squared:.2f})")
         full = (f"{head}: IMD scores differed between levels." if res.kruskal_p <= alpha else
                 f"{head}: no evidence that deprivation differed between levels.")
     else:
         full = f"Deprivation (full levels): cannot be assessed, {res.kruskal_message}."
     if res.diff_enough_data:
         t = res.by_binary.set_index("level")["mean"]
-        head = (f"Deprivation (delegated vs not delegated): mean IMD score {t[DELEGATED]:.1f} for delegated vs "
-                f"{t[NOT_DELEGATED]:.1f} for the rest (difference {res.diff:+.1f}, "
+        head = (f"Deprivation (delegated vs not delegated): mean IMD score {t[DELEGATED]:.1f} for "
+                f"delegated vs {t[NOT_DELEGATED]:.1f} for the rest (difference {res.diff:+.1f}, "
                 f"{_fmt_p(res.diff_p_two_sided)})")
         if res.diff_p_two_sided <= alpha:
             more = "more" if res.diff > 0 else "less"
@@ -833,13 +863,14 @@ def _read_deprivation(res: DeprivationResult, alpha: float) -> tuple[str, str]:
     return full, binary
 
 
-def _view(levels: pd.Series, neighbours: Mapping[str, Sequence[str]], teams: pd.Series, view: str,
+def _view(levels: pd.Series, edges: tuple[np.ndarray, np.ndarray], teams: pd.Series, view: str,
           permutations: int, seed: int, alpha: float) -> ViewResults:
+    sel = _select(levels)
     return ViewResults(
         view=view,
-        join_counts=join_counts(levels, neighbours, permutations, seed),
+        join_counts=_join_counts(sel, *edges, permutations, seed),
         concordance=area_team_concordance(levels, teams, permutations, seed),
-        local=local_clusters(levels, neighbours, permutations, seed, alpha),
+        local=_local_clusters(sel, *edges, permutations, seed, alpha),
     )
 
 
@@ -864,8 +895,10 @@ def summarise(
     _check_permutations(permutations)
     lv = _apply_mask(_normalise_levels(levels), mask)
     binary = delegation_binary(lv)
-    full_v = _view(lv, neighbours, teams, "full", permutations, seed, alpha)
-    bin_v = _view(binary, neighbours, teams, "binary", permutations, seed, alpha)
+    permutations, seed, alpha = int(permutations), int(seed), float(alpha)
+    edges = _edges(_select(lv).codes, neighbours)  # same known CCGs in both views
+    full_v = _view(lv, edges, teams, "full", permutations, seed, alpha)
+    bin_v = _view(binary, edges, teams, "binary", permutations, seed, alpha)
     dep = deprivation_by_level(lv, imd_score, population, permutations, seed)
     jc = full_v.join_counts
 
@@ -873,9 +906,9 @@ def summarise(
     n_sel, n_unk = len(lv), jc.n_excluded_unknown
     when = f" in {year}" if year is not None else ""
     readings["coverage"] = (
-        f"{_plural(n_unk, 'CCG')} of {n_sel} selected{when} {'was' if n_unk == 1 else 'were'} left out because "
-        f"the co-commissioning level is unknown; every figure describes only the {jc.n_used} CCGs with a "
-        "known level, so results depend on which CCGs are covered."
+        f"{_plural(n_unk, 'CCG')} of {n_sel} selected{when} {'was' if n_unk == 1 else 'were'} left out "
+        f"because the co-commissioning level is unknown; every figure describes only the {jc.n_used} CCGs "
+        "with a known level, so results depend on which CCGs are covered."
     )
     if jc.n_islands:
         readings["islands"] = (
@@ -902,8 +935,8 @@ def summarise(
         readings[f"local.{v.view}"] = _read_local(v.local, v.view)
     readings["deprivation.full"], readings["deprivation.binary"] = _read_deprivation(dep, alpha)
     if dep.n_missing_imd:
-        readings["deprivation.missing"] = (f"{_plural(dep.n_missing_imd, 'CCG')} with a known level had no IMD "
-                                           "score and were left out of the deprivation figures.")
+        readings["deprivation.missing"] = (f"{_plural(dep.n_missing_imd, 'CCG')} with a known level had no "
+                                           "IMD score and were left out of the deprivation figures.")
 
     return Summary(
         year=year, n_selected=n_sel, n_used=jc.n_used, n_excluded_unknown=n_unk,

@@ -1,0 +1,146 @@
+"""Thin callbacks: read inputs, call pure functions, write outputs. The atlas is passed in once."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from dash import Dash, Input, Output, Patch, State, ctx, no_update
+
+from dashboard import components, figures, summaries
+from dashboard.clustering_view import cluster_table, clustering_panel
+from dashboard.state import (
+    ViewState,
+    Vocabulary,
+    filter_mask,
+    map_event_codes,
+    normalise,
+    parse_query,
+    slide_filename,
+    to_query,
+    toggle,
+)
+from geodata.atlas import Atlas
+
+CONTROLS = ("year", "view", "region", "area-team", "imd-range", "ccg-search")
+
+
+def state_from_store(data: object, vocab: Vocabulary) -> ViewState:
+    """The store holds a dict written by :func:`sync_state`; anything else falls back to the default view."""
+    if not isinstance(data, dict):
+        return ViewState()
+    return normalise(vocab, data.get("year"), data.get("area_teams"), data.get("regions"), data.get("imd"),
+                     data.get("ccgs"), data.get("view"))
+
+
+def register(app: Dash, atlas: Atlas) -> None:
+    vocab = Vocabulary.from_table(atlas.table)
+
+    @app.callback(
+        Output("url", "search"), Output("view-state", "data"), Output("notices", "children"),
+        *[Output(c, "value") for c in CONTROLS],
+        Input("url", "search"), *[Input(c, "value") for c in CONTROLS],
+        Input("ccg-map", "clickData"), Input("ccg-map", "selectedData"), Input("reset", "n_clicks"),
+    )
+    def sync_state(search, year, view, regions, teams, imd, ccgs, click, selected, _reset):  # noqa: ANN001
+        """URL and controls kept in step: a URL change sets the controls, a control change sets the URL."""
+        trigger = ctx.triggered_id
+        if trigger == "reset":
+            state = ViewState()
+        elif trigger in (None, "url"):
+            state = parse_query(search, vocab)
+        else:
+            prop = next(iter(ctx.triggered_prop_ids), "")
+            state = normalise(vocab, year, teams, regions, imd, ccgs, view)
+            if prop == "ccg-map.clickData":
+                for code in map_event_codes(click, limit=1):
+                    state = normalise(vocab, year, teams, regions, imd, list(toggle(state.ccgs, code)), view)
+            elif prop == "ccg-map.selectedData":
+                picked = map_event_codes(selected)
+                if picked:
+                    state = normalise(vocab, year, teams, regions, imd, picked, view)
+        query = to_query(state)
+        controls = [state.year, state.view, list(state.regions), list(state.area_teams), list(state.imd),
+                    list(state.ccgs)]
+        store = asdict(state)
+        store.pop("notices")
+        return (query if query != search else no_update, store, components.notices(state.notices), *controls)
+
+    @app.callback(
+        Output("ccg-map", "figure"), Output("map-applied", "data"),
+        Input("view-state", "data"), Input("show-clusters", "value"), State("map-applied", "data"),
+    )
+    def update_map(data, show_clusters, applied):  # noqa: ANN001
+        """Patch only the arrays that changed: geometry is sent once, with the page."""
+        state = state_from_store(data, vocab)
+        arr = figures.map_arrays(atlas, state)
+        applied = applied if isinstance(applied, dict) else {}
+        now = {"colour": [state.year, state.view], "filter": [state.year, state.view, state.area_teams,
+                                                                state.regions, list(state.imd)],
+               "selection": list(state.ccgs), "clusters": bool(show_clusters) and [state.year, state.area_teams,
+                                                                                  state.regions, list(state.imd)]}
+        now = {k: _jsonable(v) for k, v in now.items()}
+        patch = Patch()
+        if applied.get("colour") != now["colour"]:
+            patch["data"][0]["z"] = arr.z
+            patch["data"][0]["colorscale"] = arr.colorscale
+            patch["data"][0]["hovertemplate"] = arr.hovertemplate
+            patch["layout"]["legend"]["title"]["text"] = figures.legend_title(state)
+            for i, (color, visible) in enumerate(zip(arr.legend_colors, arr.legend_visible)):
+                patch["data"][figures.T_LEGEND + i]["marker"]["color"] = color
+                patch["data"][figures.T_LEGEND + i]["visible"] = visible
+        if applied.get("filter") != now["filter"]:
+            patch["data"][0]["marker"]["opacity"] = arr.opacity
+            for i, name in enumerate(arr.legend_names):
+                patch["data"][figures.T_LEGEND + i]["name"] = name
+        if applied.get("selection") != now["selection"]:
+            patch["data"][0]["marker"]["line"]["width"] = arr.line_width
+            patch["data"][0]["marker"]["line"]["color"] = arr.line_color
+            patch["data"][0]["selectedpoints"] = None
+        if applied.get("clusters") != now["clusters"]:
+            clusters = cluster_table(atlas, state) if show_clusters else None
+            lon, lat, text = figures.cluster_points(atlas, clusters)
+            patch["data"][figures.T_CLUSTERS]["lon"] = lon
+            patch["data"][figures.T_CLUSTERS]["lat"] = lat
+            patch["data"][figures.T_CLUSTERS]["text"] = text
+        return patch, now
+
+    @app.callback(
+        Output("level-summary", "children"), Output("transition-summary", "children"),
+        Output("team-chart", "figure"), Output("imd-chart", "figure"),
+        Output("ccg-table", "rowData"), Output("ccg-table", "selectedRows"), Output("ccg-details", "children"),
+        Output("export-png", "href"), Output("export-png", "download"), Output("export-link", "href"),
+        Input("view-state", "data"),
+    )
+    def update_summaries(data):  # noqa: ANN001
+        state = state_from_store(data, vocab)
+        mask = filter_mask(atlas.table, state)
+        query = to_query(state)
+        return (
+            components.level_summary(summaries.level_counts(atlas, state), state.year,
+                                     summaries.coverage_sentence(atlas, state)),
+            components.transition_table(summaries.transition_counts(atlas, state)),
+            figures.team_share_figure(atlas.table, mask, state.year),
+            figures.imd_by_level_figure(atlas.table, mask, state.year),
+            summaries.table_rows(atlas, state),
+            {"ids": list(state.ccgs)},
+            components.details_panel([d for c in state.ccgs if (d := summaries.details(atlas, c))]),
+            f"/export.png{query}&download=1",
+            slide_filename(state),
+            f"/export.png{query}",
+        )
+
+    @app.callback(Output("clustering", "children"), Input("view-state", "data"))
+    def update_clustering(data):  # noqa: ANN001
+        return clustering_panel(atlas, state_from_store(data, vocab))
+
+    @app.callback(Output("ccg-table", "exportDataAsCsv"), Input("table-csv", "n_clicks"), prevent_initial_call=True)
+    def export_table(_n):  # noqa: ANN001
+        return True
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value

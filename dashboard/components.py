@@ -1,0 +1,94 @@
+"""Small HTML renderings of the summary tables and the details panel (presentation only)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from dash import html
+
+from dashboard.figures import LEVEL_COLOR, LEVEL_LABEL, LEVEL_ORDER, YEAR_LABEL
+
+
+def swatch(level: str) -> html.Span:
+    return html.Span(className="swatch", style={"background": LEVEL_COLOR.get(level, "#fff")}, **{"aria-hidden": "true"})
+
+
+def level_summary(counts: pd.DataFrame, year: int, coverage: str) -> html.Div:
+    head = html.Tr([html.Th("Level"), html.Th("CCGs"), html.Th("Share of all"), html.Th("Share of known"),
+                    html.Th("England, this atlas"), html.Th("England, published")])
+    rows = []
+    for r in counts.itertuples():
+        rows.append(html.Tr([
+            html.Td([swatch(r.level), r.label]), html.Td(r.ccgs, className="num"),
+            html.Td(f"{r.share_all:.0%}", className="num"),
+            html.Td("" if r.share_known is None or pd.isna(r.share_known) else f"{r.share_known:.0%}",
+                    className="num"),
+            html.Td(r.england_atlas, className="num"),
+            html.Td("" if r.england_published is None or pd.isna(r.england_published)
+                    else int(r.england_published), className="num"),
+        ], className="unknown-row" if r.level == "unknown" else None))
+    return html.Div([
+        html.Table([html.Caption(f"CCGs by level, {YEAR_LABEL[year]}"), html.Thead(head), html.Tbody(rows)],
+                   className="summary-table"),
+        html.P(coverage, className="coverage"),
+        html.P("Published: national totals in operation from 1 April (NHS England board paper, March 2016; "
+               "BJGP 2018). Blank where no total was published.", className="hint"),
+    ])
+
+
+def transition_table(tab: pd.DataFrame) -> html.Table:
+    short = {"delegated": "Deleg.", "joint": "Joint", "greater_involvement": "Greater inv.", "none": "None",
+             "not_delegated": "Not deleg.", "unknown": "Unknown"}
+    cols = [c for c in LEVEL_ORDER if tab[c].sum() > 0]
+    rows = [html.Tr([html.Th("2015/16 ↓  2016/17 →"), *[html.Th(short[c]) for c in cols]])]
+    for level in LEVEL_ORDER:
+        if tab.loc[level].sum() == 0:
+            continue
+        rows.append(html.Tr([html.Th(short[level]), *[
+            html.Td(int(tab.at[level, c]) or "", className="num" + (" newly" if c == "delegated" and level not in
+                                                                      ("delegated", "unknown") else ""))
+            for c in cols]]))
+    return html.Table(rows, className="summary-table transitions")
+
+
+def details_panel(items: list[dict[str, object]]) -> list[object]:
+    if not items:
+        return [html.P("Select a CCG on the map or with “Find CCGs” to see its codes, levels and sources.",
+                       className="hint")]
+    out: list[object] = []
+    for d in items[-3:]:
+        years = []
+        for label, level, sources in d["years"]:  # type: ignore[union-attr]
+            links = [html.Li(html.A(text, href=url, target="_blank", rel="noopener noreferrer") if url else text)
+                     for text, url in sources] or [html.Li("No source found: unknown")]
+            years.append(html.Div([html.Strong(f"{label}: {level}"), html.Ul(links)]))
+        out.append(html.Article([
+            html.H3(d["name"]),
+            html.Dl([
+                html.Dt("Codes"), html.Dd(f"{d['ccg_code']} (ONS) · {d['ods_code']} (ODS)"),
+                html.Dt("Area team"), html.Dd(d["area_team"]),
+                html.Dt("Region · local office"), html.Dd(f"{d['region']} · {d['local_office']}"),
+                html.Dt("IMD 2015"), html.Dd(d["imd"]),
+                html.Dt("Population"), html.Dd(d["population"]),
+            ]),
+            *years,
+        ], className="ccg-card"))
+    if len(items) > 3:
+        out.append(html.P(f"{len(items) - 3} more selected CCGs are listed in the table.", className="hint"))
+    return out
+
+
+def reconciliation_table(rec: pd.DataFrame) -> html.Table:
+    head = html.Tr([html.Th(h) for h in ("Year", "Scope", "Level", "Published", "This atlas", "Unknown in scope",
+                                         "Measure", "Source")])
+    rows = [html.Tr([html.Td(r.period), html.Td(r.scope), html.Td(LEVEL_LABEL.get(r.level, r.level)),
+                     html.Td(r.published, className="num"), html.Td(r.atlas, className="num"),
+                     html.Td(r.atlas_unknown, className="num"), html.Td(r.measure), html.Td(r.source_id)])
+            for r in rec.itertuples()]
+    return html.Table([html.Thead(head), html.Tbody(rows)], className="summary-table reconciliation-table")
+
+
+def notices(messages: tuple[str, ...] | list[str]) -> list[object]:
+    if not messages:
+        return []
+    return [html.Div([html.Strong("Some of the link was not understood and was ignored: "),
+                      "; ".join(messages)], className="notice")]

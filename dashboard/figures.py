@@ -1,0 +1,292 @@
+"""Pure figure functions: atlas and view state in, plotly figure (or the parts of one that change) out.
+
+The page, ``/export.png`` and the command-line export all draw from these, so a slide shows what the page
+shows. The map is one ``choroplethmap`` trace on a blank style (no tiles, nothing fetched); a change of
+year or filter only rewrites a few per-CCG arrays (:func:`map_arrays`), which the page sends as a Patch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard.state import ViewState, filter_mask
+from geodata.atlas import Atlas
+
+# Okabe-Ito colours (safe for the common colour-vision deficiencies), fixed across years and views.
+LEVEL_ORDER = ("delegated", "joint", "greater_involvement", "none", "not_delegated", "unknown")
+LEVEL_LABEL = {
+    "delegated": "Delegated (level 3)",
+    "joint": "Joint (level 2)",
+    "greater_involvement": "Greater involvement (level 1)",
+    "none": "No co-commissioning role",
+    "not_delegated": "Not delegated, level not stated",
+    "unknown": "Unknown: no source found",
+}
+LEVEL_COLOR = {
+    "delegated": "#0072B2",
+    "joint": "#56B4E9",
+    "greater_involvement": "#E69F00",
+    "none": "#D55E00",
+    "not_delegated": "#CC79A7",
+    "unknown": "#E4E4E4",
+}
+CHANGE_ORDER = ("kept", "new", "new_maybe", "not_delegated", "unknown")
+CHANGE_LABEL = {
+    "kept": "Delegated in both years",
+    "new": "Newly delegated in 2016/17",
+    "new_maybe": "Delegated in 2016/17, 2015/16 unknown",
+    "not_delegated": "Not delegated in 2016/17",
+    "unknown": "Unknown in 2016/17",
+}
+CHANGE_COLOR = {
+    "kept": "#0072B2",
+    "new": "#009E73",
+    "new_maybe": "#9AD0BF",
+    "not_delegated": "#E69F00",
+    "unknown": "#E4E4E4",
+}
+YEAR_LABEL = {2015: "2015/16", 2016: "2016/17"}
+IN_OPACITY, OUT_OPACITY = 0.92, 0.18
+LINE_COLOR, SELECTED_COLOR = "#ffffff", "#111111"
+LINE_WIDTH, SELECTED_WIDTH = 0.5, 3.0
+FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif"
+ENGLAND_CENTER = {"lat": 52.75, "lon": -1.75}
+N_LEGEND = max(len(LEVEL_ORDER), len(CHANGE_ORDER))
+
+# Trace indices in the map figure, which Patch updates address.
+T_CCG, T_TEAMS, T_REGIONS, T_CLUSTERS, T_LEGEND = 0, 1, 2, 3, 4
+
+
+def level_label(level: str) -> str:
+    return LEVEL_LABEL.get(level, level)
+
+
+def transition(level_2015: str, level_2016: str) -> str:
+    """Category of the 2015/16 -> 2016/17 change that the 'change' view colours by."""
+    if level_2016 == "delegated":
+        if level_2015 == "delegated":
+            return "kept"
+        return "new_maybe" if level_2015 == "unknown" else "new"
+    return "unknown" if level_2016 == "unknown" else "not_delegated"
+
+
+def categories(table: pd.DataFrame, state: ViewState) -> pd.Series:
+    """The category each CCG is coloured by: its level in the year, or its change between years."""
+    if state.view == "change":
+        return pd.Series([transition(a, b) for a, b in zip(table["level_2015"], table["level_2016"])],
+                         index=table.index)
+    return table[f"level_{state.year}"]
+
+
+def palette(state: ViewState) -> tuple[tuple[str, ...], dict[str, str], dict[str, str]]:
+    if state.view == "change":
+        return CHANGE_ORDER, CHANGE_LABEL, CHANGE_COLOR
+    return LEVEL_ORDER, LEVEL_LABEL, LEVEL_COLOR
+
+
+def discrete_colorscale(colors: list[str]) -> list[list[object]]:
+    """Stepped colour scale so that integer z = i is drawn exactly in colors[i]."""
+    n = len(colors)
+    scale: list[list[object]] = []
+    for i, c in enumerate(colors):
+        scale += [[i / n, c], [(i + 1) / n, c]]
+    return scale
+
+
+def short_source(source: str) -> str:
+    """First source's title for hover text; the details panel shows them all in full."""
+    if not source:
+        return "none found"
+    parts = source.split(" | ")
+    first = parts[0].split(" <")[0]
+    first = first if len(first) <= 70 else first[:67] + "..."
+    return first + (f" (+{len(parts) - 1} more)" if len(parts) > 1 else "")
+
+
+@dataclass(frozen=True)
+class MapArrays:
+    """Everything about the map that depends on the view state; the rest never changes."""
+
+    z: list[int]
+    colorscale: list[list[object]]
+    opacity: list[float]
+    line_width: list[float]
+    line_color: list[str]
+    hovertemplate: str
+    legend_names: list[str]
+    legend_colors: list[str]
+    legend_visible: list[bool]
+
+
+def map_arrays(atlas: Atlas, state: ViewState) -> MapArrays:
+    table = atlas.table
+    order, labels, colors = palette(state)
+    cats = categories(table, state)
+    index = {c: i for i, c in enumerate(order)}
+    mask = filter_mask(table, state)
+    selected = table.index.isin(state.ccgs)
+    counts = cats[mask].value_counts()
+    names = [f"{labels[c]}: {int(counts.get(c, 0))}" for c in order]
+    pad = N_LEGEND - len(order)
+    if state.view == "change":
+        year_lines = ("Level 2015/16: %{customdata[3]}<br>Level 2016/17: %{customdata[4]}<br>"
+                      "Source 2016/17: %{customdata[6]}")
+    else:
+        k = 3 if state.year == 2015 else 4
+        year_lines = (f"Level {YEAR_LABEL[state.year]}: %{{customdata[{k}]}}<br>"
+                      f"Source: %{{customdata[{k + 2}]}}")
+    hover = ("<b>%{customdata[0]}</b><br>Area team: %{customdata[1]}<br>" + year_lines +
+             "<br>IMD 2015 score: %{customdata[2]:.1f} (quintile %{customdata[7]})<extra></extra>")
+    return MapArrays(
+        z=[index[c] for c in cats],
+        colorscale=discrete_colorscale([colors[c] for c in order]),
+        opacity=[IN_OPACITY if m else OUT_OPACITY for m in mask],
+        line_width=[SELECTED_WIDTH if s else LINE_WIDTH for s in selected],
+        line_color=[SELECTED_COLOR if s else LINE_COLOR for s in selected],
+        hovertemplate=hover,
+        legend_names=names + [""] * pad,
+        legend_colors=[colors[c] for c in order] + ["#ffffff"] * pad,
+        legend_visible=[True] * len(order) + [False] * pad,
+    )
+
+
+def map_zoom(height: int, width: int | None = None) -> float:
+    """Zoom that fits England (about 6 degrees of latitude) in a map of this many pixels."""
+    z = math.log2(0.9 * height / 14.4)
+    if width:
+        z = min(z, math.log2(0.92 * width / 11.7))
+    return round(z, 2)
+
+
+def _line_coords(geojson: dict) -> tuple[list[float | None], list[float | None]]:
+    lon: list[float | None] = []
+    lat: list[float | None] = []
+    for feature in geojson["features"]:
+        geom = feature["geometry"]
+        lines = [geom["coordinates"]] if geom["type"] == "LineString" else geom["coordinates"]
+        for line in lines:
+            for x, y in line:
+                lon.append(x)
+                lat.append(y)
+            lon.append(None)
+            lat.append(None)
+    return lon, lat
+
+
+def map_figure(atlas: Atlas, state: ViewState, clusters: pd.DataFrame | None = None, height: int = 640,
+               width: int | None = None) -> go.Figure:
+    """The choropleth with area-team and region borders, a clusters layer and a legend in words."""
+    table = atlas.table
+    arr = map_arrays(atlas, state)
+    custom = list(zip(
+        table["ccg_name"], table["area_team"], table["imd_score"],
+        table["level_2015"].map(level_label), table["level_2016"].map(level_label),
+        table["source_2015"].map(short_source), table["source_2016"].map(short_source),
+        table["imd_quintile"], table["ccg_code"],
+    ))
+    fig = go.Figure()
+    fig.add_trace(go.Choroplethmap(
+        geojson=atlas.ccgs_geojson, featureidkey="id", locations=table["ccg_code"].tolist(), z=arr.z,
+        zmin=-0.5, zmax=len(arr.colorscale) // 2 - 0.5, colorscale=arr.colorscale, showscale=False,
+        marker={"opacity": arr.opacity, "line": {"width": arr.line_width, "color": arr.line_color}},
+        customdata=custom, hovertemplate=arr.hovertemplate, name="CCGs", showlegend=False,
+    ))
+    team_lon, team_lat = _line_coords(atlas.area_teams_geojson)
+    fig.add_trace(go.Scattermap(lon=team_lon, lat=team_lat, mode="lines", name="Area team border",
+                                line={"color": "#333333", "width": 1.4}, hoverinfo="skip", showlegend=True))
+    reg_lon, reg_lat = _line_coords(atlas.regions_geojson)
+    fig.add_trace(go.Scattermap(lon=reg_lon, lat=reg_lat, mode="lines", name="Region border",
+                                line={"color": "#000000", "width": 3}, hoverinfo="skip", showlegend=True))
+    lon, lat, text = cluster_points(atlas, clusters)
+    fig.add_trace(go.Scattermap(lon=lon, lat=lat, text=text, mode="markers", name="Same-level cluster (p ≤ 0.05)",
+                                marker={"size": 9, "color": "#111111", "symbol": "circle"},
+                                hovertemplate="%{text}<extra></extra>", showlegend=True, visible=True))
+    for name, color, visible in zip(arr.legend_names, arr.legend_colors, arr.legend_visible):
+        fig.add_trace(go.Scattermap(lon=[None], lat=[None], mode="markers", name=name, visible=visible,
+                                    marker={"size": 14, "color": color, "symbol": "circle"}, showlegend=True,
+                                    hoverinfo="skip"))
+    fig.update_layout(
+        map={"style": "white-bg", "center": ENGLAND_CENTER, "zoom": map_zoom(height, width)},
+        margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=height, font={"family": FONT},
+        legend={"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.85)", "itemclick": False,
+                "itemdoubleclick": False, "title": {"text": legend_title(state)}},
+        uirevision="england", clickmode="event+select", dragmode="pan",
+    )
+    if width:
+        fig.update_layout(width=width)
+    return fig
+
+
+def legend_title(state: ViewState) -> str:
+    if state.view == "change":
+        return "<b>Change 2015/16 to 2016/17</b> (CCGs in filter)"
+    return f"<b>Level {YEAR_LABEL[state.year]}</b> (CCGs in filter)"
+
+
+def cluster_points(atlas: Atlas, clusters: pd.DataFrame | None) -> tuple[list[float], list[float], list[str]]:
+    """Marker positions for CCGs in a significant same-level cluster (columns: significant, n_same ...)."""
+    if clusters is None or clusters.empty or "significant" not in clusters:
+        return [], [], []
+    sig = clusters[clusters["significant"]]
+    rows = atlas.table.loc[atlas.table.index.intersection(sig.index)]
+    text = [f"{r.ccg_name}: {int(sig.at[c, 'n_same'])} of {int(sig.at[c, 'n_neighbours'])} neighbours "
+            f"share its level (p = {sig.at[c, 'p_value']:.3f})" for c, r in rows.iterrows()]
+    return rows["lon"].tolist(), rows["lat"].tolist(), text
+
+
+def team_share_figure(table: pd.DataFrame, mask: pd.Series, year: int) -> go.Figure:
+    """Share of each area team's CCGs at each level, most uniform team on top, unknown shown in grey."""
+    sub = table[mask]
+    col = f"level_{year}"
+    counts = pd.crosstab(sub["area_team"], sub[col]).reindex(columns=list(LEVEL_ORDER), fill_value=0)
+    known = counts.drop(columns="unknown").sum(axis=1)
+    modal = counts.drop(columns="unknown").max(axis=1) / known.where(known > 0)
+    order = pd.DataFrame({"modal": modal.fillna(-1), "known": known}).sort_values(
+        ["modal", "known"], ascending=[True, True]).index
+    counts = counts.loc[order]
+    totals = counts.sum(axis=1)
+    fig = go.Figure()
+    for level in LEVEL_ORDER:
+        share = counts[level] / totals
+        fig.add_trace(go.Bar(
+            y=counts.index, x=share, orientation="h", name=LEVEL_LABEL[level], marker_color=LEVEL_COLOR[level],
+            customdata=list(zip(counts[level], totals)),
+            hovertemplate="%{y}: %{customdata[0]} of %{customdata[1]} CCGs<extra>" + LEVEL_LABEL[level] + "</extra>",
+        ))
+    labels = [f"{m:.0%} at modal level" if m >= 0 else "no known level" for m in modal.reindex(order).fillna(-1)]
+    fig.update_layout(
+        barmode="stack", height=max(260, 24 * len(counts) + 90), font={"family": FONT},
+        margin={"l": 10, "r": 10, "t": 40, "b": 30}, xaxis={"tickformat": ".0%", "range": [0, 1]},
+        yaxis={"automargin": True}, legend={"orientation": "h", "y": -0.08 if len(counts) > 6 else -0.3},
+        title={"text": f"Share of each area team's CCGs by level, {YEAR_LABEL[year]} (most uniform at top)",
+               "font": {"size": 14}},
+    )
+    fig.update_yaxes(ticktext=[f"{t} ({lab})" for t, lab in zip(counts.index, labels)], tickvals=list(counts.index))
+    return fig
+
+
+def imd_by_level_figure(table: pd.DataFrame, mask: pd.Series, year: int) -> go.Figure:
+    """IMD 2015 score of each CCG by level: box and points, so small groups are not hidden by a box."""
+    sub = table[mask]
+    col = f"level_{year}"
+    fig = go.Figure()
+    for level in LEVEL_ORDER:
+        part = sub[sub[col] == level]
+        if part.empty:
+            continue
+        fig.add_trace(go.Box(
+            x=part["imd_score"], name=f"{LEVEL_LABEL[level]} ({len(part)})", marker_color=LEVEL_COLOR[level],
+            boxpoints="all", jitter=0.4, pointpos=0, text=part["ccg_name"], line={"width": 1.5},
+            hovertemplate="%{text}: IMD %{x:.1f}<extra></extra>",
+            fillcolor="rgba(0,0,0,0)" if level == "unknown" else None,
+        ))
+    fig.update_layout(
+        height=320, showlegend=False, font={"family": FONT}, margin={"l": 10, "r": 10, "t": 40, "b": 40},
+        xaxis={"title": "IMD 2015 average score (higher = more deprived)"}, yaxis={"automargin": True},
+        title={"text": f"Deprivation by level, {YEAR_LABEL[year]}", "font": {"size": 14}},
+    )
+    return fig

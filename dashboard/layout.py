@@ -1,0 +1,167 @@
+"""The page's layout: controls, map, summaries, analysis, table, sources. No callbacks here."""
+
+from __future__ import annotations
+
+import dash_ag_grid as dag
+from dash import dcc, html
+
+from dashboard import figures
+from dashboard.state import ViewState
+from geodata.atlas import Atlas
+
+GRAPH_CONFIG = {
+    "displaylogo": False,
+    "scrollZoom": True,
+    "modeBarButtonsToRemove": ["sendDataToCloud"],
+    # The camera button saves at slide size too.
+    "toImageButtonOptions": {"format": "png", "width": 1920, "height": 1080, "filename": "ccg-cocommissioning-map"},
+}
+
+
+def area_team_options(atlas: Atlas) -> list[dict[str, object]]:
+    """Area teams grouped by region: a disabled heading per region, then its teams."""
+    out: list[dict[str, object]] = []
+    teams = atlas.table.groupby("region")["area_team"].unique()
+    for region in sorted(teams.index):
+        out.append({"label": f"— {region} —", "value": f"__region__{region}", "disabled": True})
+        for team in sorted(teams[region]):
+            out.append({"label": team, "value": team})
+    return out
+
+
+def ccg_options(atlas: Atlas) -> list[dict[str, str]]:
+    """Search suggestions: the name people use (without 'NHS' and 'CCG'), with codes searchable too."""
+    t = atlas.table.sort_values("ccg_name")
+    return [{"label": f"{n.removeprefix('NHS ').removesuffix(' CCG')} ({o})", "value": c, "search": f"{n} {o} {c}"}
+            for n, o, c in zip(t["ccg_name"], t["ods_code"], t["ccg_code"])]
+
+
+def _control(label: str, component: object, help_id: str | None = None) -> html.Div:
+    return html.Div([html.Label(label, htmlFor=getattr(component, "id", None)), component], className="control")
+
+
+def controls(atlas: Atlas, state: ViewState) -> html.Div:
+    return html.Div([
+        _control("Year", dcc.RadioItems(
+            id="year", value=state.year, inline=True, className="radio",
+            options=[{"label": "2015/16", "value": 2015}, {"label": "2016/17", "value": 2016}])),
+        _control("Colour the map by", dcc.RadioItems(
+            id="view", value=state.view, inline=True, className="radio",
+            options=[{"label": "Level", "value": "level"}, {"label": "Change 2015→2016", "value": "change"}])),
+        _control("Region", dcc.Dropdown(
+            id="region", multi=True, value=list(state.regions), placeholder="All regions",
+            options=[{"label": r, "value": r} for r in atlas.regions])),
+        _control("NHS England area team (2013–15)", dcc.Dropdown(
+            id="area-team", multi=True, value=list(state.area_teams), placeholder="All area teams",
+            options=area_team_options(atlas), maxHeight=360)),
+        _control("Deprivation: IMD 2015 quintile among CCGs (1 = most deprived)", dcc.RangeSlider(
+            id="imd-range", min=1, max=5, step=1, value=list(state.imd), allowCross=False,
+            marks={i: str(i) for i in range(1, 6)})),
+        _control("Find CCGs", dcc.Dropdown(
+            id="ccg-search", multi=True, value=list(state.ccgs), placeholder="Type a CCG name or code",
+            options=ccg_options(atlas), searchable=True)),
+        html.Div([
+            html.A("Download slide (PNG)", id="export-png", href="/export.png?download=1", className="button primary",
+                   download="ccg-cocommissioning.png", role="button"),
+            html.A("Open slide in a new tab", id="export-link", href="/export.png", target="_blank",
+                   className="small-link"),
+            html.Button("Reset view", id="reset", className="button", n_clicks=0),
+        ], className="buttons"),
+    ], className="controls", role="search", **{"aria-label": "Filters"})
+
+
+def page(atlas: Atlas, state: ViewState) -> html.Div:
+    """The whole page for an initial state (the URL's, applied again by the first callback)."""
+    initial_map = figures.map_figure(atlas, state)
+    cov = atlas.manifest["coverage"]
+    known = {y: 209 - cov[y]["unknown"] for y in cov}
+    return html.Div([
+        dcc.Location(id="url", refresh="callback-nav"),
+        dcc.Store(id="view-state"),
+        dcc.Store(id="map-applied"),
+        html.Header([
+            html.H1("CCG primary care co-commissioning atlas, England 2015/16 and 2016/17"),
+            html.P([
+                "From April 2015 each of the 209 Clinical Commissioning Groups chose a level of primary care "
+                "co-commissioning with NHS England: greater involvement (1), joint (2) or delegated (3). ",
+                html.Strong(f"Levels are sourced for {known['2015']} CCGs in 2015/16 and {known['2016']} in "
+                            "2016/17; the rest are shown as unknown."),
+                " Every level names its source.",
+            ]),
+            html.Div(id="notices", role="status", **{"aria-live": "polite"}),
+        ]),
+        html.Main([
+            controls(atlas, state),
+            html.Section([
+                dcc.Loading(dcc.Graph(id="ccg-map", figure=initial_map, config=GRAPH_CONFIG,
+                                      className="map", style={"height": "640px"}), delay_show=400),
+                html.P("Click a CCG to select it; shift-click or use the box select tool for several. "
+                       "CCGs outside the filters stay visible, faded.", className="hint"),
+                html.Div(id="ccg-details", className="details", **{"aria-live": "polite"}),
+            ], className="map-column", **{"aria-label": "Map"}),
+            html.Section([
+                html.H2("Levels in the filter"),
+                html.Div(id="level-summary"),
+                html.H2("Change from 2015/16 to 2016/17"),
+                html.Div(id="transition-summary"),
+            ], className="summary-column", **{"aria-label": "Summary"}),
+        ], className="grid"),
+        html.Section([
+            dcc.Graph(id="team-chart", config={"displaylogo": False}),
+            dcc.Graph(id="imd-chart", config={"displaylogo": False}),
+        ], className="charts"),
+        html.Section([
+            html.H2("Clustering and deprivation"),
+            dcc.Checklist(id="show-clusters", options=[{"label": " Mark significant same-level clusters on the map",
+                                                          "value": "on"}], value=[]),
+            dcc.Loading(html.Div(id="clustering", className="clustering")),
+        ], className="analysis"),
+        html.Section([
+            html.Div([html.H2("CCGs"), html.Button("Download CSV of the table as shown", id="table-csv",
+                                                   className="button", n_clicks=0)], className="table-head"),
+            dag.AgGrid(
+                id="ccg-table", rowData=[], getRowId="params.data.ccg_code",
+                columnDefs=[
+                    {"field": "ccg_name", "headerName": "CCG", "pinned": "left", "minWidth": 220},
+                    {"field": "ods_code", "headerName": "ODS", "maxWidth": 90},
+                    {"field": "ccg_code", "headerName": "GSS code", "maxWidth": 130},
+                    {"field": "area_team", "headerName": "Area team"},
+                    {"field": "region", "headerName": "Region"},
+                    {"field": "imd_score", "headerName": "IMD score", "filter": "agNumberColumnFilter",
+                     "maxWidth": 120},
+                    {"field": "imd_quintile", "headerName": "IMD quintile", "filter": "agNumberColumnFilter",
+                     "maxWidth": 120},
+                    {"field": "population", "headerName": "Population", "filter": "agNumberColumnFilter",
+                     "valueFormatter": {"function": "d3.format(',')(params.value)"}},
+                    {"field": "level_2015", "headerName": "Level 2015/16"},
+                    {"field": "level_2016", "headerName": "Level 2016/17"},
+                    {"field": "source_2015", "headerName": "Source 2015/16", "tooltipField": "source_2015"},
+                    {"field": "source_2016", "headerName": "Source 2016/17", "tooltipField": "source_2016"},
+                ],
+                defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 110},
+                dashGridOptions={"rowSelection": {"mode": "multiRow", "enableClickSelection": False,
+                                                  "checkboxes": False, "headerCheckbox": False},
+                                 "tooltipShowDelay": 300, "animateRows": False},
+                csvExportParams={"fileName": "ccg-cocommissioning-table.csv"},
+                style={"height": "420px"}, className="ag-theme-quartz",
+            ),
+        ], className="table"),
+        html.Section([
+            html.H2("Published totals beside this atlas"),
+            html.Div(id="reconciliation"),
+        ], className="reconciliation"),
+        html.Footer(footer(atlas)),
+    ], className="page")
+
+
+def footer(atlas: Atlas) -> list[object]:
+    m = atlas.manifest
+    return [
+        html.H2("Sources and licence"),
+        html.Ul([html.Li(a) for a in atlas.attributions], className="attributions"),
+        html.P(["Boundaries: ONS Clinical Commissioning Groups (July 2015), super-generalised clipped; area teams "
+                "2013–15 and regions from the ONS lookups. Deprivation: English indices of deprivation 2015, CCG "
+                "summaries. Levels: compiled per CCG from public pages, each with its source; see the details "
+                "panel and the table. ",
+                f"Atlas build {m['build_id']}, built {m['built_at']}."]),
+    ]

@@ -1,0 +1,46 @@
+"""Plain HTTP endpoints beside the Dash app: ``/healthz`` and ``/export.png``."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify, request
+
+from dashboard import render
+from dashboard.state import Vocabulary, parse_query, slide_filename
+from geodata.atlas import Atlas
+
+MAX_QUERY = 4000
+
+
+def register(server: Flask, atlas: Atlas) -> None:
+    vocab = Vocabulary.from_table(atlas.table)
+
+    @server.get("/healthz")
+    def healthz() -> Response:
+        m = atlas.manifest
+        return jsonify(status="ok", atlas_build=m["build_id"], built_at=m["built_at"], ccgs=m["ccgs"])
+
+    @server.get("/export.png")
+    def export_png() -> Response:
+        """The slide for the page's URL parameters; parameters that are not understood get a 400."""
+        raw = request.query_string.decode("utf-8", "replace")
+        if len(raw) > MAX_QUERY:
+            return _bad("query string too long")
+        params = [p for p in raw.split("&") if p and not p.startswith("download=")]
+        state = parse_query("&".join(params), vocab)
+        if state.notices:
+            return _bad("; ".join(state.notices))
+        try:
+            png = render.slide_bytes(atlas, state, fmt="png")
+        except render.RendererUnavailable as exc:
+            return Response(f"Slide export is unavailable on this server: {exc}\n", status=503,
+                            mimetype="text/plain")
+        resp = Response(png, mimetype="image/png")
+        name = slide_filename(state)
+        disposition = "attachment" if request.args.get("download") else "inline"
+        resp.headers["Content-Disposition"] = f'{disposition}; filename="{name}"'
+        resp.headers["Cache-Control"] = "public, max-age=3600"
+        return resp
+
+
+def _bad(message: str) -> Response:
+    return Response(f"Bad request: {message}\n", status=400, mimetype="text/plain")

@@ -1,0 +1,273 @@
+"""The view a user is looking at, as URL parameters and back.
+
+One frozen :class:`ViewState` is the single source of truth: controls write it, the URL holds it, figures,
+summaries and the slide export read it. Anything not understood is dropped with a notice, never raised,
+because URLs are typed and pasted by people and sent by robots.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from urllib.parse import parse_qsl, urlencode
+
+import pandas as pd
+
+YEARS = (2015, 2016)
+VIEWS = ("level", "change")
+MAX_ITEMS = 250  # more values than CCGs is never a real view
+MAX_TEXT = 200
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """Year, filters and selection; hashable, so results can be cached on it."""
+
+    year: int = 2016
+    area_teams: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    imd: tuple[int, int] = (1, 5)
+    ccgs: tuple[str, ...] = ()
+    view: str = "level"
+    notices: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.area_teams or self.regions or self.imd != (1, 5))
+
+    def with_notices(self, notices: Iterable[str]) -> ViewState:
+        return replace(self, notices=tuple(notices))
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """What the atlas allows: area team names (and their E39 codes), regions, CCG codes."""
+
+    area_teams: tuple[str, ...]
+    team_by_code: dict[str, str]
+    regions: tuple[str, ...]
+    ccgs: frozenset[str]
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame) -> Vocabulary:
+        teams = table[["area_team", "area_team_code"]].drop_duplicates()
+        return cls(
+            area_teams=tuple(sorted(teams["area_team"])),
+            team_by_code=dict(zip(teams["area_team_code"], teams["area_team"])),
+            regions=tuple(sorted(table["region"].unique())),
+            ccgs=frozenset(table["ccg_code"]),
+        )
+
+    def team(self, value: str) -> str | None:
+        """An area team by name (any case, with or without 'area team') or by E39 code."""
+        v = value.strip()
+        if v.upper() in self.team_by_code:
+            return self.team_by_code[v.upper()]
+        low = v.lower().removesuffix(" area team").strip()
+        for name in self.area_teams:
+            if name.lower() == low:
+                return name
+        return None
+
+    def region(self, value: str) -> str | None:
+        low = value.strip().lower().removeprefix("nhs england").removesuffix(" region").strip()
+        for name in self.regions:
+            if name.lower() == low:
+                return name
+        return None
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def parse_imd(value: object) -> tuple[int, int] | None:
+    """'1-3' or '2' -> quintile range; None when it is not a range within 1..5."""
+    text = str(value).strip()
+    parts = text.split("-") if "-" in text else [text, text]
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        return None
+    lo, hi = sorted(int(p) for p in parts)
+    return (lo, hi) if 1 <= lo <= hi <= 5 else None
+
+
+def normalise(vocab: Vocabulary, year: object = 2016, area_teams: object = (), regions: object = (),
+              imd: object = (1, 5), ccgs: object = (), view: object = "level") -> ViewState:
+    """A valid ViewState from untrusted values (URL or callback inputs), with a notice per dropped value."""
+    notices: list[str] = []
+
+    def as_list(value: object, what: str) -> list[str]:
+        if value is None or value == "":
+            return []
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple):
+            notices.append(f"Ignored {what}: not a list of names")
+            return []
+        if len(value) > MAX_ITEMS:
+            notices.append(f"Ignored {len(value) - MAX_ITEMS} extra {what} values")
+            value = value[:MAX_ITEMS]
+        out = []
+        for v in value:
+            if isinstance(v, str) and len(v) <= MAX_TEXT:
+                out.append(v)
+            else:
+                notices.append(f"Ignored {what} {_short(v)!r}")
+        return out
+
+    try:
+        y = int(str(year).strip()) if not isinstance(year, bool) else None
+    except ValueError:
+        y = None
+    if y not in YEARS:
+        notices.append(f"Ignored year {_short(year)!r}: choose 2015 or 2016")
+        y = 2016
+
+    teams: list[str] = []
+    for t in as_list(area_teams, "area team"):
+        name = vocab.team(t)
+        if name is None:
+            notices.append(f"Ignored unknown area team {_short(t)!r}")
+        elif name not in teams:
+            teams.append(name)
+
+    regs: list[str] = []
+    for r in as_list(regions, "region"):
+        name = vocab.region(r)
+        if name is None:
+            notices.append(f"Ignored unknown region {_short(r)!r}")
+        elif name not in regs:
+            regs.append(name)
+
+    if isinstance(imd, Sequence) and not isinstance(imd, str) and len(imd) == 2:
+        rng = _imd_pair(imd)
+    else:
+        rng = parse_imd(imd) if isinstance(imd, str | int) and not isinstance(imd, bool) else None
+    if rng is None:
+        notices.append(f"Ignored deprivation range {_short(imd)!r}: use quintiles such as 1-3")
+        rng = (1, 5)
+
+    codes: list[str] = []
+    for c in as_list(ccgs, "CCG"):
+        code = c.strip().upper()
+        if code not in vocab.ccgs:
+            notices.append(f"Ignored unknown CCG code {_short(c)!r}")
+        elif code not in codes:
+            codes.append(code)
+
+    v = view if view in VIEWS else None
+    if v is None:
+        notices.append(f"Ignored view {_short(view)!r}: use 'level' or 'change'")
+        v = "level"
+    return ViewState(year=y, area_teams=tuple(sorted(teams)), regions=tuple(sorted(regs)), imd=rng,
+                     ccgs=tuple(codes), view=v, notices=tuple(notices))
+
+
+def _imd_pair(value: Sequence[object]) -> tuple[int, int] | None:
+    try:
+        lo, hi = (float(v) for v in value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if not all(math.isfinite(x) and x == int(x) for x in (lo, hi)):
+        return None
+    lo_i, hi_i = sorted((int(lo), int(hi)))
+    return (lo_i, hi_i) if 1 <= lo_i <= hi_i <= 5 else None
+
+
+def parse_query(search: str | None, vocab: Vocabulary) -> ViewState:
+    """ViewState from a query string such as ``?year=2016&area_team=Greater%20Manchester&imd=1-2``."""
+    text = (search or "").lstrip("?")[:8000]
+    pairs = parse_qsl(text, keep_blank_values=False)
+    known = {"year", "area_team", "region", "imd", "ccg", "view"}
+    multi: dict[str, list[str]] = {k: [] for k in known}
+    extra = []
+    for key, value in pairs:
+        if key in known:
+            multi[key].append(value)
+        else:
+            extra.append(key)
+    state = normalise(
+        vocab,
+        year=multi["year"][-1] if multi["year"] else 2016,
+        area_teams=multi["area_team"],
+        regions=multi["region"],
+        imd=multi["imd"][-1] if multi["imd"] else (1, 5),
+        ccgs=multi["ccg"],
+        view=multi["view"][-1] if multi["view"] else "level",
+    )
+    notices = list(state.notices) + [f"Ignored unknown parameter {_short(k)!r}" for k in dict.fromkeys(extra)]
+    return state.with_notices(notices)
+
+
+def to_query(state: ViewState) -> str:
+    """The shortest query string that reproduces the view (defaults are left out)."""
+    pairs: list[tuple[str, str]] = [("year", str(state.year))]
+    pairs += [("area_team", t) for t in state.area_teams]
+    pairs += [("region", r) for r in state.regions]
+    if state.imd != (1, 5):
+        pairs.append(("imd", f"{state.imd[0]}-{state.imd[1]}"))
+    pairs += [("ccg", c) for c in state.ccgs]
+    if state.view != "level":
+        pairs.append(("view", state.view))
+    return "?" + urlencode(pairs)
+
+
+def filter_mask(table: pd.DataFrame, state: ViewState) -> pd.Series:
+    """CCGs inside the filters: area teams OR-ed, regions OR-ed, the two AND-ed, and the IMD quintile range."""
+    mask = pd.Series(True, index=table.index)
+    if state.area_teams:
+        mask &= table["area_team"].isin(state.area_teams)
+    if state.regions:
+        mask &= table["region"].isin(state.regions)
+    lo, hi = state.imd
+    mask &= table["imd_quintile"].between(lo, hi)
+    return mask
+
+
+def describe(state: ViewState) -> str:
+    """Words for titles and file names: 'Greater Manchester; IMD quintiles 1-2'."""
+    parts = []
+    if state.regions:
+        parts.append(", ".join(state.regions) + (" region" if len(state.regions) == 1 else " regions"))
+    if state.area_teams:
+        teams = state.area_teams
+        parts.append(", ".join(teams) if len(teams) <= 3 else f"{len(teams)} area teams")
+    if state.imd != (1, 5):
+        lo, hi = state.imd
+        parts.append(f"IMD quintile {lo}" if lo == hi else f"IMD quintiles {lo}-{hi}")
+    return "; ".join(parts) or "England"
+
+
+def toggle(codes: tuple[str, ...], code: str) -> tuple[str, ...]:
+    """Clicking a CCG adds it to the selection, clicking it again removes it."""
+    return tuple(c for c in codes if c != code) if code in codes else (*codes, code)
+
+
+def map_event_codes(event: object, limit: int = MAX_ITEMS) -> list[str]:
+    """CCG codes in a plotly clickData/selectedData payload (only the choropleth's points carry them)."""
+    if not isinstance(event, dict) or not isinstance(event.get("points"), list):
+        return []
+    out = []
+    for p in event["points"][:limit]:
+        if isinstance(p, dict) and p.get("curveNumber") == 0 and isinstance(p.get("location"), str):
+            out.append(p["location"])
+    return out
+
+
+def slug(text: str) -> str:
+    return "-".join("".join(ch if ch.isalnum() else " " for ch in text.lower()).split())
+
+
+def slide_filename(state: ViewState, ext: str = "png") -> str:
+    """A name that says what the slide shows: ``ccg-cocommissioning-2016-greater-manchester.png``."""
+    parts = ["ccg-cocommissioning", "change" if state.view == "change" else str(state.year)]
+    if state.regions:
+        parts.append(slug("-".join(state.regions)))
+    if state.area_teams:
+        parts.append(slug("-".join(state.area_teams)) if len(state.area_teams) <= 3 else
+                     f"{len(state.area_teams)}-area-teams")
+    if state.imd != (1, 5):
+        parts.append(f"imd-{state.imd[0]}-{state.imd[1]}")
+    return "-".join(parts)[:150] + f".{ext}"
