@@ -14,9 +14,11 @@ Conventions that hold for every function here:
 * CCGs with no neighbour in that analysed set are *islands*; they are listed (``islands``) rather than
   dropped silently, because an island cannot agree or disagree with anybody.
 * Permutation tests use ``np.random.default_rng(seed)`` so a given input and seed always gives the same
-  answer, and p-values are ``(1 + #{permuted >= observed}) / (1 + permutations)`` so they are never 0.
-* Results are frozen dataclasses; treat their DataFrames as read-only (they may be shared through the
-  cache, see :func:`summarise_cached`).
+  answer, and p-values are ``(1 + #{permuted >= observed}) / (1 + permutations)`` so they are never 0
+  (two-sided = twice the smaller one-sided p, capped at 1).  The random relabellings depend only on
+  (number of CCGs analysed, permutations, seed), so they are generated once and shared by all statistics.
+* Results are frozen dataclasses (DataFrames inside) and ``enough_data``/``message`` fields say "not
+  enough data" instead of raising on thin selections.
 
 Caching (for the dashboard)::
 
@@ -175,7 +177,7 @@ def _check_permutations(permutations: int) -> None:
         raise ValueError("permutations must be >= 1")
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)
 def _permutation_matrices(n: int, permutations: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Random relabellings shared by every statistic: (perm, perm transposed, inverse), read-only.
 
@@ -388,8 +390,7 @@ def area_team_concordance(
     """Did CCGs of the same area team choose the same level?  Per-team uniformity plus a global test."""
     _check_permutations(permutations)
     sel = _select(levels, mask)
-    tm = teams.copy()
-    tm.index = tm.index.map(str)
+    tm = _str_index(teams)
     team_known = tm.reindex(sel.codes)
     has_team = team_known.notna().to_numpy()
     no_team = tuple(str(c) for c in sel.codes[~has_team])
@@ -627,15 +628,13 @@ def deprivation_by_level(
     """Were more deprived CCGs more likely to take delegation?  Never raises on thin data: says so instead."""
     _check_permutations(permutations)
     sel = _select(levels, mask)
-    imd = imd_score.copy()
-    imd.index = imd.index.map(str)
+    imd = _str_index(imd_score)
     x_all = pd.to_numeric(imd.reindex(sel.codes), errors="coerce").to_numpy(dtype=float)
     ok = np.isfinite(x_all)
     missing = tuple(str(c) for c in sel.codes[~ok])
     codes, labels, x = sel.codes[ok], sel.labels[ok], x_all[ok]
     if population is not None:
-        pop = population.copy()
-        pop.index = pop.index.map(str)
+        pop = _str_index(population)
         w = pd.to_numeric(pop.reindex(codes), errors="coerce").to_numpy(dtype=float)
     else:
         w = np.full(len(codes), math.nan)
@@ -827,17 +826,20 @@ def _read_uniform_team(res: ConcordanceResult) -> str | None:
         return None
     top = known.iloc[0]
     lv = _label(str(top["modal_level"]))
-    return (f"Most uniform area team: {top['team']} ({round(top['modal_share'] * top['n_known'])} of "
-            f"{int(top['n_known'])} known CCGs chose {lv}).")
+    count = round(top["modal_share"] * top["n_known"])
+    return (f"Most uniform area team: {top['team']} ({count} of {_plural(int(top['n_known']), 'known CCG')} "
+            f"chose {lv}).")
 
 
 def _read_local(res: LocalClusterResult, view: str) -> str:
     name = _VIEW_NAMES[view]
     if not res.enough_data:
         return f"Local clusters ({name}): cannot be assessed, {res.message}."
+    fp = res.n_expected_false_positives
+    by_chance = f"about {fp:.0f}" if fp >= 0.5 else "fewer than 1"
     return (f"Local clusters ({name}): {res.n_significant} of {res.n_tested} CCGs had more same-level "
-            f"neighbours than chance (p <= {res.alpha:g}); about {res.n_expected_false_positives:.0f} would "
-            "pass by chance alone, so read individual CCGs with caution.")
+            f"neighbours than chance (p <= {res.alpha:g}); {by_chance} would pass by chance alone, so read "
+            "individual CCGs with caution.")
 
 
 def _read_deprivation(res: DeprivationResult, alpha: float) -> tuple[str, str]:
@@ -987,11 +989,7 @@ def register_geography(
     token = h.hexdigest()[:20]
     if token not in _GEOGRAPHIES:
         def own(s: pd.Series | None) -> pd.Series | None:
-            if s is None:
-                return None
-            out = s.copy()
-            out.index = out.index.map(str)
-            return out
+            return None if s is None else _str_index(s).copy()
 
         _GEOGRAPHIES[token] = _Geography(nb, own(teams), own(imd_score), own(population))
     return token
@@ -1002,7 +1000,7 @@ def levels_key(
 ) -> tuple[tuple[str, str], ...]:
     """Hashable, order-independent key of the selected CCGs' levels (unknowns kept, so they are counted)."""
     lv = _apply_mask(_normalise_levels(levels), mask)
-    return tuple(sorted(zip(lv.index.map(str), lv.astype(str))))
+    return tuple(sorted(zip(lv.index, lv.astype(str))))
 
 
 @lru_cache(maxsize=256)

@@ -9,12 +9,14 @@ from dashboard.figures import LEVEL_COLOR, LEVEL_LABEL, LEVEL_ORDER, YEAR_LABEL
 
 
 def swatch(level: str) -> html.Span:
-    return html.Span(className="swatch", style={"background": LEVEL_COLOR.get(level, "#fff")}, **{"aria-hidden": "true"})
+    return html.Span(className="swatch", style={"background": LEVEL_COLOR.get(level, "#fff")},
+                     **{"aria-hidden": "true"})
 
 
 def level_summary(counts: pd.DataFrame, year: int, coverage: str) -> html.Div:
-    head = html.Tr([html.Th("Level"), html.Th("CCGs"), html.Th("Share of all"), html.Th("Share of known"),
-                    html.Th("England, this atlas"), html.Th("England, published")])
+    head = html.Tr([html.Th("Level"), html.Th("CCGs"), html.Th("% of all"), html.Th("% of known"),
+                    html.Th("England: atlas", title="CCGs in England this atlas names at the level"),
+                    html.Th("England: published", title="Published national total")])
     rows = []
     for r in counts.itertuples():
         rows.append(html.Tr([

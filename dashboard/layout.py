@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash_ag_grid as dag
 from dash import dcc, html
 
-from dashboard import figures
+from dashboard import components, figures
 from dashboard.state import ViewState
 from geodata.atlas import Atlas
 
@@ -148,7 +148,10 @@ def page(atlas: Atlas, state: ViewState) -> html.Div:
         ], className="table"),
         html.Section([
             html.H2("Published totals beside this atlas"),
-            html.Div(id="reconciliation"),
+            html.P("Each published national or regional count for the year, beside how many CCGs this atlas can "
+                   "name at that level, and how many in that scope are still unknown. The atlas never claims more "
+                   "than a published total (the build checks this).", className="hint"),
+            html.Div(components.reconciliation_table(atlas.reconciliation), id="reconciliation"),
         ], className="reconciliation"),
         html.Footer(footer(atlas)),
     ], className="page")

@@ -1,11 +1,319 @@
-"""Slide rendering (placeholder until the export module lands): raises so routes answer 503."""
+"""Slides as PNG or SVG bytes: one warm Chromium per process (through kaleido) and a small cache.
+
+Kaleido 1.x renders in a real browser. Starting one costs seconds, so a :class:`Renderer` keeps a single
+``kaleido.Kaleido`` (one Chromium, one tab) open on a private asyncio loop in a daemon thread, started lazily
+on the first render, and serialises renders with a lock, so it is safe from Flask's threads. Each process
+(each gunicorn worker) gets its own browser: the renderer notices a fork by its process id and starts afresh.
+Kaleido's own ``start_sync_server`` singleton is not used because its call queue is not safe for concurrent
+callers and it waits forever if the browser failed to start.
+
+Chromium runs headless with ``--no-sandbox --disable-gpu --disable-component-update`` (choreographer's
+defaults when not sandboxed) plus ``--disable-background-networking``; WebGL (needed by ``choroplethmap``)
+still works through SwiftShader. MathJax is disabled, so nothing is fetched from a CDN.
+
+Without a browser, :class:`RendererUnavailable` says what to install instead of a stack trace.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Coroutine
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any
+
+from dashboard.state import ViewState
+from geodata.atlas import Atlas
+
+INSTALL_HINT = ("install Chromium with `apt-get install chromium` (Debian/Ubuntu; `make chromium` does it), "
+                "or set BROWSER_PATH to a Chrome or Chromium executable")
+FORMATS = ("png", "svg")
+MIN_SIDE, MAX_SIDE = 160, 4096
+START_TIMEOUT = 60.0
+RENDER_TIMEOUT = 120.0
+EXTRA_FLAGS = ("--disable-background-networking",)
+
 
 class RendererUnavailable(RuntimeError):
-    pass
+    """No slide can be rendered here (no browser, or it will not start or keeps failing); says what to do."""
 
 
-def slide_bytes(atlas, state, fmt="png", width=1920, height=1080):  # noqa: ANN001, ANN201
-    raise RendererUnavailable("slide rendering is not installed yet")
+class RenderFailed(RendererUnavailable):
+    """The browser started but a render failed or timed out (twice, with a fresh browser in between)."""
+
+
+def _browser_class() -> type:
+    from choreographer.browsers.chromium import Chromium
+
+    class SlideChromium(Chromium):
+        def get_cli(self):  # noqa: ANN202
+            return [*super().get_cli(), *EXTRA_FLAGS]
+
+    return SlideChromium
+
+
+class Renderer:
+    """One browser for many renders; lazy, thread-safe, fork-aware. Use as a context manager in scripts."""
+
+    def __init__(self, browser_path: str | None = None, timeout: float = RENDER_TIMEOUT) -> None:
+        self.browser_path = browser_path
+        self.timeout = timeout
+        self.launches = 0  # browsers started by this renderer (a batch should show 1)
+        self.renders = 0
+        self.last_start_seconds: float | None = None
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._kaleido: Any = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._kaleido is not None and self._pid == os.getpid()
+
+    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
+        assert self._loop is not None
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            future.cancel()
+            raise
+
+    def start(self) -> None:
+        """Start the browser now (otherwise the first render does)."""
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's loop thread and browser are not ours
+                self._pid, self._loop, self._thread, self._kaleido = os.getpid(), None, None, None
+            if self._kaleido is not None:
+                return
+            try:
+                import kaleido
+                from choreographer.errors import BrowserDepsError, BrowserFailedError, ChromeNotFoundError
+            except ImportError as exc:  # pragma: no cover - kaleido is a pinned requirement
+                raise RendererUnavailable(f"slide export needs the kaleido package ({exc})") from exc
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(target=self._loop.run_forever, name="slide-renderer", daemon=True)
+                self._thread.start()
+
+            async def open_browser() -> Any:
+                kwargs: dict[str, Any] = {"n": 1, "mathjax": False, "timeout": self.timeout,
+                                          "browser_cls": _browser_class()}
+                if self.browser_path:
+                    kwargs["path"] = self.browser_path
+                k = kaleido.Kaleido(**kwargs)
+                try:
+                    await k.open()
+                except BaseException:
+                    await _quiet_close(k)
+                    raise
+                return k
+
+            t0 = time.perf_counter()
+            try:
+                self._kaleido = self._run(open_browser(), START_TIMEOUT)
+            except ChromeNotFoundError as exc:
+                where = f" at {self.browser_path}" if self.browser_path else ""
+                raise RendererUnavailable(f"no Chrome or Chromium browser found{where}: {INSTALL_HINT}") from exc
+            except (BrowserFailedError, BrowserDepsError, FutureTimeout, OSError) as exc:
+                raise RendererUnavailable(f"Chromium would not start ({type(exc).__name__}): {INSTALL_HINT}") from exc
+            self.launches += 1
+            self.last_start_seconds = time.perf_counter() - t0
+
+    def close(self) -> None:
+        """Close the browser and stop the loop thread (safe to call twice; a later render starts again)."""
+        with self._lock:
+            if self._pid != os.getpid():
+                self._loop = self._thread = self._kaleido = None
+                return
+            if self._kaleido is not None and self._loop is not None:
+                try:
+                    self._run(_quiet_close(self._kaleido), 20)
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    pass
+            self._kaleido = None
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                if self._thread is not None:
+                    self._thread.join(5)
+                if not self._loop.is_running():
+                    self._loop.close()
+            self._loop = self._thread = None
+
+    def __enter__(self) -> Renderer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- rendering -------------------------------------------------------------------------------------------
+
+    def render(self, fig: Any, fmt: str = "png", width: int = 1920, height: int = 1080) -> bytes:
+        """Bytes of the figure as PNG or SVG at exactly width x height pixels (scale 1)."""
+        check_size(fmt, width, height)
+        spec = fig.to_dict() if hasattr(fig, "to_dict") else fig
+        opts = {"format": fmt, "width": width, "height": height, "scale": 1}
+        with self._lock:
+            for attempt in (1, 2):
+                self.start()
+                try:
+                    data = self._run(self._kaleido.calc_fig(spec, opts=opts), self.timeout + 5)
+                except Exception as exc:  # noqa: BLE001 - any browser-side failure: restart once
+                    self.close()
+                    if attempt == 2:
+                        raise RenderFailed(f"slide rendering failed twice ({type(exc).__name__}: {exc}); "
+                                           f"if Chromium is broken, reinstall it: {INSTALL_HINT}") from exc
+                    continue
+                self.renders += 1
+                return bytes(data)
+        raise AssertionError("unreachable")
+
+
+async def _quiet_close(k: Any) -> None:
+    try:
+        await asyncio.wait_for(k.close(), 15)
+    except Exception:  # noqa: BLE001 - the browser may already be gone
+        pass
+
+
+def check_size(fmt: str, width: int, height: int) -> None:
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    for name, v in (("width", width), ("height", height)):
+        if not isinstance(v, int) or isinstance(v, bool) or not MIN_SIDE <= v <= MAX_SIDE:
+            raise ValueError(f"{name} must be a whole number of pixels from {MIN_SIDE} to {MAX_SIDE}, not {v!r}")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The process's renderer and slide cache
+# ------------------------------------------------------------------------------------------------------------
+
+_default: Renderer | None = None
+_default_lock = threading.Lock()
+
+
+def default_renderer() -> Renderer:
+    """The process-wide renderer (created on first use; its browser starts on the first render)."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Renderer()
+            atexit.register(_default.close)
+        return _default
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    renders: int = 0
+
+
+class SlideCache:
+    """A thread-safe LRU of rendered slides, bounded by entries and bytes; one render per key at a time."""
+
+    def __init__(self, max_entries: int = 48, max_bytes: int = 64 * 2**20) -> None:
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self.stats = CacheStats()
+        self._items: OrderedDict[tuple, bytes] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._inflight: dict[tuple, threading.Lock] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: tuple) -> bytes | None:
+        with self._lock:
+            data = self._items.get(key)
+            if data is not None:
+                self._items.move_to_end(key)
+            return data
+
+    def put(self, key: tuple, data: bytes) -> None:
+        with self._lock:
+            if key in self._items:
+                self._bytes -= len(self._items.pop(key))
+            if len(data) > self.max_bytes:
+                return
+            self._items[key] = data
+            self._bytes += len(data)
+            while len(self._items) > self.max_entries or self._bytes > self.max_bytes:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= len(old)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+            self.stats = CacheStats()
+
+    def get_or_make(self, key: tuple, make: Any) -> bytes:
+        """The cached bytes for key, or make() them once even when several threads ask at the same time."""
+        data = self.get(key)
+        if data is not None:
+            with self._lock:
+                self.stats.hits += 1
+            return data
+        with self._lock:
+            gate = self._inflight.setdefault(key, threading.Lock())
+        with gate:
+            data = self.get(key)
+            if data is not None:
+                with self._lock:
+                    self.stats.hits += 1
+                return data
+            with self._lock:
+                self.stats.misses += 1
+            try:
+                data = make()
+            finally:
+                with self._lock:
+                    self._inflight.pop(key, None)
+            self.put(key, data)
+            with self._lock:
+                self.stats.renders += 1
+            return data
+
+
+CACHE = SlideCache()
+
+
+def cache_key(atlas: Atlas, state: ViewState, fmt: str, width: int, height: int) -> tuple:
+    """Everything a slide depends on: the atlas build, the view (not its notices), format and size."""
+    return (atlas.build_id, state.year, state.area_teams, state.regions, state.imd, state.ccgs, state.view,
+            fmt, width, height)
+
+
+def cache_info() -> dict[str, int]:
+    r = _default
+    return {"hits": CACHE.stats.hits, "misses": CACHE.stats.misses, "renders": CACHE.stats.renders,
+            "entries": len(CACHE), "browser_launches": r.launches if r else 0}
+
+
+def slide_bytes(atlas: Atlas, state: ViewState, fmt: str = "png", width: int = 1920, height: int = 1080,
+                renderer: Renderer | None = None, use_cache: bool = True) -> bytes:
+    """The slide for this view as PNG or SVG bytes, from the cache when the same view was rendered before.
+
+    Raises ValueError for a bad format or size and RendererUnavailable when no browser can render it.
+    """
+    from dashboard.slide import slide_figure
+
+    check_size(fmt, width, height)
+    r = renderer or default_renderer()
+
+    def make() -> bytes:
+        return r.render(slide_figure(atlas, state, width=width, height=height), fmt=fmt, width=width, height=height)
+
+    if not use_cache:
+        return make()
+    return CACHE.get_or_make(cache_key(atlas, state, fmt, width, height), make)

@@ -80,16 +80,21 @@ def _import(args: argparse.Namespace, root: Path) -> int:
                                  level_column=args.level_column, source_title=title, source_url=args.source_url,
                                  source_date=args.source_date, rest=args.rest)
     target = Path(args.into)
+    # Check against everything the build will read: the shared table, the project's table (also when the
+    # rows go elsewhere) and the target less this source's earlier rows for the same year (replaced below).
+    into_project = target.resolve() == build_mod.PROJECT_LEVELS.resolve()
     existing = [sources.read_levels_file(root / sources.LEVELS)]
+    if not into_project and build_mod.PROJECT_LEVELS.exists():
+        existing.append(sources.read_levels_file(build_mod.PROJECT_LEVELS))
     if target.exists():
         other = sources.read_levels_file(target)
-        existing.append(other[other["source_title"] != title])
+        existing.append(other[~((other["source_title"] == title) & (other["year"] == str(args.year)))])
     import pandas as pd
 
     conflicts = res.conflicts + importer.find_conflicts(res.rows, pd.concat(existing))
     bad = {c.split()[0] for c in conflicts}
     rows = [r for r in res.rows if r["ods_code"] not in bad]
-    importer.write_rows(rows, target, title)
+    importer.write_rows(rows, target, title, year=args.year)
     print(f"matched {len(rows)} CCGs for {args.year}; wrote them to {target} with source '{title}'")
     for raw, name in res.approximate:
         print(f"  approximate match: {raw!r} -> {name!r} (check it)")
@@ -99,7 +104,7 @@ def _import(args: argparse.Namespace, root: Path) -> int:
         print(f"  CONFLICT (not written): {c}")
     status = 3 if res.unmatched or conflicts else 0
     if not args.no_build:
-        built = build_mod.build(root, args.atlas)
+        built = build_mod.build(root, args.atlas, extra_levels=None if into_project else [target])
         print(_report(built.reconciliation, built.manifest))
     return status
 

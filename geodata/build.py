@@ -91,7 +91,7 @@ def assemble_table(root: Path, level_files: list[Path]) -> tuple[pd.DataFrame, p
     table = ccg.merge(pd.DataFrame(rows), on="ods_code", how="left")
 
     offices = sources.read_local_offices(root)
-    table = _merge_checked(table, offices, "ods_code", root / sources.ODS_ECCG)
+    table = _merge_checked(table, offices, "ods_code", root / sources.ODS_ECCG, "col0")
     wrong_region = table.loc[table["region"] != table["ods_region"], "ods_code"]
     if len(wrong_region):
         raise SourceError(root / sources.ODS_ECCG, "region disagrees with the ONS 2013 lookup", "col2", wrong_region)
@@ -101,10 +101,10 @@ def assemble_table(root: Path, level_files: list[Path]) -> tuple[pd.DataFrame, p
                                           table["area_team"].map(split), table["local_office"])
 
     imd = sources.read_imd(root)
-    table = _merge_checked(table, imd, "ccg_code", root / sources.IMD)
+    table = _merge_checked(table, imd, "ccg_code", root / sources.IMD, "Clinical Commissioning Group Code (2015)")
     table["imd_quintile"] = imd_quintile(table["imd_rank"], len(table))
     population, england = sources.read_population(root)
-    table = _merge_checked(table, population, "ccg_code", root / sources.POPULATION)
+    table = _merge_checked(table, population, "ccg_code", root / sources.POPULATION, "Area Codes")
 
     raw = pd.concat([sources.read_levels_file(p) for p in level_files], ignore_index=True)
     raw = levels.validate_rows(raw, table["ods_code"])
@@ -113,14 +113,22 @@ def assemble_table(root: Path, level_files: list[Path]) -> tuple[pd.DataFrame, p
     return table.sort_values("ccg_code").reset_index(drop=True), raw, england
 
 
-def _merge_checked(left: pd.DataFrame, right: pd.DataFrame, key: str, file: Path) -> pd.DataFrame:
-    """Left join that stops on codes present on one side only: an unmatched code is a data error."""
+def _merge_checked(left: pd.DataFrame, right: pd.DataFrame, key: str, file: Path,
+                   column: str | None = None) -> pd.DataFrame:
+    """Left join that stops on codes present on one side only: an unmatched code is a data error.
+
+    ``column`` is the file's own name for the key, so the message points at what to fix in that file; the
+    codes the file has but should not come first, as they are usually the typo.
+    """
     only_left = sorted(set(left[key]) - set(right[key]))
     only_right = sorted(set(right[key]) - set(left[key]))
-    if only_left:
-        raise SourceError(file, "CCGs missing from this file", key, only_left)
-    if only_right:
-        raise SourceError(file, "codes not among the 209 CCGs", key, only_right)
+    if only_left or only_right:
+        parts = []
+        if only_right:
+            parts.append(f"codes not among the 209 CCGs {only_right}")
+        if only_left:
+            parts.append(f"CCGs missing from this file {only_left}")
+        raise SourceError(file, "; ".join(parts), column or key, only_right + only_left)
     return left.merge(right, on=key, how="left")
 
 
@@ -249,6 +257,7 @@ def build(root: str | Path | None = None, out: str | Path | None = None,
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".atlas-", dir=out.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the atlas is read by the app, maybe as another user
     try:
         table.to_csv(tmp / "table.csv", index=False)
         raw_levels.drop(columns=["row"]).to_csv(tmp / "level_rows.csv", index=False)

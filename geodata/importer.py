@@ -70,7 +70,10 @@ class ImportResult:
 def read_table(path: Path) -> pd.DataFrame:
     if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
         return pd.read_excel(path, dtype=str).fillna("")
-    return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except UnicodeDecodeError:  # saved from Excel on Windows: "Queen’s Park" is byte 0x92 in cp1252
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="cp1252")
 
 
 def _pick(df: pd.DataFrame, wanted: str | None, hints: tuple[str, ...], what: str) -> str | None:
@@ -129,6 +132,7 @@ def import_levels(path: Path, year: int, root: Path, level: str | None = None, n
     title = source_title or f"Imported list {path.name}"
     result = ImportResult(approximate=approx, unmatched=unmatched)
     seen: dict[str, str] = {}
+    listed = {ods for _, ods in matched}  # named in the file, whatever their level: never given ``rest``
     for i, ods in matched:
         lvl = level or parse_level(df.iloc[i][level_col])
         if lvl is None:
@@ -138,9 +142,8 @@ def import_levels(path: Path, year: int, root: Path, level: str | None = None, n
             result.conflicts.append(f"{ods} listed as both {seen[ods]} and {lvl} in {path.name}")
             continue
         seen[ods] = lvl
-    for ods in sorted(set(names15.index) - set(seen)) if rest else []:
+    for ods in sorted(set(names15.index) - listed) if rest else []:
         seen[ods] = rest
-    listed = {ods for _, ods in matched}
     for ods, lvl in sorted(seen.items()):
         note = f"Imported from {path.name}" + ("" if ods in listed else f"; not listed, so {rest}")
         result.rows.append({"ods_code": ods, "ccg_name": names15[ods], "year": str(year), "level": lvl,
@@ -150,24 +153,44 @@ def import_levels(path: Path, year: int, root: Path, level: str | None = None, n
 
 
 def find_conflicts(new_rows: list[dict[str, str]], existing: pd.DataFrame) -> list[str]:
-    """New rows that would contradict a level another source already gives (the build would stop)."""
+    """New rows that would contradict a level another source already gives (the build would stop).
+
+    That includes a contradiction through the stated rules: delegated in 2015/16 stays delegated in 2016/17,
+    and a CCG a source lists as newly authorised for April 2016 was not delegated in 2015/16.
+    """
     out = []
-    known = existing.groupby(["ods_code", "year"])["level"].apply(set).to_dict()
+    years = existing["year"].astype(str)
+    known = existing.assign(year=years).groupby(["ods_code", "year"])["level"].apply(set).to_dict()
+    newly = levels.newly_authorised_2016(existing) if len(existing) else set()
     for r in new_rows:
-        have = known.get((r["ods_code"], r["year"]), set())
-        trial = have | {r["level"]}
+        ods, year, lvl = r["ods_code"], str(r["year"]), r["level"]
+        have = known.get((ods, year), set())
+        trial = have | {lvl}
         specific = trial - {"not_delegated"}
+        head = f"{ods} {r['ccg_name']} {year}: file says {lvl}"
         if len(specific) > 1 or (specific == {"delegated"} and "not_delegated" in trial):
-            out.append(f"{r['ods_code']} {r['ccg_name']} {r['year']}: file says {r['level']}, "
-                       f"existing sources say {sorted(have)}")
+            out.append(f"{head}, existing sources say {sorted(have)}")
+        elif year == "2016" and lvl != "delegated" and "delegated" in known.get((ods, "2015"), set()):
+            out.append(f"{head}, existing sources say delegated in 2015 ({levels.RULE_DELEGATED_PERSISTS})")
+        elif year == "2015" and lvl == "delegated" and (known.get((ods, "2016"), set()) - {"delegated"}):
+            out.append(f"{head}, existing sources say {sorted(known[(ods, '2016')])} in 2016 "
+                       f"({levels.RULE_DELEGATED_PERSISTS})")
+        elif year == "2015" and lvl == "delegated" and ods in newly:
+            out.append(f"{head}, existing sources list it as newly authorised for 2016 "
+                       f"({levels.RULE_NEWLY_AUTHORISED})")
     return out
 
 
-def write_rows(rows: list[dict[str, str]], target: Path, source_title: str) -> None:
-    """Add rows to the project's levels table, replacing rows from an earlier import of the same source."""
+def write_rows(rows: list[dict[str, str]], target: Path, source_title: str, year: int | None = None) -> None:
+    """Add rows to the project's levels table, replacing rows from an earlier import of the same source.
+
+    Only that source's rows for the same year are replaced (``year``, else the years of ``rows``): importing
+    a list for 2016 must not delete what the same file gave for 2015.
+    """
     current = pd.read_csv(target, dtype=str, keep_default_na=False) if target.exists() else pd.DataFrame(
         columns=sources.LEVEL_COLUMNS)
-    keep = current[current["source_title"] != source_title]
+    years = {str(year)} if year is not None else {str(r["year"]) for r in rows}
+    keep = current[~((current["source_title"] == source_title) & current["year"].isin(years))]
     out = pd.concat([keep, pd.DataFrame(rows, columns=sources.LEVEL_COLUMNS)], ignore_index=True)
     out = out.sort_values(["ods_code", "year", "source_title"], kind="stable")
     out.to_csv(target, index=False, quoting=csv.QUOTE_MINIMAL)

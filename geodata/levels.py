@@ -169,6 +169,12 @@ SCOPE_REGION = {
 }
 
 
+RECONCILIATION_COLUMNS = [
+    "year", "period", "scope", "level", "published", "measure", "source_id", "atlas", "atlas_unknown",
+    "atlas_not_delegated", "ccgs_in_scope", "ceiling", "still_to_find",
+]
+
+
 def _period_year(period: str) -> int | None:
     for year, label in PERIOD_BY_YEAR.items():
         if period.startswith(label) and "applications" not in period and "intention" not in period:
@@ -204,9 +210,9 @@ def reconcile(table: pd.DataFrame, totals: pd.DataFrame) -> pd.DataFrame:
             "atlas_not_delegated": int((scope[col] == "not_delegated").sum()),
             "ccgs_in_scope": len(scope),
         })
-    rec = pd.DataFrame(rows)
-    if rec.empty:
-        return rec
+    rec = pd.DataFrame(rows, columns=RECONCILIATION_COLUMNS[:-2])
+    if rec.empty:  # no usable total: keep the columns, so the checks and the CSV still work
+        return pd.DataFrame(columns=RECONCILIATION_COLUMNS)
     rec["ceiling"] = rec.groupby(["year", "scope", "level"])["published"].transform("max")
     rec["still_to_find"] = (rec["published"] - rec["atlas"]).clip(lower=0)
     return rec.sort_values(["year", "scope", "level", "source_id"]).reset_index(drop=True)

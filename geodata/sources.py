@@ -108,6 +108,8 @@ def read_csv(root: Path, rel: str, columns: Iterable[str], **kwargs: object) -> 
 def read_boundaries(root: Path) -> gpd.GeoDataFrame:
     """CCG July 2015 BSC boundaries in British National Grid, one row per GSS code."""
     p = _path(root, CCG_BOUNDARIES)
+    for sidecar in (".dbf", ".shx", ".prj"):  # without them GDAL reads no attributes or CRS, quietly
+        _path(root, str(Path(CCG_BOUNDARIES).with_suffix(sidecar)))
     gdf = gpd.read_file(p)
     require_columns(gdf, ["ccg15cd", "ccg15nm"], p)
     require_unique(gdf, "ccg15cd", p)
@@ -125,9 +127,9 @@ def read_ccg15_codes(root: Path) -> pd.DataFrame:
     p = root / LSOA_CCG15
     df = read_csv(root, LSOA_CCG15, ["CCG15CD", "CCG15CDH", "CCG15NM"])
     ccg = df[["CCG15CD", "CCG15CDH", "CCG15NM"]].drop_duplicates()
+    require_unique(ccg, "CCG15CD", p)
+    require_unique(ccg, "CCG15CDH", p)
     ccg.columns = ["ccg_code", "ods_code", "ccg_name"]
-    require_unique(ccg, "ccg_code", p)
-    require_unique(ccg, "ods_code", p)
     return ccg.reset_index(drop=True)
 
 
@@ -135,6 +137,11 @@ def read_ccg13_area_teams(root: Path) -> pd.DataFrame:
     """2013 CCGs with ODS code, area team (E39 code, name) and region, joined on the 2013 GSS code."""
     at = read_csv(root, CCG13_TO_AT, ["CCG13CD", "NHSAT13CD", "NHSAT13NM", "NHSCR13NM"])
     codes = read_csv(root, CCG13_CODES, ["CCG13CD", "CCG13CDH", "CCG13NM"], encoding="cp1252")
+    # Check each file on its own column: a duplicate in either would otherwise surface after the join,
+    # blamed on the wrong file, or not at all.
+    require_unique(at, "CCG13CD", root / CCG13_TO_AT)
+    require_unique(codes, "CCG13CD", root / CCG13_CODES)
+    require_unique(codes, "CCG13CDH", root / CCG13_CODES)
     merged = at.merge(codes[["CCG13CD", "CCG13CDH"]], on="CCG13CD", how="left", indicator=True)
     unmatched = merged.loc[merged["_merge"] != "both", "CCG13CD"]
     if len(unmatched):
@@ -149,13 +156,14 @@ def read_ccg13_area_teams(root: Path) -> pd.DataFrame:
         "area_team": merged["NHSAT13NM"],
         "region": merged["NHSCR13NM"].map(REGION_BY_ONS13),
     })
-    require_unique(out, "ods_code", root / CCG13_CODES)
     return out
 
 
 def read_area_team_ods(root: Path) -> pd.DataFrame:
     """Area team GSS code to ODS Q code (the file has old-Mac CR line endings; pandas copes)."""
     df = read_csv(root, AT_CODES, ["ons_code", "hscic_code", "name"])
+    require_unique(df, "ons_code", root / AT_CODES)
+    require_unique(df, "hscic_code", root / AT_CODES)
     return df.rename(columns={"ons_code": "area_team_code", "hscic_code": "area_team_ods"})[
         ["area_team_code", "area_team_ods"]]
 
@@ -173,6 +181,9 @@ def read_local_offices(root: Path) -> pd.DataFrame:
     eccg = _read_ods(root, ODS_ECCG)
     eauth = _read_ods(root, ODS_EAUTH)
     open_ccg = eccg[(eccg[11] == "") & (eccg[13] == "C")]
+    dup = open_ccg.loc[open_ccg[0].duplicated(keep=False), 0]
+    if len(dup):
+        raise SourceError(root / ODS_ECCG, "duplicate codes", "col0", sorted(set(dup)))
     names = dict(zip(eauth[0], eauth[1]))
     out = pd.DataFrame({
         "ods_code": open_ccg[0].values,
@@ -200,6 +211,7 @@ def read_imd(root: Path) -> pd.DataFrame:
                          "IMD - Rank of average score")
     df = read_csv(root, IMD, [code, score, rank])
     p = root / IMD
+    require_unique(df, code, p)
     out = pd.DataFrame({"ccg_code": df[code]})
     for col, name in ((score, "imd_score"), (rank, "imd_rank")):
         values = pd.to_numeric(df[col], errors="coerce")
@@ -207,7 +219,6 @@ def read_imd(root: Path) -> pd.DataFrame:
             raise SourceError(p, "non-numeric values", col, df.loc[values.isna(), col])
         out[name] = values
     out["imd_rank"] = out["imd_rank"].astype(int)
-    require_unique(out, "ccg_code", p)
     return out
 
 
@@ -233,7 +244,9 @@ def read_population(root: Path) -> tuple[pd.DataFrame, int]:
     if out["population"].isna().any():
         raise SourceError(p, "non-numeric population", "All Ages", out.loc[out["population"].isna(), "ccg_code"])
     out["population"] = out["population"].astype(int)
-    require_unique(out, "ccg_code", p)
+    dup = out.loc[out["ccg_code"].duplicated(keep=False), "ccg_code"]
+    if len(dup):
+        raise SourceError(p, "duplicate codes", "Area Codes", sorted(set(dup)))
     return out, int(england.iloc[0])
 
 

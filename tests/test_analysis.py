@@ -327,6 +327,17 @@ def test_local_permutation_p_values_match_hypergeometric():
     np.testing.assert_allclose(t["expected_same"], t["n_neighbours"] * (sizes - 1) / (n - 1))
 
 
+def test_local_p_values_exact_on_small_dense_graph():
+    # small n and high degree: the CCG itself is often among the first draws, so self-exclusion matters
+    rng = np.random.default_rng(4)
+    nb = grid(5, 5, queen=True)
+    lv = pd.Series(rng.choice(["delegated", "joint"], size=len(nb), p=[0.6, 0.4]), index=list(nb))
+    t = an.local_clusters(lv, nb, permutations=9999, seed=0).table
+    sizes = t["level"].map(t["level"].value_counts())
+    exact = stats.hypergeom.sf(t["n_same"] - 1, len(t) - 1, sizes - 1, t["n_neighbours"])
+    assert np.max(np.abs(t["p_value"] - exact)) < 0.025
+
+
 def test_local_n_same_sums_to_twice_the_same_level_pairs():
     rng = np.random.default_rng(2)
     nb = grid(7, 8, queen=True)

@@ -1,0 +1,456 @@
+"""A slide-ready figure: the page's map plus everything a slide needs to stand on its own.
+
+:func:`slide_figure` takes :func:`dashboard.figures.map_figure` (the very figure the page shows, with the same
+colours, fading and outlines), puts the map on the left of a 16:9 canvas, zoomed to the CCGs in the filter,
+and adds a title and subtitle that say what is shown, the legend in words with counts, a counts panel (how many
+CCGs have no known level, and the published national totals), the sources and licences, and the date of the data.
+
+Everything is laid out in pixels for the requested size and converted to paper coordinates, so nothing is
+cut off at any size; text is wrapped with DejaVu Sans metrics (the font the figures ask for first) instead of
+being left to overflow. Fonts scale with the canvas: at 1920x1080 the title is 46 px and body text 20-26 px.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard import figures, summaries
+from dashboard.state import ViewState, describe, filter_mask
+from geodata.atlas import Atlas
+
+REF_WIDTH, REF_HEIGHT = 1920, 1080
+MAP_SHARE = 0.60  # of the width, for the map (the panel takes the rest)
+TITLE_PX, SUBTITLE_PX, LEGEND_TITLE_PX, LEGEND_PX, BODY_PX, FOOTER_PX = 46, 25, 26, 24, 22, 20
+LINE = 1.3  # plotly's line spacing for multi-line text
+TEXT_COLOR, MUTED_COLOR, FRAME_COLOR = "#111111", "#333333", "#bbbbbb"
+PUBLISHED_SOURCE = "NHS England board paper, March 2016; BJGP 2018"
+TITLE_BASE = "CCG primary care co-commissioning"
+MAX_ZOOM = 9.5
+# Ways to fit the right panel above the footer, tried in turn: (map share of the width, panel font factor,
+# brief counts, England counts, legend rows with a count of 0). The factor 0.91 keeps body text at 20 px on
+# a 1080 px slide; only the last plan, for unusual shapes, goes below.
+PANEL_PLANS = (
+    (MAP_SHARE, 1.0, False, True, True), (MAP_SHARE, 0.91, False, True, True), (MAP_SHARE, 0.91, True, True, True),
+    (MAP_SHARE, 0.91, True, False, True), (MAP_SHARE, 0.91, True, False, False), (0.54, 0.91, True, False, False),
+    (0.54, 0.8, True, False, False),
+)
+
+# DejaVu Sans advance widths (per 1000 em) for ASCII 32..126; bold is about 10 % wider.
+_ASCII_WIDTHS = (
+    318, 401, 460, 838, 636, 950, 780, 275, 390, 390, 500, 838, 318, 361, 318, 337, 636, 636, 636, 636, 636, 636,
+    636, 636, 636, 636, 337, 337, 838, 838, 838, 531, 1000, 684, 686, 698, 770, 632, 575, 775, 752, 295, 295, 656,
+    557, 863, 748, 787, 603, 787, 695, 635, 611, 732, 684, 989, 685, 611, 685, 390, 337, 390, 838, 500, 500, 613,
+    635, 550, 635, 615, 352, 635, 634, 278, 278, 579, 278, 974, 634, 612, 635, 635, 411, 521, 392, 634, 592, 818,
+    592, 592, 525, 636, 337, 636, 838,
+)
+_OTHER_WIDTHS = {"—": 1000, "–": 500, "·": 318, "©": 1000, "≤": 838, "→": 838, "’": 318, "‘": 318}
+BOLD_FACTOR = 1.12
+
+
+def text_width(text: str, size: float, bold: bool = False) -> float:
+    """Rendered width in pixels of plain text in DejaVu Sans (a slight overestimate for other fonts)."""
+    total = 0
+    for ch in text:
+        o = ord(ch)
+        total += _ASCII_WIDTHS[o - 32] if 32 <= o < 127 else _OTHER_WIDTHS.get(ch, 700)
+    return total * size / 1000 * (BOLD_FACTOR if bold else 1.0)
+
+
+Segment = tuple[str, bool]  # (plain text, bold)
+
+
+def wrap(segments: list[Segment] | str, size: float, max_px: float) -> list[str]:
+    """Plain text segments (some bold) wrapped into lines no wider than max_px, as plotly HTML lines."""
+    if isinstance(segments, str):
+        segments = [(segments, False)]
+    words: list[tuple[str, bool, bool]] = []  # (word, bold, glued to the previous word)
+    spaced = True  # the text so far ends with a space (or nothing)
+    for text, bold in segments:
+        for i, part in enumerate(text.split(" ")):
+            if part:
+                words.append((part, bold, i == 0 and not spaced))
+        spaced = text.endswith(" ") or (spaced and not text)
+    lines: list[list[tuple[str, bool, bool]]] = [[]]
+    width = 0.0
+    space = text_width(" ", size)
+    for word in words:
+        w = text_width(word[0], size, word[1])
+        extra = w if (not lines[-1] or word[2]) else w + space
+        if lines[-1] and not word[2] and width + extra > max_px:
+            lines.append([])
+            width, extra = 0.0, w
+        lines[-1].append(word)
+        width += extra
+    return [_html_line(line) for line in lines if line]
+
+
+def _html_line(words: list[tuple[str, bool, bool]]) -> str:
+    out = ""
+    for i, (word, bold, glued) in enumerate(words):
+        sep = "" if i == 0 or glued else " "
+        text = html.escape(word, quote=False)
+        out += sep + (f"<b>{text}</b>" if bold else text)
+    return out.replace("</b> <b>", " ").replace("</b><b>", "")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Words: title, subtitle, counts, sources, date
+# ------------------------------------------------------------------------------------------------------------
+
+
+def title_text(state: ViewState) -> str:
+    """'CCG primary care co-commissioning, 2016/17 — Greater Manchester'."""
+    if state.view == "change":
+        what = f"{TITLE_BASE}: change {figures.YEAR_LABEL[2015]} to {figures.YEAR_LABEL[2016]}"
+    else:
+        what = f"{TITLE_BASE}, {figures.YEAR_LABEL[state.year]}"
+    return f"{what} — {describe(state)}"
+
+
+def filter_words(state: ViewState, max_teams: int | None = None) -> str:
+    """Every filter in words, in full unless max_teams is given (the title shortens long lists of teams)."""
+    parts = []
+    if state.regions:
+        parts.append(("Region" if len(state.regions) == 1 else "Regions") + ": " + ", ".join(state.regions))
+    if state.area_teams:
+        word = "Area team" if len(state.area_teams) == 1 else "Area teams"
+        teams = list(state.area_teams)
+        if max_teams is not None and len(teams) > max_teams:
+            teams = teams[:max_teams] + [f"and {len(teams) - max_teams} more"]
+        parts.append(f"{word} (NHS England, 2013–15): " + "; ".join(teams))
+    if state.imd != (1, 5):
+        lo, hi = state.imd
+        q = f"quintile {lo}" if lo == hi else f"quintiles {lo}–{hi}"
+        parts.append(f"Deprivation: IMD 2015 {q} of 5 (1 = most deprived)")
+    return " · ".join(parts)
+
+
+def subtitle_text(atlas: Atlas, state: ViewState, max_teams: int | None = None) -> str:
+    n_all = len(atlas.table)
+    n = int(filter_mask(atlas.table, state).sum())
+    colour = ("Colour: change in delegated commissioning between the two years" if state.view == "change"
+              else f"Colour: co-commissioning level in {figures.YEAR_LABEL[state.year]}")
+    if not state.filtered:
+        return f"{colour} · all {n_all} CCGs in England"
+    return f"{colour} · {filter_words(state, max_teams)} · {n} of {n_all} CCGs; others paler"
+
+
+def _fmt_list(counts: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in counts.items())
+
+
+_SHORT = {"delegated": "delegated", "joint": "joint", "greater_involvement": "greater involvement",
+          "none": "no role", "not_delegated": "not delegated (level not stated)", "unknown": "unknown"}
+
+
+@dataclass
+class CountsPanel:
+    """The counts panel as paragraphs of (text, bold) segments, plus the numbers for tests and the CLI."""
+
+    paragraphs: list[list[Segment]] = field(default_factory=list)
+    shown: int = 0
+    unknown: int = 0
+
+
+def counts_panel(atlas: Atlas, state: ViewState, brief: bool = False, england: bool = True) -> CountsPanel:
+    """Counts for the slide's panel; ``brief`` drops the caveat sentence, ``england=False`` the atlas's
+    England counts (both only when the panel would not fit otherwise)."""
+    table = atlas.table
+    mask = filter_mask(table, state)
+    n = int(mask.sum())
+    year = 2016 if state.view == "change" else state.year
+    ylab = figures.YEAR_LABEL[year]
+    counts = summaries.level_counts(atlas, ViewState(year=year, area_teams=state.area_teams,
+                                                     regions=state.regions, imd=state.imd))
+    by_level = dict(zip(counts["level"], counts["ccgs"]))
+    unknown = int(by_level.get("unknown", 0))
+    known = n - unknown
+    where = "in England" if not state.filtered else "shown"
+    paras: list[list[Segment]] = []
+    paras.append([(f"{n} CCGs {where}: ", True),
+                  (f"level known for {known}, from a named public source.", False)])
+    caveat = "" if brief else " Shares of known levels depend on which CCGs could be sourced."
+    paras.append([(f"Level unknown for {unknown} of {n} CCGs {where} — no public source found", True),
+                  (" (light grey on the map)." + caveat, False)])
+    if state.view == "change":
+        prev = summaries.national_totals(atlas, 2015).get("delegated")
+        now = summaries.national_totals(atlas, 2016).get("delegated")
+        paras.append([("Published national totals, delegated: ", True),
+                      (f"{prev} CCGs in {figures.YEAR_LABEL[2015]}, {now} in {figures.YEAR_LABEL[2016]} "
+                       f"(of {len(table)}; {PUBLISHED_SOURCE}).", False)])
+    else:
+        published = {_SHORT.get(k, k): v for k, v in summaries.national_totals(atlas, year).items()}
+        paras.append([(f"Published national totals {ylab}: ", True),
+                      (f"{_fmt_list(published)}, of {len(table)} CCGs in operation from 1 April {year} "
+                       f"({PUBLISHED_SOURCE}).", False)])
+    if england and (state.filtered or state.view == "change"):
+        nat = {_SHORT[r.level]: int(r.england_atlas) for r in counts.itertuples() if r.england_atlas}
+        paras.append([(f"This atlas, all England {ylab}: ", True), (_fmt_list(nat) + ".", False)])
+    if state.ccgs:
+        names = [str(table.at[c, "ccg_name"]) for c in state.ccgs if c in table.index]
+        shown = "; ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        paras.append([("Outlined in black: ", True), (shown + ".", False)])
+    return CountsPanel(paragraphs=paras, shown=n, unknown=unknown)
+
+
+def condensed_attributions(attributions: list[str]) -> str:
+    """The build's attribution statements in one paragraph: the level sources first, Crown copyright lines
+    merged, the Open Government Licence named in full once."""
+    crown: dict[str, list[str]] = {}
+    rest: list[str] = []
+    for a in (s.strip() for s in attributions):
+        m = re.fullmatch(r"Contains (.+?) data © Crown copyright and database right (\d{4})\.?", a)
+        if m:
+            crown.setdefault(m.group(2), []).append(m.group(1))
+        elif a:
+            rest.append(a if a.endswith(".") else a + ".")
+    rest.sort(key=lambda s: not s.lower().startswith("co-commissioning"))
+    for year, what in crown.items():
+        joined = ", ".join(what[:-1]) + " and " + what[-1] if len(what) > 1 else what[0]
+        rest.append(f"Contains {joined} data © Crown copyright and database right {year}.")
+    text = " ".join(rest)
+    full = "Open Government Licence v3.0"
+    first = text.find(full)
+    if first >= 0:
+        head, tail = text[:first + len(full)], text[first + len(full):]
+        text = head + " (OGL)" + tail.replace("the " + full, "the OGL v3.0").replace(full, "OGL v3.0")
+    return text
+
+
+def built_date(atlas: Atlas) -> str:
+    raw = str(atlas.manifest.get("built_at", ""))
+    try:
+        when = datetime.fromisoformat(raw)
+    except ValueError:
+        return raw or "unknown date"
+    return f"{when.day} {when:%B %Y}"
+
+
+def date_text(atlas: Atlas, state: ViewState) -> str:
+    if state.view == "change":
+        levels = (f"levels as of {figures.YEAR_LABEL[2015]} and {figures.YEAR_LABEL[2016]} "
+                  "(in operation from 1 April 2015 and 2016)")
+    else:
+        levels = f"levels as of {figures.YEAR_LABEL[state.year]} (in operation from 1 April {state.year})"
+    return (f"Data: {levels}; {len(atlas.table)} CCGs of 2015/16, IMD 2015. "
+            f"Atlas build {atlas.build_id}, built {built_date(atlas)}.")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Map extent
+# ------------------------------------------------------------------------------------------------------------
+
+_BBOX_CACHE: dict[str, pd.DataFrame] = {}
+
+
+def ccg_bounds(atlas: Atlas) -> pd.DataFrame:
+    """Per CCG code: min/max lon and lat of its boundary (computed once per atlas build)."""
+    key = atlas.build_id
+    if key not in _BBOX_CACHE:
+        rows = {}
+        for feature in atlas.ccgs_geojson["features"]:
+            geom = feature["geometry"]
+            polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
+            xs = [x for poly in polys for ring in poly for x, _ in ring]
+            ys = [y for poly in polys for ring in poly for _, y in ring]
+            rows[feature["id"]] = (min(xs), min(ys), max(xs), max(ys))
+        if len(_BBOX_CACHE) > 4:
+            _BBOX_CACHE.clear()
+        _BBOX_CACHE[key] = pd.DataFrame.from_dict(rows, orient="index", columns=["x0", "y0", "x1", "y1"])
+    return _BBOX_CACHE[key]
+
+
+def _merc(lat: float) -> float:
+    return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+
+def _unmerc(y: float) -> float:
+    return math.degrees(2 * math.atan(math.exp(y)) - math.pi / 2)
+
+
+def fit_view(atlas: Atlas, codes: list[str], width_px: float, height_px: float,
+             pad: float = 0.92) -> tuple[dict[str, float], float]:
+    """Center and zoom (512 px tiles, as MapLibre) that fit these CCGs' boundaries in a map of this size."""
+    b = ccg_bounds(atlas)
+    b = b.loc[b.index.intersection(codes)] if codes else b
+    if b.empty:
+        b = ccg_bounds(atlas)
+    x0, x1 = float(b["x0"].min()), float(b["x1"].max())
+    y0, y1 = _merc(float(b["y0"].min())), _merc(float(b["y1"].max()))
+    dx, dy = max(x1 - x0, 0.05), max(y1 - y0, 0.05 * math.pi / 180)
+    zoom = math.log2(pad * min(width_px * 360 / (512 * dx), height_px * 2 * math.pi / (512 * dy)))
+    return {"lon": (x0 + x1) / 2, "lat": _unmerc((y0 + y1) / 2)}, round(min(zoom, MAX_ZOOM), 3)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The slide
+# ------------------------------------------------------------------------------------------------------------
+
+
+def font_scale(width: int, height: int) -> float:
+    return min(width / REF_WIDTH, height / REF_HEIGHT)
+
+
+class _Canvas:
+    """Pixel layout helper: text blocks and shapes placed in pixels, written as paper coordinates."""
+
+    def __init__(self, fig: go.Figure, width: int, height: int) -> None:
+        self.fig, self.w, self.h = fig, width, height
+
+    def px(self, x: float, y: float) -> tuple[float, float]:
+        return x / self.w, 1 - y / self.h
+
+    def text(self, lines: list[str], x: float, y: float, size: float, color: str = TEXT_COLOR,
+             anchor: str = "left", valign: str = "top") -> float:
+        """Lines of text from (x, y) (top-left in pixels); returns the height used."""
+        px, py = self.px(x, y)
+        self.fig.add_annotation(
+            text="<br>".join(lines), x=px, y=py, xref="paper", yref="paper", xanchor=anchor, yanchor=valign,
+            align=anchor if anchor != "center" else "center", showarrow=False, borderpad=0,
+            font={"size": size, "color": color, "family": figures.FONT},
+        )
+        return len(lines) * size * LINE
+
+    def rect(self, x0: float, y0: float, x1: float, y1: float, fill: str, line: str = "rgba(0,0,0,0)",
+             width: float = 0, opacity: float = 1.0) -> None:
+        a, b = self.px(x0, y0)
+        c, d = self.px(x1, y1)
+        self.fig.add_shape(type="rect", xref="paper", yref="paper", x0=a, y0=d, x1=c, y1=b, fillcolor=fill,
+                           opacity=opacity, line={"color": line, "width": width}, layer="above")
+
+    def hline(self, x0: float, x1: float, y: float, color: str, width: float) -> None:
+        a, b = self.px(x0, y)
+        c, _ = self.px(x1, y)
+        self.fig.add_shape(type="line", xref="paper", yref="paper", x0=a, y0=b, x1=c, y1=b,
+                           line={"color": color, "width": width}, layer="above")
+
+
+def slide_figure(atlas: Atlas, state: ViewState, width: int = REF_WIDTH, height: int = REF_HEIGHT) -> go.Figure:
+    """The page's map (figures.map_figure) with title, filters, legend and counts, sources and data date."""
+    s = font_scale(width, height)
+    pad = 36 * s
+    full_w = width - 2 * pad
+
+    # Top band: title and subtitle, wrapped to the full width.
+    title_lines = wrap([(title_text(state), True)], TITLE_PX * s, full_w)
+    sub_lines = wrap(subtitle_text(atlas, state), SUBTITLE_PX * s, full_w)
+    for max_teams in (3, 1):  # at most two lines of filters: name the first teams and count the rest
+        if len(sub_lines) > 2:
+            sub_lines = wrap(subtitle_text(atlas, state, max_teams), SUBTITLE_PX * s, full_w)
+    # Bottom band: sources and licences, then the date of the data.
+    src_lines = wrap([("Sources and licences: ", True), (condensed_attributions(atlas.attributions), False)],
+                     FOOTER_PX * s, full_w)
+    date_lines = wrap([(date_text(atlas, state), False)], FOOTER_PX * s, full_w)
+    top = 24 * s
+    title_h = len(title_lines) * TITLE_PX * s * LINE
+    sub_h = len(sub_lines) * SUBTITLE_PX * s * LINE
+    body_top = top + title_h + 6 * s + sub_h + 14 * s
+    foot_h = (len(src_lines) + len(date_lines)) * FOOTER_PX * s * LINE
+    body_bottom = height - 18 * s - foot_h - 14 * s
+
+    # The right panel (legend, counts) at full size if it fits above the footer, else the first plan that fits.
+    for share, k, brief, england, zeros in PANEL_PLANS:
+        panel_x = width * (share + 0.02)
+        panel_w = width - pad - panel_x
+        plan = (s * k, panel_x, panel_w, body_top, brief, england, zeros)
+        if _right_panel(None, atlas, state, *plan) <= body_bottom - body_top:
+            break
+
+    # The map, from the page's own figure function, in the left part of the body.
+    map_x0, map_x1 = pad, width * share
+    map_w, map_h = map_x1 - map_x0, body_bottom - body_top
+    fig = figures.map_figure(atlas, state, height=height, width=width)
+    codes = atlas.table.index[filter_mask(atlas.table, state)].tolist()
+    center, zoom = fit_view(atlas, codes, map_w, map_h)
+    fig.update_layout(
+        width=width, height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False,
+        paper_bgcolor="#ffffff", plot_bgcolor="#ffffff", font={"family": figures.FONT, "color": TEXT_COLOR},
+        map={"domain": {"x": [map_x0 / width, map_x1 / width], "y": [1 - body_bottom / height, 1 - body_top / height]},
+             "center": center, "zoom": zoom},
+        uirevision=None, clickmode="none", dragmode=False,
+    )
+    cv = _Canvas(fig, width, height)
+    cv.rect(map_x0, body_top, map_x1, body_bottom, fill="rgba(0,0,0,0)", line=FRAME_COLOR, width=max(1.0, s))
+
+    y = top
+    y += cv.text(title_lines, pad, y, TITLE_PX * s)
+    y += 6 * s
+    cv.text(sub_lines, pad, y, SUBTITLE_PX * s, color=MUTED_COLOR)
+    used = _right_panel(cv, atlas, state, *plan)
+
+    # Footer: sources and licences, the date of the data.
+    y = height - 18 * s - foot_h
+    cv.hline(pad, width - pad, y - 8 * s, FRAME_COLOR, max(1.0, s))
+    y += cv.text(src_lines, pad, y, FOOTER_PX * s, color=MUTED_COLOR)
+    cv.text(date_lines, pad, y, FOOTER_PX * s, color=MUTED_COLOR)
+    fig.layout.meta = {"slide": {
+        "scale": s, "panel_font_scale": k, "map_share": share, "brief": brief, "england_counts": england,
+        "zero_rows": zeros,
+        "panel_px": [body_top, body_top + used], "body_px": [body_top, body_bottom],
+        "min_font_px": min(FOOTER_PX * s, BODY_PX * s * k), "title_font_px": TITLE_PX * s,
+    }}
+    return fig
+
+
+def _right_panel(cv: _Canvas | None, atlas: Atlas, state: ViewState, s: float, x: float, w: float,
+                 top: float, brief: bool = False, england: bool = True, zeros: bool = True) -> float:
+    """Legend and counts panel from (x, top), w pixels wide; draws when cv is given; returns the height."""
+    arr = figures.map_arrays(atlas, state)
+
+    def text(lines: list[str], tx: float, ty: float, size: float, valign: str = "top") -> None:
+        if cv is not None:
+            cv.text(lines, tx, ty, size, valign=valign)
+
+    y = top + 4 * s
+    text([f"<b>{html.escape(_legend_heading(state))}</b>"], x, y, LEGEND_TITLE_PX * s)
+    y += LEGEND_TITLE_PX * s * LINE + 8 * s
+    sw = 30 * s
+    row = max(LEGEND_PX * s * LINE, sw) + 8 * s
+    text_x = x + sw + 14 * s
+    rows: list[tuple[str, str, str]] = [
+        (name, color, "swatch") for name, color, visible in
+        zip(arr.legend_names, arr.legend_colors, arr.legend_visible) if visible and (zeros or not name.endswith(": 0"))
+    ]
+    if state.filtered:
+        rows.append(("Paler: outside the filter, for context", figures.LEVEL_COLOR["delegated"], "faded"))
+    if state.ccgs:
+        rows.append(("Outlined: selected CCGs", "#ffffff", "selected"))
+    rows += [("Area team border (2013–15)", "#333333", "team"), ("NHS England region border", "#000000", "region")]
+    for name, color, kind in rows:
+        lines = wrap(name, LEGEND_PX * s, w - sw - 14 * s)
+        h = max(row, len(lines) * LEGEND_PX * s * LINE + 10 * s)
+        mid = y + h / 2
+        if cv is not None and kind in ("swatch", "faded", "selected"):
+            opacity = figures.OUT_OPACITY if kind == "faded" else 1.0
+            edge = figures.SELECTED_COLOR if kind == "selected" else "#666666"
+            cv.rect(x, mid - sw / 2, x + sw, mid + sw / 2, fill=color, opacity=opacity,
+                    line=edge, width=3 * s if kind == "selected" else max(1.0, 1.2 * s))
+        elif cv is not None:
+            cv.hline(x, x + sw, mid, color, 1.4 if kind == "team" else 3.0)
+        text(lines, text_x, mid, LEGEND_PX * s, valign="middle")
+        y += h
+
+    y += 16 * s
+    if cv is not None:
+        cv.hline(x, x + w, y, FRAME_COLOR, max(1.0, s))
+    y += 14 * s
+    body = BODY_PX * s
+    for para in counts_panel(atlas, state, brief=brief, england=england).paragraphs:
+        lines = wrap(para, body, w)
+        text(lines, x, y, body)
+        y += len(lines) * body * LINE + 10 * s
+    return y - top
+
+
+def _legend_heading(state: ViewState) -> str:
+    where = "CCGs in the filter" if state.filtered else "CCGs"
+    if state.view == "change":
+        return f"Change {figures.YEAR_LABEL[2015]} to {figures.YEAR_LABEL[2016]} ({where})"
+    return f"Level {figures.YEAR_LABEL[state.year]} ({where})"

@@ -1,0 +1,85 @@
+"""Gunicorn settings for serving the atlas (``make run``: ``gunicorn -c gunicorn.conf.py app:server``).
+
+Environment:
+
+- ``HOST`` (default ``127.0.0.1``) and ``PORT`` (default ``8050``): where to listen. Behind a reverse proxy on
+  the same machine keep the loopback default; in a container use ``HOST=0.0.0.0``.
+- ``WORKERS``: processes. Default: the CPUs this process may use (2 on a 2-core machine), at most 8. The work is
+  CPU-bound Python (pandas filters, plotly JSON), so more processes than cores only adds memory: each worker holds
+  the atlas and its caches (about 200-300 MB). In a container with a CPU quota set ``WORKERS`` to the quota.
+- ``THREADS`` (default 4): threads per worker (``gthread``). A slide export waits seconds on Chromium without
+  holding the GIL; threads keep the other requests of that worker moving meanwhile.
+- ``TIMEOUT`` (default 60 s), ``LOG_LEVEL`` (default ``info``), ``FORWARDED_ALLOW_IPS`` (proxies trusted for
+  ``X-Forwarded-*``; default loopback only), ``MAX_REQUESTS`` (default 2000, 0 to turn off).
+
+``preload_app = True``: ``app.py`` reads and checks the atlas at import. Loading it once in the master before
+forking means (1) a missing or broken atlas stops the server at start, with one clear error, instead of
+workers failing in a loop; (2) workers share the atlas pages copy-on-write, so N workers cost less than N loads;
+(3) a worker recycled by ``max_requests`` is forked ready in milliseconds instead of reloading for seconds;
+(4) ``when_ready`` below serves the page once and compresses the scripts once, in the master, for all workers.
+The price: new code needs a restart (not ``HUP``), and nothing may start threads, subprocesses or sockets at
+import time; the slide renderer must start Chromium lazily, inside a worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+
+def _int_env(name: str, default: int, lo: int = 0, hi: int = 10_000) -> int:
+    try:
+        value = int(os.environ.get(name, "").strip() or default)
+    except ValueError:
+        logging.getLogger("gunicorn.error").warning("%s=%r is not a number; using %d", name, os.environ[name],
+                                                    default)
+        value = default
+    return max(lo, min(hi, value))
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+bind = [f"{os.environ.get('HOST', '127.0.0.1')}:{_int_env('PORT', 8050, 1, 65535)}"]
+workers = _int_env("WORKERS", min(_cpus(), 8), 1, 64)
+worker_class = "gthread"
+threads = _int_env("THREADS", 4, 1, 64)
+preload_app = True
+
+timeout = _int_env("TIMEOUT", 60, 10, 3600)  # a worker silent this long is restarted
+graceful_timeout = 30  # time to finish in-flight requests on restart or shutdown
+keepalive = 5  # seconds; keep above 0 so a proxy or browser can reuse connections
+
+max_requests = _int_env("MAX_REQUESTS", 2000)  # recycle workers to bound memory growth ...
+max_requests_jitter = max_requests // 10  # ... but not all at once
+
+# /export.png allows query strings up to 4000 characters (dashboard/routes.py); the request line holds more.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+
+accesslog = "-"  # stdout
+errorlog = "-"  # stderr
+loglevel = os.environ.get("LOG_LEVEL", "info")
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
+
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+proc_name = "ccg-atlas"
+# Several servers may run on one machine (tests, benchmarks): no shared control socket in $HOME.
+control_socket_disable = True
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"  # heartbeat files off a possibly slow or read-only disk
+
+
+def when_ready(server) -> None:  # noqa: ANN001
+    """With the app preloaded: finish Dash's first-request set-up and compress scripts before forking."""
+    if not server.cfg.preload_app:
+        return
+    from dashboard import security
+
+    count = security.warm(server.app.wsgi())
+    server.log.info("warmed: page served once, %d compressed scripts shared by the workers", count)

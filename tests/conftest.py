@@ -1,0 +1,90 @@
+"""Shared fixtures: the real raw sources, one atlas built per session, and a writable copy of the sources.
+
+The atlas is built once (about 5 s) into a temporary folder, never into ``build/atlas``, so tests neither
+depend on nor disturb the developer's atlas. Use ``atlas`` for the loaded :class:`geodata.atlas.Atlas` and
+``atlas_dir`` for its folder (e.g. to point ``CCG_ATLAS_DIR`` or ``--atlas`` at it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+# `pytest` run as a script (not `python -m pytest`) does not put the project root on sys.path.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
+
+from geodata import build, sources  # noqa: E402
+from geodata.atlas import Atlas, read_atlas  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def sources_root() -> Path:
+    """The real raw-data folder ($CCG_SOURCES or ../shared/data/raw); its absence is a failure, not a skip."""
+    root = sources.sources_dir()
+    assert root.is_dir(), f"raw sources not found at {root}: set CCG_SOURCES"
+    return root
+
+
+@pytest.fixture(scope="session")
+def atlas_dir(tmp_path_factory: pytest.TempPathFactory, sources_root: Path) -> Path:
+    """A complete atlas built from the real sources into a session temporary folder."""
+    out = tmp_path_factory.mktemp("atlas-session") / "atlas"
+    build.build(root=sources_root, out=out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def atlas(atlas_dir: Path) -> Atlas:
+    return read_atlas(atlas_dir)
+
+
+def copy_writable(src: Path, dest: Path) -> Path:
+    """Copy a tree and make it writable (the shared raw files and folders are read-only)."""
+    shutil.copytree(src, dest)
+    for dirpath, _dirs, files in os.walk(dest):
+        os.chmod(dirpath, os.stat(dirpath).st_mode | stat.S_IWUSR)
+        for name in files:
+            p = os.path.join(dirpath, name)
+            os.chmod(p, os.stat(p).st_mode | stat.S_IWUSR)
+    return dest
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by relative path, to check a folder is byte-identical later."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def raw_copy(tmp_path_factory: pytest.TempPathFactory, sources_root: Path) -> Path:
+    """A writable copy of the raw sources (about 17 MB), once per module; tests must restore what they break."""
+    return copy_writable(sources_root, tmp_path_factory.mktemp("raw") / "raw")
+
+
+@pytest.fixture(scope="module")
+def existing_atlas(tmp_path_factory: pytest.TempPathFactory, atlas_dir: Path) -> Path:
+    """A copy of the session atlas standing for 'the previous atlas' that a failed build must leave alone."""
+    return copy_writable(atlas_dir, tmp_path_factory.mktemp("previous") / "atlas")
+
+
+@pytest.fixture
+def fast_geometry(monkeypatch: pytest.MonkeyPatch, atlas: Atlas) -> None:
+    """Skip the geometry stage of ``build.build`` (most of its 5 s) by reusing the session atlas's layers.
+
+    For tests about the table and the levels only; the geometry has its own tests on the session build.
+    """
+    def reuse(root: Path, table: pd.DataFrame) -> tuple[dict, dict, list[str]]:
+        table["lon"] = table["ccg_code"].map(atlas.table["lon"])
+        table["lat"] = table["ccg_code"].map(atlas.table["lat"])
+        layers = {"ccgs": atlas.ccgs_geojson, "area_teams": atlas.area_teams_geojson,
+                  "regions": atlas.regions_geojson}
+        return layers, atlas.neighbours, []
+
+    monkeypatch.setattr(build, "build_geometry", reuse)

@@ -1,0 +1,277 @@
+"""The page in a real Chromium (Debian's, driven by Playwright), served by gunicorn on loopback."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-quic", "--no-first-run", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+                       reason="Debian chromium is not installed (make test installs it)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    port = _free_port()
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    proc = subprocess.Popen([gunicorn, "app:server", "-b", f"127.0.0.1:{port}", "-w", "1", "--threads", "8",
+                             "--timeout", "120"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            if requests.get(url + "/healthz", timeout=2).ok:
+                break
+        except requests.RequestException:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server did not start")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser():  # noqa: ANN201
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+class Page:
+    """A page plus what it logged and requested, so every test can check console errors and traffic."""
+
+    def __init__(self, browser, url: str, viewport: dict[str, int] | None = None) -> None:  # noqa: ANN001
+        self.ctx = browser.new_context(viewport=viewport or {"width": 1400, "height": 1000})
+        self.page = self.ctx.new_page()
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(url, wait_until="networkidle")
+        self.wait_map()
+
+    def wait_map(self) -> None:
+        self.page.wait_for_function(
+            "() => { const g = document.querySelector('#ccg-map .js-plotly-plot');"
+            " return g && g.data && g.data[0].locations.length > 0 && document.querySelector('#ccg-map canvas'); }",
+            timeout=30000)
+        self.settle()
+
+    def settle(self) -> None:
+        """Wait until Dash has no callback in flight."""
+        self.page.wait_for_load_state("networkidle")
+        self.page.wait_for_timeout(300)
+
+    def wait_text(self, selector: str, text: str, timeout: int = 30000) -> None:
+        """Wait until the element shows the text: callbacks land some time after the URL changes."""
+        try:
+            self.page.wait_for_function("([sel, t]) => (document.querySelector(sel)?.innerText || '').includes(t)",
+                                        arg=[selector, text], timeout=timeout)
+        except Exception as exc:
+            shown = self.page.inner_text(selector) if self.page.locator(selector).count() else "(missing)"
+            raise AssertionError(f"{selector} never showed {text!r}; it shows {shown[:600]!r} "
+                                 f"at {self.page.url}") from exc
+
+    def js(self, expr: str):  # noqa: ANN201
+        return self.page.evaluate(expr)
+
+    def z(self) -> list[int]:
+        return self.js("() => Array.from(document.querySelector('#ccg-map .js-plotly-plot').data[0].z)")
+
+    def summary(self) -> str:
+        return self.page.inner_text("#level-summary")
+
+    def close(self) -> None:
+        assert not [e for e in self.errors if "GPU stall" not in e], self.errors
+        foreign = [u for u in self.requests if urlparse(u).hostname not in ("127.0.0.1", "localhost", None)
+                   and not u.startswith(("data:", "blob:"))]
+        assert not foreign, f"requests left localhost: {foreign[:5]}"
+        self.ctx.close()
+
+
+@pytest.fixture
+def open_page(browser, server):  # noqa: ANN001, ANN201
+    pages: list[Page] = []
+
+    def _open(query: str = "", viewport: dict[str, int] | None = None) -> Page:
+        p = Page(browser, server + "/" + query, viewport)
+        pages.append(p)
+        return p
+
+    yield _open
+    for p in pages:
+        p.close()
+
+
+def _atlas():  # noqa: ANN202
+    from geodata.atlas import read_atlas
+
+    return read_atlas()
+
+
+def test_map_draws_all_209_ccgs_in_level_colours(open_page) -> None:  # noqa: ANN001
+    from PIL import Image
+
+    p = open_page()
+    assert p.js("() => document.querySelector('#ccg-map .js-plotly-plot').data[0].locations.length") == 209
+    feats = p.js("() => document.querySelector('#ccg-map .js-plotly-plot').data[0].geojson.features.length")
+    assert feats == 209
+    img = Image.open(io.BytesIO(p.page.locator("#ccg-map").screenshot())).convert("RGB")
+    colours = img.getcolors(maxcolors=1_000_000)
+    from dashboard.figures import IN_OPACITY, LEVEL_COLOR
+
+    def on_white(hex_colour: str) -> tuple[int, ...]:
+        rgb = [int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]
+        return tuple(round(c * IN_OPACITY + 255 * (1 - IN_OPACITY)) for c in rgb)
+
+    near = lambda rgb, target: all(abs(a - b) <= 10 for a, b in zip(rgb, target))  # noqa: E731
+    delegated = sum(n for n, c in colours if near(c, on_white(LEVEL_COLOR["delegated"])))
+    unknown = sum(n for n, c in colours if near(c, on_white(LEVEL_COLOR["unknown"])))
+    assert delegated > 2000, "delegated CCGs are not drawn in blue"
+    assert unknown > 2000, "unknown CCGs are not drawn in grey"
+
+
+def test_changing_year_changes_colours_and_counts(open_page) -> None:  # noqa: ANN001
+    p = open_page()
+    before, summary_before = p.z(), p.summary()
+    p.page.get_by_label("2015/16").check()
+    p.page.wait_for_function("() => new URL(location.href).searchParams.get('year') === '2015'")
+    p.wait_text("#level-summary", "2015/16")
+    p.settle()
+    after = p.z()
+    assert before != after
+    atlas = _atlas()
+    order = ["delegated", "joint", "greater_involvement", "none", "not_delegated", "unknown"]
+    assert after == [order.index(v) for v in atlas.table["level_2015"]]
+    assert p.summary() != summary_before
+
+
+def test_area_team_filter_changes_summary_to_that_team(open_page) -> None:  # noqa: ANN001
+    atlas = _atlas()
+    team = atlas.table[atlas.table["area_team"] == "Greater Manchester"]
+    p = open_page()
+    assert "209 CCGs in the filter" in p.summary()
+    p.page.click("#area-team")
+    p.page.keyboard.type("Greater Manch")
+    p.page.keyboard.press("Enter")
+    p.page.wait_for_function("() => location.search.includes('area_team=Greater+Manchester')")
+    p.wait_text("#level-summary", f"{len(team)} CCGs in the filter")
+    delegated = int((team["level_2016"] == "delegated").sum())
+    row = p.page.locator("#level-summary tr", has_text="Delegated (level 3)").inner_text()
+    assert row.split("\t")[1].strip() == str(delegated)
+    opacity = p.js("() => document.querySelector('#ccg-map .js-plotly-plot').data[0].marker.opacity")
+    inside = [o > 0.5 for o in opacity]
+    assert sum(inside) == len(team)
+
+
+def test_url_reproduces_view_and_ignores_bad_values(open_page) -> None:  # noqa: ANN001
+    atlas = _atlas()
+    t = atlas.table
+    expected = t[(t["area_team"] == "Greater Manchester") & t["imd_quintile"].between(1, 2)]
+    p = open_page("?year=2015&area_team=Greater%20Manchester&imd=1-2&year_typo=1&region=Atlantis")
+    p.wait_text("#level-summary", f"{len(expected)} CCGs in the filter")
+    assert p.page.is_checked("#year input[value='2015']")
+    assert f"{len(expected)} CCGs in the filter" in p.summary()
+    notice = p.page.inner_text("#notices")
+    assert "Atlantis" in notice and "year_typo" in notice
+    assert p.z()[0] in range(6)
+
+
+def test_back_and_forward_restore_views(open_page) -> None:  # noqa: ANN001
+    p = open_page("?year=2016")
+    p.page.get_by_label("2015/16").check()
+    p.page.wait_for_function("() => location.search.includes('year=2015')")
+    p.settle()
+    p.wait_text("#level-summary", "2015/16")
+    p.page.go_back()
+    p.page.wait_for_function("() => document.querySelector(\"#year input[value='2016']\").checked")
+    p.wait_text("#level-summary", "2016/17")
+    p.page.go_forward()
+    p.page.wait_for_function("() => document.querySelector(\"#year input[value='2015']\").checked")
+
+
+def test_clicking_a_ccg_opens_its_details(open_page) -> None:  # noqa: ANN001
+    atlas = _atlas()
+    ccg = atlas.table.loc["E38000206"]  # Wiltshire: large, far from the legend
+    p = open_page()
+    xy = p.js(f"""() => {{
+        const gd = document.querySelector('#ccg-map .js-plotly-plot');
+        const m = gd._fullLayout.map._subplot.map;
+        const pt = m.project([{ccg['lon']}, {ccg['lat']}]);
+        const r = m.getCanvas().getBoundingClientRect();
+        return [r.left + pt.x, r.top + pt.y];
+    }}""")
+    for _ in range(3):  # the first click can land before maplibre has finished its first frame
+        p.page.mouse.move(xy[0] - 5, xy[1])
+        p.page.mouse.move(xy[0], xy[1])
+        p.page.mouse.click(xy[0], xy[1])
+        try:
+            p.page.wait_for_function("() => location.search.includes('ccg=E38000206')", timeout=8000)
+            break
+        except Exception:  # noqa: BLE001
+            continue
+    p.wait_text("#ccg-details", "NHS Wiltshire CCG")
+    details = p.page.inner_text("#ccg-details")
+    assert "99N" in details and ccg["area_team"] in details
+    widths = p.js("() => document.querySelector('#ccg-map .js-plotly-plot').data[0].marker.line.width")
+    assert max(widths) > 1 and sorted(widths)[-2] < 1  # exactly one CCG outlined
+
+
+def test_search_box_selects_by_keyboard(open_page) -> None:  # noqa: ANN001
+    p = open_page()
+    p.page.focus("#ccg-search")
+    p.page.keyboard.press("Enter")
+    p.page.keyboard.type("Sheffield")
+    p.page.keyboard.press("ArrowDown")
+    p.page.keyboard.press("Enter")
+    p.page.wait_for_function("() => location.search.includes('ccg=E38000146')")
+    p.wait_text("#ccg-details", "NHS Sheffield CCG")
+    p.page.locator("#ccg-table").scroll_into_view_if_needed()  # the grid draws rows only once visible
+    p.page.wait_for_function("() => Array.from(document.querySelectorAll('#ccg-table .ag-row [col-id=ccg_name]'))"
+                             ".map(e => e.innerText).join('|') === 'NHS Sheffield CCG'")
+
+
+def test_phone_layout_has_no_horizontal_scroll(open_page) -> None:  # noqa: ANN001
+    p = open_page("?year=2016", viewport={"width": 390, "height": 844})
+    overflow = p.js("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1
+    assert p.page.locator("#ccg-map").bounding_box()["width"] <= 390
+
+
+def test_table_lists_filtered_ccgs_and_page_shows_attributions(open_page) -> None:  # noqa: ANN001
+    p = open_page("?region=London")
+    p.page.locator("#ccg-table").scroll_into_view_if_needed()
+    p.page.wait_for_function("() => document.querySelectorAll('#ccg-table .ag-row').length > 0")
+    rows = p.js("() => document.querySelectorAll('#ccg-table .ag-center-cols-container .ag-row').length")
+    assert 0 < rows <= 32
+    footer = p.page.inner_text("footer")
+    assert "Open Government Licence" in footer and "Crown copyright" in footer
