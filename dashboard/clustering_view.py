@@ -10,7 +10,6 @@ from dashboard.figures import LEVEL_LABEL, YEAR_LABEL
 from dashboard.state import ViewState, filter_mask
 from geodata.atlas import Atlas
 
-
 _TOKENS: dict[str, str] = {}
 
 
@@ -95,7 +94,7 @@ def clustering_panel(atlas: Atlas, state: ViewState) -> list[object]:
     out += [
         html.H3("Local clusters"),
         html.P(r.get("local.full", ""), className="reading"),
-        html.P(f"Tick the box above to mark the {local.n_significant} CCGs in a significant same-level cluster "
+        html.P(f"Tick the box under the map to mark the {local.n_significant} CCGs in a significant same-level cluster "
                f"on the map. About {local.n_expected_false_positives:.0f} could be flagged by chance alone.",
                className="hint"),
         html.H3("Were delegated CCGs more deprived?"),

@@ -14,14 +14,13 @@ def swatch(level: str) -> html.Span:
 
 
 def level_summary(counts: pd.DataFrame, year: int, coverage: str) -> html.Div:
-    head = html.Tr([html.Th("Level"), html.Th("CCGs"), html.Th("% of all"), html.Th("% of known"),
+    head = html.Tr([html.Th("Level"), html.Th("CCGs"), html.Th("% of known"),
                     html.Th("England: atlas", title="CCGs in England this atlas names at the level"),
                     html.Th("England: published", title="Published national total")])
     rows = []
     for r in counts.itertuples():
         rows.append(html.Tr([
             html.Td([swatch(r.level), r.label]), html.Td(r.ccgs, className="num"),
-            html.Td(f"{r.share_all:.0%}", className="num"),
             html.Td("" if r.share_known is None or pd.isna(r.share_known) else f"{r.share_known:.0%}",
                     className="num"),
             html.Td(r.england_atlas, className="num"),

@@ -141,9 +141,10 @@ def map_arrays(atlas: Atlas, state: ViewState) -> MapArrays:
                       f"Source: %{{customdata[{k + 2}]}}")
     hover = ("<b>%{customdata[0]}</b><br>Area team: %{customdata[1]}<br>" + year_lines +
              "<br>IMD 2015 score: %{customdata[2]:.1f} (quintile %{customdata[7]})<extra></extra>")
+    slots = [colors[c] for c in order] + [colors[order[-1]]] * pad  # same z range in every view
     return MapArrays(
         z=[index[c] for c in cats],
-        colorscale=discrete_colorscale([colors[c] for c in order]),
+        colorscale=discrete_colorscale(slots),
         opacity=[IN_OPACITY if m else OUT_OPACITY for m in mask],
         line_width=[SELECTED_WIDTH if s else LINE_WIDTH for s in selected],
         line_color=[SELECTED_COLOR if s else LINE_COLOR for s in selected],
@@ -191,7 +192,7 @@ def map_figure(atlas: Atlas, state: ViewState, clusters: pd.DataFrame | None = N
     fig = go.Figure()
     fig.add_trace(go.Choroplethmap(
         geojson=atlas.ccgs_geojson, featureidkey="id", locations=table["ccg_code"].tolist(), z=arr.z,
-        zmin=-0.5, zmax=len(arr.colorscale) // 2 - 0.5, colorscale=arr.colorscale, showscale=False,
+        zmin=-0.5, zmax=N_LEGEND - 0.5, colorscale=arr.colorscale, showscale=False,
         marker={"opacity": arr.opacity, "line": {"width": arr.line_width, "color": arr.line_color}},
         customdata=custom, hovertemplate=arr.hovertemplate, name="CCGs", showlegend=False,
     ))
@@ -212,7 +213,7 @@ def map_figure(atlas: Atlas, state: ViewState, clusters: pd.DataFrame | None = N
     fig.update_layout(
         map={"style": "white-bg", "center": ENGLAND_CENTER, "zoom": map_zoom(height, width)},
         margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=height, font={"family": FONT},
-        legend={"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.85)", "itemclick": False,
+        legend={"x": 0.99, "xanchor": "right", "y": 0.93, "bgcolor": "rgba(255,255,255,0.85)", "itemclick": False,
                 "itemdoubleclick": False, "title": {"text": legend_title(state)}},
         uirevision="england", clickmode="event+select", dragmode="pan",
     )

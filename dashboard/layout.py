@@ -95,8 +95,10 @@ def page(atlas: Atlas, state: ViewState) -> html.Div:
             html.Section([
                 dcc.Loading(dcc.Graph(id="ccg-map", figure=initial_map, config=GRAPH_CONFIG,
                                       className="map", style={"height": "640px"}), delay_show=400),
-                html.P("Click a CCG to select it; shift-click or use the box select tool for several. "
-                       "CCGs outside the filters stay visible, faded.", className="hint"),
+                dcc.Checklist(id="show-clusters", value=[], className="cluster-toggle", options=[
+                    {"label": " Mark CCGs in a significant same-level cluster (see Clustering below)", "value": "on"}]),
+                html.P("Click a CCG to select it (click again to unselect), or use the box or lasso select tool "
+                       "for several. CCGs outside the filters stay visible, faded.", className="hint"),
                 html.Div(id="ccg-details", className="details", **{"aria-live": "polite"}),
             ], className="map-column", **{"aria-label": "Map"}),
             html.Section([
@@ -112,8 +114,6 @@ def page(atlas: Atlas, state: ViewState) -> html.Div:
         ], className="charts"),
         html.Section([
             html.H2("Clustering and deprivation"),
-            dcc.Checklist(id="show-clusters", options=[{"label": " Mark significant same-level clusters on the map",
-                                                          "value": "on"}], value=[]),
             dcc.Loading(html.Div(id="clustering", className="clustering")),
         ], className="analysis"),
         html.Section([

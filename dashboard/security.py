@@ -231,11 +231,9 @@ def check_callback_body(callback_map: dict[str, dict[str, Any]], body: object) -
     if not isinstance(output, str) or output not in callback_map:
         return "unknown callback"
     cb = callback_map[output]
-    for key, required in (("inputs", True), ("state", False)):
+    for key in ("inputs", "state"):
         specs = cb.get(key) or []
-        got = body.get(key)
-        if got is None and not (required and specs):
-            got = []
+        got = body.get(key, None if specs else [])  # Dash reads a missing key as []; null breaks it
         if not isinstance(got, list) or len(got) != len(specs):
             return f"{key} do not match the callback"
         if not all(_matches(g, s) for g, s in zip(got, specs)):

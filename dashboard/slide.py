@@ -299,37 +299,41 @@ def font_scale(width: int, height: int) -> float:
 
 
 class _Canvas:
-    """Pixel layout helper: text blocks and shapes placed in pixels, written as paper coordinates."""
+    """Pixel layout helper: text blocks and shapes placed in pixels, kept as paper-coordinate dicts and added
+    to the figure in one go (one validation instead of one per annotation)."""
 
-    def __init__(self, fig: go.Figure, width: int, height: int) -> None:
-        self.fig, self.w, self.h = fig, width, height
+    def __init__(self, width: int, height: int) -> None:
+        self.w, self.h = width, height
+        self.annotations: list[dict] = []
+        self.shapes: list[dict] = []
 
     def px(self, x: float, y: float) -> tuple[float, float]:
         return x / self.w, 1 - y / self.h
 
     def text(self, lines: list[str], x: float, y: float, size: float, color: str = TEXT_COLOR,
-             anchor: str = "left", valign: str = "top") -> float:
-        """Lines of text from (x, y) (top-left in pixels); returns the height used."""
+             valign: str = "top") -> float:
+        """Lines of text from (x, y) (left edge, top or middle, in pixels); returns the height used."""
         px, py = self.px(x, y)
-        self.fig.add_annotation(
-            text="<br>".join(lines), x=px, y=py, xref="paper", yref="paper", xanchor=anchor, yanchor=valign,
-            align=anchor if anchor != "center" else "center", showarrow=False, borderpad=0,
-            font={"size": size, "color": color, "family": figures.FONT},
-        )
+        self.annotations.append({
+            "text": "<br>".join(lines), "x": px, "y": py, "xref": "paper", "yref": "paper", "xanchor": "left",
+            "yanchor": valign, "align": "left", "showarrow": False, "borderpad": 0,
+            "font": {"size": round(size, 2), "color": color, "family": figures.FONT},
+        })
         return len(lines) * size * LINE
 
     def rect(self, x0: float, y0: float, x1: float, y1: float, fill: str, line: str = "rgba(0,0,0,0)",
              width: float = 0, opacity: float = 1.0) -> None:
         a, b = self.px(x0, y0)
         c, d = self.px(x1, y1)
-        self.fig.add_shape(type="rect", xref="paper", yref="paper", x0=a, y0=d, x1=c, y1=b, fillcolor=fill,
-                           opacity=opacity, line={"color": line, "width": width}, layer="above")
+        self.shapes.append({"type": "rect", "xref": "paper", "yref": "paper", "x0": a, "y0": d, "x1": c, "y1": b,
+                            "fillcolor": fill, "opacity": opacity, "line": {"color": line, "width": width},
+                            "layer": "above"})
 
     def hline(self, x0: float, x1: float, y: float, color: str, width: float) -> None:
         a, b = self.px(x0, y)
         c, _ = self.px(x1, y)
-        self.fig.add_shape(type="line", xref="paper", yref="paper", x0=a, y0=b, x1=c, y1=b,
-                           line={"color": color, "width": width}, layer="above")
+        self.shapes.append({"type": "line", "xref": "paper", "yref": "paper", "x0": a, "y0": b, "x1": c, "y1": b,
+                            "line": {"color": color, "width": width}, "layer": "above"})
 
 
 def slide_figure(atlas: Atlas, state: ViewState, width: int = REF_WIDTH, height: int = REF_HEIGHT) -> go.Figure:
@@ -376,7 +380,7 @@ def slide_figure(atlas: Atlas, state: ViewState, width: int = REF_WIDTH, height:
              "center": center, "zoom": zoom},
         uirevision=None, clickmode="none", dragmode=False,
     )
-    cv = _Canvas(fig, width, height)
+    cv = _Canvas(width, height)
     cv.rect(map_x0, body_top, map_x1, body_bottom, fill="rgba(0,0,0,0)", line=FRAME_COLOR, width=max(1.0, s))
 
     y = top
@@ -390,6 +394,7 @@ def slide_figure(atlas: Atlas, state: ViewState, width: int = REF_WIDTH, height:
     cv.hline(pad, width - pad, y - 8 * s, FRAME_COLOR, max(1.0, s))
     y += cv.text(src_lines, pad, y, FOOTER_PX * s, color=MUTED_COLOR)
     cv.text(date_lines, pad, y, FOOTER_PX * s, color=MUTED_COLOR)
+    fig.update_layout(annotations=cv.annotations, shapes=cv.shapes)
     fig.layout.meta = {"slide": {
         "scale": s, "panel_font_scale": k, "map_share": share, "brief": brief, "england_counts": england,
         "zero_rows": zeros,

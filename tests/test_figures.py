@@ -1,0 +1,89 @@
+"""Figure functions on the real atlas: what the map and charts show for a view."""
+
+from __future__ import annotations
+
+import json
+
+from dashboard import figures, summaries
+from dashboard.state import ViewState, Vocabulary, normalise
+
+
+def test_map_has_all_ccgs_coloured_by_year(atlas) -> None:  # noqa: ANN001
+    fig = figures.map_figure(atlas, ViewState(year=2016))
+    ccg = fig.data[figures.T_CCG]
+    assert len(ccg.locations) == 209 and len(ccg.geojson["features"]) == 209
+    assert fig.layout.map.style == "white-bg"  # no tiles, nothing fetched
+    order = list(figures.LEVEL_ORDER)
+    assert list(ccg.z) == [order.index(v) for v in atlas.table["level_2016"]]
+    a15 = figures.map_arrays(atlas, ViewState(year=2015))
+    assert a15.z != list(ccg.z)
+
+
+def test_colours_are_fixed_and_unknown_differs_from_none() -> None:
+    colours = [figures.LEVEL_COLOR[level] for level in figures.LEVEL_ORDER]
+    assert len(set(colours)) == len(colours)
+    assert figures.LEVEL_COLOR["unknown"] != figures.LEVEL_COLOR["none"]
+    scale = figures.discrete_colorscale(colours)
+    assert scale[0][1] == colours[0] and scale[-1][1] == colours[-1]
+
+
+def test_filter_fades_outside_and_legend_counts_the_filter(atlas) -> None:  # noqa: ANN001
+    vocab = Vocabulary.from_table(atlas.table)
+    state = normalise(vocab, 2016, ["Greater Manchester"])
+    arr = figures.map_arrays(atlas, state)
+    assert sum(o == figures.IN_OPACITY for o in arr.opacity) == 12
+    gm = atlas.table[atlas.table["area_team"] == "Greater Manchester"]
+    delegated = int((gm["level_2016"] == "delegated").sum())
+    assert arr.legend_names[0] == f"{figures.LEVEL_LABEL['delegated']}: {delegated}"
+    assert sum(int(n.rsplit(": ", 1)[1]) for n in arr.legend_names if n) == 12
+
+
+def test_selection_outlines_only_selected(atlas) -> None:  # noqa: ANN001
+    arr = figures.map_arrays(atlas, ViewState(ccgs=("E38000024",)))
+    assert sorted(arr.line_width)[-1] == figures.SELECTED_WIDTH
+    assert sorted(arr.line_width)[-2] == figures.LINE_WIDTH
+
+
+def test_change_view_names_new_delegations(atlas) -> None:  # noqa: ANN001
+    arr = figures.map_arrays(atlas, ViewState(view="change"))
+    t = atlas.table
+    new = ((t["level_2016"] == "delegated") & t["level_2015"].isin(
+        ["joint", "greater_involvement", "none", "not_delegated"])).sum()
+    assert arr.z.count(figures.CHANGE_ORDER.index("new")) == new > 0
+    assert figures.transition("delegated", "delegated") == "kept"
+    assert figures.transition("unknown", "delegated") == "new_maybe"
+
+
+def test_filter_patch_is_small_against_the_full_figure(atlas) -> None:  # noqa: ANN001
+    full = len(figures.map_figure(atlas, ViewState()).to_json())
+    arr = figures.map_arrays(atlas, ViewState(regions=("London",)))
+    patch = len(json.dumps({"opacity": arr.opacity, "names": arr.legend_names}))
+    assert patch < 0.01 * full
+
+
+def test_summary_counts_and_published_totals(atlas) -> None:  # noqa: ANN001
+    counts = summaries.level_counts(atlas, ViewState(year=2016)).set_index("level")
+    assert counts["ccgs"].sum() == 209
+    assert counts.at["delegated", "england_published"] == 115
+    assert counts.at["unknown", "ccgs"] == (atlas.table["level_2016"] == "unknown").sum()
+    tab = summaries.transition_counts(atlas, ViewState())
+    assert tab.values.sum() == 209
+
+
+def test_team_chart_puts_uniform_teams_on_top(atlas) -> None:  # noqa: ANN001
+    import pandas as pd
+
+    fig = figures.team_share_figure(atlas.table, pd.Series(True, index=atlas.table.index), 2016)
+    teams = list(fig.data[0].y)
+    assert len(teams) == 25
+    # plotly draws the last category at the top: it must be a team whose known CCGs all share one level
+    top = atlas.table[atlas.table["area_team"] == teams[-1]]["level_2016"]
+    known = top[top != "unknown"]
+    assert len(known) and known.nunique() == 1
+
+
+def test_details_name_every_source(atlas) -> None:  # noqa: ANN001
+    known = atlas.table[atlas.table["source_2016"] != ""].index[0]
+    d = summaries.details(atlas, known)
+    assert d is not None and d["years"][1][2]
+    assert summaries.details(atlas, "E38999999") is None

@@ -1,0 +1,104 @@
+"""URL state: what a shared link reproduces, and what a bad link is told."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dashboard.state import (
+    ViewState,
+    Vocabulary,
+    describe,
+    filter_mask,
+    map_event_codes,
+    normalise,
+    parse_imd,
+    parse_query,
+    slide_filename,
+    to_query,
+    toggle,
+)
+
+
+@pytest.fixture(scope="module")
+def vocab(atlas) -> Vocabulary:  # noqa: ANN001
+    return Vocabulary.from_table(atlas.table)
+
+
+def test_contract_example_round_trips(vocab: Vocabulary) -> None:
+    state = parse_query("?year=2016&area_team=Greater%20Manchester&imd=1-2", vocab)
+    assert state == ViewState(year=2016, area_teams=("Greater Manchester",), imd=(1, 2))
+    assert not state.notices
+    assert parse_query(to_query(state), vocab) == state
+
+
+def test_area_team_by_code_and_any_case(vocab: Vocabulary) -> None:
+    code = vocab.area_teams.index("Greater Manchester")
+    e39 = [c for c, n in vocab.team_by_code.items() if n == "Greater Manchester"][0]
+    assert code >= 0
+    s = parse_query(f"?area_team={e39}&area_team=thames%20valley%20area%20team&region=london", vocab)
+    assert s.area_teams == ("Greater Manchester", "Thames Valley")
+    assert s.regions == ("London",)
+
+
+def test_bad_values_are_ignored_with_a_notice(vocab: Vocabulary) -> None:
+    s = parse_query("?year=2099&area_team=Atlantis&imd=0-9&ccg=E38999999&view=3d&foo=bar", vocab)
+    assert s == ViewState()
+    text = " ".join(s.notices)
+    for word in ("2099", "Atlantis", "0-9", "E38999999", "3d", "foo"):
+        assert word in text
+
+
+def test_script_in_a_value_is_only_echoed_as_text(vocab: Vocabulary) -> None:
+    s = parse_query("?area_team=%3Cscript%3Ealert(1)%3C/script%3E", vocab)
+    assert s.area_teams == ()
+    assert any("<script>" in n for n in s.notices)  # rendered by React as text, never as HTML
+
+
+def test_imd_ranges() -> None:
+    assert parse_imd("1-3") == (1, 3)
+    assert parse_imd("3-1") == (1, 3)
+    assert parse_imd("2") == (2, 2)
+    assert parse_imd("0-3") is None and parse_imd("a-b") is None and parse_imd("1-2-3") is None
+
+
+def test_filter_mask_counts_real_ccgs(atlas, vocab: Vocabulary) -> None:  # noqa: ANN001
+    t = atlas.table
+    gm = normalise(vocab, area_teams=["Greater Manchester"])
+    assert filter_mask(t, gm).sum() == 12
+    london_q1 = normalise(vocab, regions=["London"], imd=[1, 1])
+    assert filter_mask(t, london_q1).sum() == ((t["region"] == "London") & (t["imd_quintile"] == 1)).sum()
+    assert filter_mask(t, ViewState()).all()
+
+
+def test_selection_from_map_events(vocab: Vocabulary) -> None:
+    click = {"points": [{"curveNumber": 0, "location": "E38000024"}]}
+    assert map_event_codes(click) == ["E38000024"]
+    assert map_event_codes({"points": [{"curveNumber": 1, "location": "x"}]}) == []
+    assert map_event_codes("junk") == [] and map_event_codes({"points": "junk"}) == []
+    assert toggle(("A",), "B") == ("A", "B") and toggle(("A", "B"), "A") == ("B",)
+
+
+def test_titles_and_file_names(vocab: Vocabulary) -> None:
+    s = normalise(vocab, 2016, ["Greater Manchester"])
+    assert slide_filename(s) == "ccg-cocommissioning-2016-greater-manchester.png"
+    assert describe(s) == "Greater Manchester"
+    assert describe(ViewState()) == "England"
+    assert slide_filename(normalise(vocab, 2015, imd=[1, 2]), "svg") == "ccg-cocommissioning-2015-imd-1-2.svg"
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(max_size=300))
+def test_any_query_string_gives_a_valid_state(vocab: Vocabulary, query: str) -> None:
+    s = parse_query(query, vocab)
+    assert s.year in (2015, 2016) and 1 <= s.imd[0] <= s.imd[1] <= 5
+    assert set(s.area_teams) <= set(vocab.area_teams) and set(s.ccgs) <= vocab.ccgs
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.one_of(st.none(), st.integers(), st.text(), st.lists(st.text()), st.floats(), st.booleans(),
+                 st.dictionaries(st.text(), st.integers())))
+def test_any_control_value_gives_a_valid_state(vocab: Vocabulary, junk: object) -> None:
+    s = normalise(vocab, junk, junk, junk, junk, junk, junk)
+    assert s.year in (2015, 2016) and s.view in ("level", "change")
