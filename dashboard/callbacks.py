@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import lru_cache
 
 from dash import Dash, Input, Output, Patch, State, ctx, no_update
 
@@ -104,23 +105,46 @@ def register(app: Dash, atlas: Atlas) -> None:
             patch["data"][figures.T_CLUSTERS]["text"] = text
         return patch, now
 
+    # Outputs depend on the view state alone, so a state seen before is answered from a per-process cache.
+    @lru_cache(maxsize=512)
+    def counts_for(state: ViewState) -> tuple[object, object]:
+        return (components.level_summary(summaries.level_counts(atlas, state), state.year,
+                                         summaries.coverage_sentence(atlas, state)),
+                components.transition_table(summaries.transition_counts(atlas, state)))
+
+    @lru_cache(maxsize=512)
+    def charts_for(key: tuple[int, tuple[str, ...], tuple[str, ...], tuple[int, int]]) -> tuple[dict, dict]:
+        state = ViewState(year=key[0], area_teams=key[1], regions=key[2], imd=key[3])
+        mask = filter_mask(atlas.table, state)
+        return (figures.team_share_figure(atlas.table, mask, state.year),
+                figures.imd_by_level_figure(atlas.table, mask, state.year))
+
+    def chart_key(state: ViewState) -> tuple[int, tuple[str, ...], tuple[str, ...], tuple[int, int]]:
+        return (state.year, state.area_teams, state.regions, state.imd)
+
+    # Separate callbacks, so the browser asks for them in parallel and each stays small and fast.
+    @app.callback(Output("level-summary", "children"), Output("transition-summary", "children"),
+                  Input("view-state", "data"))
+    def update_counts(data):  # noqa: ANN001
+        return counts_for(state_from_store(data, vocab).with_notices(()))
+
+    @app.callback(Output("team-chart", "figure"), Input("view-state", "data"))
+    def update_team_chart(data):  # noqa: ANN001
+        return charts_for(chart_key(state_from_store(data, vocab)))[0]
+
+    @app.callback(Output("imd-chart", "figure"), Input("view-state", "data"))
+    def update_imd_chart(data):  # noqa: ANN001
+        return charts_for(chart_key(state_from_store(data, vocab)))[1]
+
     @app.callback(
-        Output("level-summary", "children"), Output("transition-summary", "children"),
-        Output("team-chart", "figure"), Output("imd-chart", "figure"),
         Output("ccg-table", "rowData"), Output("ccg-table", "selectedRows"), Output("ccg-details", "children"),
         Output("export-png", "href"), Output("export-png", "download"), Output("export-link", "href"),
         Input("view-state", "data"),
     )
-    def update_summaries(data):  # noqa: ANN001
+    def update_table(data):  # noqa: ANN001
         state = state_from_store(data, vocab)
-        mask = filter_mask(atlas.table, state)
         query = to_query(state)
         return (
-            components.level_summary(summaries.level_counts(atlas, state), state.year,
-                                     summaries.coverage_sentence(atlas, state)),
-            components.transition_table(summaries.transition_counts(atlas, state)),
-            figures.team_share_figure(atlas.table, mask, state.year),
-            figures.imd_by_level_figure(atlas.table, mask, state.year),
             summaries.table_rows(atlas, state),
             {"ids": list(state.ccgs)},
             components.details_panel([d for c in state.ccgs if (d := summaries.details(atlas, c))]),

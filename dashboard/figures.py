@@ -239,55 +239,59 @@ def cluster_points(atlas: Atlas, clusters: pd.DataFrame | None) -> tuple[list[fl
     return rows["lon"].tolist(), rows["lat"].tolist(), text
 
 
-def team_share_figure(table: pd.DataFrame, mask: pd.Series, year: int) -> go.Figure:
-    """Share of each area team's CCGs at each level, most uniform team on top, unknown shown in grey."""
+def team_share_figure(table: pd.DataFrame, mask: pd.Series, year: int) -> dict:
+    """Share of each area team's CCGs at each level, most uniform team on top, unknown shown in grey.
+
+    Returned as a plain figure dict: building it through ``go.Figure`` validation costs ten times more,
+    and this runs on every filter change.
+    """
     sub = table[mask]
     col = f"level_{year}"
-    counts = pd.crosstab(sub["area_team"], sub[col]).reindex(columns=list(LEVEL_ORDER), fill_value=0)
+    counts = (sub.groupby(["area_team", col]).size().unstack(fill_value=0)
+              .reindex(columns=list(LEVEL_ORDER), fill_value=0))
     known = counts.drop(columns="unknown").sum(axis=1)
-    modal = counts.drop(columns="unknown").max(axis=1) / known.where(known > 0)
-    order = pd.DataFrame({"modal": modal.fillna(-1), "known": known}).sort_values(
-        ["modal", "known"], ascending=[True, True]).index
-    counts = counts.loc[order]
+    modal = (counts.drop(columns="unknown").max(axis=1) / known.where(known > 0)).fillna(-1)
+    order = pd.DataFrame({"modal": modal, "known": known}).sort_values(["modal", "known"]).index
+    counts, modal = counts.loc[order], modal.loc[order]
     totals = counts.sum(axis=1)
-    fig = go.Figure()
+    teams = list(counts.index)
+    data = []
     for level in LEVEL_ORDER:
-        share = counts[level] / totals
-        fig.add_trace(go.Bar(
-            y=counts.index, x=share, orientation="h", name=LEVEL_LABEL[level], marker_color=LEVEL_COLOR[level],
-            customdata=list(zip(counts[level], totals)),
-            hovertemplate="%{y}: %{customdata[0]} of %{customdata[1]} CCGs<extra>" + LEVEL_LABEL[level] + "</extra>",
-        ))
-    labels = [f"{m:.0%} at modal level" if m >= 0 else "no known level" for m in modal.reindex(order).fillna(-1)]
-    fig.update_layout(
-        barmode="stack", height=max(260, 24 * len(counts) + 90), font={"family": FONT},
-        margin={"l": 10, "r": 10, "t": 40, "b": 30}, xaxis={"tickformat": ".0%", "range": [0, 1]},
-        yaxis={"automargin": True}, legend={"orientation": "h", "y": -0.08 if len(counts) > 6 else -0.3},
-        title={"text": f"Share of each area team's CCGs by level, {YEAR_LABEL[year]} (most uniform at top)",
-               "font": {"size": 14}},
-    )
-    fig.update_yaxes(ticktext=[f"{t} ({lab})" for t, lab in zip(counts.index, labels)], tickvals=list(counts.index))
-    return fig
+        data.append({
+            "type": "bar", "orientation": "h", "y": teams, "x": (counts[level] / totals).round(4).tolist(),
+            "name": LEVEL_LABEL[level], "marker": {"color": LEVEL_COLOR[level]},
+            "customdata": [[int(c), int(n)] for c, n in zip(counts[level], totals)],
+            "hovertemplate": "%{y}: %{customdata[0]} of %{customdata[1]} CCGs<extra>" + LEVEL_LABEL[level] + "</extra>",
+        })
+    labels = [f"{t} ({m:.0%} at modal level)" if m >= 0 else f"{t} (no known level)" for t, m in zip(teams, modal)]
+    return {"data": data, "layout": {
+        "barmode": "stack", "height": max(260, 24 * len(teams) + 110), "font": {"family": FONT},
+        "margin": {"l": 10, "r": 10, "t": 40, "b": 30}, "xaxis": {"tickformat": ".0%", "range": [0, 1]},
+        "yaxis": {"automargin": True, "tickvals": teams, "ticktext": labels},
+        "legend": {"orientation": "h", "y": -0.08 if len(teams) > 6 else -0.3},
+        "title": {"text": f"Share of each area team's CCGs by level, {YEAR_LABEL[year]} (most uniform at top)",
+                  "font": {"size": 14}},
+    }}
 
 
-def imd_by_level_figure(table: pd.DataFrame, mask: pd.Series, year: int) -> go.Figure:
+def imd_by_level_figure(table: pd.DataFrame, mask: pd.Series, year: int) -> dict:
     """IMD 2015 score of each CCG by level: box and points, so small groups are not hidden by a box."""
     sub = table[mask]
     col = f"level_{year}"
-    fig = go.Figure()
+    data = []
     for level in LEVEL_ORDER:
         part = sub[sub[col] == level]
         if part.empty:
             continue
-        fig.add_trace(go.Box(
-            x=part["imd_score"], name=f"{LEVEL_LABEL[level]} ({len(part)})", marker_color=LEVEL_COLOR[level],
-            boxpoints="all", jitter=0.4, pointpos=0, text=part["ccg_name"], line={"width": 1.5},
-            hovertemplate="%{text}: IMD %{x:.1f}<extra></extra>",
-            fillcolor="rgba(0,0,0,0)" if level == "unknown" else None,
-        ))
-    fig.update_layout(
-        height=320, showlegend=False, font={"family": FONT}, margin={"l": 10, "r": 10, "t": 40, "b": 40},
-        xaxis={"title": "IMD 2015 average score (higher = more deprived)"}, yaxis={"automargin": True},
-        title={"text": f"Deprivation by level, {YEAR_LABEL[year]}", "font": {"size": 14}},
-    )
-    return fig
+        data.append({
+            "type": "box", "x": part["imd_score"].tolist(), "name": f"{LEVEL_LABEL[level]} ({len(part)})",
+            "marker": {"color": LEVEL_COLOR[level]}, "boxpoints": "all", "jitter": 0.4, "pointpos": 0,
+            "text": part["ccg_name"].tolist(), "line": {"width": 1.5},
+            "hovertemplate": "%{text}: IMD %{x:.1f}<extra></extra>",
+            **({"fillcolor": "rgba(0,0,0,0)"} if level == "unknown" else {}),
+        })
+    return {"data": data, "layout": {
+        "height": 320, "showlegend": False, "font": {"family": FONT}, "margin": {"l": 10, "r": 10, "t": 40, "b": 40},
+        "xaxis": {"title": {"text": "IMD 2015 average score (higher = more deprived)"}}, "yaxis": {"automargin": True},
+        "title": {"text": f"Deprivation by level, {YEAR_LABEL[year]}", "font": {"size": 14}},
+    }}

@@ -19,6 +19,16 @@ NATIONAL = {
 
 def national_totals(atlas: Atlas, year: int) -> dict[str, int]:
     """Published national counts for the year, from the build's reconciliation (in-operation figures)."""
+    key = (atlas.build_id, year)
+    if key not in _NATIONAL_CACHE:
+        _NATIONAL_CACHE[key] = _national_totals(atlas, year)
+    return _NATIONAL_CACHE[key]
+
+
+_NATIONAL_CACHE: dict[tuple[str, int], dict[str, int]] = {}
+
+
+def _national_totals(atlas: Atlas, year: int) -> dict[str, int]:
     rec = atlas.reconciliation
     rec = rec[(rec["year"] == year) & (rec["scope"] == "England")]
     out = dict(NATIONAL[year])
@@ -56,8 +66,11 @@ def level_counts(atlas: Atlas, state: ViewState) -> pd.DataFrame:
 def transition_counts(atlas: Atlas, state: ViewState) -> pd.DataFrame:
     """2015/16 level (rows) by 2016/17 level (columns) for CCGs in the filter."""
     table = atlas.table[filter_mask(atlas.table, state)]
-    tab = pd.crosstab(table["level_2015"], table["level_2016"])
-    return tab.reindex(index=list(LEVEL_ORDER), columns=list(LEVEL_ORDER), fill_value=0)
+    pairs = table.groupby(["level_2015", "level_2016"]).size()
+    tab = pd.DataFrame(0, index=list(LEVEL_ORDER), columns=list(LEVEL_ORDER))
+    for (a, b), n in pairs.items():
+        tab.at[a, b] = int(n)
+    return tab
 
 
 def coverage_sentence(atlas: Atlas, state: ViewState) -> str:

@@ -74,7 +74,7 @@ def test_team_chart_puts_uniform_teams_on_top(atlas) -> None:  # noqa: ANN001
     import pandas as pd
 
     fig = figures.team_share_figure(atlas.table, pd.Series(True, index=atlas.table.index), 2016)
-    teams = list(fig.data[0].y)
+    teams = list(fig["data"][0]["y"])
     assert len(teams) == 25
     # plotly draws the last category at the top: it must be a team whose known CCGs all share one level
     top = atlas.table[atlas.table["area_team"] == teams[-1]]["level_2016"]

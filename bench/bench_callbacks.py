@@ -1,0 +1,137 @@
+"""Benchmark: bytes and server time of the page's callbacks, through Flask's test client (no network).
+
+Prints one JSON object per line. Figures are reported, never asserted. Run from the project root:
+``python bench/bench_callbacks.py`` (``make bench`` runs it with the others).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import app as app_module  # noqa: E402
+from dashboard import figures  # noqa: E402
+from dashboard.state import ViewState  # noqa: E402
+from geodata.atlas import load_atlas  # noqa: E402
+
+ROUNDS = 60
+
+
+def machine() -> dict[str, object]:
+    import os
+
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()}
+
+
+def body(key: str, inputs: list[dict], state: list[dict] | None = None, changed: list[str] | None = None) -> dict:
+    outputs = [{"id": part.split(".")[0], "property": part.split(".")[1]}
+               for part in key.strip(".").split("...")] if key.startswith("..") else \
+        {"id": key.split(".")[0], "property": key.split(".")[1]}
+    return {"output": key, "outputs": outputs, "inputs": inputs, "state": state or [],
+            "changedPropIds": changed or [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
+
+
+def store(state: ViewState) -> dict:
+    return {"year": state.year, "area_teams": list(state.area_teams), "regions": list(state.regions),
+            "imd": list(state.imd), "ccgs": list(state.ccgs), "view": state.view}
+
+
+def timed_post(client, payload: dict) -> tuple[float, int, int]:  # noqa: ANN001
+    t0 = time.perf_counter()
+    resp = client.post("/_dash-update-component", json=payload, headers={"Accept-Encoding": "gzip"})
+    ms = (time.perf_counter() - t0) * 1000
+    raw = resp.get_data()
+    plain = gzip.decompress(raw) if resp.headers.get("Content-Encoding") == "gzip" else raw
+    return ms, len(plain), len(raw)
+
+
+def pct(values: list[float], q: float) -> float:
+    return round(statistics.quantiles(values, n=100)[int(q) - 1], 2) if len(values) > 2 else round(values[0], 2)
+
+
+def main() -> None:
+    atlas = load_atlas()
+    client = app_module.server.test_client()
+    map_key = next(k for k in app_module.app.callback_map if "ccg-map.figure" in k)
+    sync_key = next(k for k in app_module.app.callback_map if "url.search" in k)
+    keys = {name: next(k for k in app_module.app.callback_map if marker in k) for name, marker in
+            {"counts": "level-summary", "team_chart": "team-chart", "imd_chart": "imd-chart",
+             "table": "ccg-table.rowData"}.items()}
+
+    # Page, layout and geometry sizes, as sent (compressed) and raw.
+    page = client.get("/", headers={"Accept-Encoding": "gzip"})
+    layout = client.get("/_dash-layout", headers={"Accept-Encoding": "gzip"})
+    layout_raw = gzip.decompress(layout.get_data()) if layout.headers.get("Content-Encoding") == "gzip" \
+        else layout.get_data()
+    geo = json.dumps(atlas.ccgs_geojson, separators=(",", ":")).encode()
+    teams = json.dumps(atlas.area_teams_geojson, separators=(",", ":")).encode()
+    full_fig = figures.map_figure(atlas, ViewState()).to_json().encode()
+    print(json.dumps({
+        "benchmark": "page_bytes", "html_gzip": len(page.get_data()), "layout_raw": len(layout_raw),
+        "layout_sent": len(layout.get_data()), "layout_encoding": layout.headers.get("Content-Encoding"),
+        "ccg_geometry_raw": len(geo), "ccg_geometry_gzip": len(gzip.compress(geo)),
+        "england_layer_gzip": len(gzip.compress(geo)) + len(gzip.compress(teams)),
+        "full_map_figure_raw": len(full_fig), "full_map_figure_gzip": len(gzip.compress(full_fig)), **machine(),
+    }))
+
+    # A filter change as the browser sends it: new view state, the previously applied state as State.
+    team = ViewState(area_teams=("Greater Manchester",))
+    applied = {"colour": [2016, "level"], "filter": [2016, "level", [], [], [1, 5]], "selection": [],
+               "clusters": False}
+    scenarios = {
+        "filter_change": (team, applied),
+        "year_change": (ViewState(year=2015), applied),
+        "selection_change": (ViewState(ccgs=("E38000024",)), applied),
+    }
+    for name, (state, prev) in scenarios.items():
+        payload = body(map_key, [{"id": "view-state", "property": "data", "value": store(state)},
+                                 {"id": "show-clusters", "property": "value", "value": []}],
+                       [{"id": "map-applied", "property": "data", "value": prev}], ["view-state.data"])
+        times, sizes, sent = [], [], []
+        for _ in range(ROUNDS):
+            ms, plain, wire = timed_post(client, payload)
+            times.append(ms)
+            sizes.append(plain)
+            sent.append(wire)
+        print(json.dumps({
+            "benchmark": f"map_patch_{name}", "patch_bytes": sizes[-1], "patch_bytes_sent": sent[-1],
+            "full_figure_bytes": len(full_fig), "ratio": round(sizes[-1] / len(full_fig), 5),
+            "p50_ms": pct(times, 50), "p95_ms": pct(times, 95), "rounds": ROUNDS,
+        }))
+
+    # Server time of the other callbacks for a filter change.
+    controls = [{"id": "url", "property": "search", "value": "?year=2016"},
+                {"id": "year", "property": "value", "value": 2016},
+                {"id": "view", "property": "value", "value": "level"},
+                {"id": "region", "property": "value", "value": []},
+                {"id": "area-team", "property": "value", "value": ["Greater Manchester"]},
+                {"id": "imd-range", "property": "value", "value": [1, 5]},
+                {"id": "ccg-search", "property": "value", "value": []},
+                {"id": "ccg-map", "property": "clickData", "value": None},
+                {"id": "ccg-map", "property": "selectedData", "value": None},
+                {"id": "reset", "property": "n_clicks", "value": 0}]
+    # Cold: each area team once (nothing cached); warm: the same states again (served from the caches).
+    teams_all = sorted(atlas.table["area_team"].unique())
+    for name, key in {**keys, "clustering": "clustering.children"}.items():
+        cold, warm = [], []
+        for runs in (cold, warm):
+            for t in teams_all:
+                payload = body(key, [{"id": "view-state", "property": "data",
+                                      "value": store(ViewState(area_teams=(t,)))}])
+                runs.append(timed_post(client, payload)[0])
+        print(json.dumps({"benchmark": f"callback_{name}", "cold_p50_ms": pct(cold, 50), "cold_p95_ms": pct(cold, 95),
+                          "warm_p50_ms": pct(warm, 50), "warm_p95_ms": pct(warm, 95), "states": len(teams_all)}))
+    times = [timed_post(client, body(sync_key, controls, changed=["area-team.value"]))[0] for _ in range(ROUNDS)]
+    print(json.dumps({"benchmark": "callback_sync_state", "p50_ms": pct(times, 50), "p95_ms": pct(times, 95),
+                      "rounds": ROUNDS}))
+
+
+if __name__ == "__main__":
+    main()
