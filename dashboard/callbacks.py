@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from functools import lru_cache
 
-from dash import Dash, Input, Output, Patch, State, ctx, no_update
+from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx, no_update
 
 from dashboard import components, figures, summaries
 from dashboard.clustering_view import cluster_table, clustering_panel
@@ -67,7 +67,7 @@ def register(app: Dash, atlas: Atlas) -> None:
         return (query if query != search else no_update, store, components.notices(state.notices), *controls)
 
     @app.callback(
-        Output("ccg-map", "figure"), Output("map-applied", "data"),
+        Output("ccg-map", "figure"), Output("map-applied", "data"), Output("map-bounds", "data"),
         Input("view-state", "data"), Input("show-clusters", "value"), State("map-applied", "data"),
     )
     def update_map(data, show_clusters, applied):  # noqa: ANN001
@@ -103,7 +103,8 @@ def register(app: Dash, atlas: Atlas) -> None:
             patch["data"][figures.T_CLUSTERS]["lon"] = lon
             patch["data"][figures.T_CLUSTERS]["lat"] = lat
             patch["data"][figures.T_CLUSTERS]["text"] = text
-        return patch, now
+        bounds = figures.filter_bounds(atlas, state) if applied.get("filter") != now["filter"] else no_update
+        return patch, now, bounds
 
     # Outputs depend on the view state alone, so a state seen before is answered from a per-process cache.
     @lru_cache(maxsize=512)
@@ -152,6 +153,13 @@ def register(app: Dash, atlas: Atlas) -> None:
             slide_filename(state),
             f"/export.png{query}",
         )
+
+    # Framing depends on the graph's size, which only the browser knows: fitted there, sent as a Patch.
+    app.clientside_callback(
+        ClientsideFunction(namespace="atlas", function_name="fitMap"),
+        Output("ccg-map", "figure", allow_duplicate=True), Input("map-bounds", "data"),
+        prevent_initial_call="initial_duplicate",
+    )
 
     @app.callback(Output("clustering", "children"), Input("view-state", "data"))
     def update_clustering(data):  # noqa: ANN001

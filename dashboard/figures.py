@@ -54,7 +54,6 @@ IN_OPACITY, OUT_OPACITY = 0.92, 0.18
 LINE_COLOR, SELECTED_COLOR = "#ffffff", "#111111"
 LINE_WIDTH, SELECTED_WIDTH = 0.5, 3.0
 FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif"
-ENGLAND_CENTER = {"lat": 52.75, "lon": -1.75}
 N_LEGEND = max(len(LEVEL_ORDER), len(CHANGE_ORDER))
 
 # Trace indices in the map figure, which Patch updates address.
@@ -155,12 +154,48 @@ def map_arrays(atlas: Atlas, state: ViewState) -> MapArrays:
     )
 
 
-def map_zoom(height: int, width: int | None = None) -> float:
-    """Zoom that fits England (about 6 degrees of latitude) in a map of this many pixels."""
-    z = math.log2(0.9 * height / 14.4)
-    if width:
-        z = min(z, math.log2(0.92 * width / 11.7))
-    return round(z, 2)
+def feature_bounds(geojson: dict) -> dict[str, tuple[float, float, float, float]]:
+    """(west, south, east, north) of each feature, for fitting the map to a filter."""
+    out = {}
+    for f in geojson["features"]:
+        polys = f["geometry"]["coordinates"]
+        rings = [polys[0]] if f["geometry"]["type"] == "Polygon" else [p[0] for p in polys]
+        xs = [x for ring in rings for x, _ in ring]
+        ys = [y for ring in rings for _, y in ring]
+        out[f["id"]] = (min(xs), min(ys), max(xs), max(ys))
+    return out
+
+
+_BOUNDS: dict[int, dict[str, tuple[float, float, float, float]]] = {}
+
+
+def filter_bounds(atlas: Atlas, state: ViewState) -> list[float]:
+    """Bounds of the CCGs in the filter (England when nothing is filtered out)."""
+    key = id(atlas.ccgs_geojson)
+    if key not in _BOUNDS:
+        _BOUNDS[key] = feature_bounds(atlas.ccgs_geojson)
+    bounds = _BOUNDS[key]
+    mask = filter_mask(atlas.table, state)
+    codes = atlas.table.index[mask] if mask.any() else atlas.table.index
+    boxes = [bounds[c] for c in codes]
+    return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+
+
+def fit_view(bounds: list[float], width: int, height: int, pad: float = 0.9) -> tuple[dict[str, float], float]:
+    """Centre and zoom that fit ``bounds`` in a web-mercator map of this many pixels (512-pixel tiles).
+
+    The same formula runs in the browser (assets/mapfit.js), so the page and the slide frame a filter alike.
+    """
+    west, south, east, north = bounds
+
+    def merc(lat: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    zx = math.log2(pad * width * 360 / (512 * max(east - west, 1e-3)))
+    zy = math.log2(pad * height * 2 * math.pi / (512 * max(merc(north) - merc(south), 1e-4)))
+    y = (merc(north) + merc(south)) / 2
+    centre_lat = math.degrees(2 * math.atan(math.exp(y)) - math.pi / 2)
+    return {"lon": (west + east) / 2, "lat": centre_lat}, round(min(zx, zy, 11.0), 2)
 
 
 def _line_coords(geojson: dict) -> tuple[list[float | None], list[float | None]]:
@@ -210,8 +245,9 @@ def map_figure(atlas: Atlas, state: ViewState, clusters: pd.DataFrame | None = N
         fig.add_trace(go.Scattermap(lon=[None], lat=[None], mode="markers", name=name, visible=visible,
                                     marker={"size": 14, "color": color, "symbol": "circle"}, showlegend=True,
                                     hoverinfo="skip"))
+    centre, zoom = fit_view(filter_bounds(atlas, state), width or 700, height)
     fig.update_layout(
-        map={"style": "white-bg", "center": ENGLAND_CENTER, "zoom": map_zoom(height, width)},
+        map={"style": "white-bg", "center": centre, "zoom": zoom},
         margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=height, font={"family": FONT},
         legend={"x": 0.99, "xanchor": "right", "y": 0.93, "bgcolor": "rgba(255,255,255,0.85)", "itemclick": False,
                 "itemdoubleclick": False, "title": {"text": legend_title(state)}},

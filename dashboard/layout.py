@@ -12,10 +12,12 @@ from geodata.atlas import Atlas
 GRAPH_CONFIG = {
     "displaylogo": False,
     "scrollZoom": True,
-    "modeBarButtonsToRemove": ["sendDataToCloud"],
+    "modeBarButtonsToRemove": ["sendDataToCloud", "sendChartToCloud"],  # never upload anywhere
     # The camera button saves at slide size too.
     "toImageButtonOptions": {"format": "png", "width": 1920, "height": 1080, "filename": "ccg-cocommissioning-map"},
 }
+
+CHART_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["sendDataToCloud", "sendChartToCloud"]}
 
 
 def area_team_options(atlas: Atlas) -> list[dict[str, object]]:
@@ -79,6 +81,7 @@ def page(atlas: Atlas, state: ViewState) -> html.Div:
         dcc.Location(id="url", refresh="callback-nav"),
         dcc.Store(id="view-state"),
         dcc.Store(id="map-applied"),
+        dcc.Store(id="map-bounds"),
         html.Header([
             html.H1("CCG primary care co-commissioning atlas, England 2015/16 and 2016/17"),
             html.P([
@@ -109,8 +112,8 @@ def page(atlas: Atlas, state: ViewState) -> html.Div:
             ], className="summary-column", **{"aria-label": "Summary"}),
         ], className="grid"),
         html.Section([
-            dcc.Graph(id="team-chart", config={"displaylogo": False}),
-            dcc.Graph(id="imd-chart", config={"displaylogo": False}),
+            dcc.Graph(id="team-chart", config=CHART_CONFIG),
+            dcc.Graph(id="imd-chart", config=CHART_CONFIG),
         ], className="charts"),
         html.Section([
             html.H2("Clustering and deprivation"),

@@ -9,7 +9,9 @@
   Dash's dev tools keep working and violations still show in the browser console.
 - **Caching.** Fingerprinted scripts (``/_dash-component-suites/...v4_4_1m<mtime>...js``) and ``/assets/...?m=``
   files are ``immutable`` for a year and compressed once per process (brotli or gzip), not per request; every
-  other response revalidates (``no-cache``) or is not stored (callbacks, errors).
+  other response revalidates (``no-cache``) or is not stored (callbacks, errors). The layout (``/_dash-layout``,
+  the same for every visitor while ``app.layout`` is a fixed tree) is serialised and compressed once per process
+  and carries an ETag.
 - **Errors.** 4xx and 5xx answers are one short line of plain text, or JSON on Dash's ``/_dash-*`` endpoints;
   never a stack trace or a file path (the traceback goes to the server log). A view that raises a value or type
   error (``INPUT_ERRORS``) on what it was sent answers 400, not 500.
@@ -25,6 +27,7 @@ Settings are read from the environment when the app is created; nothing here kee
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import logging
 import os
@@ -57,6 +60,7 @@ BR_QUALITY = 5  # about 1.3 MB for plotly.min.js in 0.7 s, once per process
 GZIP_LEVEL = 6
 
 EXTENSION_KEY = "atlas_security"
+LAYOUT_KEY = "_dash-layout"  # the precompressed layout's package name in the cache (no package is called so)
 _FRAME_TOKEN = re.compile(r"^(?:'self'|(?:[a-z][a-z0-9+.-]*:)?(?://)?(?:\*\.)?[A-Za-z0-9.-]*(?::(?:\d{1,5}|\*))?"
                           r"(?:/[A-Za-z0-9._~/-]*)?)$")
 
@@ -361,6 +365,34 @@ def install(app: Dash, debug: bool = False) -> None:
             setattr(checked_dispatch, attr, getattr(dispatch, attr, None) or getattr(checked_dispatch, attr))
         server.view_functions[dispatch_endpoint] = checked_dispatch
 
+    # -- the layout: static here, so serialised and compressed once per process ----------------------------------
+
+    layout_endpoint = prefix + "_dash-layout"
+    serve_layout = server.view_functions.get(layout_endpoint)
+    if serve_layout is not None and not debug:
+
+        def cached_layout(*args: Any, **kwargs: Any) -> Any:
+            """Dash serialises the whole layout (the map's geometry included: ~750 kB, ~200 ms) on every page load;
+            when the layout is a fixed component tree, do it once, compress it once, and let browsers revalidate."""
+            layout = app.layout
+            if callable(layout) or _has_layout_hooks(app):
+                return serve_layout(*args, **kwargs)
+            entry = state.get("layout")
+            if entry is None or entry[0] is not layout:
+                resp = serve_layout(*args, **kwargs)
+                if getattr(resp, "status_code", 200) != 200 or not isinstance(resp, Response):
+                    return resp
+                data = resp.get_data()
+                entry = (layout, data, hashlib.sha256(data).hexdigest()[:32])
+                state["layout"] = entry
+            _, data, tag = entry
+            resp = Response(data, mimetype="application/json")
+            resp.set_etag(tag)
+            _precompress(resp, state["precompressed"], (LAYOUT_KEY, tag), etag=True)
+            return resp.make_conditional(request)
+
+        server.view_functions[layout_endpoint] = cached_layout
+
     # -- production: no dev routes, no catch-all, nothing outside named in the page ----------------------------
 
     if not debug:
@@ -418,6 +450,13 @@ def install(app: Dash, debug: bool = False) -> None:
         return resp
 
 
+def _has_layout_hooks(app: Dash) -> bool:
+    try:
+        return bool(app._hooks.get_hooks("layout"))
+    except AttributeError:  # pragma: no cover - another Dash version: assume there may be hooks
+        return True
+
+
 def _precompress(resp: Response, cache: Precompressed, key: tuple[str, str], etag: bool) -> None:
     """Serve a package file compressed from the per-process cache (Flask-Compress then leaves it alone)."""
     if resp.mimetype not in COMPRESSIBLE or "Content-Encoding" in resp.headers or resp.direct_passthrough:
@@ -434,7 +473,8 @@ def _precompress(resp: Response, cache: Precompressed, key: tuple[str, str], eta
     resp.headers["Content-Encoding"] = encoding
     if etag and tag:
         resp.set_etag(f"{tag}:{encoding}", weak=weak)  # one validator per encoding
-        resp.make_conditional(request)
+        if resp.status_code == 200:
+            resp.make_conditional(request)
 
 
 def warm(server: Flask, encodings: tuple[str, ...] = ("br", "gzip")) -> int:
@@ -452,7 +492,8 @@ def warm(server: Flask, encodings: tuple[str, ...] = ("br", "gzip")) -> int:
     client = server.test_client()
     prefix = app.config.routes_pathname_prefix or "/"
     client.get(prefix)
-    client.get(prefix + "_dash-layout", headers={"Accept-Encoding": "identity"})
+    for enc in ("identity", *encodings):
+        client.get(prefix + "_dash-layout", headers={"Accept-Encoding": enc})
     for package, paths in list(app.registered_paths.items()):
         for path in sorted(paths):
             if not path.endswith(".js"):

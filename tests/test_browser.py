@@ -145,6 +145,7 @@ def test_map_draws_all_209_ccgs_in_level_colours(open_page) -> None:  # noqa: AN
     assert p.js("() => document.querySelector('#ccg-map .js-plotly-plot').data[0].locations.length") == 209
     feats = p.js("() => document.querySelector('#ccg-map .js-plotly-plot').data[0].geojson.features.length")
     assert feats == 209
+    assert p.page.locator(".modebar-btn[data-title^='Share chart']").count() == 0  # nothing is uploaded
     img = Image.open(io.BytesIO(p.page.locator("#ccg-map").screenshot())).convert("RGB")
     colours = img.getcolors(maxcolors=1_000_000)
     from dashboard.figures import IN_OPACITY, LEVEL_COLOR

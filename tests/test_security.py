@@ -227,7 +227,10 @@ def test_cache_lifetimes(client: Any, page: tuple[Any, str]) -> None:
     assert first.status_code == 200 and first.headers["Cache-Control"] == "no-cache" and first.headers["ETag"]
     again = client.get(chunk, headers={"Accept-Encoding": "gzip", "If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304
-    assert client.get("/_dash-layout").headers["Cache-Control"] == "no-cache"
+    layout = client.get("/_dash-layout", headers={"Accept-Encoding": "br"})
+    assert layout.headers["Cache-Control"] == "no-cache" and layout.headers["ETag"]
+    again = client.get("/_dash-layout", headers={"Accept-Encoding": "br", "If-None-Match": layout.headers["ETag"]})
+    assert again.status_code == 304 and not again.get_data()
     callback = client.post("/_dash-update-component", json=fresh_body("url.search"))
     assert callback.status_code == 200 and callback.headers["Cache-Control"] == "no-store"
 
