@@ -8,7 +8,7 @@ because URLs are typed and pasted by people and sent by robots.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, urlencode
 
@@ -125,21 +125,18 @@ def normalise(vocab: Vocabulary, year: object = 2016, area_teams: object = (), r
         notices.append(f"Ignored year {_short(year)!r}: choose 2015 or 2016")
         y = 2016
 
-    teams: list[str] = []
-    for t in as_list(area_teams, "area team"):
-        name = vocab.team(t)
-        if name is None:
-            notices.append(f"Ignored unknown area team {_short(t)!r}")
-        elif name not in teams:
-            teams.append(name)
+    def resolve(values: object, what: str, lookup: Callable[[str], str | None]) -> list[str]:
+        found: list[str] = []
+        for value in as_list(values, what):
+            name = lookup(value)
+            if name is None:
+                notices.append(f"Ignored unknown {what} {_short(value)!r}")
+            elif name not in found:
+                found.append(name)
+        return found
 
-    regs: list[str] = []
-    for r in as_list(regions, "region"):
-        name = vocab.region(r)
-        if name is None:
-            notices.append(f"Ignored unknown region {_short(r)!r}")
-        elif name not in regs:
-            regs.append(name)
+    teams = resolve(area_teams, "area team", vocab.team)
+    regs = resolve(regions, "region", vocab.region)
 
     if isinstance(imd, Sequence) and not isinstance(imd, str) and len(imd) == 2:
         rng = _imd_pair(imd)
@@ -149,13 +146,7 @@ def normalise(vocab: Vocabulary, year: object = 2016, area_teams: object = (), r
         notices.append(f"Ignored deprivation range {_short(imd)!r}: use quintiles such as 1-3")
         rng = (1, 5)
 
-    codes: list[str] = []
-    for c in as_list(ccgs, "CCG"):
-        code = c.strip().upper()
-        if code not in vocab.ccgs:
-            notices.append(f"Ignored unknown CCG code {_short(c)!r}")
-        elif code not in codes:
-            codes.append(code)
+    codes = resolve(ccgs, "CCG code", lambda c: c.strip().upper() if c.strip().upper() in vocab.ccgs else None)
 
     v = view if view in VIEWS else None
     if v is None:
