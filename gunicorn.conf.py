@@ -10,7 +10,7 @@ Environment:
 - ``THREADS`` (default 4): threads per worker (``gthread``). A slide export waits seconds on Chromium without
   holding the GIL; threads keep the other requests of that worker moving meanwhile.
 - ``TIMEOUT`` (default 60 s), ``LOG_LEVEL`` (default ``info``), ``FORWARDED_ALLOW_IPS`` (proxies trusted for
-  ``X-Forwarded-*``; default loopback only), ``MAX_REQUESTS`` (default 2000, 0 to turn off).
+  ``X-Forwarded-*``; default loopback only), ``MAX_REQUESTS`` (default 5000, 0 to turn off).
 
 ``preload_app = True``: ``app.py`` reads and checks the atlas at import. Loading it once in the master before
 forking means (1) a missing or broken atlas stops the server at start, with one clear error, instead of
@@ -54,7 +54,7 @@ timeout = _int_env("TIMEOUT", 60, 10, 3600)  # a worker silent this long is rest
 graceful_timeout = 30  # time to finish in-flight requests on restart or shutdown
 keepalive = 5  # seconds; keep above 0 so a proxy or browser can reuse connections
 
-max_requests = _int_env("MAX_REQUESTS", 2000)  # recycle workers to bound memory growth ...
+max_requests = _int_env("MAX_REQUESTS", 5000)  # recycle workers to bound memory growth ...
 max_requests_jitter = max_requests // 10  # ... but not all at once
 
 # /export.png allows query strings up to 4000 characters (dashboard/routes.py); the request line holds more.

@@ -21,8 +21,9 @@ import atexit
 import os
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Coroutine
+from collections import OrderedDict, deque
+from collections.abc import Coroutine, Iterable, Iterator
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
@@ -91,9 +92,10 @@ def _browser_class() -> type:
 class Renderer:
     """One browser for many renders; lazy, thread-safe, fork-aware. Use as a context manager in scripts."""
 
-    def __init__(self, browser_path: str | None = None, timeout: float = RENDER_TIMEOUT) -> None:
+    def __init__(self, browser_path: str | None = None, timeout: float = RENDER_TIMEOUT, tabs: int = 1) -> None:
         self.browser_path = browser_path
         self.timeout = timeout
+        self.tabs = max(1, int(tabs))  # pages in the browser; render_many keeps this many renders in flight
         self.launches = 0  # browsers started by this renderer (a batch should show 1)
         self.renders = 0
         self.last_start_seconds: float | None = None
@@ -137,7 +139,7 @@ class Renderer:
                 self._thread.start()
 
             async def open_browser() -> Any:
-                kwargs: dict[str, Any] = {"n": 1, "mathjax": False, "timeout": self.timeout,
+                kwargs: dict[str, Any] = {"n": self.tabs, "mathjax": False, "timeout": self.timeout,
                                           "browser_cls": _browser_class()}
                 if self.browser_path:
                     kwargs["path"] = self.browser_path
@@ -153,7 +155,8 @@ class Renderer:
             try:
                 self._kaleido = self._run(open_browser(), START_TIMEOUT)
             except ChromeNotFoundError as exc:
-                where = f" at {self.browser_path}" if self.browser_path else ""
+                path = self.browser_path or os.environ.get("BROWSER_PATH")
+                where = f" at {path}" if path else ""
                 raise RendererUnavailable(f"no Chrome or Chromium browser found{where}: {INSTALL_HINT}") from exc
             except (BrowserFailedError, BrowserDepsError, FutureTimeout, OSError) as exc:
                 raise RendererUnavailable(f"Chromium would not start ({type(exc).__name__}): {INSTALL_HINT}") from exc
@@ -208,6 +211,38 @@ class Renderer:
                 self.renders += 1
                 return bytes(data)
         raise AssertionError("unreachable")
+
+
+    def render_many(self, figs: Iterable[Any], fmt: str = "png", width: int = 1920,
+                    height: int = 1080) -> Iterator[bytes]:
+        """Render figures in this one browser, yielding bytes in order. ``figs`` may be a lazy iterable: the
+        next figure is built while the browser draws the current one (and up to ``tabs`` are drawn at once).
+        A failed render is retried once through :meth:`render` (with a fresh browser). For one thread."""
+        check_size(fmt, width, height)
+        opts = {"format": fmt, "width": width, "height": height, "scale": 1}
+        pending: deque[tuple[Any, Future]] = deque()
+        for fig in figs:
+            if len(pending) >= self.tabs:
+                yield self._finish(*pending.popleft(), fmt, width, height)
+            with self._lock:
+                self.start()
+                future = asyncio.run_coroutine_threadsafe(self._kaleido.calc_fig(figure_dict(fig), opts=opts),
+                                                          self._loop)
+            pending.append((fig, future))
+        while pending:
+            yield self._finish(*pending.popleft(), fmt, width, height)
+
+    def _finish(self, fig: Any, future: Future, fmt: str, width: int, height: int) -> bytes:
+        try:
+            data = future.result(self.timeout + 5)
+        except Exception:  # noqa: BLE001 - retried with a fresh browser, which raises if it fails again
+            future.cancel()
+            with self._lock:
+                self.close()
+            return self.render(fig, fmt, width, height)
+        with self._lock:
+            self.renders += 1
+        return bytes(data)
 
 
 async def _quiet_close(k: Any) -> None:

@@ -232,9 +232,9 @@ def check_callback_body(callback_map: dict[str, dict[str, Any]], body: object) -
     if not isinstance(body, dict):
         return "body is not a JSON object"
     output = body.get("output")
-    if not isinstance(output, str) or output not in callback_map:
+    cb = callback_map.get(output) if isinstance(output, str) else None
+    if cb is None or not callable(cb.get("callback")):  # clientside callbacks are listed too, without one
         return "unknown callback"
-    cb = callback_map[output]
     for key in ("inputs", "state"):
         specs = cb.get(key) or []
         got = body.get(key, None if specs else [])  # Dash reads a missing key as []; null breaks it

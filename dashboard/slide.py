@@ -63,6 +63,17 @@ def text_width(text: str, size: float, bold: bool = False) -> float:
     return total * size / 1000 * (BOLD_FACTOR if bold else 1.0)
 
 
+def html_width(line: str, size: float) -> float:
+    """Width of one line of the plotly HTML that :func:`wrap` writes (<b> runs measured bold)."""
+    width, bold = 0.0, False
+    for part in re.split(r"(</?b>)", line):
+        if part in ("<b>", "</b>"):
+            bold = part == "<b>"
+        elif part:
+            width += text_width(html.unescape(re.sub(r"<[^>]+>", "", part)), size, bold)
+    return width
+
+
 Segment = tuple[str, bool]  # (plain text, bold)
 
 

@@ -8,6 +8,7 @@ because URLs are typed and pasted by people and sent by robots.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, urlencode
@@ -83,13 +84,15 @@ def _short(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+_IMD_RANGE = re.compile(r"\s*([1-5])\s*(?:-\s*([1-5])\s*)?")  # ASCII digits only: int() takes others too
+
+
 def parse_imd(value: object) -> tuple[int, int] | None:
     """'1-3' or '2' -> quintile range; None when it is not a range within 1..5."""
-    text = str(value).strip()
-    parts = text.split("-") if "-" in text else [text, text]
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+    m = _IMD_RANGE.fullmatch(str(value))
+    if m is None:
         return None
-    lo, hi = sorted(int(p) for p in parts)
+    lo, hi = sorted((int(m.group(1)), int(m.group(2) or m.group(1))))
     return (lo, hi) if 1 <= lo <= hi <= 5 else None
 
 
@@ -167,9 +170,9 @@ def _imd_pair(value: Sequence[object]) -> tuple[int, int] | None:
     return (lo_i, hi_i) if 1 <= lo_i <= hi_i <= 5 else None
 
 
-def parse_query(search: str | None, vocab: Vocabulary) -> ViewState:
+def parse_query(search: object, vocab: Vocabulary) -> ViewState:
     """ViewState from a query string such as ``?year=2016&area_team=Greater%20Manchester&imd=1-2``."""
-    text = (search or "").lstrip("?")[:8000]
+    text = (search if isinstance(search, str) else "").lstrip("?")[:8000]
     pairs = parse_qsl(text, keep_blank_values=False)
     known = {"year", "area_team", "region", "imd", "ccg", "view"}
     multi: dict[str, list[str]] = {k: [] for k in known}

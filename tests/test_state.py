@@ -61,6 +61,12 @@ def test_imd_ranges() -> None:
     assert parse_imd("3-1") == (1, 3)
     assert parse_imd("2") == (2, 2)
     assert parse_imd("0-3") is None and parse_imd("a-b") is None and parse_imd("1-2-3") is None
+    assert parse_imd("\u00b9") is None and parse_imd("\u0662") is None  # superscript one, Arabic-Indic two
+
+
+def test_non_string_search_is_the_default_view(vocab: Vocabulary) -> None:
+    assert parse_query({"year": 2015}, vocab) == ViewState()
+    assert parse_query(["x"], vocab) == ViewState()
 
 
 def test_filter_mask_counts_real_ccgs(atlas, vocab: Vocabulary) -> None:  # noqa: ANN001
