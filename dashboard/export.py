@@ -25,6 +25,7 @@ from dashboard.state import YEARS, ViewState, Vocabulary, normalise, parse_imd, 
 from geodata.atlas import Atlas, AtlasMissing, read_atlas
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_RENDERER = 0, 1, 2, 3
+BATCH_TABS = 2  # pages of the one browser drawing at once in a batch (about 10-25 % faster than one)
 
 
 class UsageError(ValueError):
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     written: list[Path] = []
-    renderer = render.Renderer()
+    renderer = render.Renderer(tabs=BATCH_TABS if len(jobs) > 1 else 1)
     progress = Progress(len(jobs), err, quiet=args.quiet or len(jobs) == 1)
     try:
         for path in run(atlas, jobs, fmt, args.width, args.height, renderer, progress):

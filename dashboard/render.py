@@ -1,17 +1,23 @@
 """Slides as PNG or SVG bytes: one warm Chromium per process (through kaleido) and a small cache.
 
 Kaleido 1.x renders in a real browser. Starting one costs seconds, so a :class:`Renderer` keeps a single
-``kaleido.Kaleido`` (one Chromium, one tab) open on a private asyncio loop in a daemon thread, started lazily
-on the first render, and serialises renders with a lock, so it is safe from Flask's threads. Each process
-(each gunicorn worker) gets its own browser: the renderer notices a fork by its process id and starts afresh.
-Kaleido's own ``start_sync_server`` singleton is not used because its call queue is not safe for concurrent
-callers and it waits forever if the browser failed to start.
+``kaleido.Kaleido`` (one Chromium) open on a private asyncio loop in a daemon thread, started lazily on the
+first render, and serialises renders with a lock, so it is safe from Flask's threads. Each process (each
+gunicorn worker) gets its own browser: the renderer notices a fork by its process id and starts afresh.
+Kaleido's own ``start_sync_server`` singleton is not used: its call queue is not safe for concurrent callers
+and it waits forever if the browser failed to start. Kaleido reloads its page after every render (about a
+third of a slide's CPU); here the page is reused and reloaded every ``RELOAD_EVERY`` renders (the output is
+byte-identical). :meth:`Renderer.render_many` pipelines a batch: the next figure is built in Python while the
+browser draws, with up to ``tabs`` pages drawing at once.
 
 Chromium runs headless with ``--no-sandbox --disable-gpu --disable-component-update`` (choreographer's
 defaults when not sandboxed) plus ``--disable-background-networking``; WebGL (needed by ``choroplethmap``)
 still works through SwiftShader. MathJax is disabled, so nothing is fetched from a CDN.
 
-Without a browser, :class:`RendererUnavailable` says what to install instead of a stack trace.
+Without a browser, :class:`RendererUnavailable` says what to install instead of a stack trace (routes answer
+503 with it, the CLI exits 3). :func:`slide_bytes` is what ``/export.png`` calls: an in-process, thread-safe,
+bounded LRU (:data:`CACHE`) keyed on the atlas build, the view, the format and the size serves repeats, and
+concurrent requests for the same slide render it once.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import atexit
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict, deque
 from collections.abc import Coroutine, Iterable, Iterator
 from concurrent.futures import Future
@@ -89,6 +96,9 @@ def _browser_class() -> type:
     return SlideChromium
 
 
+_RENDERERS: weakref.WeakSet[Renderer] = weakref.WeakSet()
+
+
 class Renderer:
     """One browser for many renders; lazy, thread-safe, fork-aware. Use as a context manager in scripts."""
 
@@ -104,6 +114,13 @@ class Renderer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._kaleido: Any = None
+        _RENDERERS.add(self)
+
+    def _forget(self) -> None:
+        """After a fork: the parent's browser, loop thread and lock state are not this process's."""
+        self._lock = threading.RLock()
+        self._pid = os.getpid()
+        self._loop = self._thread = self._kaleido = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -123,8 +140,8 @@ class Renderer:
     def start(self) -> None:
         """Start the browser now (otherwise the first render does)."""
         with self._lock:
-            if self._pid != os.getpid():  # forked: the parent's loop thread and browser are not ours
-                self._pid, self._loop, self._thread, self._kaleido = os.getpid(), None, None, None
+            if self._pid != os.getpid():  # forked without the at-fork hook (should not happen)
+                self._forget()
             if self._kaleido is not None:
                 return
             try:
@@ -167,7 +184,7 @@ class Renderer:
         """Close the browser and stop the loop thread (safe to call twice; a later render starts again)."""
         with self._lock:
             if self._pid != os.getpid():
-                self._loop = self._thread = self._kaleido = None
+                self._forget()
                 return
             if self._kaleido is not None and self._loop is not None:
                 try:
@@ -353,6 +370,20 @@ class SlideCache:
 
 
 CACHE = SlideCache()
+
+
+def _after_fork_in_child() -> None:
+    """A forked worker (gunicorn) starts its own browser on its first slide, with fresh locks."""
+    global _default_lock
+    _default_lock = threading.Lock()
+    for r in list(_RENDERERS):
+        r._forget()
+    CACHE._lock = threading.Lock()
+    CACHE._inflight = {}
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def cache_key(atlas: Atlas, state: ViewState, fmt: str, width: int, height: int) -> tuple:

@@ -13,12 +13,10 @@ being left to overflow. Fonts scale with the canvas: at 1920x1080 the title is 4
 from __future__ import annotations
 
 import html
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard import figures, summaries
@@ -32,7 +30,6 @@ LINE = 1.3  # plotly's line spacing for multi-line text
 TEXT_COLOR, MUTED_COLOR, FRAME_COLOR = "#111111", "#333333", "#bbbbbb"
 PUBLISHED_SOURCE = "NHS England board paper, March 2016; BJGP 2018"
 TITLE_BASE = "CCG primary care co-commissioning"
-MAX_ZOOM = 9.5
 # Ways to fit the right panel above the footer, tried in turn: (map share of the width, panel font factor,
 # brief counts, England counts, legend rows with a count of 0). The factor 0.91 keeps body text at 20 px on
 # a 1080 px slide; only the last plan, for unusual shapes, goes below.
@@ -255,52 +252,6 @@ def date_text(atlas: Atlas, state: ViewState) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# Map extent
-# ------------------------------------------------------------------------------------------------------------
-
-_BBOX_CACHE: dict[str, pd.DataFrame] = {}
-
-
-def ccg_bounds(atlas: Atlas) -> pd.DataFrame:
-    """Per CCG code: min/max lon and lat of its boundary (computed once per atlas build)."""
-    key = atlas.build_id
-    if key not in _BBOX_CACHE:
-        rows = {}
-        for feature in atlas.ccgs_geojson["features"]:
-            geom = feature["geometry"]
-            polys = [geom["coordinates"]] if geom["type"] == "Polygon" else geom["coordinates"]
-            xs = [x for poly in polys for ring in poly for x, _ in ring]
-            ys = [y for poly in polys for ring in poly for _, y in ring]
-            rows[feature["id"]] = (min(xs), min(ys), max(xs), max(ys))
-        if len(_BBOX_CACHE) > 4:
-            _BBOX_CACHE.clear()
-        _BBOX_CACHE[key] = pd.DataFrame.from_dict(rows, orient="index", columns=["x0", "y0", "x1", "y1"])
-    return _BBOX_CACHE[key]
-
-
-def _merc(lat: float) -> float:
-    return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
-
-
-def _unmerc(y: float) -> float:
-    return math.degrees(2 * math.atan(math.exp(y)) - math.pi / 2)
-
-
-def fit_view(atlas: Atlas, codes: list[str], width_px: float, height_px: float,
-             pad: float = 0.92) -> tuple[dict[str, float], float]:
-    """Center and zoom (512 px tiles, as MapLibre) that fit these CCGs' boundaries in a map of this size."""
-    b = ccg_bounds(atlas)
-    b = b.loc[b.index.intersection(codes)] if codes else b
-    if b.empty:
-        b = ccg_bounds(atlas)
-    x0, x1 = float(b["x0"].min()), float(b["x1"].max())
-    y0, y1 = _merc(float(b["y0"].min())), _merc(float(b["y1"].max()))
-    dx, dy = max(x1 - x0, 0.05), max(y1 - y0, 0.05 * math.pi / 180)
-    zoom = math.log2(pad * min(width_px * 360 / (512 * dx), height_px * 2 * math.pi / (512 * dy)))
-    return {"lon": (x0 + x1) / 2, "lat": _unmerc((y0 + y1) / 2)}, round(min(zoom, MAX_ZOOM), 3)
-
-
-# ------------------------------------------------------------------------------------------------------------
 # The slide
 # ------------------------------------------------------------------------------------------------------------
 
@@ -373,7 +324,7 @@ def slide_figure(atlas: Atlas, state: ViewState, width: int = REF_WIDTH, height:
     # The right panel (legend, counts) at full size if it fits above the footer, else the first plan that fits.
     for share, k, brief, england, zeros in PANEL_PLANS:
         panel_x = width * (share + 0.02)
-        panel_w = width - pad - panel_x
+        panel_w = (width - pad - panel_x) * 0.98  # a little slack for the browser's own text metrics
         plan = (s * k, panel_x, panel_w, body_top, brief, england, zeros)
         if _right_panel(None, atlas, state, *plan) <= body_bottom - body_top:
             break
@@ -382,8 +333,8 @@ def slide_figure(atlas: Atlas, state: ViewState, width: int = REF_WIDTH, height:
     map_x0, map_x1 = pad, width * share
     map_w, map_h = map_x1 - map_x0, body_bottom - body_top
     fig = figures.map_figure(atlas, state, height=height, width=width)
-    codes = atlas.table.index[filter_mask(atlas.table, state)].tolist()
-    center, zoom = fit_view(atlas, codes, map_w, map_h)
+    # Framed like the page frames a filter (the same bounds and formula), for the slide's map size.
+    center, zoom = figures.fit_view(figures.filter_bounds(atlas, state), round(map_w), round(map_h))
     fig.update_layout(
         width=width, height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False,
         paper_bgcolor="#ffffff", plot_bgcolor="#ffffff", font={"family": figures.FONT, "color": TEXT_COLOR},
