@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import socket
@@ -167,7 +168,8 @@ def test_changing_year_changes_colours_and_counts(open_page) -> None:  # noqa: A
     p.page.get_by_label("2015/16").check()
     p.page.wait_for_function("() => new URL(location.href).searchParams.get('year') === '2015'")
     p.wait_text("#level-summary", "2015/16")
-    p.settle()
+    p.page.wait_for_function("(z0) => JSON.stringify(Array.from(document.querySelector('#ccg-map .js-plotly-plot')"
+                             ".data[0].z)) !== z0", arg=json.dumps(before), timeout=30000)
     after = p.z()
     assert before != after
     atlas = _atlas()
@@ -250,8 +252,10 @@ def test_clicking_a_ccg_opens_its_details(open_page) -> None:  # noqa: ANN001
 def test_search_box_selects_by_keyboard(open_page) -> None:  # noqa: ANN001
     p = open_page()
     p.page.focus("#ccg-search")
-    p.page.keyboard.press("Enter")
+    p.page.keyboard.press("Enter")  # opens the list; its search box takes the focus
+    p.page.wait_for_function("() => document.activeElement && document.activeElement.type === 'search'")
     p.page.keyboard.type("Sheffield")
+    p.page.get_by_role("option", name="Sheffield (03N)").wait_for(timeout=30000)
     p.page.keyboard.press("ArrowDown")
     p.page.keyboard.press("Enter")
     p.page.wait_for_function("() => location.search.includes('ccg=E38000146')")
