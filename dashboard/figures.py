@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -58,6 +59,11 @@ N_LEGEND = max(len(LEVEL_ORDER), len(CHANGE_ORDER))
 
 # Trace indices in the map figure, which Patch updates address.
 T_CCG, T_TEAMS, T_REGIONS, T_CLUSTERS, T_LEGEND = 0, 1, 2, 3, 4
+
+
+def level_codes(levels: pd.Series) -> np.ndarray:
+    """Position of each CCG's level in LEVEL_ORDER, for counting with ``np.bincount`` (fast on every filter)."""
+    return pd.Categorical(levels, categories=LEVEL_ORDER).codes.astype(np.int64)
 
 
 def level_label(level: str) -> str:
@@ -281,22 +287,22 @@ def team_share_figure(table: pd.DataFrame, mask: pd.Series, year: int) -> dict:
     Returned as a plain figure dict: building it through ``go.Figure`` validation costs ten times more,
     and this runs on every filter change.
     """
-    sub = table[mask]
-    col = f"level_{year}"
-    counts = (sub.groupby(["area_team", col]).size().unstack(fill_value=0)
-              .reindex(columns=list(LEVEL_ORDER), fill_value=0))
-    known = counts.drop(columns="unknown").sum(axis=1)
-    modal = (counts.drop(columns="unknown").max(axis=1) / known.where(known > 0)).fillna(-1)
-    order = pd.DataFrame({"modal": modal, "known": known}).sort_values(["modal", "known"]).index
-    counts, modal = counts.loc[order], modal.loc[order]
-    totals = counts.sum(axis=1)
-    teams = list(counts.index)
+    n = len(LEVEL_ORDER)
+    m = np.asarray(mask, dtype=bool)
+    names, team_idx = np.unique(table["area_team"].to_numpy()[m], return_inverse=True)
+    grid = np.bincount(team_idx * n + level_codes(table[f"level_{year}"])[m], minlength=len(names) * n)
+    grid = grid.reshape(len(names), n)
+    known = grid[:, :-1].sum(axis=1)  # the last level is unknown
+    modal = np.where(known > 0, grid[:, :-1].max(axis=1) / np.maximum(known, 1), -1.0)
+    order = np.lexsort((known, modal))  # least uniform first: plotly draws the last bar at the top
+    grid, modal, teams = grid[order], modal[order], [str(t) for t in names[order]]
+    totals = grid.sum(axis=1)
     data = []
-    for level in LEVEL_ORDER:
+    for i, level in enumerate(LEVEL_ORDER):
         data.append({
-            "type": "bar", "orientation": "h", "y": teams, "x": (counts[level] / totals).round(4).tolist(),
+            "type": "bar", "orientation": "h", "y": teams, "x": np.round(grid[:, i] / totals, 4).tolist(),
             "name": LEVEL_LABEL[level], "marker": {"color": LEVEL_COLOR[level]},
-            "customdata": [[int(c), int(n)] for c, n in zip(counts[level], totals)],
+            "customdata": [[int(c), int(t)] for c, t in zip(grid[:, i], totals)],
             "hovertemplate": "%{y}: %{customdata[0]} of %{customdata[1]} CCGs<extra>" + LEVEL_LABEL[level] + "</extra>",
         })
     labels = [f"{t} ({m:.0%} at modal level)" if m >= 0 else f"{t} (no known level)" for t, m in zip(teams, modal)]

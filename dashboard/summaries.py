@@ -1,12 +1,13 @@
-"""Counts and tables that follow the filters: plain pandas, shared by the page and the slide export."""
+"""Counts and tables that follow the filters: plain pandas and numpy, shared by the page and the slide export."""
 
 from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
-from dashboard.figures import LEVEL_LABEL, LEVEL_ORDER, YEAR_LABEL
+from dashboard.figures import LEVEL_LABEL, LEVEL_ORDER, YEAR_LABEL, level_codes
 from dashboard.state import ViewState, filter_mask
 from geodata.atlas import Atlas
 
@@ -43,21 +44,21 @@ def level_counts(atlas: Atlas, state: ViewState) -> pd.DataFrame:
     """Per level: CCGs in the filter, their share of all and of those with a known level, and the
     published national total, so that a gap between the atlas and the published figure is visible."""
     table = atlas.table
-    mask = filter_mask(table, state)
-    col = f"level_{state.year}"
-    counts = table.loc[mask, col].value_counts()
+    mask = filter_mask(table, state).to_numpy()
+    codes = level_codes(table[f"level_{state.year}"])
+    counts = np.bincount(codes[mask], minlength=len(LEVEL_ORDER))
+    national = np.bincount(codes, minlength=len(LEVEL_ORDER))
     n = int(mask.sum())
-    known = n - int(counts.get("unknown", 0))
+    known = n - int(counts[-1])  # the last level is unknown
     published = national_totals(atlas, state.year)
-    nat_counts = table[col].value_counts()
     rows = []
-    for level in LEVEL_ORDER:
-        c = int(counts.get(level, 0))
+    for i, level in enumerate(LEVEL_ORDER):
+        c = int(counts[i])
         rows.append({
             "level": level, "label": LEVEL_LABEL[level], "ccgs": c,
             "share_all": c / n if n else 0.0,
             "share_known": (c / known if known else 0.0) if level != "unknown" else None,
-            "england_atlas": int(nat_counts.get(level, 0)),
+            "england_atlas": int(national[i]),
             "england_published": published.get(level),
         })
     return pd.DataFrame(rows)
@@ -65,12 +66,12 @@ def level_counts(atlas: Atlas, state: ViewState) -> pd.DataFrame:
 
 def transition_counts(atlas: Atlas, state: ViewState) -> pd.DataFrame:
     """2015/16 level (rows) by 2016/17 level (columns) for CCGs in the filter."""
-    table = atlas.table[filter_mask(atlas.table, state)]
-    pairs = table.groupby(["level_2015", "level_2016"]).size()
-    tab = pd.DataFrame(0, index=list(LEVEL_ORDER), columns=list(LEVEL_ORDER))
-    for (a, b), n in pairs.items():
-        tab.at[a, b] = int(n)
-    return tab
+    table = atlas.table
+    mask = filter_mask(table, state).to_numpy()
+    n = len(LEVEL_ORDER)
+    pairs = level_codes(table["level_2015"])[mask] * n + level_codes(table["level_2016"])[mask]
+    grid = np.bincount(pairs, minlength=n * n).reshape(n, n)
+    return pd.DataFrame(grid, index=list(LEVEL_ORDER), columns=list(LEVEL_ORDER))
 
 
 def coverage_sentence(atlas: Atlas, state: ViewState) -> str:
