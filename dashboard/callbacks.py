@@ -161,9 +161,13 @@ def register(app: Dash, atlas: Atlas) -> None:
         prevent_initial_call="initial_duplicate",
     )
 
+    @lru_cache(maxsize=256)
+    def clustering_for(key: tuple[int, tuple[str, ...], tuple[str, ...], tuple[int, int]]) -> list[object]:
+        return clustering_panel(atlas, ViewState(year=key[0], area_teams=key[1], regions=key[2], imd=key[3]))
+
     @app.callback(Output("clustering", "children"), Input("view-state", "data"))
     def update_clustering(data):  # noqa: ANN001
-        return clustering_panel(atlas, state_from_store(data, vocab))
+        return clustering_for(chart_key(state_from_store(data, vocab)))
 
     @app.callback(Output("ccg-table", "exportDataAsCsv"), Input("table-csv", "n_clicks"), prevent_initial_call=True)
     def export_table(_n):  # noqa: ANN001

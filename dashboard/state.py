@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, urlencode
 
+import numpy as np
 import pandas as pd
 
 YEARS = (2015, 2016)
@@ -210,14 +211,15 @@ def to_query(state: ViewState) -> str:
 
 def filter_mask(table: pd.DataFrame, state: ViewState) -> pd.Series:
     """CCGs inside the filters: area teams OR-ed, regions OR-ed, the two AND-ed, and the IMD quintile range."""
-    mask = pd.Series(True, index=table.index)
+    mask = np.ones(len(table), dtype=bool)  # numpy, not pandas: this runs in every callback
     if state.area_teams:
-        mask &= table["area_team"].isin(state.area_teams)
+        mask &= np.isin(table["area_team"].to_numpy(), list(state.area_teams))
     if state.regions:
-        mask &= table["region"].isin(state.regions)
+        mask &= np.isin(table["region"].to_numpy(), list(state.regions))
     lo, hi = state.imd
-    mask &= table["imd_quintile"].between(lo, hi)
-    return mask
+    quintile = table["imd_quintile"].to_numpy()
+    mask &= (quintile >= lo) & (quintile <= hi)
+    return pd.Series(mask, index=table.index)
 
 
 def describe(state: ViewState) -> str:
