@@ -343,20 +343,23 @@ class SlideCache:
             self._bytes = 0
             self.stats = CacheStats()
 
-    def get_or_make(self, key: tuple, make: Any) -> bytes:
-        """The cached bytes for key, or make() them once even when several threads ask at the same time."""
+    def _hit(self, key: tuple) -> bytes | None:
         data = self.get(key)
         if data is not None:
             with self._lock:
                 self.stats.hits += 1
+        return data
+
+    def get_or_make(self, key: tuple, make: Any) -> bytes:
+        """The cached bytes for key, or make() them once even when several threads ask at the same time."""
+        data = self._hit(key)
+        if data is not None:
             return data
         with self._lock:
             gate = self._inflight.setdefault(key, threading.Lock())
         with gate:
-            data = self.get(key)
+            data = self._hit(key)  # another thread may have made it while this one waited
             if data is not None:
-                with self._lock:
-                    self.stats.hits += 1
                 return data
             with self._lock:
                 self.stats.misses += 1
