@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import app as app_module  # noqa: E402
 from dashboard import figures  # noqa: E402
-from dashboard.state import ViewState  # noqa: E402
+from dashboard.state import ViewState, map_parts, to_store  # noqa: E402
 from geodata.atlas import load_atlas  # noqa: E402
 
 ROUNDS = 60
@@ -39,8 +39,7 @@ def body(key: str, inputs: list[dict], state: list[dict] | None = None, changed:
 
 
 def store(state: ViewState) -> dict:
-    return {"year": state.year, "area_teams": list(state.area_teams), "regions": list(state.regions),
-            "imd": list(state.imd), "ccgs": list(state.ccgs), "view": state.view}
+    return to_store(state)
 
 
 def timed_post(client, payload: dict) -> tuple[float, int, int]:  # noqa: ANN001
@@ -83,8 +82,7 @@ def main() -> None:
 
     # A filter change as the browser sends it: new view state, the previously applied state as State.
     team = ViewState(area_teams=("Greater Manchester",))
-    applied = {"colour": [2016, "level"], "filter": [2016, "level", [], [], [1, 5]], "selection": [],
-               "clusters": False}
+    applied = map_parts(ViewState(), False)  # what the page holds after its first render
     scenarios = {
         "filter_change": (team, applied),
         "year_change": (ViewState(year=2015), applied),

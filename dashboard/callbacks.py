@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from functools import lru_cache
 
 from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx, no_update
@@ -13,24 +12,16 @@ from dashboard.state import (
     ViewState,
     Vocabulary,
     filter_mask,
-    map_event_codes,
-    normalise,
-    parse_query,
+    from_store,
+    map_parts,
+    next_state,
     slide_filename,
     to_query,
-    toggle,
+    to_store,
 )
 from geodata.atlas import Atlas
 
 CONTROLS = ("year", "view", "region", "area-team", "imd-range", "ccg-search")
-
-
-def state_from_store(data: object, vocab: Vocabulary) -> ViewState:
-    """The store holds a dict written by :func:`sync_state`; anything else falls back to the default view."""
-    if not isinstance(data, dict):
-        return ViewState()
-    return normalise(vocab, data.get("year"), data.get("area_teams"), data.get("regions"), data.get("imd"),
-                     data.get("ccgs"), data.get("view"))
 
 
 def register(app: Dash, atlas: Atlas) -> None:
@@ -44,27 +35,13 @@ def register(app: Dash, atlas: Atlas) -> None:
     )
     def sync_state(search, year, view, regions, teams, imd, ccgs, click, selected, _reset):  # noqa: ANN001
         """URL and controls kept in step: a URL change sets the controls, a control change sets the URL."""
-        trigger = ctx.triggered_id
-        if trigger == "reset":
-            state = ViewState()
-        elif trigger in (None, "url"):
-            state = parse_query(search, vocab)
-        else:
-            prop = next(iter(ctx.triggered_prop_ids), "")
-            state = normalise(vocab, year, teams, regions, imd, ccgs, view)
-            if prop == "ccg-map.clickData":
-                for code in map_event_codes(click, limit=1):
-                    state = normalise(vocab, year, teams, regions, imd, list(toggle(state.ccgs, code)), view)
-            elif prop == "ccg-map.selectedData":
-                picked = map_event_codes(selected)
-                if picked:
-                    state = normalise(vocab, year, teams, regions, imd, picked, view)
+        trigger = next(iter(ctx.triggered_prop_ids), "") if ctx.triggered_id else ""
+        state = next_state(vocab, trigger, search, year, view, regions, teams, imd, ccgs, click, selected)
         query = to_query(state)
         controls = [state.year, state.view, list(state.regions), list(state.area_teams), list(state.imd),
                     list(state.ccgs)]
-        store = asdict(state)
-        store.pop("notices")
-        return (query if query != search else no_update, store, components.notices(state.notices), *controls)
+        return (query if query != search else no_update, to_store(state), components.notices(state.notices),
+                *controls)
 
     @app.callback(
         Output("ccg-map", "figure"), Output("map-applied", "data"), Output("map-bounds", "data"),
@@ -72,14 +49,10 @@ def register(app: Dash, atlas: Atlas) -> None:
     )
     def update_map(data, show_clusters, applied):  # noqa: ANN001
         """Patch only the arrays that changed: geometry is sent once, with the page."""
-        state = state_from_store(data, vocab)
+        state = from_store(data, vocab)
         arr = figures.map_arrays(atlas, state)
         applied = applied if isinstance(applied, dict) else {}
-        now = {"colour": [state.year, state.view], "filter": [state.year, state.view, state.area_teams,
-                                                                state.regions, list(state.imd)],
-               "selection": list(state.ccgs), "clusters": bool(show_clusters) and [state.year, state.area_teams,
-                                                                                  state.regions, list(state.imd)]}
-        now = {k: _jsonable(v) for k, v in now.items()}
+        now = map_parts(state, bool(show_clusters))
         patch = Patch()
         if applied.get("colour") != now["colour"]:
             patch["data"][0]["z"] = arr.z
@@ -127,15 +100,15 @@ def register(app: Dash, atlas: Atlas) -> None:
     @app.callback(Output("level-summary", "children"), Output("transition-summary", "children"),
                   Input("view-state", "data"))
     def update_counts(data):  # noqa: ANN001
-        return counts_for(state_from_store(data, vocab).with_notices(()))
+        return counts_for(from_store(data, vocab).with_notices(()))
 
     @app.callback(Output("team-chart", "figure"), Input("view-state", "data"))
     def update_team_chart(data):  # noqa: ANN001
-        return charts_for(chart_key(state_from_store(data, vocab)))[0]
+        return charts_for(chart_key(from_store(data, vocab)))[0]
 
     @app.callback(Output("imd-chart", "figure"), Input("view-state", "data"))
     def update_imd_chart(data):  # noqa: ANN001
-        return charts_for(chart_key(state_from_store(data, vocab)))[1]
+        return charts_for(chart_key(from_store(data, vocab)))[1]
 
     @app.callback(
         Output("ccg-table", "rowData"), Output("ccg-table", "selectedRows"), Output("ccg-details", "children"),
@@ -143,7 +116,7 @@ def register(app: Dash, atlas: Atlas) -> None:
         Input("view-state", "data"),
     )
     def update_table(data):  # noqa: ANN001
-        state = state_from_store(data, vocab)
+        state = from_store(data, vocab)
         query = to_query(state)
         return (
             summaries.table_rows(atlas, state),
@@ -167,16 +140,9 @@ def register(app: Dash, atlas: Atlas) -> None:
 
     @app.callback(Output("clustering", "children"), Input("view-state", "data"))
     def update_clustering(data):  # noqa: ANN001
-        return clustering_for(chart_key(state_from_store(data, vocab)))
+        return clustering_for(chart_key(from_store(data, vocab)))
 
     @app.callback(Output("ccg-table", "exportDataAsCsv"), Input("table-csv", "n_clicks"), prevent_initial_call=True)
     def export_table(_n):  # noqa: ANN001
         return True
 
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return value

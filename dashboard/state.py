@@ -267,3 +267,48 @@ def slide_filename(state: ViewState, ext: str = "png") -> str:
     if state.imd != (1, 5):
         parts.append(f"imd-{state.imd[0]}-{state.imd[1]}")
     return "-".join(parts)[:150] + f".{ext}"
+
+
+def next_state(vocab: Vocabulary, trigger: str, search: object, year: object, view: object, regions: object,
+               area_teams: object, imd: object, ccgs: object, click: object = None,
+               selected: object = None) -> ViewState:
+    """The view after one event: ``trigger`` is the Dash prop that fired (``"url.search"``, ``"year.value"``,
+    ``"ccg-map.clickData"``, ``"reset.n_clicks"`` ...; empty on page load).
+
+    A URL change (page load, back, forward) wins over the controls; a click toggles one CCG; a box or lasso
+    selection replaces the selection; any other control rebuilds the view from the controls.
+    """
+    if trigger.startswith("reset."):
+        return ViewState()
+    if trigger in ("", "url.search"):
+        return parse_query(search, vocab)
+    state = normalise(vocab, year, area_teams, regions, imd, ccgs, view)
+    if trigger == "ccg-map.clickData":
+        for code in map_event_codes(click, limit=1):
+            state = normalise(vocab, year, area_teams, regions, imd, list(toggle(state.ccgs, code)), view)
+    elif trigger == "ccg-map.selectedData":
+        picked = map_event_codes(selected)
+        if picked:
+            state = normalise(vocab, year, area_teams, regions, imd, picked, view)
+    return state
+
+
+def to_store(state: ViewState) -> dict[str, object]:
+    """JSON for the browser-side store that every other callback reads (notices are shown, not stored)."""
+    return {"year": state.year, "area_teams": list(state.area_teams), "regions": list(state.regions),
+            "imd": list(state.imd), "ccgs": list(state.ccgs), "view": state.view}
+
+
+def from_store(data: object, vocab: Vocabulary) -> ViewState:
+    """The store's dict back to a view; anything else (a forged request) gives the default view."""
+    if not isinstance(data, dict):
+        return ViewState()
+    return normalise(vocab, data.get("year"), data.get("area_teams"), data.get("regions"), data.get("imd"),
+                     data.get("ccgs"), data.get("view"))
+
+
+def map_parts(state: ViewState, show_clusters: bool) -> dict[str, object]:
+    """What each part of the map depends on; a part whose value differs from the last applied one is re-sent."""
+    filters = [state.year, list(state.area_teams), list(state.regions), list(state.imd)]
+    return {"colour": [state.year, state.view], "filter": [*filters, state.view], "selection": list(state.ccgs),
+            "clusters": filters if show_clusters else False}

@@ -11,12 +11,16 @@ from dashboard.state import (
     Vocabulary,
     describe,
     filter_mask,
+    from_store,
     map_event_codes,
+    map_parts,
+    next_state,
     normalise,
     parse_imd,
     parse_query,
     slide_filename,
     to_query,
+    to_store,
     toggle,
 )
 
@@ -108,3 +112,42 @@ def test_any_query_string_gives_a_valid_state(vocab: Vocabulary, query: str) -> 
 def test_any_control_value_gives_a_valid_state(vocab: Vocabulary, junk: object) -> None:
     s = normalise(vocab, junk, junk, junk, junk, junk, junk)
     assert s.year in (2015, 2016) and s.view in ("level", "change")
+
+
+def test_events_change_the_view_as_a_user_expects(vocab: Vocabulary) -> None:
+    def event(trigger: str, **kw: object) -> ViewState:
+        args = {"search": "?year=2015&region=London", "year": 2016, "view": "level", "regions": [],
+                "area_teams": ["Wessex"], "imd": [1, 5], "ccgs": ["E38000024"], "click": None, "selected": None}
+        args.update(kw)
+        return next_state(vocab, trigger, **args)  # type: ignore[arg-type]
+
+    assert event("") == ViewState(year=2015, regions=("London",))  # page load: the URL wins
+    assert event("url.search") == ViewState(year=2015, regions=("London",))  # back / forward
+    assert event("year.value").area_teams == ("Wessex",)  # a control: the controls win
+    assert event("reset.n_clicks") == ViewState()
+    click = {"points": [{"curveNumber": 0, "location": "E38000206"}]}
+    assert event("ccg-map.clickData", click=click).ccgs == ("E38000024", "E38000206")
+    again = {"points": [{"curveNumber": 0, "location": "E38000024"}]}
+    assert event("ccg-map.clickData", click=again).ccgs == ()  # clicking a selected CCG unselects it
+    box = {"points": [{"curveNumber": 0, "location": c} for c in ("E38000001", "E38000002")]}
+    assert event("ccg-map.selectedData", selected=box).ccgs == ("E38000001", "E38000002")
+    assert event("ccg-map.selectedData", selected={"points": []}).ccgs == ("E38000024",)
+
+
+def test_store_round_trip_and_forged_store(vocab: Vocabulary) -> None:
+    s = normalise(vocab, 2015, ["Wessex"], ["South"], [2, 3], ["E38000024"], "change")
+    assert from_store(to_store(s), vocab) == s
+    assert from_store("junk", vocab) == ViewState()
+    assert from_store({"year": 2099, "imd": "x"}, vocab) == ViewState()
+
+
+def test_map_parts_resend_only_what_changed() -> None:
+    base = map_parts(ViewState(), False)
+    year = map_parts(ViewState(year=2015), False)
+    team = map_parts(ViewState(area_teams=("Wessex",)), False)
+    pick = map_parts(ViewState(ccgs=("E38000024",)), False)
+    assert year["colour"] != base["colour"] and year["filter"] != base["filter"]
+    assert team["colour"] == base["colour"] and team["filter"] != base["filter"]
+    assert pick["colour"] == base["colour"] and pick["filter"] == base["filter"]
+    assert pick["selection"] != base["selection"]
+    assert map_parts(ViewState(), True)["clusters"] != base["clusters"]
