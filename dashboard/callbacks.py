@@ -87,11 +87,15 @@ def register(app: Dash, atlas: Atlas) -> None:
                 components.transition_table(summaries.transition_counts(atlas, state)))
 
     @lru_cache(maxsize=512)
-    def charts_for(key: tuple[int, tuple[str, ...], tuple[str, ...], tuple[int, int]]) -> tuple[dict, dict]:
+    def team_chart_for(key: tuple[int, tuple[str, ...], tuple[str, ...], tuple[int, int]]) -> dict:
         state = ViewState(year=key[0], area_teams=key[1], regions=key[2], imd=key[3])
-        mask = filter_mask(atlas.table, state)
-        return (figures.team_share_figure(atlas.table, mask, state.year),
-                figures.imd_by_level_figure(atlas.table, mask, state.year))
+        return figures.team_share_figure(atlas.table, filter_mask(atlas.table, state), state.year)
+
+    @lru_cache(maxsize=512)
+    def imd_chart_for(key: tuple[int, tuple[str, ...], tuple[str, ...], tuple[int, int]],
+                      selected: tuple[str, ...]) -> dict:
+        state = ViewState(year=key[0], area_teams=key[1], regions=key[2], imd=key[3])
+        return figures.imd_by_level_figure(atlas.table, filter_mask(atlas.table, state), state.year, selected)
 
     def chart_key(state: ViewState) -> tuple[int, tuple[str, ...], tuple[str, ...], tuple[int, int]]:
         return (state.year, state.area_teams, state.regions, state.imd)
@@ -104,11 +108,12 @@ def register(app: Dash, atlas: Atlas) -> None:
 
     @app.callback(Output("team-chart", "figure"), Input("view-state", "data"))
     def update_team_chart(data):  # noqa: ANN001
-        return charts_for(chart_key(from_store(data, vocab)))[0]
+        return team_chart_for(chart_key(from_store(data, vocab)))
 
     @app.callback(Output("imd-chart", "figure"), Input("view-state", "data"))
     def update_imd_chart(data):  # noqa: ANN001
-        return charts_for(chart_key(from_store(data, vocab)))[1]
+        state = from_store(data, vocab)
+        return imd_chart_for(chart_key(state), state.ccgs)
 
     @app.callback(
         Output("ccg-table", "rowData"), Output("ccg-table", "selectedRows"), Output("ccg-details", "children"),

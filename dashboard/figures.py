@@ -8,6 +8,7 @@ year or filter only rewrites a few per-CCG arrays (:func:`map_arrays`), which th
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -316,21 +317,33 @@ def team_share_figure(table: pd.DataFrame, mask: pd.Series, year: int) -> dict:
     }}
 
 
-def imd_by_level_figure(table: pd.DataFrame, mask: pd.Series, year: int) -> dict:
-    """IMD 2015 score of each CCG by level: box and points, so small groups are not hidden by a box."""
+def imd_by_level_figure(table: pd.DataFrame, mask: pd.Series, year: int, selected: Sequence[str] = ()) -> dict:
+    """IMD 2015 score of each CCG by level: box and points, so small groups are not hidden by a box.
+
+    Selected CCGs are ringed, so a CCG picked on the map can be found among its peers.
+    """
     sub = table[mask]
     col = f"level_{year}"
     data = []
+    names = {level: f"{LEVEL_LABEL[level]} ({int((sub[col] == level).sum())})" for level in LEVEL_ORDER}
     for level in LEVEL_ORDER:
         part = sub[sub[col] == level]
         if part.empty:
             continue
         data.append({
-            "type": "box", "x": part["imd_score"].tolist(), "name": f"{LEVEL_LABEL[level]} ({len(part)})",
+            "type": "box", "x": part["imd_score"].tolist(), "name": names[level],
             "marker": {"color": LEVEL_COLOR[level]}, "boxpoints": "all", "jitter": 0.4, "pointpos": 0,
             "text": part["ccg_name"].tolist(), "line": {"width": 1.5},
             "hovertemplate": "%{text}: IMD %{x:.1f}<extra></extra>",
             **({"fillcolor": "rgba(0,0,0,0)"} if level == "unknown" else {}),
+        })
+    picked = sub[sub.index.isin(list(selected))]
+    if len(picked):
+        data.append({
+            "type": "scatter", "mode": "markers", "x": picked["imd_score"].tolist(),
+            "y": [names[lv] for lv in picked[col]], "text": picked["ccg_name"].tolist(), "name": "Selected",
+            "marker": {"size": 16, "color": "rgba(0,0,0,0)", "line": {"width": 2.5, "color": SELECTED_COLOR}},
+            "hovertemplate": "%{text} (selected): IMD %{x:.1f}<extra></extra>",
         })
     return {"data": data, "layout": {
         "height": 320, "showlegend": False, "font": {"family": FONT}, "margin": {"l": 10, "r": 10, "t": 40, "b": 40},

@@ -87,3 +87,15 @@ def test_details_name_every_source(atlas) -> None:  # noqa: ANN001
     d = summaries.details(atlas, known)
     assert d is not None and d["years"][1][2]
     assert summaries.details(atlas, "E38999999") is None
+
+
+def test_imd_chart_rings_selected_ccgs(atlas) -> None:  # noqa: ANN001
+    import pandas as pd
+
+    everyone = pd.Series(True, index=atlas.table.index)
+    plain = figures.imd_by_level_figure(atlas.table, everyone, 2016)
+    ringed = figures.imd_by_level_figure(atlas.table, everyone, 2016, ["E38000024"])
+    assert len(ringed["data"]) == len(plain["data"]) + 1
+    mark = ringed["data"][-1]
+    assert mark["x"] == [atlas.table.at["E38000024", "imd_score"]]
+    assert mark["y"][0] in [trace["name"] for trace in plain["data"]]  # on its level's row
