@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import stat
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 
 # `pytest` run as a script (not `python -m pytest`) does not put the project root on sys.path.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -88,3 +93,40 @@ def fast_geometry(monkeypatch: pytest.MonkeyPatch, atlas: Atlas) -> None:
         return layers, atlas.neighbours, []
 
     monkeypatch.setattr(build, "build_geometry", reuse)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[str]:
+    """The production server (gunicorn.conf.py, preloaded, one worker) on a free loopback port, for browser tests."""
+    port = _free_port()
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1"}
+    env.pop("DASH_DEBUG", None)
+    env.pop("FRAME_ANCESTORS", None)
+    proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "app:server"], cwd=PROJECT_ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            if proc.poll() is not None:
+                raise RuntimeError((proc.stderr.read() if proc.stderr else b"").decode()[-3000:])
+            try:
+                if requests.get(url + "/healthz", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.25)
+        else:
+            raise RuntimeError("gunicorn did not answer /healthz")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -5,17 +5,10 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -27,33 +20,6 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
                        reason="Debian chromium is not installed (make test installs it)"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[str]:
-    port = _free_port()
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    proc = subprocess.Popen([gunicorn, "app:server", "-b", f"127.0.0.1:{port}", "-w", "1", "--threads", "8",
-                             "--timeout", "120"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            if requests.get(url + "/healthz", timeout=2).ok:
-                break
-        except requests.RequestException:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server did not start")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
@@ -120,11 +86,11 @@ class Page:
 
 
 @pytest.fixture
-def open_page(browser, server):  # noqa: ANN001, ANN201
+def open_page(browser, live_server):  # noqa: ANN001, ANN201
     pages: list[Page] = []
 
     def _open(query: str = "", viewport: dict[str, int] | None = None) -> Page:
-        p = Page(browser, server + "/" + query, viewport)
+        p = Page(browser, live_server + "/" + query, viewport)
         pages.append(p)
         return p
 

@@ -12,18 +12,11 @@ import logging
 import os
 import re
 import runpy
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import brotli
 import pytest
-import requests
 from dash import Dash, Input, Output, html
 from dash import _get_app as dash_get_app
 from dash.exceptions import PreventUpdate
@@ -399,50 +392,13 @@ def test_gunicorn_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 # The page under its policy in a real Chromium
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def production_server() -> Iterator[str]:
-    """gunicorn with gunicorn.conf.py (preloaded, one worker) on a free loopback port."""
-    port = _free_port()
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1"}
-    env.pop("DASH_DEBUG", None)
-    env.pop("FRAME_ANCESTORS", None)
-    proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "app:server"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            if proc.poll() is not None:
-                raise RuntimeError((proc.stderr.read() if proc.stderr else b"").decode()[-3000:])
-            try:
-                if requests.get(url + "/healthz", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.25)
-        else:
-            raise RuntimeError("gunicorn did not answer /healthz")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 @pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
                     reason="Debian chromium is not installed (make test installs it)")
-def test_page_works_under_its_policy(production_server: str) -> None:
+def test_page_works_under_its_policy(live_server: str) -> None:
     from playwright.sync_api import sync_playwright
 
-    url = production_server + "/?year=2016&area_team=Greater%20Manchester"
+    url = live_server + "/?year=2016&area_team=Greater%20Manchester"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
@@ -470,4 +426,4 @@ def test_page_works_under_its_policy(production_server: str) -> None:
     assert violations == [], violations
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
     assert errors == [], errors
-    assert hosts == {production_server.split("/")[2]}, hosts
+    assert hosts == {live_server.split("/")[2]}, hosts
