@@ -113,11 +113,16 @@ def _normalise_levels(levels: pd.Series) -> pd.Series:
     if levels.index.has_duplicates:
         dup = sorted(map(str, levels.index[levels.index.duplicated()].unique()))
         raise ValueError(f"levels has duplicate CCG codes: {dup[:5]}")
-    out = levels.astype(object).where(levels.notna(), UNKNOWN)
-    bad = sorted({str(v) for v in out.unique()} - _VALID)
+    # Plain numpy, not Series.where: this runs several times per statistic and pandas overhead dominated it.
+    values = levels.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    if missing.any():
+        values = values.copy()
+        values[missing] = UNKNOWN
+    bad = sorted({str(v) for v in set(values.tolist())} - _VALID)
     if bad:
         raise ValueError(f"unrecognised level(s) {bad}; expected one of {sorted(_VALID)}")
-    return _str_index(out)
+    return _str_index(pd.Series(values, index=levels.index, dtype=object, name=levels.name))
 
 
 def _apply_mask(levels: pd.Series, mask: pd.Series | Sequence[bool] | np.ndarray | None) -> pd.Series:
