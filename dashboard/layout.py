@@ -38,7 +38,7 @@ def ccg_options(atlas: Atlas) -> list[dict[str, str]]:
             for n, o, c in zip(t["ccg_name"], t["ods_code"], t["ccg_code"])]
 
 
-def _control(label: str, component: object, help_id: str | None = None) -> html.Div:
+def _control(label: str, component: object) -> html.Div:
     return html.Div([html.Label(label, htmlFor=getattr(component, "id", None)), component], className="control")
 
 
