@@ -12,6 +12,7 @@ from dashboard.state import (
     ViewState,
     Vocabulary,
     filter_mask,
+    filters_only,
     from_store,
     map_parts,
     next_state,
@@ -87,33 +88,31 @@ def register(app: Dash, atlas: Atlas) -> None:
                 components.transition_table(summaries.transition_counts(atlas, state)))
 
     @lru_cache(maxsize=512)
-    def team_chart_for(key: tuple[int, tuple[str, ...], tuple[str, ...], tuple[int, int]]) -> dict:
-        state = ViewState(year=key[0], area_teams=key[1], regions=key[2], imd=key[3])
+    def team_chart_for(state: ViewState) -> dict:
         return figures.team_share_figure(atlas.table, filter_mask(atlas.table, state), state.year)
 
     @lru_cache(maxsize=512)
-    def imd_chart_for(key: tuple[int, tuple[str, ...], tuple[str, ...], tuple[int, int]],
-                      selected: tuple[str, ...]) -> dict:
-        state = ViewState(year=key[0], area_teams=key[1], regions=key[2], imd=key[3])
+    def imd_chart_for(state: ViewState, selected: tuple[str, ...]) -> dict:
         return figures.imd_by_level_figure(atlas.table, filter_mask(atlas.table, state), state.year, selected)
 
-    def chart_key(state: ViewState) -> tuple[int, tuple[str, ...], tuple[str, ...], tuple[int, int]]:
-        return (state.year, state.area_teams, state.regions, state.imd)
+    @lru_cache(maxsize=256)
+    def clustering_for(state: ViewState) -> list[object]:
+        return clustering_panel(atlas, state)
 
     # Separate callbacks, so the browser asks for them in parallel and each stays small and fast.
     @app.callback(Output("level-summary", "children"), Output("transition-summary", "children"),
                   Input("view-state", "data"))
     def update_counts(data):  # noqa: ANN001
-        return counts_for(from_store(data, vocab).with_notices(()))
+        return counts_for(filters_only(from_store(data, vocab)))
 
     @app.callback(Output("team-chart", "figure"), Input("view-state", "data"))
     def update_team_chart(data):  # noqa: ANN001
-        return team_chart_for(chart_key(from_store(data, vocab)))
+        return team_chart_for(filters_only(from_store(data, vocab)))
 
     @app.callback(Output("imd-chart", "figure"), Input("view-state", "data"))
     def update_imd_chart(data):  # noqa: ANN001
         state = from_store(data, vocab)
-        return imd_chart_for(chart_key(state), state.ccgs)
+        return imd_chart_for(filters_only(state), state.ccgs)
 
     @app.callback(
         Output("ccg-table", "rowData"), Output("ccg-table", "selectedRows"), Output("ccg-details", "children"),
@@ -139,13 +138,9 @@ def register(app: Dash, atlas: Atlas) -> None:
         prevent_initial_call="initial_duplicate",
     )
 
-    @lru_cache(maxsize=256)
-    def clustering_for(key: tuple[int, tuple[str, ...], tuple[str, ...], tuple[int, int]]) -> list[object]:
-        return clustering_panel(atlas, ViewState(year=key[0], area_teams=key[1], regions=key[2], imd=key[3]))
-
     @app.callback(Output("clustering", "children"), Input("view-state", "data"))
     def update_clustering(data):  # noqa: ANN001
-        return clustering_for(chart_key(from_store(data, vocab)))
+        return clustering_for(filters_only(from_store(data, vocab)))
 
     @app.callback(Output("ccg-table", "exportDataAsCsv"), Input("table-csv", "n_clicks"), prevent_initial_call=True)
     def export_table(_n):  # noqa: ANN001

@@ -307,6 +307,11 @@ def from_store(data: object, vocab: Vocabulary) -> ViewState:
                      data.get("ccgs"), data.get("view"))
 
 
+def filters_only(state: ViewState) -> ViewState:
+    """The year and filters alone: the cache key of everything that ignores selection and colouring mode."""
+    return ViewState(year=state.year, area_teams=state.area_teams, regions=state.regions, imd=state.imd)
+
+
 def map_parts(state: ViewState, show_clusters: bool) -> dict[str, object]:
     """What each part of the map depends on; a part whose value differs from the last applied one is re-sent."""
     filters = [state.year, list(state.area_teams), list(state.regions), list(state.imd)]
