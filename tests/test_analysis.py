@@ -374,6 +374,24 @@ def test_delegated_more_deprived_gives_positive_difference_and_small_p():
     assert list(res.by_binary["level"]) == ["delegated", "not_delegated"]
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 6), min_size=6, max_size=60), st.integers(0, 2**32 - 1))
+def test_kruskal_with_ties_matches_scipy(scores: list[int], seed: int):
+    """The hand-written Kruskal-Wallis (tie-corrected) must give scipy's H and p on tied, integer scores."""
+    rng = np.random.default_rng(seed)
+    idx = [f"c{i}" for i in range(len(scores))]
+    levels = ["delegated", "joint", "greater_involvement"]
+    lv = pd.Series([levels[i % 3] for i in rng.permutation(len(scores))], index=idx)
+    imd = pd.Series(np.asarray(scores, dtype=float), index=idx)
+    res = an.deprivation_by_level(lv, imd, permutations=9, seed=0)
+    groups = [imd[lv == level].to_numpy() for level in levels]
+    if np.ptp(imd.to_numpy()) == 0:
+        assert not res.kruskal_enough_data
+        return
+    h, p = stats.kruskal(*groups)
+    assert res.kruskal_h == pytest.approx(h, rel=1e-9) and res.kruskal_p == pytest.approx(p, rel=1e-9, abs=1e-15)
+
+
 def test_no_difference_gives_large_p():
     rng = np.random.default_rng(1)
     idx = [f"c{i}" for i in range(100)]
