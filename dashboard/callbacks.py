@@ -138,6 +138,11 @@ def register(app: Dash, atlas: Atlas) -> None:
         prevent_initial_call="initial_duplicate",
     )
 
+    app.clientside_callback(
+        ClientsideFunction(namespace="atlas", function_name="clearPlotlySelection"),
+        Output("map-plotly-selection", "data"), Input("ccg-map", "selectedData"), prevent_initial_call=True,
+    )
+
     @app.callback(Output("clustering", "children"), Input("view-state", "data"))
     def update_clustering(data):  # noqa: ANN001
         return clustering_for(filters_only(from_store(data, vocab)))

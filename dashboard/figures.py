@@ -53,6 +53,7 @@ CHANGE_COLOR = {
 }
 YEAR_LABEL = {2015: "2015/16", 2016: "2016/17"}
 IN_OPACITY, OUT_OPACITY = 0.92, 0.18
+LEGEND_PX = 240  # width of the map's legend column on wide screens
 LINE_COLOR, SELECTED_COLOR = "#ffffff", "#111111"
 LINE_WIDTH, SELECTED_WIDTH = 0.5, 3.0
 FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif"
@@ -252,13 +253,17 @@ def map_figure(atlas: Atlas, state: ViewState, clusters: pd.DataFrame | None = N
         fig.add_trace(go.Scattermap(lon=[None], lat=[None], mode="markers", name=name, visible=visible,
                                     marker={"size": 14, "color": color, "symbol": "circle"}, showlegend=True,
                                     hoverinfo="skip"))
-    centre, zoom = fit_view(filter_bounds(atlas, state), width or 700, height)
+    # The legend sits in a right margin of its own, so it never hides a CCG (assets/mapfit.js does the same, and
+    # moves it under the map on narrow screens).
+    centre, zoom = fit_view(filter_bounds(atlas, state), (width or 700) - LEGEND_PX, height)
     fig.update_layout(
         map={"style": "white-bg", "center": centre, "zoom": zoom},
-        margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=height, font={"family": FONT},
-        legend={"x": 0.99, "xanchor": "right", "y": 0.93, "bgcolor": "rgba(255,255,255,0.85)", "itemclick": False,
-                "itemdoubleclick": False, "title": {"text": legend_title(state)}},
-        uirevision="england", clickmode="event+select", dragmode="pan",
+        margin={"l": 0, "r": LEGEND_PX, "t": 0, "b": 0}, height=height, font={"family": FONT},
+        legend={"x": 1.0, "xanchor": "left", "y": 0.94, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.85)",
+                "itemclick": False, "itemdoubleclick": False, "title": {"text": legend_title(state)}},
+        # clickmode "event": a click only reports the CCG (the app toggles it in the selection); with "select"
+        # Plotly would also select it itself, fading every other CCG and replacing the selection on each click.
+        uirevision="england", clickmode="event", dragmode="pan",
     )
     if width:
         fig.update_layout(width=width)

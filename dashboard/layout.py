@@ -82,6 +82,7 @@ def page(atlas: Atlas, state: ViewState) -> html.Div:
         dcc.Store(id="view-state"),
         dcc.Store(id="map-applied"),
         dcc.Store(id="map-bounds"),
+        dcc.Store(id="map-plotly-selection"),  # output slot of the clientside callback that clears Plotly's styling
         html.Header([
             html.H1("CCG primary care co-commissioning atlas, England 2015/16 and 2016/17"),
             html.P([

@@ -252,6 +252,68 @@ def test_clicking_a_ccg_opens_its_details(open_page) -> None:  # noqa: ANN001
     assert max(widths) > 1 and sorted(widths)[-2] < 1  # exactly one CCG outlined
 
 
+def _screen_xy(p: Page, code: str) -> list[float]:
+    ccg = _atlas().table.loc[code]
+    return p.js(f"""() => {{
+        const gd = document.querySelector('#ccg-map .js-plotly-plot');
+        const m = gd._fullLayout.map._subplot.map;
+        const pt = m.project([{ccg['lon']}, {ccg['lat']}]);
+        const r = m.getCanvas().getBoundingClientRect();
+        return [r.left + pt.x, r.top + pt.y];
+    }}""")
+
+
+def _click(p: Page, code: str) -> None:
+    """Hover, then click: Plotly reports a map click for the feature under its last hover."""
+    x, y = _screen_xy(p, code)
+    p.page.mouse.move(x - 5, y)
+    p.page.mouse.move(x, y)
+    p.page.wait_for_timeout(200)
+    p.page.mouse.click(x, y)
+
+
+def _selected_in_url(p: Page) -> list[str]:
+    return p.js("() => new URL(location.href).searchParams.getAll('ccg')")
+
+
+def _plotly_selection(p: Page) -> object:
+    return p.js("() => document.querySelector('#ccg-map .js-plotly-plot')._fullData[0].selectedpoints || null")
+
+
+def test_clicks_add_and_remove_ccgs_and_keep_colours(open_page) -> None:  # noqa: ANN001
+    """A click toggles one CCG in the selection; Plotly's own selection styling (which fades the rest) stays off."""
+    wilts, devon = "E38000206", "E38000129"
+    p = open_page()
+    _click(p, wilts)
+    p.page.wait_for_function(f"() => location.search.includes('ccg={wilts}')", timeout=15000)
+    p.settle()
+    _click(p, devon)
+    p.page.wait_for_function(f"() => location.search.includes('ccg={devon}')", timeout=15000)
+    assert sorted(_selected_in_url(p)) == sorted([wilts, devon]), "a second click must add, not replace"
+    p.settle()
+    _click(p, wilts)
+    p.page.wait_for_function(f"() => !location.search.includes('ccg={wilts}')", timeout=15000)
+    assert _selected_in_url(p) == [devon], "clicking a selected CCG again must remove it"
+    p.settle()
+    assert _plotly_selection(p) is None
+    opacity = p.js("() => document.querySelector('#ccg-map .js-plotly-plot').data[0].marker.opacity")
+    assert min(opacity) > 0.5, "with no filter every CCG keeps full colour"
+
+
+def test_box_select_replaces_selection_without_fading_the_map(open_page) -> None:  # noqa: ANN001
+    p = open_page("?region=London")
+    x, y = _screen_xy(p, "E38000011")  # Bexley
+    p.page.locator("#ccg-map .modebar-btn[data-title='Box Select']").click()
+    p.page.mouse.move(x - 12, y - 12)
+    p.page.mouse.down()
+    p.page.mouse.move(x + 12, y + 12, steps=6)
+    p.page.mouse.up()
+    p.page.wait_for_function("() => location.search.includes('ccg=E38000011')", timeout=15000)
+    p.settle()
+    assert _plotly_selection(p) is None, "Plotly's selection styling must be cleared"
+    p.wait_text("#ccg-details", "NHS Bexley CCG")
+
+
 def test_search_box_selects_by_keyboard(open_page) -> None:  # noqa: ANN001
     p = open_page()
     p.page.focus("#ccg-search")
