@@ -969,7 +969,7 @@ def _summarise(lv: pd.Series, neighbours: Mapping[str, Sequence[str]], team_by_c
     n_sel, n_unk = len(lv), jc.n_excluded_unknown
     when = f" in {year}" if year is not None else ""
     readings["coverage"] = (
-        f"{_plural(n_unk, 'CCG')} of {n_sel} selected{when} {'was' if n_unk == 1 else 'were'} left out "
+        f"{_plural(n_unk, 'CCG')} of {n_sel} analysed{when} {'was' if n_unk == 1 else 'were'} left out "
         f"because the co-commissioning level is unknown; every figure describes only the {jc.n_used} CCGs "
         "with a known level, so results depend on which CCGs are covered."
     )

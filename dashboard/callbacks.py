@@ -8,6 +8,7 @@ from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx, no_
 
 from dashboard import components, figures, summaries
 from dashboard.clustering_view import cluster_table, clustering_panel
+from dashboard.layout import area_team_options
 from dashboard.state import (
     ViewState,
     Vocabulary,
@@ -16,6 +17,7 @@ from dashboard.state import (
     from_store,
     map_parts,
     next_state,
+    normalise,
     slide_filename,
     to_query,
     to_store,
@@ -117,18 +119,20 @@ def register(app: Dash, atlas: Atlas) -> None:
     @app.callback(
         Output("ccg-table", "rowData"), Output("ccg-table", "selectedRows"), Output("ccg-details", "children"),
         Output("export-png", "href"), Output("export-png", "download"), Output("export-link", "href"),
-        Input("view-state", "data"),
+        Output("table-caption", "children"), Input("view-state", "data"),
     )
     def update_table(data):  # noqa: ANN001
         state = from_store(data, vocab)
         query = to_query(state)
+        rows = summaries.table_rows(atlas, state)
         return (
-            summaries.table_rows(atlas, state),
+            rows,
             {"ids": list(state.ccgs)},
             components.details_panel([d for c in state.ccgs if (d := summaries.details(atlas, c))]),
             f"/export.png{query}&download=1",
             slide_filename(state),
             f"/export.png{query}",
+            summaries.table_caption(atlas, state, len(rows)),
         )
 
     # Framing depends on the graph's size, which only the browser knows: fitted there, sent as a Patch.
@@ -137,6 +141,15 @@ def register(app: Dash, atlas: Atlas) -> None:
         Output("ccg-map", "figure", allow_duplicate=True), Input("map-bounds", "data"),
         prevent_initial_call="initial_duplicate",
     )
+
+    @lru_cache(maxsize=32)
+    def team_options_for(regions: tuple[str, ...]) -> list[dict[str, object]]:
+        return area_team_options(atlas, regions)
+
+    @app.callback(Output("area-team", "options"), Input("region", "value"), prevent_initial_call=True)
+    def update_team_options(regions):  # noqa: ANN001
+        """Offer only the chosen regions' teams, so a team and a region that exclude each other cannot be picked."""
+        return team_options_for(normalise(vocab, regions=regions).regions)
 
     app.clientside_callback(
         ClientsideFunction(namespace="atlas", function_name="clearPlotlySelection"),

@@ -6,7 +6,7 @@ import pandas as pd
 from dash import html
 
 from dashboard import analysis
-from dashboard.figures import LEVEL_LABEL, YEAR_LABEL
+from dashboard.figures import LEVEL_LABEL, NO_CCGS, YEAR_LABEL
 from dashboard.state import ViewState, filter_mask
 from geodata.atlas import Atlas
 
@@ -35,6 +35,14 @@ def cluster_table(atlas: Atlas, state: ViewState) -> pd.DataFrame:
     return summary_for(atlas, state).full.local.table.set_index("ccg_code")
 
 
+def _cluster_hint(n_significant: int, by_chance: float) -> str:
+    if n_significant == 0:
+        return "No CCG is in a significant same-level cluster, so the map layer under the map marks none."
+    chance = f"about {by_chance:.0f}" if by_chance >= 0.5 else "fewer than one"
+    return (f"Tick the box under the map to mark the {n_significant} CCG{'s' if n_significant != 1 else ''} in a "
+            f"significant same-level cluster; {chance} could be flagged by chance alone.")
+
+
 def _p(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
@@ -58,9 +66,19 @@ def _table(df: pd.DataFrame, columns: dict[str, str], formats: dict[str, str] | 
     return html.Table([html.Thead(head), html.Tbody(rows)], className="summary-table")
 
 
+def _names(atlas: Atlas, codes: tuple[str, ...], limit: int = 8) -> str:
+    names = [str(atlas.table.at[c, "ccg_name"]) if c in atlas.table.index else c for c in codes]
+    return "; ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def clustering_panel(atlas: Atlas, state: ViewState) -> list[object]:
     s = summary_for(atlas, state)
-    r = s.readings
+    if s.n_selected == 0:
+        return [html.P(NO_CCGS, className="notice")]
+    r = dict(s.readings)
+    if s.islands:  # the analysis knows codes only; readers know names
+        r["islands"] = (f"Not counted in the neighbour statistics, because no neighbour in the filter has a known "
+                        f"level: {_names(atlas, s.islands)}.")
     out: list[object] = [
         html.P([html.Strong(f"{YEAR_LABEL[state.year]}, CCGs in the filter. "), r["coverage"]], className="notice"),
         html.P(r["views"], className="hint"),
@@ -90,13 +108,14 @@ def clustering_panel(atlas: Atlas, state: ViewState) -> list[object]:
         out.append(_table(teams, {"team": "Area team (most uniform first)", "n_known": "Known",
                                   "n_unknown": "Unknown", "modal_level": "Most common level",
                                   "modal_share": "Share at it"}, {"modal_share": ".0%"}))
+        empty = conc.per_team.loc[conc.per_team["n_known"] == 0, "team"].tolist()
+        if empty:
+            out.append(html.P(f"Not listed, no CCG with a known level: {'; '.join(empty)}.", className="hint"))
     local = s.full.local
     out += [
         html.H3("Local clusters"),
         html.P(r.get("local.full", ""), className="reading"),
-        html.P(f"Tick the box under the map to mark the {local.n_significant} CCGs in a significant same-level cluster "
-               f"on the map. About {local.n_expected_false_positives:.0f} could be flagged by chance alone.",
-               className="hint"),
+        html.P(_cluster_hint(local.n_significant, local.n_expected_false_positives), className="hint"),
         html.H3("Were delegated CCGs more deprived?"),
         html.P(r.get("deprivation.binary", ""), className="reading"),
         html.P(r.get("deprivation.full", ""), className="reading"),

@@ -91,5 +91,5 @@ def reconciliation_table(rec: pd.DataFrame) -> html.Table:
 def notices(messages: tuple[str, ...] | list[str]) -> list[object]:
     if not messages:
         return []
-    return [html.Div([html.Strong("Some of the link was not understood and was ignored: "),
+    return [html.Div([html.Strong("Not applied: "),
                       "; ".join(messages)], className="notice")]

@@ -287,6 +287,24 @@ def cluster_points(atlas: Atlas, clusters: pd.DataFrame | None) -> tuple[list[fl
     return rows["lon"].tolist(), rows["lat"].tolist(), text
 
 
+NO_CCGS = "No CCG matches these filters: widen the deprivation range, or choose other regions or area teams."
+
+
+def _title(text: str, sub: str) -> dict:
+    """A left-aligned two-line chart title: short enough for a phone, clear of the toolbar on the right."""
+    return {"text": f"{text}<br><sup>{sub}</sup>", "x": 0, "xanchor": "left", "xref": "paper", "font": {"size": 14}}
+
+
+def _no_ccgs_figure(title: dict) -> dict:
+    """An empty chart that says why it is empty, instead of bare axes."""
+    hidden = {"visible": False}
+    return {"data": [], "layout": {
+        "height": 160, "font": {"family": FONT}, "margin": {"l": 10, "r": 10, "t": 60, "b": 10}, "title": title,
+        "xaxis": hidden, "yaxis": hidden,
+        "annotations": [{"text": NO_CCGS, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}],
+    }}
+
+
 def team_share_figure(table: pd.DataFrame, mask: pd.Series, year: int) -> dict:
     """Share of each area team's CCGs at each level, most uniform team on top, unknown shown in grey.
 
@@ -295,6 +313,9 @@ def team_share_figure(table: pd.DataFrame, mask: pd.Series, year: int) -> dict:
     """
     n = len(LEVEL_ORDER)
     m = np.asarray(mask, dtype=bool)
+    title = _title(f"Area teams by level, {YEAR_LABEL[year]}", "share of each team's CCGs; most uniform at top")
+    if not m.any():
+        return _no_ccgs_figure(title)
     names, team_idx = np.unique(table["area_team"].to_numpy()[m], return_inverse=True)
     grid = np.bincount(team_idx * n + level_codes(table[f"level_{year}"])[m], minlength=len(names) * n)
     grid = grid.reshape(len(names), n)
@@ -314,11 +335,11 @@ def team_share_figure(table: pd.DataFrame, mask: pd.Series, year: int) -> dict:
     labels = [f"{t} ({m:.0%} at modal level)" if m >= 0 else f"{t} (no known level)" for t, m in zip(teams, modal)]
     return {"data": data, "layout": {
         "barmode": "stack", "height": max(260, 24 * len(teams) + 110), "font": {"family": FONT},
-        "margin": {"l": 10, "r": 10, "t": 40, "b": 30}, "xaxis": {"tickformat": ".0%", "range": [0, 1]},
+        "margin": {"l": 10, "r": 10, "t": 60, "b": 30},
+        "xaxis": {"tickformat": ".0%", "range": [0, 1], "tickvals": [0, 0.25, 0.5, 0.75, 1]},
         "yaxis": {"automargin": True, "tickvals": teams, "ticktext": labels},
         "legend": {"orientation": "h", "y": -0.08 if len(teams) > 6 else -0.3},
-        "title": {"text": f"Share of each area team's CCGs by level, {YEAR_LABEL[year]} (most uniform at top)",
-                  "font": {"size": 14}},
+        "title": title,
     }}
 
 
@@ -329,6 +350,9 @@ def imd_by_level_figure(table: pd.DataFrame, mask: pd.Series, year: int, selecte
     """
     sub = table[mask]
     col = f"level_{year}"
+    title = _title(f"Deprivation by level, {YEAR_LABEL[year]}", "IMD 2015 score of each CCG in the filter")
+    if sub.empty:
+        return _no_ccgs_figure(title)
     data = []
     names = {level: f"{LEVEL_LABEL[level]} ({int((sub[col] == level).sum())})" for level in LEVEL_ORDER}
     for level in LEVEL_ORDER:
@@ -351,7 +375,7 @@ def imd_by_level_figure(table: pd.DataFrame, mask: pd.Series, year: int, selecte
             "hovertemplate": "%{text} (selected): IMD %{x:.1f}<extra></extra>",
         })
     return {"data": data, "layout": {
-        "height": 320, "showlegend": False, "font": {"family": FONT}, "margin": {"l": 10, "r": 10, "t": 40, "b": 40},
+        "height": 340, "showlegend": False, "font": {"family": FONT}, "margin": {"l": 10, "r": 10, "t": 60, "b": 40},
         "xaxis": {"title": {"text": "IMD 2015 average score (higher = more deprived)"}}, "yaxis": {"automargin": True},
-        "title": {"text": f"Deprivation by level, {YEAR_LABEL[year]}", "font": {"size": 14}},
+        "title": title,
     }}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dash_ag_grid as dag
 from dash import dcc, html
 
 from dashboard import components, figures
-from dashboard.state import ViewState
+from dashboard.state import REGION_HEADING, ViewState
 from geodata.atlas import Atlas
 
 GRAPH_CONFIG = {
@@ -20,12 +22,14 @@ GRAPH_CONFIG = {
 CHART_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["sendDataToCloud", "sendChartToCloud"]}
 
 
-def area_team_options(atlas: Atlas) -> list[dict[str, object]]:
-    """Area teams grouped by region: a disabled heading per region, then its teams."""
+def area_team_options(atlas: Atlas, regions: Sequence[str] = ()) -> list[dict[str, object]]:
+    """Area teams grouped by region: a disabled heading per region, then its teams (only the chosen regions')."""
     out: list[dict[str, object]] = []
     teams = atlas.table.groupby("region")["area_team"].unique()
     for region in sorted(teams.index):
-        out.append({"label": f"— {region} —", "value": f"__region__{region}", "disabled": True})
+        if regions and region not in regions:
+            continue
+        out.append({"label": f"— {region} —", "value": f"{REGION_HEADING}{region}", "disabled": True})
         for team in sorted(teams[region]):
             out.append({"label": team, "value": team})
     return out
@@ -55,7 +59,7 @@ def controls(atlas: Atlas, state: ViewState) -> html.Div:
             options=[{"label": r, "value": r} for r in atlas.regions])),
         _control("NHS England area team (2013–15)", dcc.Dropdown(
             id="area-team", multi=True, value=list(state.area_teams), placeholder="All area teams",
-            options=area_team_options(atlas), maxHeight=360)),
+            options=area_team_options(atlas, state.regions), maxHeight=360)),
         _control("Deprivation: IMD 2015 quintile among CCGs (1 = most deprived)", dcc.RangeSlider(
             id="imd-range", min=1, max=5, step=1, value=list(state.imd), allowCross=False,
             marks={i: str(i) for i in range(1, 6)})),
@@ -123,6 +127,7 @@ def page(atlas: Atlas, state: ViewState) -> html.Div:
         html.Section([
             html.Div([html.H2("CCGs"), html.Button("Download CSV of the table as shown", id="table-csv",
                                                    className="button", n_clicks=0)], className="table-head"),
+            html.P(id="table-caption", className="hint", **{"aria-live": "polite"}),
             dag.AgGrid(
                 id="ccg-table", rowData=[], getRowId="params.data.ccg_code",
                 columnDefs=[
@@ -136,7 +141,8 @@ def page(atlas: Atlas, state: ViewState) -> html.Div:
                     {"field": "imd_quintile", "headerName": "IMD quintile", "filter": "agNumberColumnFilter",
                      "maxWidth": 120},
                     {"field": "population", "headerName": "Population", "filter": "agNumberColumnFilter",
-                     "valueFormatter": {"function": "d3.format(',')(params.value)"}},
+                     "valueFormatter": {"function": "d3.format(',')(params.value)"},
+                     "useValueFormatterForExport": False},  # the CSV keeps plain numbers
                     {"field": "level_2015", "headerName": "Level 2015/16"},
                     {"field": "level_2016", "headerName": "Level 2016/17"},
                     {"field": "source_2015", "headerName": "Source 2015/16", "tooltipField": "source_2015"},

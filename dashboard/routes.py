@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify, request
 
 from dashboard import render
-from dashboard.state import Vocabulary, parse_query, slide_filename
+from dashboard.state import QUERY_KEYS, Vocabulary, parse_query, slide_filename
 from geodata.atlas import Atlas
 
 MAX_QUERY = 4000
@@ -21,14 +21,20 @@ def register(server: Flask, atlas: Atlas) -> None:
 
     @server.get("/export.png")
     def export_png() -> Response:
-        """The slide for the page's URL parameters; parameters that are not understood get a 400."""
+        """The slide for the page's URL parameters.
+
+        Other parameters (``utm_source``, ``download`` ...) are ignored, as the page ignores them, so a page URL
+        works with ``/export.png`` in place of ``/``. A value the page would drop (year 2099, an unknown area
+        team) gets a 400 instead: a slide must show exactly what was asked for.
+        """
         raw = request.query_string.decode("utf-8", "replace")
         if len(raw) > MAX_QUERY:
             return _bad("query string too long")
-        params = [p for p in raw.split("&") if p and not p.startswith("download=")]
+        params = [p for p in raw.split("&") if p.split("=", 1)[0] in QUERY_KEYS]
         state = parse_query("&".join(params), vocab)
         if state.notices:
-            return _bad("; ".join(state.notices))
+            return _bad("not understood, so no slide was made: "
+                        + "; ".join(n.removeprefix("Ignored ") for n in state.notices))
         try:
             png = render.slide_bytes(atlas, state, fmt="png")
         except render.RendererUnavailable as exc:

@@ -202,9 +202,16 @@ def counts_panel(atlas: Atlas, state: ViewState, brief: bool = False, england: b
         nat = {_SHORT[r.level]: int(r.england_atlas) for r in counts.itertuples() if r.england_atlas}
         paras.append([(f"This atlas, all England {ylab}: ", True), (_fmt_list(nat) + ".", False)])
     if state.ccgs:
-        names = [str(table.at[c, "ccg_name"]) for c in state.ccgs if c in table.index]
+        # Only selected CCGs that the slide frames (those in the filter) are named; the rest are counted.
+        picked = [c for c in state.ccgs if c in table.index]
+        names = [str(table.at[c, "ccg_name"]) for c in picked if mask[c]]
+        outside = len(picked) - len(names)
         shown = "; ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-        paras.append([("Outlined in black: ", True), (shown + ".", False)])
+        note = f" {outside} selected CCG{'s' if outside != 1 else ''} outside the filter not shown." if outside else ""
+        if names:
+            paras.append([("Outlined in black: ", True), (shown + "." + note, False)])
+        elif note:
+            paras.append([("Selection: ", True), (note.strip(), False)])
     return CountsPanel(paragraphs=paras, shown=n, unknown=unknown)
 
 

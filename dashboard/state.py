@@ -20,6 +20,8 @@ YEARS = (2015, 2016)
 VIEWS = ("level", "change")
 MAX_ITEMS = 250  # more values than CCGs is never a real view
 MAX_TEXT = 200
+QUERY_KEYS = ("year", "area_team", "region", "imd", "ccg", "view")  # the URL parameters of ../shared/CONTRACT.md
+REGION_HEADING = "__region__"  # value prefix of the region headings in the area-team list (not selectable)
 
 
 @dataclass(frozen=True)
@@ -50,15 +52,17 @@ class Vocabulary:
     team_by_code: dict[str, str]
     regions: tuple[str, ...]
     ccgs: frozenset[str]
+    team_region: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_table(cls, table: pd.DataFrame) -> Vocabulary:
-        teams = table[["area_team", "area_team_code"]].drop_duplicates()
+        teams = table[["area_team", "area_team_code", "region"]].drop_duplicates()
         return cls(
             area_teams=tuple(sorted(teams["area_team"])),
             team_by_code=dict(zip(teams["area_team_code"], teams["area_team"])),
             regions=tuple(sorted(table["region"].unique())),
             ccgs=frozenset(table["ccg_code"]),
+            team_region=dict(zip(teams["area_team"], teams["region"])),
         )
 
     def team(self, value: str) -> str | None:
@@ -141,6 +145,14 @@ def normalise(vocab: Vocabulary, year: object = 2016, area_teams: object = (), r
 
     teams = resolve(area_teams, "area team", vocab.team)
     regs = resolve(regions, "region", vocab.region)
+    if regs and vocab.team_region:
+        # Teams AND regions: a team outside every chosen region would only empty the view, so say so and drop it.
+        for team in [t for t in teams if vocab.team_region.get(t) not in regs]:
+            notices.append(f"Ignored area team {team!r}: it is in the {vocab.team_region.get(team)} region, "
+                           f"not in {' or '.join(regs)}")
+            teams.remove(team)
+    if teams and set(teams) == set(vocab.area_teams):
+        teams = []  # every team is no team filter: keep the URL short
 
     if isinstance(imd, Sequence) and not isinstance(imd, str) and len(imd) == 2:
         rng = _imd_pair(imd)
@@ -175,7 +187,7 @@ def parse_query(search: object, vocab: Vocabulary) -> ViewState:
     """ViewState from a query string such as ``?year=2016&area_team=Greater%20Manchester&imd=1-2``."""
     text = (search if isinstance(search, str) else "").lstrip("?")[:8000]
     pairs = parse_qsl(text, keep_blank_values=False)
-    known = {"year", "area_team", "region", "imd", "ccg", "view"}
+    known = set(QUERY_KEYS)
     multi: dict[str, list[str]] = {k: [] for k in known}
     extra = []
     for key, value in pairs:
@@ -282,6 +294,8 @@ def next_state(vocab: Vocabulary, trigger: str, search: object, year: object, vi
         return ViewState()
     if trigger in ("", "url.search"):
         return parse_query(search, vocab)
+    if isinstance(area_teams, list):  # the list's region headings are not teams (a keyboard can still pick one)
+        area_teams = [t for t in area_teams if not (isinstance(t, str) and t.startswith(REGION_HEADING))]
     state = normalise(vocab, year, area_teams, regions, imd, ccgs, view)
     if trigger == "ccg-map.clickData":
         for code in map_event_codes(click, limit=1):

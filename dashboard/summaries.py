@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from dashboard.figures import LEVEL_LABEL, LEVEL_ORDER, YEAR_LABEL, level_codes
+from dashboard.figures import LEVEL_LABEL, LEVEL_ORDER, NO_CCGS, YEAR_LABEL, level_codes
 from dashboard.state import ViewState, filter_mask
 from geodata.atlas import Atlas
 
@@ -79,6 +79,8 @@ def coverage_sentence(atlas: Atlas, state: ViewState) -> str:
     mask = filter_mask(table, state)
     col = f"level_{state.year}"
     n = int(mask.sum())
+    if n == 0:
+        return NO_CCGS
     unknown = int((table.loc[mask, col] == "unknown").sum())
     return (f"{n} CCGs in the filter; {n - unknown} have a sourced level for {YEAR_LABEL[state.year]}, "
             f"{unknown} are unknown. Shares of known levels depend on which CCGs could be sourced.")
@@ -91,6 +93,15 @@ def table_rows(atlas: Atlas, state: ViewState) -> list[dict[str, object]]:
         position = {c: i for i, c in enumerate(atlas.table.index)}
         return [records[position[c]] for c in state.ccgs if c in position]
     return [records[i] for i in np.flatnonzero(filter_mask(atlas.table, state).to_numpy())]
+
+
+def table_caption(atlas: Atlas, state: ViewState, shown: int) -> str:
+    """Say what the table (and so its CSV) holds: the selection narrows it, which is easy to miss."""
+    in_filter = int(filter_mask(atlas.table, state).sum())
+    if state.ccgs:
+        return (f"Showing the {shown} selected CCG{'s' if shown != 1 else ''} only, not all {in_filter} in the "
+                "filter. To list them all, clear Find CCGs (its × button) or click each selected CCG again.")
+    return f"Showing the {shown} CCGs in the filter." if shown else NO_CCGS
 
 
 TABLE_COLUMNS = ["ccg_code", "ods_code", "ccg_name", "area_team", "region", "local_office", "imd_score", "imd_rank",

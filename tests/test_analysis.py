@@ -446,7 +446,7 @@ def test_summarise_clustered_readings():
     s = an.summarise(lv, nb, teams, imd, pop, year=2015, permutations=499)
     r = s.readings
     assert s.n_selected == 108 and s.n_used == 106 and s.n_excluded_unknown == 2
-    assert "2 CCGs of 108 selected in 2015 were left out" in r["coverage"]
+    assert "2 CCGs of 108 analysed in 2015 were left out" in r["coverage"]
     assert "depend on which CCGs are covered" in r["coverage"]
     assert "more often than chance" in r["join_counts.full"] and "(full levels)" in r["join_counts.full"]
     assert "(delegated vs not delegated)" in r["join_counts.binary"]

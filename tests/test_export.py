@@ -298,8 +298,12 @@ def test_export_png_over_http_is_the_slide_and_is_cached(client) -> None:  # noq
     again = client.get("/export.png?year=2016")
     assert again.status_code == 200 and again.data == resp.data
     assert (render.CACHE.stats.hits, render.CACHE.stats.renders) == (1, 1), "second request was rendered again"
-    assert client.get("/export.png?year=2099").status_code == 400
+    bad = client.get("/export.png?year=2099")
+    assert bad.status_code == 400 and "year '2099'" in bad.get_data(as_text=True)
     assert client.get("/export.png?area_team=Atlantis").status_code == 400
+    # A page URL with tracking parameters works as the page does: they are ignored, and the cached slide served.
+    tracked = client.get("/export.png?year=2016&utm_source=newsletter&fbclid=x")
+    assert tracked.status_code == 200 and tracked.data == resp.data
 
     # The picture: not blank, with the level colours inside the map (not only in the legend swatches).
     img = Image.open(io.BytesIO(resp.data)).convert("RGB")

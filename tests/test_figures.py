@@ -99,3 +99,36 @@ def test_imd_chart_rings_selected_ccgs(atlas) -> None:  # noqa: ANN001
     mark = ringed["data"][-1]
     assert mark["x"] == [atlas.table.at["E38000024", "imd_score"]]
     assert mark["y"][0] in [trace["name"] for trace in plain["data"]]  # on its level's row
+
+
+def test_filters_that_match_no_ccg_say_so_everywhere(atlas) -> None:  # noqa: ANN001
+    """Thames Valley has no CCG in the most deprived quintile: charts, summary and clustering say why they are empty."""
+    from dashboard.clustering_view import clustering_panel
+    from dashboard.state import filter_mask
+
+    state = ViewState(area_teams=("Thames Valley",), imd=(1, 1))
+    mask = filter_mask(atlas.table, state)
+    assert mask.sum() == 0
+    charts = (figures.team_share_figure(atlas.table, mask, 2016), figures.imd_by_level_figure(atlas.table, mask, 2016))
+    for fig in charts:
+        assert fig["data"] == [] and fig["layout"]["annotations"][0]["text"] == figures.NO_CCGS
+    assert summaries.coverage_sentence(atlas, state) == figures.NO_CCGS
+    assert figures.NO_CCGS in str(clustering_panel(atlas, state))
+
+
+def test_table_caption_says_when_the_selection_narrows_the_table(atlas) -> None:  # noqa: ANN001
+    state = ViewState(regions=("London",), ccgs=("E38000011",))
+    rows = summaries.table_rows(atlas, state)
+    caption = summaries.table_caption(atlas, state, len(rows))
+    assert len(rows) == 1 and "1 selected CCG only, not all 32 in the filter" in caption
+    assert summaries.table_caption(atlas, ViewState(regions=("London",)), 32) == "Showing the 32 CCGs in the filter."
+
+
+def test_slide_names_only_outlined_ccgs_inside_the_filter(atlas) -> None:  # noqa: ANN001
+    from dashboard.slide import counts_panel
+
+    bexley, bury = "E38000011", "E38000024"  # London; Greater Manchester
+    panel = counts_panel(atlas, ViewState(regions=("London",), ccgs=(bexley, bury)))
+    text = " ".join(t for para in panel.paragraphs for t, _ in para)
+    assert "NHS Bexley CCG" in text and "NHS Bury CCG" not in text
+    assert "1 selected CCG outside the filter not shown" in text

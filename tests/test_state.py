@@ -41,9 +41,28 @@ def test_area_team_by_code_and_any_case(vocab: Vocabulary) -> None:
     code = vocab.area_teams.index("Greater Manchester")
     e39 = [c for c, n in vocab.team_by_code.items() if n == "Greater Manchester"][0]
     assert code >= 0
-    s = parse_query(f"?area_team={e39}&area_team=thames%20valley%20area%20team&region=london", vocab)
+    s = parse_query(f"?area_team={e39}&area_team=thames%20valley%20area%20team&region=north&region=south", vocab)
     assert s.area_teams == ("Greater Manchester", "Thames Valley")
-    assert s.regions == ("London",)
+    assert s.regions == ("North", "South")
+
+
+def test_team_outside_the_chosen_region_is_dropped_with_a_notice(vocab: Vocabulary) -> None:
+    """Region London AND team Greater Manchester would match no CCG: the team goes, and the notice says why."""
+    s = parse_query("?region=London&area_team=Greater%20Manchester&area_team=London", vocab)
+    assert s.regions == ("London",) and s.area_teams == ("London",)
+    assert any("Greater Manchester" in n and "North region" in n for n in s.notices), s.notices
+
+
+def test_all_teams_is_no_team_filter(vocab: Vocabulary) -> None:
+    s = normalise(vocab, area_teams=list(vocab.area_teams))
+    assert s.area_teams == () and not s.notices
+    assert to_query(s) == "?year=2016"
+
+
+def test_region_headings_from_the_list_are_not_teams(vocab: Vocabulary) -> None:
+    """A keyboard or "Select All" can pick a heading; it is dropped silently, never shown as a bad link."""
+    s = next_state(vocab, "area-team.value", "", 2016, "level", [], ["__region__London", "Wessex"], [1, 5], [])
+    assert s.area_teams == ("Wessex",) and not s.notices
 
 
 def test_bad_values_are_ignored_with_a_notice(vocab: Vocabulary) -> None:
