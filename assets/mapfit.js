@@ -1,5 +1,5 @@
 /* Fit the map to the filtered CCGs for the graph's actual size, sent as a clientside Patch (no server trip).
-   The formula is the one in dashboard/figures.py fit_view(). On narrow screens the legend goes under the map. */
+   The formula is the one in dashboard/figures.py fit_view(). */
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   atlas: {
     fitMap: function (bounds) {
@@ -7,24 +7,28 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       if (!Array.isArray(bounds) || bounds.length !== 4 || !graph) {
         return window.dash_clientside.no_update;
       }
-      const narrow = graph.clientWidth < 600;
-      const legendSpace = narrow ? 200 : 0;  /* under the map */
-      const legendWidth = narrow ? 0 : 240;  /* beside it: LEGEND_PX in dashboard/figures.py */
-      const w = graph.clientWidth - legendWidth, h = graph.clientHeight - legendSpace;
       const merc = (lat) => Math.log(Math.tan(Math.PI / 4 + lat * Math.PI / 360));
       const [west, south, east, north] = bounds;
-      const zx = Math.log2(0.9 * w * 360 / (512 * Math.max(east - west, 1e-3)));
-      const zy = Math.log2(0.9 * h * 2 * Math.PI / (512 * Math.max(merc(north) - merc(south), 1e-4)));
+      const zoomFor = (w, h) => Math.min(
+        Math.log2(0.9 * w * 360 / (512 * Math.max(east - west, 1e-3))),
+        Math.log2(0.9 * h * 2 * Math.PI / (512 * Math.max(merc(north) - merc(south), 1e-4))), 11);
+      /* The legend never covers the map: it takes a column on the right (200 px, LEGEND_PX in figures.py) or a
+         band underneath (270 px), whichever leaves the larger map; on narrow screens always underneath. */
+      const W = graph.clientWidth, H = graph.clientHeight;
+      const zRight = W < 600 ? -Infinity : zoomFor(W - 200, H);
+      const zBelow = zoomFor(W, H - 270);
+      const below = zBelow >= zRight;
+      const legendSpace = below ? 270 : 0, legendWidth = below ? 0 : 200;
       const y = (merc(north) + merc(south)) / 2;
       const lat = (2 * Math.atan(Math.exp(y)) - Math.PI / 2) * 180 / Math.PI;
       const patch = new window.dash_clientside.Patch();
       patch.assign(['layout', 'map', 'center'], {lon: (west + east) / 2, lat: lat});
-      patch.assign(['layout', 'map', 'zoom'], Math.min(zx, zy, 11));
+      patch.assign(['layout', 'map', 'zoom'], Math.max(below ? zBelow : zRight, 0));
       patch.assign(['layout', 'margin', 'b'], legendSpace);
       patch.assign(['layout', 'margin', 'r'], legendWidth);
-      patch.assign(['layout', 'legend', 'x'], narrow ? 0 : 1);
+      patch.assign(['layout', 'legend', 'x'], below ? 0 : 1);
       patch.assign(['layout', 'legend', 'xanchor'], 'left');
-      patch.assign(['layout', 'legend', 'y'], narrow ? 0 : 0.94);  /* under the modebar */
+      patch.assign(['layout', 'legend', 'y'], below ? 0 : 0.94);  /* beside: under the modebar */
       patch.assign(['layout', 'legend', 'yanchor'], 'top');
       return patch.build();
     },

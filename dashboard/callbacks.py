@@ -68,7 +68,7 @@ def register(app: Dash, atlas: Atlas) -> None:
         if applied.get("filter") != now["filter"]:
             patch["data"][0]["marker"]["opacity"] = arr.opacity
             for i, name in enumerate(arr.legend_names):
-                patch["data"][figures.T_LEGEND + i]["name"] = name
+                patch["data"][figures.T_LEGEND + i]["name"] = figures.legend_entry(name)
         if applied.get("selection") != now["selection"]:
             patch["data"][0]["marker"]["line"]["width"] = arr.line_width
             patch["data"][0]["marker"]["line"]["color"] = arr.line_color

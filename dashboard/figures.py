@@ -8,6 +8,7 @@ year or filter only rewrites a few per-CCG arrays (:func:`map_arrays`), which th
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -53,7 +54,7 @@ CHANGE_COLOR = {
 }
 YEAR_LABEL = {2015: "2015/16", 2016: "2016/17"}
 IN_OPACITY, OUT_OPACITY = 0.92, 0.18
-LEGEND_PX = 240  # width of the map's legend column on wide screens
+LEGEND_PX = 200  # width of the map's legend column on wide screens (entries wrap to fit)
 LINE_COLOR, SELECTED_COLOR = "#ffffff", "#111111"
 LINE_WIDTH, SELECTED_WIDTH = 0.5, 3.0
 FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif"
@@ -250,7 +251,7 @@ def map_figure(atlas: Atlas, state: ViewState, clusters: pd.DataFrame | None = N
                                 marker={"size": 9, "color": "#111111", "symbol": "circle"},
                                 hovertemplate="%{text}<extra></extra>", showlegend=True, visible=True))
     for name, color, visible in zip(arr.legend_names, arr.legend_colors, arr.legend_visible):
-        fig.add_trace(go.Scattermap(lon=[None], lat=[None], mode="markers", name=name, visible=visible,
+        fig.add_trace(go.Scattermap(lon=[None], lat=[None], mode="markers", name=legend_entry(name), visible=visible,
                                     marker={"size": 14, "color": color, "symbol": "circle"}, showlegend=True,
                                     hoverinfo="skip"))
     # The legend sits in a right margin of its own, so it never hides a CCG (assets/mapfit.js does the same, and
@@ -272,8 +273,13 @@ def map_figure(atlas: Atlas, state: ViewState, clusters: pd.DataFrame | None = N
 
 def legend_title(state: ViewState) -> str:
     if state.view == "change":
-        return "<b>Change 2015/16 to 2016/17</b> (CCGs in filter)"
-    return f"<b>Level {YEAR_LABEL[state.year]}</b> (CCGs in filter)"
+        return "<b>Change 2015/16 to 2016/17</b><br>CCGs in filter"
+    return f"<b>Level {YEAR_LABEL[state.year]}</b><br>CCGs in filter"
+
+
+def legend_entry(name: str, width: int = 22) -> str:
+    """A legend name wrapped onto short lines, so the page's legend column stays narrow and the map wide."""
+    return "<br>".join(textwrap.wrap(name, width)) if name else name
 
 
 def cluster_points(atlas: Atlas, clusters: pd.DataFrame | None) -> tuple[list[float], list[float], list[str]]:
@@ -292,7 +298,8 @@ NO_CCGS = "No CCG matches these filters: widen the deprivation range, or choose 
 
 def _title(text: str, sub: str) -> dict:
     """A left-aligned two-line chart title: short enough for a phone, clear of the toolbar on the right."""
-    return {"text": f"{text}<br><sup>{sub}</sup>", "x": 0, "xanchor": "left", "xref": "paper", "font": {"size": 14}}
+    return {"text": f"{text}<br><sup>{sub}</sup>", "x": 0.01, "xanchor": "left", "xref": "container",
+            "font": {"size": 14}}
 
 
 def _no_ccgs_figure(title: dict) -> dict:
@@ -301,7 +308,8 @@ def _no_ccgs_figure(title: dict) -> dict:
     return {"data": [], "layout": {
         "height": 160, "font": {"family": FONT}, "margin": {"l": 10, "r": 10, "t": 60, "b": 10}, "title": title,
         "xaxis": hidden, "yaxis": hidden,
-        "annotations": [{"text": NO_CCGS, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}],
+        "annotations": [{"text": NO_CCGS.replace(": ", ":<br>").replace(", or ", ",<br>or "), "showarrow": False,
+                         "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}],
     }}
 
 
@@ -335,7 +343,7 @@ def team_share_figure(table: pd.DataFrame, mask: pd.Series, year: int) -> dict:
     labels = [f"{t} ({m:.0%} at modal level)" if m >= 0 else f"{t} (no known level)" for t, m in zip(teams, modal)]
     return {"data": data, "layout": {
         "barmode": "stack", "height": max(260, 24 * len(teams) + 110), "font": {"family": FONT},
-        "margin": {"l": 10, "r": 10, "t": 60, "b": 30},
+        "margin": {"l": 10, "r": 28, "t": 60, "b": 30},  # room for the 100% tick label
         "xaxis": {"tickformat": ".0%", "range": [0, 1], "tickvals": [0, 0.25, 0.5, 0.75, 1]},
         "yaxis": {"automargin": True, "tickvals": teams, "ticktext": labels},
         "legend": {"orientation": "h", "y": -0.08 if len(teams) > 6 else -0.3},

@@ -19,7 +19,9 @@ GRAPH_CONFIG = {
     "toImageButtonOptions": {"format": "png", "width": 1920, "height": 1080, "filename": "ccg-cocommissioning-map"},
 }
 
-CHART_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["sendDataToCloud", "sendChartToCloud"]}
+# The charts' toolbar shows on hover (or a tap) only, so it never sits over a title on a phone.
+CHART_CONFIG = {"displaylogo": False, "displayModeBar": "hover",
+                "modeBarButtonsToRemove": ["sendDataToCloud", "sendChartToCloud"]}
 
 
 def area_team_options(atlas: Atlas, regions: Sequence[str] = ()) -> list[dict[str, object]]:
