@@ -3,10 +3,29 @@
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   atlas: {
     fitMap: function (bounds) {
-      const graph = document.getElementById('ccg-map');
-      if (!Array.isArray(bounds) || bounds.length !== 4 || !graph) {
+      if (!Array.isArray(bounds) || bounds.length !== 4) {
         return window.dash_clientside.no_update;
       }
+      /* The graph can still be unmounted or zero-sized (behind dcc.Loading) when the bounds arrive: wait for it
+         (a Promise is allowed here), else the fit would be skipped or computed for a 0-pixel map. */
+      const sized = () => {
+        const g = document.getElementById('ccg-map');
+        return g && g.clientWidth > 0 && g.clientHeight > 0 ? g : null;
+      };
+      if (!sized()) {
+        return new Promise((resolve) => {
+          const started = Date.now();
+          const poll = () => {
+            if (sized() || Date.now() - started > 10000) {
+              resolve(sized() ? window.dash_clientside.atlas.fitMap(bounds) : window.dash_clientside.no_update);
+            } else {
+              setTimeout(poll, 50);
+            }
+          };
+          poll();
+        });
+      }
+      const graph = sized();
       const merc = (lat) => Math.log(Math.tan(Math.PI / 4 + lat * Math.PI / 360));
       const [west, south, east, north] = bounds;
       const zoomFor = (w, h) => Math.min(
@@ -23,7 +42,9 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       const lat = (2 * Math.atan(Math.exp(y)) - Math.PI / 2) * 180 / Math.PI;
       const patch = new window.dash_clientside.Patch();
       patch.assign(['layout', 'map', 'center'], {lon: (west + east) / 2, lat: lat});
-      patch.assign(['layout', 'map', 'zoom'], Math.max(below ? zBelow : zRight, 0));
+      const zoom = Math.max(below ? zBelow : zRight, 0);
+      patch.assign(['layout', 'map', 'zoom'], zoom);
+      graph.dataset.fitZoom = zoom.toFixed(4);  /* lets a test (or a script) wait until the fit has been drawn */
       patch.assign(['layout', 'margin', 'b'], legendSpace);
       patch.assign(['layout', 'margin', 'r'], legendWidth);
       patch.assign(['layout', 'legend', 'x'], below ? 0 : 1);

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -22,8 +23,9 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser():  # noqa: ANN201
+    """A fresh Chromium per test: after several WebGL maps in one browser, SwiftShader's map stopped taking clicks."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -55,10 +57,10 @@ class Page:
         self.wait_drawn()
 
     def wait_drawn(self, timeout: int = 30000) -> None:
-        """Wait until MapLibre has drawn and stopped moving, checked on two frames in a row.
+        """Wait until the clientside fit is applied and MapLibre has drawn it, checked on two frames in a row.
 
         The map draws asynchronously after Plotly has its data, and the clientside fit moves it once more; a
-        screenshot taken before then shows a blank or half-drawn map (seen on a loaded CI run).
+        screenshot or a click before then hits a blank, half-drawn or moving map (seen on a loaded CI run).
         """
         try:
             self._wait_idle(timeout)
@@ -66,7 +68,8 @@ class Page:
             state = self.js("""() => { const g = document.querySelector('#ccg-map .js-plotly-plot');
                 const m = g && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot
                           && g._fullLayout.map._subplot.map;
-                return m ? {loaded: m.loaded(), moving: m.isMoving(), tiles: m.areTilesLoaded()} : 'no map'; }""")
+                return m ? {loaded: m.loaded(), moving: m.isMoving(), tiles: m.areTilesLoaded(), zoom: m.getZoom(),
+                            fit: document.getElementById('ccg-map').dataset.fitZoom} : 'no map'; }""")
             raise AssertionError(f"the map never finished drawing: {state}; console errors {self.errors[:3]}") from exc
 
     def _wait_idle(self, timeout: int) -> None:
@@ -75,7 +78,9 @@ class Page:
                  const g = document.querySelector('#ccg-map .js-plotly-plot');
                  const m = g && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot
                            && g._fullLayout.map._subplot.map;
-                 const idle = () => !!m && m.loaded() && !m.isMoving() && m.areTilesLoaded();
+                 const fit = Number(document.getElementById('ccg-map').dataset.fitZoom);
+                 const idle = () => !!m && Number.isFinite(fit) && Math.abs(m.getZoom() - fit) < 0.01
+                                    && m.loaded() && !m.isMoving() && m.areTilesLoaded();
                  if (!idle()) { resolve(false); return; }
                  requestAnimationFrame(() => requestAnimationFrame(() => resolve(idle())));
                })""", timeout=timeout, polling=200)
@@ -229,22 +234,8 @@ def test_clicking_a_ccg_opens_its_details(open_page) -> None:  # noqa: ANN001
     atlas = _atlas()
     ccg = atlas.table.loc["E38000206"]  # Wiltshire: large, far from the legend
     p = open_page()
-    xy = p.js(f"""() => {{
-        const gd = document.querySelector('#ccg-map .js-plotly-plot');
-        const m = gd._fullLayout.map._subplot.map;
-        const pt = m.project([{ccg['lon']}, {ccg['lat']}]);
-        const r = m.getCanvas().getBoundingClientRect();
-        return [r.left + pt.x, r.top + pt.y];
-    }}""")
-    for _ in range(3):  # the first click can land before maplibre has finished its first frame
-        p.page.mouse.move(xy[0] - 5, xy[1])
-        p.page.mouse.move(xy[0], xy[1])
-        p.page.mouse.click(xy[0], xy[1])
-        try:
-            p.page.wait_for_function("() => location.search.includes('ccg=E38000206')", timeout=8000)
-            break
-        except Exception:  # noqa: BLE001
-            continue
+    _click(p, "E38000206")  # after wait_drawn, so the map no longer moves (a second click would unselect)
+    _wait_url(p, "() => location.search.includes('ccg=E38000206')")
     p.wait_text("#ccg-details", "NHS Wiltshire CCG")
     details = p.page.inner_text("#ccg-details")
     assert "99N" in details and ccg["area_team"] in details
@@ -264,12 +255,50 @@ def _screen_xy(p: Page, code: str) -> list[float]:
 
 
 def _click(p: Page, code: str) -> None:
-    """Hover, then click: Plotly reports a map click for the feature under its last hover."""
-    x, y = _screen_xy(p, code)
-    p.page.mouse.move(x - 5, y)
-    p.page.mouse.move(x, y)
-    p.page.wait_for_timeout(200)
-    p.page.mouse.click(x, y)
+    """Hover until Plotly shows the CCG's hover label, then click once.
+
+    Plotly reports a map click for the feature of its last hover, which it computes a frame or more after the
+    mouse moves. The point is projected again on each try, because a late relayout can still move the map;
+    moving is harmless to repeat, a click is not (a second one unselects).
+    """
+    name = str(_atlas().table.at[code, "ccg_name"])
+    for _click_try in range(3):
+        for step in range(8):
+            x, y = _screen_xy(p, code)
+            p.page.mouse.move(x - 4 + step % 2 * 8, y)
+            p.page.mouse.move(x, y)
+            try:
+                p.page.wait_for_function("(n) => [...document.querySelectorAll('#ccg-map .hoverlayer .hovertext')]"
+                                         ".some((el) => el.textContent.includes(n))", arg=name, timeout=2000)
+                break
+            except Exception:  # noqa: BLE001
+                p.wait_drawn()
+        else:
+            raise AssertionError(f"{name} never showed its hover label at the projected point {x:.0f}, {y:.0f}")
+        sent = _callback_posts(p)
+        p.page.mouse.click(x, y)
+        # Headless Chromium now and then drops a click on the WebGL map: nothing at all reaches the server.
+        # Only then is it clicked again; a click that did reach the server is never repeated.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _callback_posts(p) == sent:
+            p.page.wait_for_timeout(100)
+        if _callback_posts(p) > sent:
+            return
+    raise AssertionError(f"three clicks on {name} sent nothing to the server")
+
+
+def _callback_posts(p: Page) -> int:
+    return sum("_dash-update-component" in u for u in p.requests)
+
+
+def _wait_url(p: Page, predicate: str, timeout: int = 15000) -> None:
+    """Wait for the URL to show a selection change; on failure say what the page logged and requested."""
+    try:
+        p.page.wait_for_function(predicate, timeout=timeout)
+    except Exception as exc:
+        posts = [u for u in p.requests if "_dash-update-component" in u]
+        raise AssertionError(f"URL never matched {predicate}: at {p.page.url}; console errors {p.errors[:3]}; "
+                             f"{len(posts)} callback requests") from exc
 
 
 def _selected_in_url(p: Page) -> list[str]:
@@ -285,14 +314,14 @@ def test_clicks_add_and_remove_ccgs_and_keep_colours(open_page) -> None:  # noqa
     wilts, devon = "E38000206", "E38000129"
     p = open_page()
     _click(p, wilts)
-    p.page.wait_for_function(f"() => location.search.includes('ccg={wilts}')", timeout=15000)
+    _wait_url(p, f"() => location.search.includes('ccg={wilts}')")
     p.settle()
     _click(p, devon)
-    p.page.wait_for_function(f"() => location.search.includes('ccg={devon}')", timeout=15000)
+    _wait_url(p, f"() => location.search.includes('ccg={devon}')")
     assert sorted(_selected_in_url(p)) == sorted([wilts, devon]), "a second click must add, not replace"
     p.settle()
     _click(p, wilts)
-    p.page.wait_for_function(f"() => !location.search.includes('ccg={wilts}')", timeout=15000)
+    _wait_url(p, f"() => !location.search.includes('ccg={wilts}')")
     assert _selected_in_url(p) == [devon], "clicking a selected CCG again must remove it"
     p.settle()
     assert _plotly_selection(p) is None
@@ -302,13 +331,25 @@ def test_clicks_add_and_remove_ccgs_and_keep_colours(open_page) -> None:  # noqa
 
 def test_box_select_replaces_selection_without_fading_the_map(open_page) -> None:  # noqa: ANN001
     p = open_page("?region=London")
-    x, y = _screen_xy(p, "E38000011")  # Bexley
     p.page.locator("#ccg-map .modebar-btn[data-title='Box Select']").click()
-    p.page.mouse.move(x - 12, y - 12)
-    p.page.mouse.down()
-    p.page.mouse.move(x + 12, y + 12, steps=6)
-    p.page.mouse.up()
-    p.page.wait_for_function("() => location.search.includes('ccg=E38000011')", timeout=15000)
+    p.page.wait_for_function("() => document.querySelector('#ccg-map .js-plotly-plot')._fullLayout.dragmode"
+                             " === 'select'")
+    p.wait_drawn()
+    # Plotly selects a CCG whose own centre (not the atlas's point) is in the box: a box wider than a few pixels.
+    # A drag that Plotly did not take as a selection is tried again: the same box gives the same selection.
+    for attempt in range(3):
+        x, y = _screen_xy(p, "E38000011")
+        p.page.mouse.move(x - 25, y - 25)
+        p.page.mouse.down()
+        p.page.mouse.move(x + 25, y + 25, steps=10)
+        p.page.mouse.up()
+        try:
+            _wait_url(p, "() => location.search.includes('ccg=E38000011')", timeout=6000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+            p.wait_drawn()
     p.settle()
     assert _plotly_selection(p) is None, "Plotly's selection styling must be cleared"
     p.wait_text("#ccg-details", "NHS Bexley CCG")
