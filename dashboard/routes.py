@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote_plus
+
 from flask import Flask, Response, jsonify, request
 
 from dashboard import render
@@ -30,7 +32,7 @@ def register(server: Flask, atlas: Atlas) -> None:
         raw = request.query_string.decode("utf-8", "replace")
         if len(raw) > MAX_QUERY:
             return _bad("query string too long")
-        params = [p for p in raw.split("&") if p.split("=", 1)[0] in QUERY_KEYS]
+        params = [p for p in raw.split("&") if unquote_plus(p.split("=", 1)[0]) in QUERY_KEYS]
         state = parse_query("&".join(params), vocab)
         if state.notices:
             return _bad("not understood, so no slide was made: "
