@@ -43,6 +43,10 @@ def register(app: Dash, atlas: Atlas) -> None:
         query = to_query(state)
         controls = [state.year, state.view, list(state.regions), list(state.area_teams), list(state.imd),
                     list(state.ccgs)]
+        # A control already showing its value is left alone, so the callbacks it feeds (the area-team list) do
+        # not fire again for nothing.
+        shown = [year, view, regions, teams, imd, ccgs]
+        controls = [no_update if new == old else new for new, old in zip(controls, shown)]
         return (query if query != search else no_update, to_store(state), components.notices(state.notices),
                 *controls)
 
