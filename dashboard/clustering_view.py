@@ -37,7 +37,7 @@ def cluster_table(atlas: Atlas, state: ViewState) -> pd.DataFrame:
 
 def _cluster_hint(n_significant: int, by_chance: float) -> str:
     if n_significant == 0:
-        return "No CCG is in a significant same-level cluster, so the map layer under the map marks none."
+        return "No CCG is in a significant same-level cluster, so the checkbox under the map marks none."
     chance = f"about {by_chance:.0f}" if by_chance >= 0.5 else "fewer than one"
     return (f"Tick the box under the map to mark the {n_significant} CCG{'s' if n_significant != 1 else ''} in a "
             f"significant same-level cluster; {chance} could be flagged by chance alone.")

@@ -254,8 +254,8 @@ def map_figure(atlas: Atlas, state: ViewState, clusters: pd.DataFrame | None = N
         fig.add_trace(go.Scattermap(lon=[None], lat=[None], mode="markers", name=legend_entry(name), visible=visible,
                                     marker={"size": 14, "color": color, "symbol": "circle"}, showlegend=True,
                                     hoverinfo="skip"))
-    # The legend sits in a right margin of its own, so it never hides a CCG (assets/mapfit.js does the same, and
-    # moves it under the map on narrow screens).
+    # The legend sits in a right margin of its own, so it never hides a CCG. In the browser, assets/mapfit.js
+    # moves it under the map instead when that leaves a bigger map (always on a phone).
     centre, zoom = fit_view(filter_bounds(atlas, state), (width or 700) - LEGEND_PX, height)
     fig.update_layout(
         map={"style": "white-bg", "center": centre, "zoom": zoom},

@@ -132,9 +132,9 @@ def open_page(browser, live_server):  # noqa: ANN001, ANN201
 
 
 def _atlas():  # noqa: ANN202
-    from geodata.atlas import read_atlas
+    from geodata.atlas import load_atlas
 
-    return read_atlas()
+    return load_atlas()  # read once per test process: the click helpers look CCGs up on every try
 
 
 def test_map_draws_all_209_ccgs_in_level_colours(open_page) -> None:  # noqa: ANN001
