@@ -1,20 +1,30 @@
 """The CCG co-commissioning atlas as a Dash app. ``gunicorn app:server`` serves it; ``python app.py`` runs it
-for development. The atlas is read once per process, before the first request, and shared read-only."""
+for development.
+
+``create_app(atlas_dir=...)`` reads one atlas, builds the one :class:`dashboard.service.AtlasService` that owns
+its derived data and caches, and hands it to the layout, callbacks and routes. The module attributes ``app`` and
+``server`` (what gunicorn loads) are created on first access, so importing this module in a test or a script
+does not read ``build/atlas``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
+from typing import Any
 
 from dash import Dash
 
 from dashboard import callbacks, layout, routes, security
+from dashboard.service import AtlasService
 from dashboard.state import ViewState
-from geodata.atlas import load_atlas
+from geodata.atlas import read_atlas
 
 
-def create_app(debug: bool = False) -> Dash:
-    atlas = load_atlas()
+def create_app(debug: bool = False, atlas_dir: str | Path | None = None) -> Dash:
+    """The app for the atlas in ``atlas_dir`` (default ``$CCG_ATLAS_DIR`` or ``build/atlas``)."""
+    service = AtlasService(read_atlas(atlas_dir))
     app = Dash(
         __name__,
         title="CCG co-commissioning atlas 2015-2016",
@@ -25,15 +35,24 @@ def create_app(debug: bool = False) -> Dash:
                    {"name": "description", "content": "Primary care co-commissioning levels of England's 209 CCGs, "
                                                       "2015/16 and 2016/17, with sources."}],
     )
-    app.layout = layout.page(atlas, ViewState())
-    callbacks.register(app, atlas)
-    routes.register(app.server, atlas)
+    app.layout = layout.page(service, ViewState())
+    callbacks.register(app, service)
+    routes.register(app.server, service)
     security.install(app, debug=debug)
+    app.server.extensions["atlas_service"] = service
     return app
 
 
-app = create_app(debug=os.environ.get("DASH_DEBUG") == "1")
-server = app.server
+_DEFAULT: dict[str, Any] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """``app`` and ``server``: the app for the default atlas, created once on first use (gunicorn's ``app:server``)."""
+    if name in ("app", "server"):
+        if "app" not in _DEFAULT:
+            _DEFAULT["app"] = create_app(debug=os.environ.get("DASH_DEBUG") == "1")
+        return _DEFAULT["app"] if name == "app" else _DEFAULT["app"].server
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":
@@ -41,7 +60,6 @@ if __name__ == "__main__":
     parser.add_argument("--debug", action="store_true", help="Dash dev tools and reloading (development only)")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8050")))
+    parser.add_argument("--atlas", help="atlas folder (default $CCG_ATLAS_DIR or build/atlas)")
     args = parser.parse_args()
-    if args.debug:
-        app = create_app(debug=True)
-    app.run(host=args.host, port=args.port, debug=args.debug)
+    create_app(debug=args.debug, atlas_dir=args.atlas).run(host=args.host, port=args.port, debug=args.debug)

@@ -26,6 +26,17 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         });
       }
       const graph = sized();
+      /* Record each click Plotly reports (its feature and a counter) on the graph: a test, or a script, can then
+         tell a click that reached the map from one the browser dropped, without waiting on the server. */
+      const gd = graph.querySelector('.js-plotly-plot');
+      if (gd && gd.on && !gd.dataset.clickHook) {
+        gd.dataset.clickHook = '1';
+        gd.on('plotly_click', (ev) => {
+          const pt = ev && ev.points && ev.points[0];
+          graph.dataset.clicks = String(Number(graph.dataset.clicks || 0) + 1);
+          graph.dataset.lastClick = pt && pt.location ? String(pt.location) : '';
+        });
+      }
       const merc = (lat) => Math.log(Math.tan(Math.PI / 4 + lat * Math.PI / 360));
       const [west, south, east, north] = bounds;
       const zoomFor = (w, h) => Math.min(

@@ -1,50 +1,68 @@
-"""The clustering panel and the map's cluster layer: cached calls into :mod:`dashboard.analysis`, rendered."""
+"""The clustering panel and the map's cluster layer: cached calls into :mod:`dashboard.analysis`, rendered.
+
+The statistics are computed once per filter state and service (``service.cache("summary")``), with the
+service's own relabelling store; the words come from :mod:`dashboard.clustering_readings`.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 from dash import html
 
 from dashboard import analysis
-from dashboard.figures import LEVEL_LABEL, NO_CCGS, YEAR_LABEL
-from dashboard.state import ViewState, filter_mask
-from geodata.atlas import Atlas
-
-_TOKENS: dict[str, str] = {}
-
-
-def _geography(atlas: Atlas) -> str:
-    """Register the atlas's neighbours, teams and IMD with the analysis cache once per build."""
-    if atlas.build_id not in _TOKENS:
-        t = atlas.table
-        _TOKENS[atlas.build_id] = analysis.register_geography(atlas.neighbours, t["area_team"], t["imd_score"],
-                                                              t["population"])
-    return _TOKENS[atlas.build_id]
+from dashboard.analysis import MIN_KNOWN, PermutationTables
+from dashboard.clustering_readings import Reading, explain, ranked_teams, readings
+from dashboard.figures import NO_CCGS
+from dashboard.service import AtlasService
+from dashboard.state import ViewState, filters_only
+from geodata.vocabulary import LEVEL_LABEL, YEAR_LABEL
 
 
-def summary_for(atlas: Atlas, state: ViewState) -> analysis.Summary:
-    """Statistics for the year and filters; the same filter state is answered from the cache."""
-    token = _geography(atlas)
-    levels = atlas.table[f"level_{state.year}"]
-    key = analysis.levels_key(levels, filter_mask(atlas.table, state))
-    return analysis.summarise_cached(state.year, key, token)
+def _tables(service: AtlasService) -> PermutationTables:
+    """The service's relabellings, shared by every filter state of this atlas."""
+    return service.derived("analysis.permutations", lambda: PermutationTables())
 
 
-def cluster_table(atlas: Atlas, state: ViewState) -> pd.DataFrame:
+def _lookups(service: AtlasService) -> dict[str, Mapping[str, Any]]:
+    """Code -> area team, IMD score, population and name, made once per service."""
+    def make() -> dict[str, Mapping[str, Any]]:
+        t = service.table
+        return {col: dict(zip(map(str, t.index), t[col].to_numpy(dtype=object)))
+                for col in ("area_team", "imd_score", "population", "ccg_name")}
+
+    return service.derived("analysis.lookups", make)
+
+
+def summary_for(service: AtlasService, state: ViewState) -> analysis.Summary:
+    """Statistics for the year and filters; the same filter state is answered from the service's cache."""
+    key = filters_only(state)
+
+    def make() -> analysis.Summary:
+        view, t, look = service.view(key), service.table, _lookups(service)
+        levels = pd.Series(view.level, index=t.index)
+        return analysis.summarise(levels, service.atlas.neighbours, look["area_team"], look["imd_score"],
+                                  look["population"], mask=view.mask, year=state.year, tables=_tables(service))
+
+    return service.cache("summary").get_or_make(key, make)
+
+
+def cluster_table(service: AtlasService, state: ViewState) -> pd.DataFrame:
     """Per-CCG local clustering (full levels), indexed by GSS code, for the map layer."""
-    return summary_for(atlas, state).full.local.table.set_index("ccg_code")
+    return summary_for(service, state).full.local.table.set_index("ccg_code")
 
 
-def _cluster_hint(n_significant: int, by_chance: float) -> str:
-    if n_significant == 0:
+def _cluster_hint(local: analysis.LocalClusterResult) -> str:
+    if local.not_run is not None:
+        return "The checkbox under the map marks no CCG: local clusters could not be tested for this filter."
+    n, by_chance = local.n_significant, local.n_expected_false_positives
+    if n == 0:
         return "No CCG is in a significant same-level cluster, so the checkbox under the map marks none."
     chance = f"about {by_chance:.0f}" if by_chance >= 0.5 else "fewer than one"
-    return (f"Tick the box under the map to mark the {n_significant} CCG{'s' if n_significant != 1 else ''} in a "
-            f"significant same-level cluster; {chance} could be flagged by chance alone.")
-
-
-def _p(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    return (f"Tick the box under the map to mark the {n} CCG{'s' if n != 1 else ''} in a significant same-level "
+            f"cluster; {chance} could be flagged by chance alone.")
 
 
 def _table(df: pd.DataFrame, columns: dict[str, str], formats: dict[str, str] | None = None) -> html.Table:
@@ -66,66 +84,66 @@ def _table(df: pd.DataFrame, columns: dict[str, str], formats: dict[str, str] | 
     return html.Table([html.Thead(head), html.Tbody(rows)], className="summary-table")
 
 
-def _names(atlas: Atlas, codes: tuple[str, ...], limit: int = 8) -> str:
-    names = [str(atlas.table.at[c, "ccg_name"]) if c in atlas.table.index else c for c in codes]
-    return "; ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+def _section(title: str, shown: Sequence[Reading | None]) -> list[object]:
+    """A heading, its readings, and one hint explaining the technical terms they use."""
+    items = [r for r in shown if r is not None]
+    out: list[object] = [html.H3(title), *(html.P(r.text, className="reading") for r in items)]
+    hint = explain(items)
+    if hint:
+        out.append(html.P(hint, className="hint"))
+    return out
 
 
-def clustering_panel(atlas: Atlas, state: ViewState) -> list[object]:
-    s = summary_for(atlas, state)
-    if s.n_selected == 0:
-        return [html.P(NO_CCGS, className="notice")]
-    r = dict(s.readings)
-    if s.islands:  # the analysis knows codes only; readers know names
-        r["islands"] = (f"Not counted in the neighbour statistics, because no neighbour in the filter has a known "
-                        f"level: {_names(atlas, s.islands)}.")
-    out: list[object] = [
-        html.P([html.Strong(f"{YEAR_LABEL[state.year]}, CCGs in the filter. "), r["coverage"]], className="notice"),
-        html.P(r["views"], className="hint"),
-        html.H3("Do neighbouring CCGs share a level?"),
-        html.P(r.get("join_counts.full", ""), className="reading"),
-        html.P(r.get("join_counts.binary", ""), className="reading"),
-    ]
-    if "join_counts.binary.delegated" in r:
-        out.append(html.P(r["join_counts.binary.delegated"], className="reading"))
+def _neighbours(s: analysis.Summary, r: dict[str, Reading]) -> list[object]:
+    out = _section("Do neighbouring CCGs share a level?",
+                   [r["join_counts.full"], r["join_counts.binary"], r.get("join_counts.binary.delegated")])
     if "islands" in r:
-        out.append(html.P(r["islands"], className="hint"))
+        out.append(html.P(r["islands"].text, className="hint"))
     jc = s.full.join_counts
     if jc.enough_data and not jc.per_level.empty:
         out.append(_table(jc.per_level, {"level": "Level", "n_ccgs": "CCGs", "observed": "Same-level pairs seen",
-                                         "expected": "Expected by chance", "p_cluster": "p (clustered)"},
+                                         "expected": "Expected by chance", "p_cluster": "p (clustered, one-sided)"},
                           {"expected": ".1f", "p_cluster": ".3f"}))
-    out += [
-        html.H3("Do CCGs of the same area team share a level?"),
-        html.P(r.get("concordance.full", ""), className="reading"),
-        html.P(r.get("concordance.binary", ""), className="reading"),
-    ]
-    if "concordance.most_uniform_team" in r:
-        out.append(html.P(r["concordance.most_uniform_team"], className="reading"))
-    conc = s.full.concordance
-    if conc.enough_data and not conc.per_team.empty:
-        teams = conc.per_team[conc.per_team["n_known"] > 0]
-        out.append(_table(teams, {"team": "Area team (most uniform first)", "n_known": "Known",
-                                  "n_unknown": "Unknown", "modal_level": "Most common level",
-                                  "modal_share": "Share at it"}, {"modal_share": ".0%"}))
-        empty = conc.per_team.loc[conc.per_team["n_known"] == 0, "team"].tolist()
-        if empty:
-            out.append(html.P(f"Not listed, no CCG with a known level: {'; '.join(empty)}.", className="hint"))
-    local = s.full.local
-    out += [
-        html.H3("Local clusters"),
-        html.P(r.get("local.full", ""), className="reading"),
-        html.P(_cluster_hint(local.n_significant, local.n_expected_false_positives), className="hint"),
-        html.H3("Were delegated CCGs more deprived?"),
-        html.P(r.get("deprivation.binary", ""), className="reading"),
-        html.P(r.get("deprivation.full", ""), className="reading"),
+    return out
+
+
+def _teams(s: analysis.Summary, r: dict[str, Reading]) -> list[object]:
+    out = _section("Do CCGs of the same area team share a level?",
+                   [r["concordance.full"], r["concordance.binary"], r.get("concordance.most_uniform_team")])
+    ranked = ranked_teams(s.full.concordance)
+    if not ranked.empty:
+        out.append(_table(ranked, {"team": "Area team (most uniform first)", "modal_level": "Most common level",
+                                   "known_at_modal": "Known CCGs at it", "modal_share": "Share",
+                                   "n_unknown": "Unknown level"}, {"modal_share": ".0%"}))
+    if "concordance.unranked" in r:
+        out.append(html.P(r["concordance.unranked"].text, className="hint"))
+    return out
+
+
+def clustering_panel(service: AtlasService, state: ViewState) -> list[object]:
+    """The panel's components for a view state: readings, hints and tables."""
+    s = summary_for(service, state)
+    if s.n_selected == 0:
+        return [html.P(NO_CCGS, className="notice")]
+    r = readings(s, _lookups(service)["ccg_name"])
+    out: list[object] = [
+        html.P([html.Strong(f"{YEAR_LABEL[state.year]}, CCGs in the filter. "), r["coverage"].text],
+               className="notice"),
+        html.P(r["views"].text, className="hint"),
+        *_neighbours(s, r),
+        *_teams(s, r),
+        *_section("Local clusters", [r["local.full"]]),
+        html.P(_cluster_hint(s.full.local), className="hint"),
+        *_section("Were delegated CCGs more deprived?",
+                  [r["deprivation.binary"], r["deprivation.full"], r.get("deprivation.missing")]),
     ]
     dep = s.deprivation
     if not dep.by_level.empty:
         out.append(_table(dep.by_level, {"level": "Level", "n": "CCGs", "median": "Median IMD", "mean": "Mean IMD",
                                          "pop_weighted_mean": "Population-weighted mean"},
                           {"median": ".1f", "mean": ".1f", "pop_weighted_mean": ".1f"}))
-    out.append(html.P(f"Permutation tests with {s.permutations} random relabellings (seed {s.seed}); "
-                      "p-values are one-sided for clustering. Unknown levels are left out, never guessed.",
-                      className="hint"))
+    out.append(html.P(f"Permutation tests with {s.permutations} random relabellings (seed {s.seed}). Evidence is "
+                      "graded by p: below 0.01 strong, below 0.05 evidence, below 0.10 weak, otherwise none. A test "
+                      f"needs at least {MIN_KNOWN} CCGs of known level and more than one level among them. Unknown "
+                      "levels are left out, never guessed.", className="hint"))
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from dash import html
 
-from dashboard.figures import LEVEL_COLOR, LEVEL_LABEL, LEVEL_ORDER, YEAR_LABEL
+from geodata.vocabulary import LEVEL_COLOR, LEVEL_LABEL, LEVEL_ORDER, LEVEL_SHORT, YEAR_LABEL
 
 
 def swatch(level: str) -> html.Span:
@@ -37,8 +37,7 @@ def level_summary(counts: pd.DataFrame, year: int, coverage: str) -> html.Div:
 
 
 def transition_table(tab: pd.DataFrame) -> html.Table:
-    short = {"delegated": "Deleg.", "joint": "Joint", "greater_involvement": "Greater inv.", "none": "None",
-             "not_delegated": "Not deleg.", "unknown": "Unknown"}
+    short = LEVEL_SHORT
     cols = [c for c in LEVEL_ORDER if tab[c].sum() > 0]
     rows = [html.Tr([html.Th("2015/16 ↓  2016/17 →"), *[html.Th(short[c]) for c in cols]])]
     for level in LEVEL_ORDER:
@@ -58,10 +57,11 @@ def details_panel(items: list[dict[str, object]]) -> list[object]:
     out: list[object] = []
     for d in items[-3:]:
         years = []
-        for label, level, sources in d["years"]:  # type: ignore[union-attr]
+        for label, level, sources, claim in d["years"]:  # type: ignore[union-attr]
             links = [html.Li(html.A(text, href=url, target="_blank", rel="noopener noreferrer") if url else text)
                      for text, url in sources] or [html.Li("No source found: unknown")]
-            years.append(html.Div([html.Strong(f"{label}: {level}"), html.Ul(links)]))
+            head = [html.Strong(f"{label}: {level}")] + ([html.Span(f" ({claim})", className="claim")] if claim else [])
+            years.append(html.Div([*head, html.Ul(links)]))
         out.append(html.Article([
             html.H3(d["name"]),
             html.Dl([

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import TextIO
 
 from dashboard import render
+from dashboard.service import AtlasService
 from dashboard.slide import slide_figure
-from dashboard.state import YEARS, ViewState, Vocabulary, normalise, parse_imd, slide_filename
-from geodata.atlas import Atlas, AtlasMissing, read_atlas
+from dashboard.state import EVIDENCE, YEARS, ViewState, Vocabulary, normalise, parse_imd, slide_filename
+from geodata.atlas import AtlasDamaged, AtlasMissing, read_atlas
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_RENDERER = 0, 1, 2, 3
 BATCH_TABS = 2  # pages of the one browser drawing at once in a batch (about 10-25 % faster than one)
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="IMD 2015 quintile range among CCGs, e.g. 1-3 (1 = most deprived); default 1-5")
     p.add_argument("--view", default="level", choices=("level", "change"),
                    help="colour by level in the year, or by change 2015/16 to 2016/17")
+    p.add_argument("--evidence", default="any", choices=EVIDENCE,
+                   help="levels kept: any source or rule (default), approved (approved or operating), operating")
     p.add_argument("--ccg", action="append", default=[], metavar="CODE",
                    help="outline a CCG (E38 code); repeatable")
     p.add_argument("--out", metavar="FILE", help="the slide to write (.png or .svg)")
@@ -93,7 +96,7 @@ def _base_state(args: argparse.Namespace, vocab: Vocabulary) -> ViewState:
             raise UsageError(f"unknown CCG code {code!r}: use an ONS code such as E38000001 "
                              "(see `python -m geodata export-csv FILE`)")
     state = normalise(vocab, year=args.year, area_teams=args.area_team, regions=args.region, imd=args.imd,
-                      ccgs=args.ccg, view=args.view)
+                      ccgs=args.ccg, view=args.view, evidence=args.evidence)
     if state.notices:  # anything normalise still dropped is an error here
         raise UsageError("; ".join(state.notices))
     return state
@@ -106,9 +109,10 @@ def _format(args: argparse.Namespace) -> str:
     return suffix if suffix in render.FORMATS else "png"
 
 
-def plan(args: argparse.Namespace, atlas: Atlas) -> list[tuple[ViewState, Path]]:
+def plan(args: argparse.Namespace, service: AtlasService) -> list[tuple[ViewState, Path]]:
     """The slides to write: (view, file) pairs. Raises UsageError."""
-    vocab = Vocabulary.from_table(atlas.table)
+    vocab = service.vocabulary
+    table = service.table
     state = _base_state(args, vocab)
     fmt = _format(args)
     if args.by == "area-team":
@@ -118,13 +122,13 @@ def plan(args: argparse.Namespace, atlas: Atlas) -> list[tuple[ViewState, Path]]
             raise UsageError("use --out for one slide or --by area-team --out-dir DIR for a batch, not both")
         teams = list(state.area_teams) or list(vocab.area_teams)
         if state.regions:
-            in_regions = set(atlas.table.loc[atlas.table["region"].isin(state.regions), "area_team"])
+            in_regions = set(table.loc[table["region"].isin(state.regions), "area_team"])
             teams = [t for t in teams if t in in_regions]
         if not teams:
             raise UsageError("no area team lies in the given region(s)")
         out_dir = Path(args.out_dir)
         views = [normalise(vocab, year=state.year, area_teams=[t], regions=list(state.regions), imd=state.imd,
-                           ccgs=list(state.ccgs), view=state.view) for t in teams]
+                           ccgs=list(state.ccgs), view=state.view, evidence=state.evidence) for t in teams]
         return [(v, out_dir / slide_filename(v, fmt)) for v in views]
     if args.out_dir:
         raise UsageError("--out-dir is for --by area-team; for one slide use --out FILE")
@@ -158,10 +162,10 @@ def _label(state: ViewState) -> str:
     return ", ".join(state.area_teams) or "England"
 
 
-def run(atlas: Atlas, jobs: list[tuple[ViewState, Path]], fmt: str, width: int, height: int,
+def run(service: AtlasService, jobs: list[tuple[ViewState, Path]], fmt: str, width: int, height: int,
         renderer: render.Renderer, progress: Progress) -> Iterator[Path]:
     """Render and write every slide with the one renderer; yields each file written."""
-    figs = (slide_figure(atlas, state, width=width, height=height) for state, _ in jobs)
+    figs = (slide_figure(service.view(state), width=width, height=height) for state, _ in jobs)
     progress.update(0, "starting the browser")
     renderer.start()
     for i, ((state, path), data) in enumerate(zip(jobs, renderer.render_many(figs, fmt, width, height)), 1):
@@ -178,14 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     err = sys.stderr
     try:
-        atlas = read_atlas(args.atlas)
-    except AtlasMissing as exc:
+        service = AtlasService(read_atlas(args.atlas))
+    except (AtlasMissing, AtlasDamaged) as exc:
         print(f"error: {exc}", file=err)
         return EXIT_FAILED
     try:
         fmt = _format(args)
         render.check_size(fmt, args.width, args.height)
-        jobs = plan(args, atlas)
+        jobs = plan(args, service)
     except (UsageError, ValueError) as exc:
         print(f"{parser.prog}: error: {exc}", file=err)
         return EXIT_USAGE
@@ -195,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     renderer = render.Renderer(tabs=BATCH_TABS if len(jobs) > 1 else 1)
     progress = Progress(len(jobs), err, quiet=args.quiet or len(jobs) == 1)
     try:
-        for path in run(atlas, jobs, fmt, args.width, args.height, renderer, progress):
+        for path in run(service, jobs, fmt, args.width, args.height, renderer, progress):
             written.append(path)
     except render.RendererUnavailable as exc:
         if not isinstance(exc, render.RenderFailed):

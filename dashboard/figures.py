@@ -11,48 +11,27 @@ import math
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.state import ViewState, filter_mask
-from geodata.atlas import Atlas
+from dashboard.service import AtlasService, View, transition
+from dashboard.state import ViewState
+from geodata.vocabulary import (
+    CHANGE_COLOR,
+    CHANGE_LABEL,
+    CHANGE_ORDER,
+    LEVEL_COLOR,
+    LEVEL_LABEL,
+    LEVEL_ORDER,
+    YEAR_LABEL,
+    level_label,
+)
 
-# Okabe-Ito colours (safe for the common colour-vision deficiencies), fixed across years and views.
-LEVEL_ORDER = ("delegated", "joint", "greater_involvement", "none", "not_delegated", "unknown")
-LEVEL_LABEL = {
-    "delegated": "Delegated (level 3)",
-    "joint": "Joint (level 2)",
-    "greater_involvement": "Greater involvement (level 1)",
-    "none": "No co-commissioning role",
-    "not_delegated": "Not delegated, level not stated",
-    "unknown": "Unknown: no source found",
-}
-LEVEL_COLOR = {
-    "delegated": "#0072B2",
-    "joint": "#56B4E9",
-    "greater_involvement": "#E69F00",
-    "none": "#D55E00",
-    "not_delegated": "#CC79A7",
-    "unknown": "#E4E4E4",
-}
-CHANGE_ORDER = ("kept", "new", "new_maybe", "not_delegated", "unknown")
-CHANGE_LABEL = {
-    "kept": "Delegated in both years",
-    "new": "Newly delegated in 2016/17",
-    "new_maybe": "Delegated in 2016/17, 2015/16 unknown",
-    "not_delegated": "Not delegated in 2016/17",
-    "unknown": "Unknown in 2016/17",
-}
-CHANGE_COLOR = {
-    "kept": "#0072B2",
-    "new": "#009E73",
-    "new_maybe": "#9AD0BF",
-    "not_delegated": "#E69F00",
-    "unknown": "#E4E4E4",
-}
-YEAR_LABEL = {2015: "2015/16", 2016: "2016/17"}
+__all__ = ["CHANGE_ORDER", "LEVEL_COLOR", "LEVEL_LABEL", "LEVEL_ORDER", "YEAR_LABEL", "transition"]
+
 IN_OPACITY, OUT_OPACITY = 0.92, 0.18
 LEGEND_PX = 200  # width of the map's legend column on wide screens (entries wrap to fit)
 LINE_COLOR, SELECTED_COLOR = "#ffffff", "#111111"
@@ -62,32 +41,6 @@ N_LEGEND = max(len(LEVEL_ORDER), len(CHANGE_ORDER))
 
 # Trace indices in the map figure, which Patch updates address.
 T_CCG, T_TEAMS, T_REGIONS, T_CLUSTERS, T_LEGEND = 0, 1, 2, 3, 4
-
-
-def level_codes(levels: pd.Series) -> np.ndarray:
-    """Position of each CCG's level in LEVEL_ORDER, for counting with ``np.bincount`` (fast on every filter)."""
-    return pd.Categorical(levels, categories=LEVEL_ORDER).codes.astype(np.int64)
-
-
-def level_label(level: str) -> str:
-    return LEVEL_LABEL.get(level, level)
-
-
-def transition(level_2015: str, level_2016: str) -> str:
-    """Category of the 2015/16 -> 2016/17 change that the 'change' view colours by."""
-    if level_2016 == "delegated":
-        if level_2015 == "delegated":
-            return "kept"
-        return "new_maybe" if level_2015 == "unknown" else "new"
-    return "unknown" if level_2016 == "unknown" else "not_delegated"
-
-
-def categories(table: pd.DataFrame, state: ViewState) -> pd.Series:
-    """The category each CCG is coloured by: its level in the year, or its change between years."""
-    if state.view == "change":
-        return pd.Series([transition(a, b) for a, b in zip(table["level_2015"], table["level_2016"])],
-                         index=table.index)
-    return table[f"level_{state.year}"]
 
 
 def palette(state: ViewState) -> tuple[tuple[str, ...], dict[str, str], dict[str, str]]:
@@ -130,15 +83,12 @@ class MapArrays:
     legend_visible: list[bool]
 
 
-def map_arrays(atlas: Atlas, state: ViewState) -> MapArrays:
-    table = atlas.table
+def map_arrays(view: View) -> MapArrays:
+    """The per-CCG arrays and legend of the map for one view (what a Patch re-sends)."""
+    state = view.state
     order, labels, colors = palette(state)
-    cats = categories(table, state)
-    index = {c: i for i, c in enumerate(order)}
-    mask = filter_mask(table, state)
-    selected = table.index.isin(state.ccgs)
-    counts = cats[mask].value_counts()
-    names = [f"{labels[c]}: {int(counts.get(c, 0))}" for c in order]
+    counts = np.bincount(view.category[view.mask], minlength=len(order))
+    names = [f"{labels[c]}: {int(counts[i])}" for i, c in enumerate(order)]
     pad = N_LEGEND - len(order)
     if state.view == "change":
         year_lines = ("Level 2015/16: %{customdata[3]}<br>Level 2016/17: %{customdata[4]}<br>"
@@ -150,12 +100,13 @@ def map_arrays(atlas: Atlas, state: ViewState) -> MapArrays:
     hover = ("<b>%{customdata[0]}</b><br>Area team: %{customdata[1]}<br>" + year_lines +
              "<br>IMD 2015 score: %{customdata[2]:.1f} (quintile %{customdata[7]})<extra></extra>")
     slots = [colors[c] for c in order] + [colors[order[-1]]] * pad  # same z range in every view
+    selected = view.selected
     return MapArrays(
-        z=[index[c] for c in cats],
+        z=view.category.tolist(),
         colorscale=discrete_colorscale(slots),
-        opacity=[IN_OPACITY if m else OUT_OPACITY for m in mask],
-        line_width=[SELECTED_WIDTH if s else LINE_WIDTH for s in selected],
-        line_color=[SELECTED_COLOR if s else LINE_COLOR for s in selected],
+        opacity=np.where(view.mask, IN_OPACITY, OUT_OPACITY).tolist(),
+        line_width=np.where(selected, SELECTED_WIDTH, LINE_WIDTH).tolist(),
+        line_color=np.where(selected, SELECTED_COLOR, LINE_COLOR).tolist(),
         hovertemplate=hover,
         legend_names=names + [""] * pad,
         legend_colors=[colors[c] for c in order] + ["#ffffff"] * pad,
@@ -163,29 +114,10 @@ def map_arrays(atlas: Atlas, state: ViewState) -> MapArrays:
     )
 
 
-def feature_bounds(geojson: dict) -> dict[str, tuple[float, float, float, float]]:
-    """(west, south, east, north) of each feature, for fitting the map to a filter."""
-    out = {}
-    for f in geojson["features"]:
-        polys = f["geometry"]["coordinates"]
-        rings = [polys[0]] if f["geometry"]["type"] == "Polygon" else [p[0] for p in polys]
-        xs = [x for ring in rings for x, _ in ring]
-        ys = [y for ring in rings for _, y in ring]
-        out[f["id"]] = (min(xs), min(ys), max(xs), max(ys))
-    return out
-
-
-_BOUNDS: dict[int, dict[str, tuple[float, float, float, float]]] = {}
-
-
-def filter_bounds(atlas: Atlas, state: ViewState) -> list[float]:
+def filter_bounds(view: View) -> list[float]:
     """Bounds of the CCGs in the filter (England when nothing is filtered out)."""
-    key = id(atlas.ccgs_geojson)
-    if key not in _BOUNDS:
-        _BOUNDS[key] = feature_bounds(atlas.ccgs_geojson)
-    bounds = _BOUNDS[key]
-    mask = filter_mask(atlas.table, state)
-    codes = atlas.table.index[mask] if mask.any() else atlas.table.index
+    bounds = view.service.bounds
+    codes = view.table.index[view.mask] if view.mask.any() else view.table.index
     boxes = [bounds[c] for c in codes]
     return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
 
@@ -222,14 +154,14 @@ def _line_coords(geojson: dict) -> tuple[list[float | None], list[float | None]]
     return lon, lat
 
 
-def map_figure(atlas: Atlas, state: ViewState, clusters: pd.DataFrame | None = None, height: int = 640,
+def map_figure(view: View, clusters: pd.DataFrame | None = None, height: int = 640,
                width: int | None = None) -> go.Figure:
     """The choropleth with area-team and region borders, a clusters layer and a legend in words."""
-    table = atlas.table
-    arr = map_arrays(atlas, state)
+    atlas, state, table = view.atlas, view.state, view.table
+    arr = map_arrays(view)
     custom = list(zip(
         table["ccg_name"], table["area_team"], table["imd_score"],
-        table["level_2015"].map(level_label), table["level_2016"].map(level_label),
+        map(level_label, view.levels_2015), map(level_label, view.levels_2016),
         table["source_2015"].map(short_source), table["source_2016"].map(short_source),
         table["imd_quintile"], table["ccg_code"],
     ))
@@ -246,7 +178,7 @@ def map_figure(atlas: Atlas, state: ViewState, clusters: pd.DataFrame | None = N
     reg_lon, reg_lat = _line_coords(atlas.regions_geojson)
     fig.add_trace(go.Scattermap(lon=reg_lon, lat=reg_lat, mode="lines", name="Region border",
                                 line={"color": "#000000", "width": 3}, hoverinfo="skip", showlegend=True))
-    lon, lat, text = cluster_points(atlas, clusters)
+    lon, lat, text = cluster_points(view.service, clusters)
     fig.add_trace(go.Scattermap(lon=lon, lat=lat, text=text, mode="markers", name="Same-level cluster (p ≤ 0.05)",
                                 marker={"size": 9, "color": "#111111", "symbol": "circle"},
                                 hovertemplate="%{text}<extra></extra>", showlegend=True, visible=True))
@@ -256,7 +188,7 @@ def map_figure(atlas: Atlas, state: ViewState, clusters: pd.DataFrame | None = N
                                     hoverinfo="skip"))
     # The legend sits in a right margin of its own, so it never hides a CCG. In the browser, assets/mapfit.js
     # moves it under the map instead when that leaves a bigger map (always on a phone).
-    centre, zoom = fit_view(filter_bounds(atlas, state), (width or 700) - LEGEND_PX, height)
+    centre, zoom = fit_view(filter_bounds(view), (width or 700) - LEGEND_PX, height)
     fig.update_layout(
         map={"style": "white-bg", "center": centre, "zoom": zoom},
         margin={"l": 0, "r": LEGEND_PX, "t": 0, "b": 0}, height=height, font={"family": FONT},
@@ -282,15 +214,48 @@ def legend_entry(name: str, width: int = 22) -> str:
     return "<br>".join(textwrap.wrap(name, width)) if name else name
 
 
-def cluster_points(atlas: Atlas, clusters: pd.DataFrame | None) -> tuple[list[float], list[float], list[str]]:
+def cluster_points(service: AtlasService, clusters: pd.DataFrame | None
+                   ) -> tuple[list[float], list[float], list[str]]:
     """Marker positions for CCGs in a significant same-level cluster (columns: significant, n_same ...)."""
     if clusters is None or clusters.empty or "significant" not in clusters:
         return [], [], []
     sig = clusters[clusters["significant"]]
-    rows = atlas.table.loc[atlas.table.index.intersection(sig.index)]
+    rows = service.table.loc[service.table.index.intersection(sig.index)]
     text = [f"{r.ccg_name}: {int(sig.at[c, 'n_same'])} of {int(sig.at[c, 'n_neighbours'])} neighbours "
             f"share its level (p = {sig.at[c, 'p_value']:.3f})" for c, r in rows.iterrows()]
     return rows["lon"].tolist(), rows["lat"].tolist(), text
+
+
+def map_patch(patch: Any, service: AtlasService, view: View, applied: dict[str, object], now: dict[str, object],
+              clusters: pd.DataFrame | None) -> Any:
+    """Write into ``patch`` (a ``dash.Patch``, or any nested-dict stand-in) only the parts of the map whose inputs
+    differ between ``applied`` (what the browser shows) and ``now`` (see :func:`dashboard.state.map_parts`).
+
+    Geometry never changes, so a filter change re-sends a few per-CCG arrays, not the 700 kB figure.
+    """
+    arr = map_arrays(view)
+    if applied.get("colour") != now["colour"]:
+        patch["data"][T_CCG]["z"] = arr.z
+        patch["data"][T_CCG]["colorscale"] = arr.colorscale
+        patch["data"][T_CCG]["hovertemplate"] = arr.hovertemplate
+        patch["layout"]["legend"]["title"]["text"] = legend_title(view.state)
+        for i, (color, visible) in enumerate(zip(arr.legend_colors, arr.legend_visible)):
+            patch["data"][T_LEGEND + i]["marker"]["color"] = color
+            patch["data"][T_LEGEND + i]["visible"] = visible
+    if applied.get("filter") != now["filter"]:
+        patch["data"][T_CCG]["marker"]["opacity"] = arr.opacity
+        for i, name in enumerate(arr.legend_names):
+            patch["data"][T_LEGEND + i]["name"] = legend_entry(name)
+    if applied.get("selection") != now["selection"]:
+        patch["data"][T_CCG]["marker"]["line"]["width"] = arr.line_width
+        patch["data"][T_CCG]["marker"]["line"]["color"] = arr.line_color
+        patch["data"][T_CCG]["selectedpoints"] = None
+    if applied.get("clusters") != now["clusters"]:
+        lon, lat, text = cluster_points(service, clusters)
+        patch["data"][T_CLUSTERS]["lon"] = lon
+        patch["data"][T_CLUSTERS]["lat"] = lat
+        patch["data"][T_CLUSTERS]["text"] = text
+    return patch
 
 
 NO_CCGS = "No CCG matches these filters: widen the deprivation range, or choose other regions or area teams."
@@ -313,24 +278,32 @@ def _no_ccgs_figure(title: dict) -> dict:
     }}
 
 
-def team_share_figure(table: pd.DataFrame, mask: pd.Series, year: int) -> dict:
-    """Share of each area team's CCGs at each level, most uniform team on top, unknown shown in grey.
+MIN_RANKED = 3  # an area team with fewer CCGs of known level is shown but not ranked
+
+
+def team_share_figure(view: View) -> dict:
+    """Share of each area team's CCGs at each level; teams with at least MIN_RANKED known CCGs ranked by the share
+    of their known CCGs at the team's most common level (most uniform on top), the rest below, unranked.
 
     Returned as a plain figure dict: building it through ``go.Figure`` validation costs ten times more,
     and this runs on every filter change.
     """
     n = len(LEVEL_ORDER)
-    m = np.asarray(mask, dtype=bool)
-    title = _title(f"Area teams by level, {YEAR_LABEL[year]}", "share of each team's CCGs; most uniform at top")
+    m = view.mask
+    year = view.year
+    title = _title(f"Area teams by level, {YEAR_LABEL[year]}",
+                   f"most uniform at top, among teams with {MIN_RANKED}+ known CCGs")
     if not m.any():
         return _no_ccgs_figure(title)
-    names, team_idx = np.unique(table["area_team"].to_numpy()[m], return_inverse=True)
-    grid = np.bincount(team_idx * n + level_codes(table[f"level_{year}"])[m], minlength=len(names) * n)
-    grid = grid.reshape(len(names), n)
+    names, team_idx = np.unique(view.table["area_team"].to_numpy()[m], return_inverse=True)
+    grid = np.bincount(team_idx * n + view.codes[m], minlength=len(names) * n).reshape(len(names), n)
     known = grid[:, :-1].sum(axis=1)  # the last level is unknown
-    modal = np.where(known > 0, grid[:, :-1].max(axis=1) / np.maximum(known, 1), -1.0)
+    top = grid[:, :-1].max(axis=1)
+    ranked = known >= MIN_RANKED
+    modal = np.where(ranked, top / np.maximum(known, 1), -1.0)
     order = np.lexsort((known, modal))  # least uniform first: plotly draws the last bar at the top
     grid, modal, teams = grid[order], modal[order], [str(t) for t in names[order]]
+    known, top = known[order], top[order]
     totals = grid.sum(axis=1)
     data = []
     for i, level in enumerate(LEVEL_ORDER):
@@ -340,7 +313,8 @@ def team_share_figure(table: pd.DataFrame, mask: pd.Series, year: int) -> dict:
             "customdata": [[int(c), int(t)] for c, t in zip(grid[:, i], totals)],
             "hovertemplate": "%{y}: %{customdata[0]} of %{customdata[1]} CCGs<extra>" + LEVEL_LABEL[level] + "</extra>",
         })
-    labels = [f"{t} ({m:.0%} at modal level)" if m >= 0 else f"{t} (no known level)" for t, m in zip(teams, modal)]
+    labels = [f"{t} ({tp} of {k} known alike)" if r >= 0 else f"{t} ({k} known: not ranked)"
+              for t, tp, k, r in zip(teams, top, known, modal)]
     return {"data": data, "layout": {
         "barmode": "stack", "height": max(260, 24 * len(teams) + 110), "font": {"family": FONT},
         "margin": {"l": 10, "r": 28, "t": 60, "b": 30},  # room for the 100% tick label
@@ -351,13 +325,14 @@ def team_share_figure(table: pd.DataFrame, mask: pd.Series, year: int) -> dict:
     }}
 
 
-def imd_by_level_figure(table: pd.DataFrame, mask: pd.Series, year: int, selected: Sequence[str] = ()) -> dict:
+def imd_by_level_figure(view: View, selected: Sequence[str] = ()) -> dict:
     """IMD 2015 score of each CCG by level: box and points, so small groups are not hidden by a box.
 
     Selected CCGs are ringed, so a CCG picked on the map can be found among its peers.
     """
-    sub = table[mask]
-    col = f"level_{year}"
+    year = view.year
+    sub = view.table[view.mask].assign(_level=view.level[view.mask])
+    col = "_level"
     title = _title(f"Deprivation by level, {YEAR_LABEL[year]}", "IMD 2015 score of each CCG in the filter")
     if sub.empty:
         return _no_ccgs_figure(title)

@@ -8,8 +8,10 @@ import dash_ag_grid as dag
 from dash import dcc, html
 
 from dashboard import components, figures
+from dashboard.service import AtlasService
 from dashboard.state import REGION_HEADING, ViewState
 from geodata.atlas import Atlas
+from geodata.vocabulary import EVIDENCE_LABEL
 
 GRAPH_CONFIG = {
     "displaylogo": False,
@@ -24,10 +26,10 @@ CHART_CONFIG = {"displaylogo": False, "displayModeBar": "hover",
                 "modeBarButtonsToRemove": ["sendDataToCloud", "sendChartToCloud"]}
 
 
-def area_team_options(atlas: Atlas, regions: Sequence[str] = ()) -> list[dict[str, object]]:
+def area_team_options(service: AtlasService, regions: Sequence[str] = ()) -> list[dict[str, object]]:
     """Area teams grouped by region: a disabled heading per region, then its teams (only the chosen regions')."""
     out: list[dict[str, object]] = []
-    teams = atlas.table.groupby("region")["area_team"].unique()
+    teams = service.table.groupby("region")["area_team"].unique()
     for region in sorted(teams.index):
         if regions and region not in regions:
             continue
@@ -37,9 +39,9 @@ def area_team_options(atlas: Atlas, regions: Sequence[str] = ()) -> list[dict[st
     return out
 
 
-def ccg_options(atlas: Atlas) -> list[dict[str, str]]:
+def ccg_options(service: AtlasService) -> list[dict[str, str]]:
     """Search suggestions: the name people use (without 'NHS' and 'CCG'), with codes searchable too."""
-    t = atlas.table.sort_values("ccg_name")
+    t = service.table.sort_values("ccg_name")
     return [{"label": f"{n.removeprefix('NHS ').removesuffix(' CCG')} ({o})", "value": c, "search": f"{n} {o} {c}"}
             for n, o, c in zip(t["ccg_name"], t["ods_code"], t["ccg_code"])]
 
@@ -48,7 +50,7 @@ def _control(label: str, component: object) -> html.Div:
     return html.Div([html.Label(label, htmlFor=getattr(component, "id", None)), component], className="control")
 
 
-def controls(atlas: Atlas, state: ViewState) -> html.Div:
+def controls(service: AtlasService, state: ViewState) -> html.Div:
     return html.Div([
         _control("Year", dcc.RadioItems(
             id="year", value=state.year, inline=True, className="radio",
@@ -58,16 +60,21 @@ def controls(atlas: Atlas, state: ViewState) -> html.Div:
             options=[{"label": "Level", "value": "level"}, {"label": "Change 2015→2016", "value": "change"}])),
         _control("Region", dcc.Dropdown(
             id="region", multi=True, value=list(state.regions), placeholder="All regions",
-            options=[{"label": r, "value": r} for r in atlas.regions])),
+            options=[{"label": r, "value": r} for r in service.atlas.regions])),
         _control("NHS England area team (2013–15)", dcc.Dropdown(
             id="area-team", multi=True, value=list(state.area_teams), placeholder="All area teams",
-            options=area_team_options(atlas, state.regions), maxHeight=360)),
+            options=area_team_options(service, state.regions), maxHeight=360)),
         _control("Deprivation: IMD 2015 quintile among CCGs (1 = most deprived)", dcc.RangeSlider(
             id="imd-range", min=1, max=5, step=1, value=list(state.imd), allowCross=False,
             marks={i: str(i) for i in range(1, 6)})),
+        _control("Evidence behind each level", dcc.RadioItems(
+            id="evidence", value=state.evidence, className="radio",
+            options=[{"label": EVIDENCE_LABEL[k], "value": k} for k in EVIDENCE_LABEL])),
+        html.P("A level resting on a weaker claim than the one chosen is shown and counted as unknown.",
+               className="hint"),
         _control("Find CCGs", dcc.Dropdown(
             id="ccg-search", multi=True, value=list(state.ccgs), placeholder="Type a CCG name or code",
-            options=ccg_options(atlas), searchable=True)),
+            options=ccg_options(service), searchable=True)),
         html.Div([
             html.A("Download slide (PNG)", id="export-png", href="/export.png?download=1", className="button primary",
                    download="ccg-cocommissioning.png", role="button"),
@@ -78,9 +85,10 @@ def controls(atlas: Atlas, state: ViewState) -> html.Div:
     ], className="controls", role="search", **{"aria-label": "Filters"})
 
 
-def page(atlas: Atlas, state: ViewState) -> html.Div:
+def page(service: AtlasService, state: ViewState) -> html.Div:
     """The whole page for an initial state (the URL's, applied again by the first callback)."""
-    initial_map = figures.map_figure(atlas, state)
+    atlas = service.atlas
+    initial_map = figures.map_figure(service.view(state))
     cov = atlas.manifest["coverage"]
     known = {y: 209 - cov[y]["unknown"] for y in cov}
     return html.Div([
@@ -101,7 +109,7 @@ def page(atlas: Atlas, state: ViewState) -> html.Div:
             html.Div(id="notices", role="status", **{"aria-live": "polite"}),
         ]),
         html.Main([
-            controls(atlas, state),
+            controls(service, state),
             html.Section([
                 dcc.Loading(dcc.Graph(id="ccg-map", figure=initial_map, config=GRAPH_CONFIG,
                                       className="map", style={"height": "640px"}), delay_show=400),
@@ -164,6 +172,15 @@ def page(atlas: Atlas, state: ViewState) -> html.Div:
                    "name at that level, and how many in that scope are still unknown. The atlas never claims more "
                    "than a published total (the build checks this).", className="hint"),
             html.Div(components.reconciliation_table(atlas.reconciliation), id="reconciliation"),
+        ], className="reconciliation"),
+        html.Section([
+            html.H2("What the published totals imply for the unknown levels"),
+            html.P("Each total is a range where sources differ by one (63 in operation against 64 approved), and "
+                   "the February 2015 regional figures allow for one approved CCG that dropped out and for the "
+                   "three CCGs that merged into Newcastle Gateshead. The bounds are exact: the smallest and "
+                   "largest number of a scope's unknown CCGs at the level that leaves every published total, "
+                   "national and regional, both years, satisfiable.", className="hint"),
+            html.Ul([html.Li(sentence) for sentence in atlas.bounds["sentence"]], id="total-bounds"),
         ], className="reconciliation"),
         html.Footer(footer(atlas)),
     ], className="page")

@@ -15,15 +15,14 @@ defaults when not sandboxed) plus ``--disable-background-networking``; WebGL (ne
 still works through SwiftShader. MathJax is disabled, so nothing is fetched from a CDN.
 
 Without a browser, :class:`RendererUnavailable` says what to install instead of a stack trace (routes answer
-503 with it, the CLI exits 3). :func:`slide_bytes` is what ``/export.png`` calls: an in-process, thread-safe,
-bounded LRU (:data:`CACHE`) keyed on the atlas build, the view, the format and the size serves repeats, and
-concurrent requests for the same slide render it once.
+503 with it, the CLI exits 3). :func:`slide_bytes` is what ``/export.png`` calls: a thread-safe, bounded LRU
+(:class:`SlideCache`, one per :class:`dashboard.service.AtlasService`) keyed on the atlas build, the view, the
+format and the size serves repeats, and concurrent requests for the same slide render it once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import ctypes
 import gc
 import os
@@ -35,10 +34,12 @@ from collections.abc import Coroutine, Iterable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dashboard.state import ViewState
-from geodata.atlas import Atlas
+
+if TYPE_CHECKING:
+    from dashboard.service import AtlasService
 
 INSTALL_HINT = ("install Chromium with `apt-get install chromium` (Debian/Ubuntu; `make chromium` does it), "
                 "or set BROWSER_PATH to a Chrome or Chromium executable")
@@ -98,7 +99,8 @@ def _browser_class() -> type:
     return SlideChromium
 
 
-_RENDERERS: weakref.WeakSet[Renderer] = weakref.WeakSet()
+_RENDERERS: weakref.WeakSet[Renderer] = weakref.WeakSet()  # fork bookkeeping, not a cache
+_CACHES: weakref.WeakSet[SlideCache] = weakref.WeakSet()
 
 
 class Renderer:
@@ -283,20 +285,6 @@ def check_size(fmt: str, width: int, height: int) -> None:
 # The process's renderer and slide cache
 # ------------------------------------------------------------------------------------------------------------
 
-_default: Renderer | None = None
-_default_lock = threading.Lock()
-
-
-def default_renderer() -> Renderer:
-    """The process-wide renderer (created on first use; its browser starts on the first render)."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = Renderer()
-            atexit.register(_default.close)
-        return _default
-
-
 @dataclass
 class CacheStats:
     hits: int = 0
@@ -314,6 +302,7 @@ class SlideCache:
         self._bytes = 0
         self._lock = threading.Lock()
         self._inflight: dict[tuple, threading.Lock] = {}
+        _CACHES.add(self)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -351,7 +340,11 @@ class SlideCache:
         return data
 
     def get_or_make(self, key: tuple, make: Any) -> bytes:
-        """The cached bytes for key, or make() them once even when several threads ask at the same time."""
+        """The cached bytes for key, or make() them once even when several threads ask at the same time.
+
+        The in-flight gate is dropped only after the result is in the cache, so a thread arriving in between
+        finds either the gate (and waits for the result) or the result itself, never a gap that renders twice.
+        """
         data = self._hit(key)
         if data is not None:
             return data
@@ -365,36 +358,32 @@ class SlideCache:
                 self.stats.misses += 1
             try:
                 data = make()
+                self.put(key, data)
+                with self._lock:
+                    self.stats.renders += 1
             finally:
                 with self._lock:
-                    self._inflight.pop(key, None)
-            self.put(key, data)
-            with self._lock:
-                self.stats.renders += 1
+                    if self._inflight.get(key) is gate:
+                        del self._inflight[key]
             return data
-
-
-CACHE = SlideCache()
 
 
 def _after_fork_in_child() -> None:
     """A forked worker (gunicorn) starts its own browser on its first slide, with fresh locks."""
-    global _default_lock
-    _default_lock = threading.Lock()
     for r in list(_RENDERERS):
         r._forget()
-    CACHE._lock = threading.Lock()
-    CACHE._inflight = {}
+    for c in list(_CACHES):
+        c._lock = threading.Lock()
+        c._inflight = {}
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def cache_key(atlas: Atlas, state: ViewState, fmt: str, width: int, height: int) -> tuple:
+def cache_key(service: AtlasService, state: ViewState, fmt: str, width: int, height: int) -> tuple:
     """Everything a slide depends on: the atlas build, the view (not its notices), format and size."""
-    return (atlas.build_id, state.year, state.area_teams, state.regions, state.imd, state.ccgs, state.view,
-            fmt, width, height)
+    return (service.build_id, state, fmt, width, height)
 
 
 def release_memory() -> None:
@@ -406,30 +395,30 @@ def release_memory() -> None:
         pass
 
 
-def cache_info() -> dict[str, int]:
-    r = _default
-    return {"hits": CACHE.stats.hits, "misses": CACHE.stats.misses, "renders": CACHE.stats.renders,
-            "entries": len(CACHE), "browser_launches": r.launches if r else 0}
+def cache_info(service: AtlasService) -> dict[str, int]:
+    cache, r = service.slides, service._renderer
+    return {"hits": cache.stats.hits, "misses": cache.stats.misses, "renders": cache.stats.renders,
+            "entries": len(cache), "browser_launches": r.launches if r else 0}
 
 
-def slide_bytes(atlas: Atlas, state: ViewState, fmt: str = "png", width: int = 1920, height: int = 1080,
+def slide_bytes(service: AtlasService, state: ViewState, fmt: str = "png", width: int = 1920, height: int = 1080,
                 renderer: Renderer | None = None, use_cache: bool = True) -> bytes:
-    """The slide for this view as PNG or SVG bytes, from the cache when the same view was rendered before.
+    """The slide for this view as PNG or SVG bytes, from the service's cache when the same view was rendered.
 
     Raises ValueError for a bad format or size and RendererUnavailable when no browser can render it.
     """
     from dashboard.slide import slide_figure
 
     check_size(fmt, width, height)
-    r = renderer or default_renderer()
+    r = renderer or service.renderer
 
     def make() -> bytes:
         try:
-            return r.render(slide_figure(atlas, state, width=width, height=height), fmt=fmt, width=width,
+            return r.render(slide_figure(service.view(state), width=width, height=height), fmt=fmt, width=width,
                             height=height)
         finally:
             release_memory()
 
     if not use_cache:
         return make()
-    return CACHE.get_or_make(cache_key(atlas, state, fmt, width, height), make)
+    return service.slides.get_or_make(cache_key(service, state, fmt, width, height), make)

@@ -7,18 +7,18 @@ from urllib.parse import unquote_plus
 from flask import Flask, Response, jsonify, request
 
 from dashboard import render
-from dashboard.state import QUERY_KEYS, Vocabulary, parse_query, slide_filename
-from geodata.atlas import Atlas
+from dashboard.service import AtlasService
+from dashboard.state import QUERY_KEYS, parse_query, slide_filename
 
 MAX_QUERY = 4000
 
 
-def register(server: Flask, atlas: Atlas) -> None:
-    vocab = Vocabulary.from_table(atlas.table)
+def register(server: Flask, service: AtlasService) -> None:
+    vocab = service.vocabulary
 
     @server.get("/healthz")
     def healthz() -> Response:
-        m = atlas.manifest
+        m = service.atlas.manifest
         return jsonify(status="ok", atlas_build=m["build_id"], built_at=m["built_at"], ccgs=m["ccgs"])
 
     @server.get("/export.png")
@@ -38,7 +38,7 @@ def register(server: Flask, atlas: Atlas) -> None:
             return _bad("not understood, so no slide was made: "
                         + "; ".join(n.removeprefix("Ignored ") for n in state.notices))
         try:
-            png = render.slide_bytes(atlas, state, fmt="png")
+            png = render.slide_bytes(service, state, fmt="png")
         except render.RendererUnavailable as exc:
             return Response(f"Slide export is unavailable on this server: {exc}\n", status=503,
                             mimetype="text/plain")

@@ -20,8 +20,10 @@ from datetime import datetime
 import plotly.graph_objects as go
 
 from dashboard import figures, summaries
-from dashboard.state import ViewState, describe, filter_mask
+from dashboard.service import View
+from dashboard.state import ViewState, describe
 from geodata.atlas import Atlas
+from geodata.vocabulary import EVIDENCE_LABEL, LEVEL_COLOR, LEVEL_WORDS, YEAR_LABEL
 
 REF_WIDTH, REF_HEIGHT = 1920, 1080
 MAP_SHARE = 0.60  # of the width, for the map (the panel takes the rest)
@@ -116,9 +118,9 @@ def _html_line(words: list[tuple[str, bool, bool]]) -> str:
 def title_text(state: ViewState) -> str:
     """'CCG primary care co-commissioning, 2016/17 — Greater Manchester'."""
     if state.view == "change":
-        what = f"{TITLE_BASE}: change {figures.YEAR_LABEL[2015]} to {figures.YEAR_LABEL[2016]}"
+        what = f"{TITLE_BASE}: change {YEAR_LABEL[2015]} to {YEAR_LABEL[2016]}"
     else:
-        what = f"{TITLE_BASE}, {figures.YEAR_LABEL[state.year]}"
+        what = f"{TITLE_BASE}, {YEAR_LABEL[state.year]}"
     return f"{what} — {describe(state)}"
 
 
@@ -140,11 +142,14 @@ def filter_words(state: ViewState, max_teams: int | None = None) -> str:
     return " · ".join(parts)
 
 
-def subtitle_text(atlas: Atlas, state: ViewState, max_teams: int | None = None) -> str:
-    n_all = len(atlas.table)
-    n = int(filter_mask(atlas.table, state).sum())
+def subtitle_text(view: View, max_teams: int | None = None) -> str:
+    state = view.state
+    n_all = len(view.table)
+    n = view.n
     colour = ("Colour: change in delegated commissioning between the two years" if state.view == "change"
-              else f"Colour: co-commissioning level in {figures.YEAR_LABEL[state.year]}")
+              else f"Colour: co-commissioning level in {YEAR_LABEL[state.year]}")
+    if state.evidence != "any":
+        colour += f" · evidence: {EVIDENCE_LABEL[state.evidence].lower()} (weaker claims shown as unknown)"
     if not state.filtered:
         return f"{colour} · all {n_all} CCGs in England"
     return f"{colour} · {filter_words(state, max_teams)} · {n} of {n_all} CCGs; others paler"
@@ -154,8 +159,7 @@ def _fmt_list(counts: dict[str, int]) -> str:
     return ", ".join(f"{v} {k}" for k, v in counts.items())
 
 
-_SHORT = {"delegated": "delegated", "joint": "joint", "greater_involvement": "greater involvement",
-          "none": "no role", "not_delegated": "not delegated (level not stated)", "unknown": "unknown"}
+_SHORT = LEVEL_WORDS
 
 
 @dataclass
@@ -167,16 +171,16 @@ class CountsPanel:
     unknown: int = 0
 
 
-def counts_panel(atlas: Atlas, state: ViewState, brief: bool = False, england: bool = True) -> CountsPanel:
+def counts_panel(view: View, brief: bool = False, england: bool = True) -> CountsPanel:
     """Counts for the slide's panel; ``brief`` drops the caveat sentence, ``england=False`` the atlas's
     England counts (both only when the panel would not fit otherwise)."""
-    table = atlas.table
-    mask = filter_mask(table, state)
-    n = int(mask.sum())
+    state, table, mask = view.state, view.table, view.mask
+    n = view.n
     year = 2016 if state.view == "change" else state.year
-    ylab = figures.YEAR_LABEL[year]
-    counts = summaries.level_counts(atlas, ViewState(year=year, area_teams=state.area_teams,
-                                                     regions=state.regions, imd=state.imd))
+    ylab = YEAR_LABEL[year]
+    published_by_year = view.service.published
+    counts = summaries.level_counts(view.service.view(ViewState(year=year, area_teams=state.area_teams,
+                                                                regions=state.regions, imd=state.imd)))
     by_level = dict(zip(counts["level"], counts["ccgs"]))
     unknown = int(by_level.get("unknown", 0))
     known = n - unknown
@@ -188,13 +192,13 @@ def counts_panel(atlas: Atlas, state: ViewState, brief: bool = False, england: b
     paras.append([(f"Level unknown for {unknown} of {n} CCGs {where} — no public source found", True),
                   (" (light grey on the map)." + caveat, False)])
     if state.view == "change":
-        prev = summaries.national_totals(atlas, 2015).get("delegated")
-        now = summaries.national_totals(atlas, 2016).get("delegated")
+        prev = published_by_year.get(2015, {}).get("delegated")
+        now = published_by_year.get(2016, {}).get("delegated")
         paras.append([("Published national totals, delegated: ", True),
-                      (f"{prev} CCGs in {figures.YEAR_LABEL[2015]}, {now} in {figures.YEAR_LABEL[2016]} "
+                      (f"{prev} CCGs in {YEAR_LABEL[2015]}, {now} in {YEAR_LABEL[2016]} "
                        f"(of {len(table)}; {PUBLISHED_SOURCE}).", False)])
     else:
-        published = {_SHORT.get(k, k): v for k, v in summaries.national_totals(atlas, year).items()}
+        published = {_SHORT.get(k, k): v for k, v in published_by_year.get(year, {}).items()}
         paras.append([(f"Published national totals {ylab}: ", True),
                       (f"{_fmt_list(published)}, of {len(table)} CCGs in operation from 1 April {year} "
                        f"({PUBLISHED_SOURCE}).", False)])
@@ -204,7 +208,8 @@ def counts_panel(atlas: Atlas, state: ViewState, brief: bool = False, england: b
     if state.ccgs:
         # Only selected CCGs that the slide frames (those in the filter) are named; the rest are counted.
         picked = [c for c in state.ccgs if c in table.index]
-        names = [str(table.at[c, "ccg_name"]) for c in picked if mask[c]]
+        position = view.service.position
+        names = [str(table.at[c, "ccg_name"]) for c in picked if mask[position[c]]]
         outside = len(picked) - len(names)
         shown = "; ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
         note = f" {outside} selected CCG{'s' if outside != 1 else ''} outside the filter not shown." if outside else ""
@@ -250,10 +255,10 @@ def built_date(atlas: Atlas) -> str:
 
 def date_text(atlas: Atlas, state: ViewState) -> str:
     if state.view == "change":
-        levels = (f"levels as of {figures.YEAR_LABEL[2015]} and {figures.YEAR_LABEL[2016]} "
+        levels = (f"levels as of {YEAR_LABEL[2015]} and {YEAR_LABEL[2016]} "
                   "(in operation from 1 April 2015 and 2016)")
     else:
-        levels = f"levels as of {figures.YEAR_LABEL[state.year]} (in operation from 1 April {state.year})"
+        levels = f"levels as of {YEAR_LABEL[state.year]} (in operation from 1 April {state.year})"
     return (f"Data: {levels}; {len(atlas.table)} CCGs of 2015/16, IMD 2015. "
             f"Atlas build {atlas.build_id}, built {built_date(atlas)}.")
 
@@ -305,18 +310,19 @@ class _Canvas:
                             "line": {"color": color, "width": width}, "layer": "above"})
 
 
-def slide_figure(atlas: Atlas, state: ViewState, width: int = REF_WIDTH, height: int = REF_HEIGHT) -> go.Figure:
+def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT) -> go.Figure:
     """The page's map (figures.map_figure) with title, filters, legend and counts, sources and data date."""
+    atlas, state = view.atlas, view.state
     s = font_scale(width, height)
     pad = 36 * s
     full_w = width - 2 * pad
 
     # Top band: title and subtitle, wrapped to the full width.
     title_lines = wrap([(title_text(state), True)], TITLE_PX * s, full_w)
-    sub_lines = wrap(subtitle_text(atlas, state), SUBTITLE_PX * s, full_w)
+    sub_lines = wrap(subtitle_text(view), SUBTITLE_PX * s, full_w)
     for max_teams in (3, 1):  # at most two lines of filters: name the first teams and count the rest
         if len(sub_lines) > 2:
-            sub_lines = wrap(subtitle_text(atlas, state, max_teams), SUBTITLE_PX * s, full_w)
+            sub_lines = wrap(subtitle_text(view, max_teams), SUBTITLE_PX * s, full_w)
     # Bottom band: sources and licences, then the date of the data.
     src_lines = wrap([("Sources and licences: ", True), (condensed_attributions(atlas.attributions), False)],
                      FOOTER_PX * s, full_w)
@@ -333,15 +339,15 @@ def slide_figure(atlas: Atlas, state: ViewState, width: int = REF_WIDTH, height:
         panel_x = width * (share + 0.02)
         panel_w = (width - pad - panel_x) * 0.98  # a little slack for the browser's own text metrics
         plan = (s * k, panel_x, panel_w, body_top, brief, england, zeros)
-        if _right_panel(None, atlas, state, *plan) <= body_bottom - body_top:
+        if _right_panel(None, view, *plan) <= body_bottom - body_top:
             break
 
     # The map, from the page's own figure function, in the left part of the body.
     map_x0, map_x1 = pad, width * share
     map_w, map_h = map_x1 - map_x0, body_bottom - body_top
-    fig = figures.map_figure(atlas, state, height=height, width=width)
+    fig = figures.map_figure(view, height=height, width=width)
     # Framed like the page frames a filter (the same bounds and formula), for the slide's map size.
-    center, zoom = figures.fit_view(figures.filter_bounds(atlas, state), round(map_w), round(map_h))
+    center, zoom = figures.fit_view(figures.filter_bounds(view), round(map_w), round(map_h))
     fig.update_layout(
         width=width, height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False,
         paper_bgcolor="#ffffff", plot_bgcolor="#ffffff", font={"family": figures.FONT, "color": TEXT_COLOR},
@@ -356,7 +362,7 @@ def slide_figure(atlas: Atlas, state: ViewState, width: int = REF_WIDTH, height:
     y += cv.text(title_lines, pad, y, TITLE_PX * s)
     y += 6 * s
     cv.text(sub_lines, pad, y, SUBTITLE_PX * s, color=MUTED_COLOR)
-    used = _right_panel(cv, atlas, state, *plan)
+    used = _right_panel(cv, view, *plan)
 
     # Footer: sources and licences, the date of the data.
     y = height - 18 * s - foot_h
@@ -373,10 +379,11 @@ def slide_figure(atlas: Atlas, state: ViewState, width: int = REF_WIDTH, height:
     return fig
 
 
-def _right_panel(cv: _Canvas | None, atlas: Atlas, state: ViewState, s: float, x: float, w: float,
+def _right_panel(cv: _Canvas | None, view: View, s: float, x: float, w: float,
                  top: float, brief: bool = False, england: bool = True, zeros: bool = True) -> float:
     """Legend and counts panel from (x, top), w pixels wide; draws when cv is given; returns the height."""
-    arr = figures.map_arrays(atlas, state)
+    state = view.state
+    arr = figures.map_arrays(view)
 
     def text(lines: list[str], tx: float, ty: float, size: float, valign: str = "top") -> None:
         if cv is not None:
@@ -393,7 +400,7 @@ def _right_panel(cv: _Canvas | None, atlas: Atlas, state: ViewState, s: float, x
         zip(arr.legend_names, arr.legend_colors, arr.legend_visible) if visible and (zeros or not name.endswith(": 0"))
     ]
     if state.filtered:
-        rows.append(("Paler: outside the filter, for context", figures.LEVEL_COLOR["delegated"], "faded"))
+        rows.append(("Paler: outside the filter, for context", LEVEL_COLOR["delegated"], "faded"))
     if state.ccgs:
         rows.append(("Outlined: selected CCGs", "#ffffff", "selected"))
     rows += [("Area team border (2013–15)", "#333333", "team"), ("NHS England region border", "#000000", "region")]
@@ -416,7 +423,7 @@ def _right_panel(cv: _Canvas | None, atlas: Atlas, state: ViewState, s: float, x
         cv.hline(x, x + w, y, FRAME_COLOR, max(1.0, s))
     y += 14 * s
     body = BODY_PX * s
-    for para in counts_panel(atlas, state, brief=brief, england=england).paragraphs:
+    for para in counts_panel(view, brief=brief, england=england).paragraphs:
         lines = wrap(para, body, w)
         text(lines, x, y, body)
         y += len(lines) * body * LINE + 10 * s
@@ -426,5 +433,5 @@ def _right_panel(cv: _Canvas | None, atlas: Atlas, state: ViewState, s: float, x
 def _legend_heading(state: ViewState) -> str:
     where = "CCGs in the filter" if state.filtered else "CCGs"
     if state.view == "change":
-        return f"Change {figures.YEAR_LABEL[2015]} to {figures.YEAR_LABEL[2016]} ({where})"
-    return f"Level {figures.YEAR_LABEL[state.year]} ({where})"
+        return f"Change {YEAR_LABEL[2015]} to {YEAR_LABEL[2016]} ({where})"
+    return f"Level {YEAR_LABEL[state.year]} ({where})"

@@ -13,14 +13,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl, urlencode
 
-import numpy as np
 import pandas as pd
+
+from geodata.vocabulary import EVIDENCE_CHOICES
 
 YEARS = (2015, 2016)
 VIEWS = ("level", "change")
 MAX_ITEMS = 250  # more values than CCGs is never a real view
 MAX_TEXT = 200
-QUERY_KEYS = ("year", "area_team", "region", "imd", "ccg", "view")  # the URL parameters of ../shared/CONTRACT.md
+QUERY_KEYS = ("year", "area_team", "region", "imd", "ccg", "view", "evidence")  # ../shared/CONTRACT.md
+EVIDENCE = tuple(EVIDENCE_CHOICES)  # any, approved, operating: weaker claims are treated as unknown
 REGION_HEADING = "__region__"  # value prefix of the region headings in the area-team list (not selectable)
 
 
@@ -34,6 +36,7 @@ class ViewState:
     imd: tuple[int, int] = (1, 5)
     ccgs: tuple[str, ...] = ()
     view: str = "level"
+    evidence: str = "any"
     notices: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -102,7 +105,8 @@ def parse_imd(value: object) -> tuple[int, int] | None:
 
 
 def normalise(vocab: Vocabulary, year: object = 2016, area_teams: object = (), regions: object = (),
-              imd: object = (1, 5), ccgs: object = (), view: object = "level") -> ViewState:
+              imd: object = (1, 5), ccgs: object = (), view: object = "level", evidence: object = "any"
+              ) -> ViewState:
     """A valid ViewState from untrusted values (URL or callback inputs), with a notice per dropped value."""
     notices: list[str] = []
 
@@ -168,8 +172,12 @@ def normalise(vocab: Vocabulary, year: object = 2016, area_teams: object = (), r
     if v is None:
         notices.append(f"Ignored view {_short(view)!r}: use 'level' or 'change'")
         v = "level"
+    ev = evidence if evidence in EVIDENCE else None
+    if ev is None:
+        notices.append(f"Ignored evidence {_short(evidence)!r}: use 'any', 'approved' or 'operating'")
+        ev = "any"
     return ViewState(year=y, area_teams=tuple(sorted(teams)), regions=tuple(sorted(regs)), imd=rng,
-                     ccgs=tuple(codes), view=v, notices=tuple(notices))
+                     ccgs=tuple(codes), view=v, evidence=ev, notices=tuple(notices))
 
 
 def _imd_pair(value: Sequence[object]) -> tuple[int, int] | None:
@@ -203,6 +211,7 @@ def parse_query(search: object, vocab: Vocabulary) -> ViewState:
         imd=multi["imd"][-1] if multi["imd"] else (1, 5),
         ccgs=multi["ccg"],
         view=multi["view"][-1] if multi["view"] else "level",
+        evidence=multi["evidence"][-1] if multi["evidence"] else "any",
     )
     notices = list(state.notices) + [f"Ignored unknown parameter {_short(k)!r}" for k in dict.fromkeys(extra)]
     return state.with_notices(notices)
@@ -218,20 +227,9 @@ def to_query(state: ViewState) -> str:
     pairs += [("ccg", c) for c in state.ccgs]
     if state.view != "level":
         pairs.append(("view", state.view))
+    if state.evidence != "any":
+        pairs.append(("evidence", state.evidence))
     return "?" + urlencode(pairs)
-
-
-def filter_mask(table: pd.DataFrame, state: ViewState) -> pd.Series:
-    """CCGs inside the filters: area teams OR-ed, regions OR-ed, the two AND-ed, and the IMD quintile range."""
-    mask = np.ones(len(table), dtype=bool)  # numpy, not pandas: this runs in every callback
-    if state.area_teams:
-        mask &= np.isin(table["area_team"].to_numpy(), list(state.area_teams))
-    if state.regions:
-        mask &= np.isin(table["region"].to_numpy(), list(state.regions))
-    lo, hi = state.imd
-    quintile = table["imd_quintile"].to_numpy()
-    mask &= (quintile >= lo) & (quintile <= hi)
-    return pd.Series(mask, index=table.index)
 
 
 def describe(state: ViewState) -> str:
@@ -278,12 +276,14 @@ def slide_filename(state: ViewState, ext: str = "png") -> str:
                      f"{len(state.area_teams)}-area-teams")
     if state.imd != (1, 5):
         parts.append(f"imd-{state.imd[0]}-{state.imd[1]}")
+    if state.evidence != "any":
+        parts.append(f"{state.evidence}-only")
     return "-".join(parts)[:150] + f".{ext}"
 
 
 def next_state(vocab: Vocabulary, trigger: str, search: object, year: object, view: object, regions: object,
                area_teams: object, imd: object, ccgs: object, click: object = None,
-               selected: object = None) -> ViewState:
+               selected: object = None, evidence: object = "any") -> ViewState:
     """The view after one event: ``trigger`` is the Dash prop that fired (``"url.search"``, ``"year.value"``,
     ``"ccg-map.clickData"``, ``"reset.n_clicks"`` ...; empty on page load).
 
@@ -296,21 +296,21 @@ def next_state(vocab: Vocabulary, trigger: str, search: object, year: object, vi
         return parse_query(search, vocab)
     if isinstance(area_teams, list):  # the list's region headings are not teams (a keyboard can still pick one)
         area_teams = [t for t in area_teams if not (isinstance(t, str) and t.startswith(REGION_HEADING))]
-    state = normalise(vocab, year, area_teams, regions, imd, ccgs, view)
+    state = normalise(vocab, year, area_teams, regions, imd, ccgs, view, evidence)
     if trigger == "ccg-map.clickData":
         for code in map_event_codes(click, limit=1):
-            state = normalise(vocab, year, area_teams, regions, imd, list(toggle(state.ccgs, code)), view)
+            state = normalise(vocab, year, area_teams, regions, imd, list(toggle(state.ccgs, code)), view, evidence)
     elif trigger == "ccg-map.selectedData":
         picked = map_event_codes(selected)
         if picked:
-            state = normalise(vocab, year, area_teams, regions, imd, picked, view)
+            state = normalise(vocab, year, area_teams, regions, imd, picked, view, evidence)
     return state
 
 
 def to_store(state: ViewState) -> dict[str, object]:
     """JSON for the browser-side store that every other callback reads (notices are shown, not stored)."""
     return {"year": state.year, "area_teams": list(state.area_teams), "regions": list(state.regions),
-            "imd": list(state.imd), "ccgs": list(state.ccgs), "view": state.view}
+            "imd": list(state.imd), "ccgs": list(state.ccgs), "view": state.view, "evidence": state.evidence}
 
 
 def from_store(data: object, vocab: Vocabulary) -> ViewState:
@@ -318,16 +318,18 @@ def from_store(data: object, vocab: Vocabulary) -> ViewState:
     if not isinstance(data, dict):
         return ViewState()
     return normalise(vocab, data.get("year"), data.get("area_teams"), data.get("regions"), data.get("imd"),
-                     data.get("ccgs"), data.get("view"))
+                     data.get("ccgs"), data.get("view"), data.get("evidence", "any"))
 
 
 def filters_only(state: ViewState) -> ViewState:
     """The year and filters alone: the cache key of everything that ignores selection and colouring mode."""
-    return ViewState(year=state.year, area_teams=state.area_teams, regions=state.regions, imd=state.imd)
+    return ViewState(year=state.year, area_teams=state.area_teams, regions=state.regions, imd=state.imd,
+                     evidence=state.evidence)
 
 
 def map_parts(state: ViewState, show_clusters: bool) -> dict[str, object]:
     """What each part of the map depends on; a part whose value differs from the last applied one is re-sent."""
-    filters = [state.year, list(state.area_teams), list(state.regions), list(state.imd)]
-    return {"colour": [state.year, state.view], "filter": [*filters, state.view], "selection": list(state.ccgs),
+    filters = [state.year, list(state.area_teams), list(state.regions), list(state.imd), state.evidence]
+    return {"colour": [state.year, state.view, state.evidence], "filter": [*filters, state.view, state.evidence],
+            "selection": list(state.ccgs),
             "clusters": filters if show_clusters else False}

@@ -1,4 +1,8 @@
-"""Counts and tables that follow the filters: plain pandas and numpy, shared by the page and the slide export."""
+"""Counts and tables that follow the filters: plain numpy and pandas, shared by the page and the slide export.
+
+Every function reads a :class:`dashboard.service.View` (mask, level codes and counts computed once per view
+state) or the :class:`dashboard.service.AtlasService` for data that no filter changes.
+"""
 
 from __future__ import annotations
 
@@ -7,113 +11,79 @@ import re
 import numpy as np
 import pandas as pd
 
-from dashboard.figures import LEVEL_LABEL, LEVEL_ORDER, NO_CCGS, YEAR_LABEL, level_codes
-from dashboard.state import ViewState, filter_mask
-from geodata.atlas import Atlas
-
-# Published national totals in force from 1 April (NHS England board paper via HSJ; BJGP 2018).
-NATIONAL = {
-    2015: {"delegated": 63, "joint": 87},
-    2016: {"delegated": 115, "joint": 68, "greater_involvement": 26},
-}
+from dashboard.figures import NO_CCGS
+from dashboard.service import AtlasService, View, level_codes, level_column
+from geodata.vocabulary import CLAIM_LABEL, LEVEL_LABEL, LEVEL_ORDER, UNKNOWN, YEAR_LABEL, YEARS
 
 
-def national_totals(atlas: Atlas, year: int) -> dict[str, int]:
-    """Published national counts for the year, from the build's reconciliation (in-operation figures)."""
-    key = (atlas.build_id, year)
-    if key not in _NATIONAL_CACHE:
-        _NATIONAL_CACHE[key] = _national_totals(atlas, year)
-    return _NATIONAL_CACHE[key]
-
-
-_NATIONAL_CACHE: dict[tuple[str, int], dict[str, int]] = {}
-
-
-def _national_totals(atlas: Atlas, year: int) -> dict[str, int]:
-    rec = atlas.reconciliation
-    rec = rec[(rec["year"] == year) & (rec["scope"] == "England")]
-    out = dict(NATIONAL[year])
-    for level, group in rec.groupby("level"):
-        in_op = group[group["measure"].str.startswith("in_operation")]
-        if not in_op.empty and level not in out:
-            out[str(level)] = int(in_op["published"].max())
-    return out
-
-
-def level_counts(atlas: Atlas, state: ViewState) -> pd.DataFrame:
+def level_counts(view: View) -> pd.DataFrame:
     """Per level: CCGs in the filter, their share of all and of those with a known level, and the
     published national total, so that a gap between the atlas and the published figure is visible."""
-    table = atlas.table
-    mask = filter_mask(table, state).to_numpy()
-    codes = level_codes(table[f"level_{state.year}"])
-    counts = np.bincount(codes[mask], minlength=len(LEVEL_ORDER))
-    national = np.bincount(codes, minlength=len(LEVEL_ORDER))
-    n = int(mask.sum())
-    known = n - int(counts[-1])  # the last level is unknown
-    published = national_totals(atlas, state.year)
+    national = np.bincount(view.codes, minlength=len(LEVEL_ORDER))
+    n, known = view.n, view.known
+    published = view.service.published.get(view.year, {})
     rows = []
     for i, level in enumerate(LEVEL_ORDER):
-        c = int(counts[i])
+        c = int(view.counts[i])
         rows.append({
             "level": level, "label": LEVEL_LABEL[level], "ccgs": c,
             "share_all": c / n if n else 0.0,
-            "share_known": (c / known if known else 0.0) if level != "unknown" else None,
+            "share_known": (c / known if known else 0.0) if level != UNKNOWN else None,
             "england_atlas": int(national[i]),
             "england_published": published.get(level),
         })
     return pd.DataFrame(rows)
 
 
-def transition_counts(atlas: Atlas, state: ViewState) -> pd.DataFrame:
+def transition_counts(view: View) -> pd.DataFrame:
     """2015/16 level (rows) by 2016/17 level (columns) for CCGs in the filter."""
-    table = atlas.table
-    mask = filter_mask(table, state).to_numpy()
     n = len(LEVEL_ORDER)
-    pairs = level_codes(table["level_2015"])[mask] * n + level_codes(table["level_2016"])[mask]
+    m = view.mask
+    pairs = level_codes(view.levels_2015[m]) * n + level_codes(view.levels_2016[m])
     grid = np.bincount(pairs, minlength=n * n).reshape(n, n)
     return pd.DataFrame(grid, index=list(LEVEL_ORDER), columns=list(LEVEL_ORDER))
 
 
-def coverage_sentence(atlas: Atlas, state: ViewState) -> str:
-    table = atlas.table
-    mask = filter_mask(table, state)
-    col = f"level_{state.year}"
-    n = int(mask.sum())
-    if n == 0:
+def coverage_sentence(view: View) -> str:
+    if view.n == 0:
         return NO_CCGS
-    unknown = int((table.loc[mask, col] == "unknown").sum())
-    return (f"{n} CCGs in the filter; {n - unknown} have a sourced level for {YEAR_LABEL[state.year]}, "
-            f"{unknown} are unknown. Shares of known levels depend on which CCGs could be sourced.")
-
-
-def table_rows(atlas: Atlas, state: ViewState) -> list[dict[str, object]]:
-    """Rows for the CCG table: CCGs in the filter, or only the selected ones when there is a selection."""
-    records = _records(atlas)
-    if state.ccgs:
-        position = {c: i for i, c in enumerate(atlas.table.index)}
-        return [records[position[c]] for c in state.ccgs if c in position]
-    return [records[i] for i in np.flatnonzero(filter_mask(atlas.table, state).to_numpy())]
-
-
-def table_caption(atlas: Atlas, state: ViewState, shown: int) -> str:
-    """Say what the table (and so its CSV) holds: the selection narrows it, which is easy to miss."""
-    in_filter = int(filter_mask(atlas.table, state).sum())
-    if state.ccgs:
-        return (f"Showing the {shown} selected CCG{'s' if shown != 1 else ''} only, not all {in_filter} in the "
-                "filter. To list them all, clear Find CCGs (its × button) or click each selected CCG again.")
-    return f"Showing the {shown} CCGs in the filter." if shown else NO_CCGS
+    return (f"{view.n} CCGs in the filter; {view.known} have a sourced level for {YEAR_LABEL[view.year]}, "
+            f"{view.unknown} are unknown. Shares of known levels depend on which CCGs could be sourced.")
 
 
 TABLE_COLUMNS = ["ccg_code", "ods_code", "ccg_name", "area_team", "region", "local_office", "imd_score", "imd_rank",
-                 "imd_quintile", "population", "level_2015", "level_2016", "source_2015", "source_2016"]
-_RECORDS: dict[str, list[dict[str, object]]] = {}
+                 "imd_quintile", "population", "level_2015", "level_2016", "claim_2015", "claim_2016", "source_2015",
+                 "source_2016"]
 
 
-def _records(atlas: Atlas) -> list[dict[str, object]]:
-    """Table rows as dicts, made once per atlas build: slicing a list is cheaper than a DataFrame per request."""
-    if atlas.build_id not in _RECORDS:
-        _RECORDS[atlas.build_id] = atlas.table[TABLE_COLUMNS].to_dict("records")
-    return _RECORDS[atlas.build_id]
+def records(service: AtlasService, evidence: str = "any") -> list[dict[str, object]]:
+    """Table rows as dicts, made once per service and evidence choice (a level resting on a weaker claim is
+    'unknown'): slicing a list is cheaper than a DataFrame per request."""
+    if evidence not in service.records:
+        t = service.table
+        frame = t[TABLE_COLUMNS].copy()
+        for year in YEARS:
+            frame[f"level_{year}"] = t[level_column(year, evidence)]
+            frame[f"claim_{year}"] = t[f"claim_{year}"].where(frame[f"level_{year}"] != UNKNOWN, "")
+        service.records[evidence] = frame.to_dict("records")
+    return service.records[evidence]
+
+
+def table_rows(view: View) -> list[dict[str, object]]:
+    """Rows for the CCG table: CCGs in the filter, or only the selected ones when there is a selection."""
+    rows = records(view.service, view.state.evidence)
+    if view.state.ccgs:
+        position = view.service.position
+        return [rows[position[c]] for c in view.state.ccgs if c in position]
+    return [rows[i] for i in np.flatnonzero(view.mask)]
+
+
+def table_caption(view: View, shown: int) -> str:
+    """Say what the table (and so its CSV) holds: the selection narrows it, which is easy to miss."""
+    if view.state.ccgs:
+        return (f"Showing the {shown} selected CCG{'s' if shown != 1 else ''} only, not all {view.n} in the "
+                "filter. To list them all, clear Find CCGs (its × button) or click each selected CCG again.")
+    return f"Showing the {shown} CCGs in the filter." if shown else NO_CCGS
 
 
 URL = re.compile(r"<(https?://[^>\s]+)>")
@@ -128,17 +98,36 @@ def split_sources(source: str) -> list[tuple[str, str | None]]:
     return out
 
 
-def details(atlas: Atlas, code: str) -> dict[str, object] | None:
+def details(service: AtlasService, code: str) -> dict[str, object] | None:
     """Everything the details panel shows for one CCG, or None for an unknown code."""
-    if code not in atlas.table.index:
+    table = service.table
+    if code not in table.index:
         return None
-    r = atlas.table.loc[code]
+    r = table.loc[code]
     return {
         "name": r["ccg_name"], "ccg_code": code, "ods_code": r["ods_code"],
         "area_team": f"{r['area_team']} ({r['area_team_code']})", "region": r["region"],
         "local_office": r["local_office"],
         "imd": f"{r['imd_score']:.1f}, rank {r['imd_rank']} of 209, quintile {r['imd_quintile']}",
         "population": f"{int(r['population']):,} (ONS mid-2015)",
-        "years": [(YEAR_LABEL[y], LEVEL_LABEL[r[f'level_{y}']], split_sources(r[f"source_{y}"])) for y in (2015, 2016)],
-        "neighbours": [atlas.table.at[c, "ccg_name"] for c in atlas.neighbours.get(code, [])],
+        "years": [(YEAR_LABEL[y], LEVEL_LABEL[r[f'level_{y}']], split_sources(r[f"source_{y}"]),
+                   claim_words(r[f"claim_{y}"], r[f"source_{y}"], y)) for y in YEARS],
+        "neighbours": [table.at[c, "ccg_name"] for c in service.atlas.neighbours.get(code, [])],
     }
+
+
+def claim_words(claim: str, source: str, year: int) -> str:
+    """What the evidence behind a level amounts to, in plain words ('approved by NHS England for 2015/16')."""
+    if not claim:
+        return ""
+    if claim == "rule":
+        if "rule:delegated_persists" in source:
+            return "inferred: CCGs delegated in 2015/16 stayed delegated"
+        if "rule:newly_authorised" in source:
+            return "inferred: newly authorised for April 2016, so not delegated in 2015/16"
+        return "inferred by a stated rule"
+    if claim == "approved":
+        return f"approved by NHS England for {YEAR_LABEL[year]}"
+    if claim == "operating":
+        return f"the source states the CCG held this level in {YEAR_LABEL[year]}"
+    return CLAIM_LABEL.get(claim, claim)

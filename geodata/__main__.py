@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 from pathlib import Path
 
 from geodata import build as build_mod
 from geodata import importer, levels, sources
 from geodata.atlas import read_atlas
+from geodata.csv_safe import safe_frame
 
 
 def _report(table_rec: object, manifest: dict) -> str:
@@ -30,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sources", help="raw data folder (default $CCG_SOURCES or ../shared/data/raw)")
     parser.add_argument("--atlas", help="atlas folder (default $CCG_ATLAS_DIR or build/atlas)")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("build", help="build the atlas (replaces the old one only if the new one is valid)")
+    b = sub.add_parser("build", help="build the atlas (replaces the old one only if the new one is valid)")
+    b.add_argument("--allow-fewer-levels", action="store_true",
+                   help="accept fewer known levels than the current atlas has (otherwise the build stops)")
     sub.add_parser("ensure", help="build only if the atlas is missing or older than its inputs")
     sub.add_parser("report", help="coverage and published totals beside the atlas's counts")
     exp = sub.add_parser("export-csv", help="write the flat atlas table, one row per CCG")
@@ -46,14 +51,19 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--source-title")
     imp.add_argument("--source-url")
     imp.add_argument("--source-date")
+    imp.add_argument("--claim", choices=("approved", "operating"), default="approved",
+                     help="what the list states: levels approved for the year (default) or in operation")
     imp.add_argument("--into", default=str(build_mod.PROJECT_LEVELS), help="levels table to add to")
     imp.add_argument("--no-build", action="store_true", help="do not rebuild the atlas afterwards")
+    imp.add_argument("--supersede", action="store_true",
+                     help="the list's levels replace the rows of other sources they contradict (listed), "
+                          "instead of being refused")
     args = parser.parse_args(argv)
     root = sources.sources_dir(args.sources)
 
     try:
         if args.cmd == "build" or (args.cmd == "ensure" and build_mod.needs_build(root, args.atlas)):
-            res = build_mod.build(root, args.atlas)
+            res = build_mod.build(root, args.atlas, allow_fewer_levels=getattr(args, "allow_fewer_levels", False))
             print(_report(res.reconciliation, res.manifest))
             print(f"atlas written to {res.path}")
         elif args.cmd == "ensure":
@@ -63,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             print(_report(atlas.reconciliation, atlas.manifest))
         elif args.cmd == "export-csv":
             atlas = read_atlas(args.atlas)
-            atlas.table.to_csv(args.file, index=False)
+            safe_frame(atlas.table).to_csv(args.file, index=False)  # no cell a spreadsheet would run
             print(f"wrote {len(atlas.table)} rows to {args.file}")
         elif args.cmd == "import-levels":
             return _import(args, root)
@@ -78,7 +88,7 @@ def _import(args: argparse.Namespace, root: Path) -> int:
     title = args.source_title or f"Imported list {path.name}"
     res = importer.import_levels(path, args.year, root, level=args.level, name_column=args.name_column,
                                  level_column=args.level_column, source_title=title, source_url=args.source_url,
-                                 source_date=args.source_date, rest=args.rest)
+                                 source_date=args.source_date, rest=args.rest, claim=args.claim)
     target = Path(args.into)
     # Check against everything the build will read: the shared table, the project's table (also when the
     # rows go elsewhere) and the target less this source's earlier rows for the same year (replaced below).
@@ -91,23 +101,38 @@ def _import(args: argparse.Namespace, root: Path) -> int:
         existing.append(other[~((other["source_title"] == title) & (other["year"] == str(args.year)))])
     import pandas as pd
 
-    conflicts = res.conflicts + importer.find_conflicts(res.rows, pd.concat(existing))
+    found = importer.find_conflicts(res.rows, pd.concat(existing), supersede=args.supersede)
+    conflicts = res.conflicts + found.conflicts
     bad = {c.split()[0] for c in conflicts}
     rows = [r for r in res.rows if r["ods_code"] not in bad]
-    importer.write_rows(rows, target, title, year=args.year)
-    print(f"matched {len(rows)} CCGs for {args.year}; wrote them to {target} with source '{title}'")
     for raw, name in res.approximate:
         print(f"  approximate match: {raw!r} -> {name!r} (check it)")
     for name in res.unmatched:
         print(f"  NOT MATCHED: {name!r}")
     for c in conflicts:
         print(f"  CONFLICT (not written): {c}")
+    for c in found.superseded:
+        print(f"  SUPERSEDED (the list's level replaces it): {c}")
     status = 3 if res.unmatched or conflicts else 0
-    if not args.no_build:
-        built = build_mod.build(root, args.atlas, extra_levels=None if into_project else [target])
-        print(_report(built.reconciliation, built.manifest))
+    if not rows:
+        print(f"matched no CCG to write for {args.year}: {target} and the atlas are unchanged")
+        return status
+    # Rows go to a copy; the copy replaces the target only once the atlas built from it passed every check, so a
+    # failed build leaves levels.csv byte for byte as it was.
+    staged = target.with_name(f".{target.name}.import-{os.getpid()}")
+    try:
+        if target.exists():
+            shutil.copyfile(target, staged)
+        importer.write_rows(rows, staged, title, year=args.year)
+        if not args.no_build:
+            built = build_mod.build(root, args.atlas, extra_levels=None if into_project else [staged],
+                                    project_levels=staged if into_project else None)
+            print(_report(built.reconciliation, built.manifest))
+        os.replace(staged, target)
+    finally:
+        staged.unlink(missing_ok=True)
+    print(f"matched {len(rows)} CCGs for {args.year}; wrote them to {target} with source '{title}'")
     return status
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -19,7 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geodata import geometry, levels, sources
+from geodata import geometry, levels, sources, store, totals
 from geodata.sources import SourceError
 
 DEFAULT_ATLAS_DIR = sources.PROJECT_ROOT / "build" / "atlas"
@@ -30,7 +30,8 @@ TABLE_COLUMNS = [
     "ccg_code", "ods_code", "ccg_name", "area_team", "area_team_code", "area_team_ods", "region",
     "local_office", "local_office_code", "local_office_2016", "imd_score", "imd_rank", "imd_quintile",
     "population", "level_2015", "level_2016", "source_2015", "source_2016", "evidence_2015", "evidence_2016",
-    "ccg13_codes", "lon", "lat",
+    "claim_2015", "claim_2016", "level_2015_approved", "level_2016_approved", "level_2015_operating",
+    "level_2016_operating", "ccg13_codes", "lon", "lat",
 ]
 EXTRA_ATTRIBUTIONS = [
     "Contains public sector information licensed under the Open Government Licence v3.0 "
@@ -54,7 +55,12 @@ class BuildResult:
 
 
 def atlas_dir(path: str | Path | None = None) -> Path:
-    return Path(path or os.environ.get("CCG_ATLAS_DIR") or DEFAULT_ATLAS_DIR).resolve()
+    """The atlas link (or folder): the argument, else ``$CCG_ATLAS_DIR``, else ``build/atlas``.
+
+    Made absolute but not resolved: it is usually a link that each build switches (``geodata.store``).
+    """
+    p = Path(path or os.environ.get("CCG_ATLAS_DIR") or DEFAULT_ATLAS_DIR).expanduser()
+    return p.parent.resolve() / p.name
 
 
 def imd_quintile(rank: pd.Series, n: int) -> pd.Series:
@@ -110,7 +116,26 @@ def assemble_table(root: Path, level_files: list[Path]) -> tuple[pd.DataFrame, p
     raw = levels.validate_rows(raw, table["ods_code"])
     resolved = levels.resolve_levels(raw, table["ods_code"])
     table = table.merge(levels.wide_levels(resolved), on="ods_code", how="left")
+    table = apply_total_rule(table, totals.read_constraints(root))
+    table = table.merge(levels.levels_by_evidence(raw, table["ods_code"]), on="ods_code", how="left")
     return table.sort_values("ccg_code").reset_index(drop=True), raw, england
+
+
+def apply_total_rule(table: pd.DataFrame, constraints: list[totals.Constraint]) -> pd.DataFrame:
+    """Fill unknown levels that ``totals.rule_total_reached`` infers (a scope whose known CCGs reach a total)."""
+    try:
+        inferred = totals.rule_total_reached(table, constraints)
+    except ValueError:
+        return table  # known counts above a total: check_ceilings reports it with the numbers
+    table = table.copy()
+    index = {o: i for i, o in enumerate(table["ods_code"])}
+    for r in inferred.itertuples():
+        i, year = index[r.ods_code], int(r.year)
+        if table.at[i, f"level_{year}"] not in (levels.UNKNOWN, "not_delegated"):
+            continue  # a sourced level says more than the rule
+        table.loc[i, [f"level_{year}", f"source_{year}", f"evidence_{year}", f"claim_{year}"]] = [
+            r.level, r.source, "rule", "rule"]
+    return table
 
 
 def _merge_checked(left: pd.DataFrame, right: pd.DataFrame, key: str, file: Path,
@@ -141,7 +166,7 @@ def validate_table(table: pd.DataFrame, england_population: int) -> list[str]:
         dup = table.loc[table[col].duplicated(), col].tolist()
         if dup:
             problems.append(f"column {col}: duplicate codes {dup}")
-    required = [c for c in TABLE_COLUMNS if not c.startswith("source_") and not c.startswith("evidence_")]
+    required = [c for c in TABLE_COLUMNS if not c.startswith(("source_", "evidence_", "claim_"))]
     for col in required:
         empty = table.loc[table[col].isna() | (table[col].astype(str) == ""), "ccg_code"].tolist()
         if empty:
@@ -163,6 +188,14 @@ def validate_table(table: pd.DataFrame, england_population: int) -> list[str]:
         unsourced = table.loc[known & (table[f"source_{year}"] == ""), "ccg_code"].tolist()
         if unsourced:
             problems.append(f"column source_{year}: known level without a source for {unsourced}")
+        unclaimed = table.loc[known != (table[f"claim_{year}"] != ""), "ccg_code"].tolist()
+        if unclaimed:
+            problems.append(f"column claim_{year}: a claim exactly where the level is known, not for {unclaimed}")
+        for choice in ("approved", "operating"):
+            col = f"level_{year}_{choice}"
+            bad = sorted(set(table[col]) - set(levels.VOCABULARY))
+            if bad:
+                problems.append(f"column {col}: values outside the vocabulary {bad}")
     return problems
 
 
@@ -211,19 +244,53 @@ def needs_build(root: Path | None = None, out: Path | None = None) -> bool:
     manifest = out / "manifest.json"
     if not manifest.exists():
         return True
+    try:
+        store.verify(out.resolve())
+    except store.AtlasDamaged:
+        return True  # a damaged atlas is rebuilt, not served
     built = manifest.stat().st_mtime
     code = list((sources.PROJECT_ROOT / "geodata").glob("*.py")) + [PROJECT_LEVELS]
     return any(p.exists() and p.stat().st_mtime > built for p in input_files(root) + code)
 
 
+def fewer_levels(out: Path, coverage: dict[int, dict[str, int]]) -> list[str]:
+    """Years whose known levels would fall below the atlas in ``out`` (a truncated input looks just like this)."""
+    old = out / "manifest.json"
+    if not old.exists():
+        return []
+    try:
+        before = json.loads(old.read_text(encoding="utf-8"))["coverage"]
+    except (ValueError, KeyError):
+        return []
+    problems = []
+    for year, counts in coverage.items():
+        was = before.get(str(year))
+        if not was:
+            continue
+        known_then = sum(v for k, v in was.items() if k != levels.UNKNOWN)
+        known_now = sum(v for k, v in counts.items() if k != levels.UNKNOWN)
+        if known_now < known_then:
+            problems.append(f"{levels.PERIOD_BY_YEAR[year]}: known levels would fall from {known_then} to {known_now} "
+                            f"(by {known_then - known_now}); check the level files for truncation, or pass "
+                            "--allow-fewer-levels if the drop is intended")
+    return problems
+
+
 def build(root: str | Path | None = None, out: str | Path | None = None,
-          extra_levels: list[Path] | None = None) -> BuildResult:
-    """Build and atomically install the atlas; raise BuildError/SourceError leaving the old one in place."""
+          extra_levels: list[Path] | None = None, allow_fewer_levels: bool = False,
+          project_levels: Path | None = None) -> BuildResult:
+    """Build and atomically install the atlas; raise BuildError/SourceError leaving the old one in place.
+
+    ``project_levels`` reads a staged copy in place of ``geodata/levels.csv`` (``import-levels`` builds from
+    it before replacing the real file); the manifest still names the real file.
+    """
     root, out = sources.sources_dir(root), atlas_dir(out)
     if not root.is_dir():
         raise SourceError(root, "sources folder is missing (set CCG_SOURCES)")
     level_files = [root / sources.LEVELS]
-    if PROJECT_LEVELS.exists():
+    if project_levels is not None:
+        level_files.append(Path(project_levels))
+    elif PROJECT_LEVELS.exists():
         level_files.append(PROJECT_LEVELS)
     level_files += list(extra_levels or [])
 
@@ -233,11 +300,21 @@ def build(root: str | Path | None = None, out: str | Path | None = None,
     problems = validate_table(table, england) + geo_problems
     rec = levels.reconcile(table, sources.read_totals(root))
     problems += levels.check_ceilings(rec, table)
+    bounds = pd.DataFrame(columns=totals.BOUNDS_COLUMNS)
+    if not problems:
+        try:
+            bounds = totals.implied_bounds(table, totals.read_constraints(root),
+                                           levels.newly_authorised_2016(raw_levels))
+        except ValueError as exc:  # the published totals cannot all hold with the known levels
+            problems.append(f"published totals: {exc}")
+    if not allow_fewer_levels:
+        problems += fewer_levels(out, levels.coverage(table))
     if problems:
         raise BuildError("atlas build failed, previous atlas kept:\n- " + "\n- ".join(problems))
 
     inputs = {str(p.relative_to(root)): _sha256(p) for p in input_files(root)}
-    inputs.update({str(p): _sha256(p) for p in level_files[1:]})
+    named = {Path(project_levels): PROJECT_LEVELS} if project_levels is not None else {}
+    inputs.update({str(named.get(p, p)): _sha256(p) for p in level_files[1:]})
     build_id = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:12]
     payload = {name: geometry.compact_json(layer) for name, layer in layers.items()}
     manifest = {
@@ -248,7 +325,7 @@ def build(root: str | Path | None = None, out: str | Path | None = None,
         "ccgs": len(table),
         "area_teams": int(table["area_team_code"].nunique()),
         "coverage": {str(k): v for k, v in levels.coverage(table).items()},
-        "level_files": [str(p) for p in level_files],
+        "level_files": [str(named.get(p, p)) for p in level_files],
         "attributions": sources.attributions(root) + EXTRA_ATTRIBUTIONS,
         "geometry": {"simplify_tolerance_m": geometry.SIMPLIFY_TOLERANCE_M, "grid_deg": geometry.GRID_DEG,
                      "bytes": {k: len(v.encode()) for k, v in payload.items()}},
@@ -262,22 +339,16 @@ def build(root: str | Path | None = None, out: str | Path | None = None,
         table.to_csv(tmp / "table.csv", index=False)
         raw_levels.drop(columns=["row"]).to_csv(tmp / "level_rows.csv", index=False)
         rec.to_csv(tmp / "reconciliation.csv", index=False)
+        bounds.to_csv(tmp / "bounds.csv", index=False)
         for name, text in payload.items():
             (tmp / f"{name}.geojson").write_text(text, encoding="utf-8")
         (tmp / "neighbours.json").write_text(json.dumps(neighbours, indent=0), encoding="utf-8")
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        _swap_in(tmp, out)
+        store.write_files_manifest(tmp)  # last: a folder without it is incomplete
+        final = store.version_folder(out, build_id)
+        os.replace(tmp, final)
+        store.switch(out, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return BuildResult(out, manifest, rec)
-
-
-def _swap_in(new: Path, out: Path) -> None:
-    """Replace ``out`` by ``new`` with renames, so a reader never sees a half-written atlas."""
-    old = out.with_name(out.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        os.replace(out, old)
-    os.replace(new, out)
-    shutil.rmtree(old, ignore_errors=True)
 

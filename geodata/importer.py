@@ -18,6 +18,7 @@ import pandas as pd
 
 from geodata import levels, sources
 from geodata.build import MERGED_CCG
+from geodata.csv_safe import safe_frame
 
 _DROP = re.compile(r"\b(nhs|ccg|clinical commissioning group|the)\b")
 LEVEL_WORDS = {
@@ -114,10 +115,16 @@ def match_names(df: pd.DataFrame, index: dict[str, str], name_col: str) -> tuple
 def import_levels(path: Path, year: int, root: Path, level: str | None = None, name_column: str | None = None,
                   level_column: str | None = None, source_title: str | None = None,
                   source_url: str | None = None, source_date: str | None = None,
-                  rest: str | None = None) -> ImportResult:
-    """Rows for ``geodata/levels.csv`` from an official list; ``rest`` gives every unlisted CCG a level."""
+                  rest: str | None = None, claim: str = "approved") -> ImportResult:
+    """Rows for ``geodata/levels.csv`` from an official list; ``rest`` gives every unlisted CCG a level.
+
+    ``claim`` grades what the list says (``approved``: NHS England approved the levels for the year;
+    ``operating``: the list states the levels in force).
+    """
     if year not in levels.YEARS:
         raise ValueError(f"year must be one of {levels.YEARS}")
+    if claim not in ("approved", "operating"):
+        raise ValueError("claim of an official list must be 'approved' or 'operating'")
     df = read_table(path)
     name_col = _pick(df, name_column, ("ccg", "name", "organisation", "commissioner"), "name")
     if name_col is None:
@@ -148,36 +155,49 @@ def import_levels(path: Path, year: int, root: Path, level: str | None = None, n
         note = f"Imported from {path.name}" + ("" if ods in listed else f"; not listed, so {rest}")
         result.rows.append({"ods_code": ods, "ccg_name": names15[ods], "year": str(year), "level": lvl,
                             "evidence": "imported", "source_title": title, "source_url": source_url or path.name,
-                            "source_date": date, "note": note})
+                            "source_date": date, "note": note, "claim": claim})
     return result
 
 
-def find_conflicts(new_rows: list[dict[str, str]], existing: pd.DataFrame) -> list[str]:
+@dataclass
+class Conflicts:
+    """New rows refused (``conflicts``) and, with ``supersede``, the existing levels they replace."""
+
+    conflicts: list[str] = field(default_factory=list)
+    superseded: list[str] = field(default_factory=list)
+
+
+def find_conflicts(new_rows: list[dict[str, str]], existing: pd.DataFrame, supersede: bool = False) -> Conflicts:
     """New rows that would contradict a level another source already gives (the build would stop).
 
     That includes a contradiction through the stated rules: delegated in 2015/16 stays delegated in 2016/17,
-    and a CCG a source lists as newly authorised for April 2016 was not delegated in 2015/16.
+    and a CCG a source lists as newly authorised for April 2016 was not delegated in 2015/16. With
+    ``supersede`` a contradiction for the same CCG and year is not refused: the row is marked to supersede
+    the other sources' rows (``supersedes`` column) and the level it replaces is listed. Contradictions through
+    a rule are still refused, since they involve the other year.
     """
-    out = []
+    out = Conflicts()
     years = existing["year"].astype(str)
     known = existing.assign(year=years).groupby(["ods_code", "year"])["level"].apply(set).to_dict()
     newly = levels.newly_authorised_2016(existing) if len(existing) else set()
     for r in new_rows:
         ods, year, lvl = r["ods_code"], str(r["year"]), r["level"]
         have = known.get((ods, year), set())
-        trial = have | {lvl}
-        specific = trial - {"not_delegated"}
         head = f"{ods} {r['ccg_name']} {year}: file says {lvl}"
-        if len(specific) > 1 or (specific == {"delegated"} and "not_delegated" in trial):
-            out.append(f"{head}, existing sources say {sorted(have)}")
+        if levels.conflicting(have | {lvl}):
+            if supersede:
+                r["supersedes"] = "yes"
+                out.superseded.append(f"{head}, replacing {sorted(have)}")
+            else:
+                out.conflicts.append(f"{head}, existing sources say {sorted(have)}")
         elif year == "2016" and lvl != "delegated" and "delegated" in known.get((ods, "2015"), set()):
-            out.append(f"{head}, existing sources say delegated in 2015 ({levels.RULE_DELEGATED_PERSISTS})")
+            out.conflicts.append(f"{head}, existing sources say delegated in 2015 ({levels.RULE_DELEGATED_PERSISTS})")
         elif year == "2015" and lvl == "delegated" and (known.get((ods, "2016"), set()) - {"delegated"}):
-            out.append(f"{head}, existing sources say {sorted(known[(ods, '2016')])} in 2016 "
-                       f"({levels.RULE_DELEGATED_PERSISTS})")
+            out.conflicts.append(f"{head}, existing sources say {sorted(known[(ods, '2016')])} in 2016 "
+                                 f"({levels.RULE_DELEGATED_PERSISTS})")
         elif year == "2015" and lvl == "delegated" and ods in newly:
-            out.append(f"{head}, existing sources list it as newly authorised for 2016 "
-                       f"({levels.RULE_NEWLY_AUTHORISED})")
+            out.conflicts.append(f"{head}, existing sources list it as newly authorised for 2016 "
+                                 f"({levels.RULE_NEWLY_AUTHORISED})")
     return out
 
 
@@ -191,6 +211,11 @@ def write_rows(rows: list[dict[str, str]], target: Path, source_title: str, year
         columns=sources.LEVEL_COLUMNS)
     years = {str(year)} if year is not None else {str(r["year"]) for r in rows}
     keep = current[~((current["source_title"] == source_title) & current["year"].isin(years))]
-    out = pd.concat([keep, pd.DataFrame(rows, columns=sources.LEVEL_COLUMNS)], ignore_index=True)
+    columns = sources.LEVEL_COLUMNS + [sources.SUPERSEDES]
+    current = current.reindex(columns=columns, fill_value="")
+    new = pd.DataFrame(rows, columns=columns).astype(object).fillna("")
+    out = pd.concat([keep.reindex(columns=columns, fill_value=""), new], ignore_index=True)
+    if not (out[sources.SUPERSEDES] != "").any():
+        out = out.drop(columns=[sources.SUPERSEDES])  # the column appears only once a row supersedes
     out = out.sort_values(["ods_code", "year", "source_title"], kind="stable")
-    out.to_csv(target, index=False, quoting=csv.QUOTE_MINIMAL)
+    safe_frame(out).to_csv(target, index=False, quoting=csv.QUOTE_MINIMAL)

@@ -11,14 +11,21 @@ from collections.abc import Iterable
 import pandas as pd
 
 from geodata.sources import SourceError
+from geodata.vocabulary import (
+    EVIDENCE_CHOICES,
+    LEVELS,
+    LOWER_LEVELS,
+    PERIOD_BY_YEAR,
+    SOURCE_CLAIMS,
+    UNKNOWN,
+    VOCABULARY,
+    YEARS,
+    contradicts,
+    strongest_claim,
+)
 
-YEARS = (2015, 2016)
-LEVELS = ("delegated", "joint", "greater_involvement", "none", "not_delegated")
-UNKNOWN = "unknown"
-VOCABULARY = LEVELS + (UNKNOWN,)
-LOWER_LEVELS = frozenset({"joint", "greater_involvement", "none"})
+__all__ = ["LEVELS", "LOWER_LEVELS", "PERIOD_BY_YEAR", "UNKNOWN", "VOCABULARY", "YEARS"]
 EVIDENCE = ("explicit", "dated_document", "imported", "rule")
-PERIOD_BY_YEAR = {2015: "2015/16", 2016: "2016/17"}
 
 RULE_DELEGATED_PERSISTS = "rule:delegated_persists"
 RULE_NEWLY_AUTHORISED = "rule:newly_authorised_2016"
@@ -47,6 +54,7 @@ def validate_rows(rows: pd.DataFrame, known_ods: Iterable[str]) -> pd.DataFrame:
         ("year", ~rows["year"].isin([str(y) for y in YEARS]), "years other than 2015 and 2016"),
         ("level", ~rows["level"].isin(LEVELS), f"levels outside the vocabulary {LEVELS}"),
         ("evidence", ~rows["evidence"].isin(EVIDENCE), f"evidence outside {EVIDENCE}"),
+        ("claim", ~rows["claim"].isin(SOURCE_CLAIMS), f"claims outside {SOURCE_CLAIMS}"),
         ("source_title", (rows["source_title"].str.strip() == "") & (rows["source_url"].str.strip() == ""),
          "rows with no source"),
     ]
@@ -66,27 +74,54 @@ def _cite(row: pd.Series) -> str:
     return f"{title}{date}{url}"
 
 
+def conflicting(levels: Iterable[str]) -> bool:
+    """True when some two of these levels for one CCG and year cannot both hold (see ``vocabulary.contradicts``).
+
+    The one statement of the contradiction rule: the build and ``import-levels`` both ask it.
+    """
+    distinct = sorted(set(levels))
+    return any(contradicts(a, b) for i, a in enumerate(distinct) for b in distinct[i + 1:])
+
+
+MERGED_COLUMNS = ["ods_code", "year", "level", "source", "evidence", "claim", "n_sources"]
+
+
 def merge_levels(rows: pd.DataFrame) -> pd.DataFrame:
     """One level per CCG and year from all sourced rows; agreeing rows keep all their sources.
 
     ``not_delegated`` agrees with joint, greater involvement and none (it says less, not something else),
     so the more specific level wins and both sources stay. Any other disagreement stops the build with
-    both sources named: choosing one silently would hide a data problem.
+    both sources named: choosing one silently would hide a data problem. The claim is the strongest claim
+    among the rows that give the chosen level.
     """
     out = []
     for (ods, year), group in rows.groupby(["ods_code", "year"], sort=True):
+        group, replaced = _superseded(group)
         levels = set(group["level"])
-        specific = levels - {"not_delegated"}
-        if len(specific) > 1 or (specific == {"delegated"} and "not_delegated" in levels):
+        if conflicting(levels):
             lines = [f"{r['level']} per {_cite(r)} [{r['file']} row {r['row']}]" for _, r in group.iterrows()]
             raise SourceError(", ".join(sorted(set(group["file"]))),
                               f"contradicting levels for {ods} in {year}", column="level", values=lines)
+        specific = levels - {"not_delegated"}
         level = specific.pop() if specific else "not_delegated"
-        sources = list(dict.fromkeys(_cite(r) for _, r in group.iterrows()))
+        sources = list(dict.fromkeys(_cite(r) for _, r in group.iterrows())) + replaced
         evidence = "explicit" if (group["evidence"] == "explicit").any() else group["evidence"].iloc[0]
+        claim = strongest_claim(group.loc[group["level"] == level, "claim"])
         out.append({"ods_code": ods, "year": int(year), "level": level, "source": " | ".join(sources),
-                    "evidence": evidence, "n_sources": len(sources)})
-    return pd.DataFrame(out, columns=["ods_code", "year", "level", "source", "evidence", "n_sources"])
+                    "evidence": evidence, "claim": claim, "n_sources": len(sources)})
+    return pd.DataFrame(out, columns=MERGED_COLUMNS)
+
+
+def _superseded(group: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Rows of one CCG and year less those an official list's row supersedes (``supersedes`` = yes), and a
+    note naming each row it replaced, so the replaced source stays visible beside the list."""
+    if "supersedes" not in group.columns or not (group["supersedes"] == "yes").any():
+        return group, []
+    official = set(group.loc[group["supersedes"] == "yes", "level"])
+    beaten = group.apply(lambda r: r["supersedes"] != "yes" and any(contradicts(r["level"], o) for o in official),
+                         axis=1)
+    notes = [f"superseded: {r['level']} per {_cite(r)}" for _, r in group[beaten].iterrows()]
+    return group[~beaten], notes
 
 
 def newly_authorised_2016(rows: pd.DataFrame) -> set[str]:
@@ -131,29 +166,49 @@ def rule_newly_authorised(merged: pd.DataFrame, newly: set[str]) -> pd.DataFrame
 def _rule_row(ods: str, year: int, level: str, rule: str) -> dict[str, object]:
     text, url = RULE_SOURCES[rule]
     return {"ods_code": ods, "year": year, "level": level, "source": f"{rule}: {text} <{url}>",
-            "evidence": "rule", "n_sources": 1}
+            "evidence": "rule", "claim": "rule", "n_sources": 1}
 
 
-def resolve_levels(rows: pd.DataFrame, all_ods: Iterable[str]) -> pd.DataFrame:
+def resolve_levels(rows: pd.DataFrame, all_ods: Iterable[str], rules: bool = True) -> pd.DataFrame:
     """Merged sourced levels plus rule inferences, one row per CCG and year, unknown where nothing says."""
     all_ods = sorted(set(all_ods))
     merged = merge_levels(rows)
-    inferred = [rule_delegated_persists(merged), rule_newly_authorised(merged, newly_authorised_2016(rows))]
-    merged = pd.concat([merged, *[i for i in inferred if len(i)]], ignore_index=True)
+    if rules:
+        inferred = [rule_delegated_persists(merged), rule_newly_authorised(merged, newly_authorised_2016(rows))]
+        merged = pd.concat([merged, *[i for i in inferred if len(i)]], ignore_index=True)
     grid = pd.MultiIndex.from_product([all_ods, YEARS], names=["ods_code", "year"]).to_frame(index=False)
     full = grid.merge(merged, on=["ods_code", "year"], how="left")
     full["level"] = full["level"].fillna(UNKNOWN)
-    full["source"] = full["source"].fillna("")
-    full["evidence"] = full["evidence"].fillna("")
+    for col in ("source", "evidence", "claim"):
+        full[col] = full[col].fillna("")
     full["n_sources"] = full["n_sources"].fillna(0).astype(int)
     return full
 
 
 def wide_levels(resolved: pd.DataFrame) -> pd.DataFrame:
-    """level_2015, level_2016, source_2015, source_2016 ... columns keyed by ODS code."""
-    wide = resolved.pivot(index="ods_code", columns="year", values=["level", "source", "evidence"])
+    """level_2015, level_2016, source_2015, source_2016, evidence_*, claim_* columns keyed by ODS code."""
+    wide = resolved.pivot(index="ods_code", columns="year", values=["level", "source", "evidence", "claim"])
     wide.columns = [f"{name}_{year}" for name, year in wide.columns]
     return wide.reset_index()
+
+
+def levels_by_evidence(rows: pd.DataFrame, all_ods: Iterable[str]) -> pd.DataFrame:
+    """For each stricter ``evidence`` choice, the level of each CCG and year from the rows it admits alone.
+
+    Columns ``level_{year}_{choice}`` for the choices other than ``any``: only rows whose claim the choice
+    keeps are merged and no rule is applied (a rule's claim is weaker than either choice), so a CCG whose
+    joint level is only implied but whose 'not delegated' is stated keeps 'not delegated' under 'operating'.
+    """
+    all_ods = sorted(set(all_ods))
+    out = pd.DataFrame({"ods_code": all_ods})
+    for choice, claims in EVIDENCE_CHOICES.items():
+        if choice == "any":
+            continue
+        kept = rows[rows["claim"].isin(claims)]
+        wide = wide_levels(resolve_levels(kept, all_ods, rules=False))
+        out = out.merge(wide[["ods_code", *[f"level_{y}" for y in YEARS]]].rename(
+            columns={f"level_{y}": f"level_{y}_{choice}" for y in YEARS}), on="ods_code", how="left")
+    return out
 
 
 # --- reconciliation against published totals -----------------------------------------------------------

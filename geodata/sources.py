@@ -7,9 +7,11 @@ naming the file, the column and the offending values, so a broken input stops th
 
 from __future__ import annotations
 
+import csv
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import geopandas as gpd
@@ -38,8 +40,10 @@ SOURCES_MD = (
 )
 
 LEVEL_COLUMNS = [
-    "ods_code", "ccg_name", "year", "level", "evidence", "source_title", "source_url", "source_date", "note",
+    "ods_code", "ccg_name", "year", "level", "evidence", "source_title", "source_url", "source_date", "note", "claim",
 ]
+
+SUPERSEDES = "supersedes"  # optional column: "yes" on a row from an official list that replaces contradicting rows
 
 # ODS national groupings (eccg column 2) to the region names the contract uses.
 REGION_BY_ODS = {"Y54": "North", "Y55": "Midlands and East", "Y56": "London", "Y57": "South"}
@@ -66,6 +70,21 @@ class SourceError(ValueError):
             more = f" (+{len(self.values) - 12} more)" if len(self.values) > 12 else ""
             shown = f": {head}{more}"
         super().__init__(f"{where}: {problem}{shown}")
+
+
+@contextmanager
+def reading(path: str | Path) -> Iterator[None]:
+    """Turn any failure to read ``path`` (a truncated spreadsheet, a damaged shapefile, an empty file) into a
+    :class:`SourceError` that names the file, instead of a library traceback."""
+    try:
+        yield
+    except SourceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pandas, xlrd, pyogrio and GDAL raise many kinds
+        size = Path(path).stat().st_size if Path(path).exists() else 0
+        empty = " (the file is empty)" if size == 0 else ""
+        raise SourceError(path, f"cannot be read{empty}: {type(exc).__name__}: {str(exc)[:200]}; the file may be "
+                                "truncated or damaged, so copy it again from its source") from exc
 
 
 def sources_dir(path: str | Path | None = None) -> Path:
@@ -97,10 +116,8 @@ def require_unique(df: pd.DataFrame, column: str, file: str | Path) -> None:
 
 def read_csv(root: Path, rel: str, columns: Iterable[str], **kwargs: object) -> pd.DataFrame:
     p = _path(root, rel)
-    try:
+    with reading(p):
         df = pd.read_csv(p, dtype=str, keep_default_na=False, **kwargs)
-    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise SourceError(p, f"cannot be parsed: {exc}") from exc
     require_columns(df, columns, p)
     return df
 
@@ -110,7 +127,8 @@ def read_boundaries(root: Path) -> gpd.GeoDataFrame:
     p = _path(root, CCG_BOUNDARIES)
     for sidecar in (".dbf", ".shx", ".prj"):  # without them GDAL reads no attributes or CRS, quietly
         _path(root, str(Path(CCG_BOUNDARIES).with_suffix(sidecar)))
-    gdf = gpd.read_file(p)
+    with reading(p):
+        gdf = gpd.read_file(p)
     require_columns(gdf, ["ccg15cd", "ccg15nm"], p)
     require_unique(gdf, "ccg15cd", p)
     if gdf.crs is None or gdf.crs.to_epsg() != 27700:
@@ -170,7 +188,8 @@ def read_area_team_ods(root: Path) -> pd.DataFrame:
 
 def _read_ods(root: Path, rel: str) -> pd.DataFrame:
     p = _path(root, rel)
-    df = pd.read_csv(p, header=None, dtype=str, keep_default_na=False)
+    with reading(p):
+        df = pd.read_csv(p, header=None, dtype=str, keep_default_na=False)
     if df.shape[1] != 27:
         raise SourceError(p, f"expected the 27-column ODS layout, found {df.shape[1]} columns")
     return df
@@ -227,10 +246,11 @@ def read_population(root: Path) -> tuple[pd.DataFrame, int]:
     p = _path(root, POPULATION)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
+        with reading(p):
             raw = pd.read_excel(p, sheet_name="Mid-2015 Persons", header=None, usecols=range(5))
-        except ValueError as exc:
-            raise SourceError(p, f"cannot read sheet 'Mid-2015 Persons': {exc}") from exc
+    if len(raw) < 6:
+        raise SourceError(p, f"sheet 'Mid-2015 Persons' has {len(raw)} rows, fewer than its header; the file may "
+                             "be truncated")
     header = [str(h).strip() for h in raw.iloc[4].tolist()]
     if header[0] != "Area Codes" or header[4] != "All Ages":
         raise SourceError(p, f"header row 4 is not as documented: {header}", column="All Ages")
@@ -251,12 +271,25 @@ def read_population(root: Path) -> tuple[pd.DataFrame, int]:
 
 
 def read_levels_file(path: Path) -> pd.DataFrame:
-    """A per-CCG levels table in the shared ``levels_by_ccg.csv`` layout (also the project's own table)."""
+    """A per-CCG levels table in the shared ``levels_by_ccg.csv`` layout (also the project's own table).
+
+    Every row must have every field: a file cut off mid-row (a failed copy) otherwise loads with its last row's
+    missing fields read as empty, and the atlas silently loses levels.
+    """
     if not path.exists():
         raise SourceError(path, "file is missing")
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    with reading(path):
+        with path.open(newline="", encoding="utf-8") as f:
+            lines = list(csv.reader(f))
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
     require_columns(df, LEVEL_COLUMNS, path)
-    df = df[LEVEL_COLUMNS].copy()
+    width = len(lines[0]) if lines else 0
+    short = [f"row {i}: {len(r)} of {width} fields" for i, r in enumerate(lines[1:], 2) if r and len(r) < width]
+    if short:
+        raise SourceError(path, "rows with missing fields (the file may be truncated)", values=short)
+    df = df[LEVEL_COLUMNS + ([SUPERSEDES] if SUPERSEDES in df.columns else [])].copy()
+    if SUPERSEDES not in df.columns:
+        df[SUPERSEDES] = ""
     df["file"] = str(path)
     df["row"] = range(2, len(df) + 2)  # line number in the file, header being line 1
     return df

@@ -13,6 +13,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,17 +39,64 @@ def sources_root() -> Path:
     return root
 
 
+_SESSION_ATLAS: dict[str, Path] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Build the session atlas before collection and point ``CCG_ATLAS_DIR`` at it.
+
+    Modules that need an app at import time (the fuzz test's strategies are made from the app's callbacks) then
+    read this atlas, never ``build/atlas``; so does every server a test starts.
+    """
+    root = sources.sources_dir()
+    if not root.is_dir():
+        return  # the sources_root fixture reports it as a failure
+    tmp = Path(tempfile.mkdtemp(prefix="ccg-test-atlas-"))
+    _SESSION_ATLAS["tmp"] = tmp
+    _SESSION_ATLAS["atlas"] = build.build(root=root, out=tmp / "atlas").path
+    os.environ["CCG_ATLAS_DIR"] = str(_SESSION_ATLAS["atlas"])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if "tmp" in _SESSION_ATLAS:
+        shutil.rmtree(_SESSION_ATLAS.pop("tmp"), ignore_errors=True)
+
+
+def session_atlas_dir() -> Path:
+    """The session atlas's folder, for modules that need it at import time."""
+    return _SESSION_ATLAS["atlas"]
+
+
 @pytest.fixture(scope="session")
-def atlas_dir(tmp_path_factory: pytest.TempPathFactory, sources_root: Path) -> Path:
+def atlas_dir(sources_root: Path) -> Path:
     """A complete atlas built from the real sources into a session temporary folder."""
-    out = tmp_path_factory.mktemp("atlas-session") / "atlas"
-    build.build(root=sources_root, out=out)
-    return out
+    return session_atlas_dir()
 
 
 @pytest.fixture(scope="session")
 def atlas(atlas_dir: Path) -> Atlas:
     return read_atlas(atlas_dir)
+
+
+@pytest.fixture(scope="session")
+def service(atlas: Atlas):  # noqa: ANN201
+    """The one object per atlas that owns derived data and caches, for the session atlas."""
+    from dashboard.service import AtlasService
+
+    return AtlasService(atlas)
+
+
+@pytest.fixture(scope="session")
+def dash_app(atlas_dir: Path):  # noqa: ANN201
+    """The production app (no debug) for the session atlas: tests never read ``build/atlas``."""
+    import app as app_module
+
+    return app_module.create_app(debug=False, atlas_dir=atlas_dir)
+
+
+def app_service(dash_app):  # noqa: ANN001, ANN201
+    """The AtlasService an app was built with."""
+    return dash_app.server.extensions["atlas_service"]
 
 
 def copy_writable(src: Path, dest: Path) -> Path:
@@ -102,27 +150,34 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live_server() -> Iterator[str]:
-    """The production server (gunicorn.conf.py, preloaded, one worker) on a free loopback port, for browser tests."""
+def live_server(atlas_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The production server (gunicorn.conf.py, preloaded, one worker) for the session atlas on a free loopback
+    port. Its output goes to a log file (a pipe nobody reads would fill and block the server); failures name it."""
     port = _free_port()
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1"}
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1", "CCG_ATLAS_DIR": str(atlas_dir)}
     env.pop("DASH_DEBUG", None)
     env.pop("FRAME_ANCESTORS", None)
+    log_path = tmp_path_factory.mktemp("live-server") / "gunicorn.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "app:server"], cwd=PROJECT_ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    os.environ["ATLAS_LIVE_SERVER_LOG"] = str(log_path)
     try:
-        for _ in range(240):
+        deadline = time.monotonic() + 90
+        while True:
             if proc.poll() is not None:
-                raise RuntimeError((proc.stderr.read() if proc.stderr else b"").decode()[-3000:])
+                raise RuntimeError(f"gunicorn exited with {proc.returncode}; its log: {log_path}\n"
+                                   + log_path.read_text(errors="replace")[-3000:])
             try:
                 if requests.get(url + "/healthz", timeout=2).ok:
                     break
             except requests.RequestException:
-                time.sleep(0.25)
-        else:
-            raise RuntimeError("gunicorn did not answer /healthz")
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not answer /healthz within 90 s; its log: {log_path}")
+            time.sleep(0.25)
         yield url
     finally:
         proc.terminate()
@@ -130,3 +185,4 @@ def live_server() -> Iterator[str]:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()

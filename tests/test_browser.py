@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -86,9 +85,9 @@ class Page:
                })""", timeout=timeout, polling=200)
 
     def settle(self) -> None:
-        """Wait until Dash has no callback in flight."""
+        """Wait until Dash has no callback in flight (no request for 500 ms) and React has painted twice since."""
         self.page.wait_for_load_state("networkidle")
-        self.page.wait_for_timeout(300)
+        self.page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
     def wait_text(self, selector: str, text: str, timeout: int = 30000) -> None:
         """Wait until the element shows the text: callbacks land some time after the URL changes."""
@@ -131,10 +130,18 @@ def open_page(browser, live_server):  # noqa: ANN001, ANN201
         p.close()
 
 
-def _atlas():  # noqa: ANN202
-    from geodata.atlas import load_atlas
+_ATLAS: list = []
 
-    return load_atlas()  # read once per test process: the click helpers look CCGs up on every try
+
+def _atlas():  # noqa: ANN202
+    """The session atlas (the one the live server serves), read once: the click helpers look CCGs up often."""
+    if not _ATLAS:
+        from conftest import session_atlas_dir
+
+        from geodata.atlas import read_atlas
+
+        _ATLAS.append(read_atlas(session_atlas_dir()))
+    return _ATLAS[0]
 
 
 def test_map_draws_all_209_ccgs_in_level_colours(open_page) -> None:  # noqa: ANN001
@@ -160,12 +167,7 @@ def test_map_draws_all_209_ccgs_in_level_colours(open_page) -> None:  # noqa: AN
                 sum(n for n, c in colours if near(c, on_white(LEVEL_COLOR["unknown"]))),
                 sorted(colours, reverse=True)[:6])
 
-    # The map is idle by now; a few more looks only absorb a repaint that a loaded machine can still be doing.
-    for _ in range(10):
-        delegated, unknown, top = pixels()
-        if delegated > 2000 and unknown > 2000:
-            break
-        p.page.wait_for_timeout(500)
+    delegated, unknown, top = pixels()  # wait_map waited until MapLibre drew the fitted map, idle on two frames
     assert delegated > 2000, f"delegated CCGs are not drawn in blue: {delegated} px; commonest colours {top}"
     assert unknown > 2000, f"unknown CCGs are not drawn in grey: {unknown} px; commonest colours {top}"
 
@@ -210,11 +212,15 @@ def test_url_reproduces_view_and_ignores_bad_values(open_page) -> None:  # noqa:
     expected = t[(t["area_team"] == "Greater Manchester") & t["imd_quintile"].between(1, 2)]
     p = open_page("?year=2015&area_team=Greater%20Manchester&imd=1-2&year_typo=1&region=Atlantis")
     p.wait_text("#level-summary", f"{len(expected)} CCGs in the filter")
+    order = ["delegated", "joint", "greater_involvement", "none", "not_delegated", "unknown"]
+    want = [order.index(v) for v in t["level_2015"]]
+    p.page.wait_for_function("(z) => JSON.stringify(Array.from(document.querySelector('#ccg-map .js-plotly-plot')"
+                             ".data[0].z)) === z", arg=json.dumps(want, separators=(",", ":")), timeout=30000)
     assert p.page.is_checked("#year input[value='2015']")
     assert f"{len(expected)} CCGs in the filter" in p.summary()
     notice = p.page.inner_text("#notices")
     assert "Atlantis" in notice and "year_typo" in notice
-    assert p.z()[0] in range(6)
+    assert p.z() == want, "the map is not coloured by the link's year"
 
 
 def test_back_and_forward_restore_views(open_page) -> None:  # noqa: ANN001
@@ -255,36 +261,51 @@ def _screen_xy(p: Page, code: str) -> list[float]:
 
 
 def _click(p: Page, code: str) -> None:
-    """Hover until Plotly shows the CCG's hover label, then click once.
+    """Hover until Plotly shows the CCG's hover label, then click once and wait for Plotly to report the click.
 
     Plotly reports a map click for the feature of its last hover, which it computes a frame or more after the
-    mouse moves. The point is projected again on each try, because a late relayout can still move the map;
-    moving is harmless to repeat, a click is not (a second one unselects).
+    mouse moves, so the hover label is the signal to click on. ``mapfit.js`` counts the clicks Plotly reports
+    (``data-clicks`` on ``#ccg-map``); a click is repeated only when that count did not move, i.e. the browser
+    dropped it before Plotly saw it (headless Chromium does, now and then, on the WebGL map).
     """
     name = str(_atlas().table.at[code, "ccg_name"])
-    for _click_try in range(3):
-        for step in range(8):
-            x, y = _screen_xy(p, code)
-            p.page.mouse.move(x - 4 + step % 2 * 8, y)
-            p.page.mouse.move(x, y)
-            try:
-                p.page.wait_for_function("(n) => [...document.querySelectorAll('#ccg-map .hoverlayer .hovertext')]"
-                                         ".some((el) => el.textContent.includes(n))", arg=name, timeout=2000)
-                break
-            except Exception:  # noqa: BLE001
-                p.wait_drawn()
-        else:
-            raise AssertionError(f"{name} never showed its hover label at the projected point {x:.0f}, {y:.0f}")
-        sent = _callback_posts(p)
+    for _dropped_click_retry in range(3):
+        _hover(p, code, name)
+        before = p.js("() => Number(document.getElementById('ccg-map').dataset.clicks || 0)")
+        x, y = _screen_xy(p, code)
         p.page.mouse.click(x, y)
-        # Headless Chromium now and then drops a click on the WebGL map: nothing at all reaches the server.
-        # Only then is it clicked again; a click that did reach the server is never repeated.
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and _callback_posts(p) == sent:
-            p.page.wait_for_timeout(100)
-        if _callback_posts(p) > sent:
+        try:
+            p.page.wait_for_function("(n) => Number(document.getElementById('ccg-map').dataset.clicks || 0) > n",
+                                     arg=before, timeout=5000)
+        except Exception:  # noqa: BLE001 - the click never reached Plotly: nothing was sent, so clicking again is safe
+            continue
+        got = p.js("() => document.getElementById('ccg-map').dataset.lastClick")
+        assert got == code, f"clicked {name} ({code}) at {x:.0f}, {y:.0f} but Plotly reported {got!r}"
+        return
+    raise AssertionError(f"three clicks on {name} never reached Plotly (data-clicks did not change)")
+
+
+def _hover(p: Page, code: str, name: str) -> None:
+    """Move onto the CCG until Plotly's current hover point is that CCG and its label shows.
+
+    Plotly reports a click for its last hover point, so that point (``_hoverdata``), not only a label that may
+    still be on screen from an earlier move, is what must be the CCG. The point is projected again each time,
+    because a late relayout can still move the map.
+    """
+    for step in range(8):
+        x, y = _screen_xy(p, code)
+        p.page.mouse.move(x + (step % 2 * 2 - 1) * 3, y + 2)  # a small move first, so Plotly computes a new hover
+        p.page.mouse.move(x, y)
+        try:
+            p.page.wait_for_function(
+                "([c, n]) => { const gd = document.querySelector('#ccg-map .js-plotly-plot');"
+                " const h = gd && gd._hoverdata; return !!h && h.length > 0 && h[0].location === c"
+                " && [...document.querySelectorAll('#ccg-map .hoverlayer .hovertext')]"
+                ".some((el) => el.textContent.includes(n)); }", arg=[code, name], timeout=2000)
             return
-    raise AssertionError(f"three clicks on {name} sent nothing to the server")
+        except Exception:  # noqa: BLE001
+            p.wait_drawn()
+    raise AssertionError(f"{name} never became Plotly's hover point at {x:.0f}, {y:.0f}")
 
 
 def _callback_posts(p: Page) -> int:

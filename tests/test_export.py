@@ -71,9 +71,9 @@ def annotations_text(fig) -> str:  # noqa: ANN001
 # ------------------------------------------------------------------------------------------------------------
 
 
-def test_slide_says_what_is_shown(atlas: Atlas, vocab: Vocabulary) -> None:
+def test_slide_says_what_is_shown(atlas: Atlas, service, vocab: Vocabulary) -> None:  # noqa: ANN001
     state = normalise(vocab, year=2016, area_teams=["Greater Manchester"])
-    fig = slide.slide_figure(atlas, state)
+    fig = slide.slide_figure(service.view(state))
     text = annotations_text(fig)
     assert "CCG primary care co-commissioning, 2016/17 — Greater Manchester" in text
     gm = atlas.table[atlas.table["area_team"] == "Greater Manchester"]
@@ -81,29 +81,29 @@ def test_slide_says_what_is_shown(atlas: Atlas, vocab: Vocabulary) -> None:
     assert f"Level unknown for {unknown} of {len(gm)} CCGs shown — no public source found" in text
     assert "Published national totals 2016/17: 115 delegated, 68 joint, 26 greater involvement" in text
     # the legend in words is the page's own legend, with the page's counts for the filter
-    for name, visible in zip(figures.map_arrays(atlas, state).legend_names,
-                             figures.map_arrays(atlas, state).legend_visible):
+    for name, visible in zip(figures.map_arrays(service.view(state)).legend_names,
+                             figures.map_arrays(service.view(state)).legend_visible):
         if visible:
             assert name in text
     assert f"Atlas build {atlas.build_id}" in text and "levels as of 2016/17" in text
     assert "Open Government Licence v3.0" in text and "Crown copyright" in text
     assert "Co-commissioning levels: NHS England" in text  # the level sources lead the attributions
-    other = slide.slide_figure(atlas, normalise(vocab, year=2015, view="change", imd="1-2"))
+    other = slide.slide_figure(service.view(normalise(vocab, year=2015, view="change", imd="1-2")))
     assert "change 2015/16 to 2016/17 — IMD quintiles 1-2" in annotations_text(other)
     assert "levels as of 2015/16 and 2016/17" in annotations_text(other)
 
 
-def test_slide_map_is_the_page_map_zoomed_to_the_filter(atlas: Atlas, vocab: Vocabulary) -> None:
+def test_slide_map_is_the_page_map_zoomed_to_the_filter(atlas: Atlas, service, vocab: Vocabulary) -> None:  # noqa: ANN001
     state = normalise(vocab, year=2016, area_teams=["Greater Manchester"], ccgs=["E38000024"])
-    fig = slide.slide_figure(atlas, state)
-    arr = figures.map_arrays(atlas, state)
+    fig = slide.slide_figure(service.view(state))
+    arr = figures.map_arrays(service.view(state))
     ccg = fig.data[figures.T_CCG]
     assert list(ccg.z) == arr.z and list(ccg.marker.opacity) == arr.opacity  # faded outside, as on the page
     assert list(ccg.marker.line.width) == arr.line_width
     gm = atlas.table[atlas.table["area_team"] == "Greater Manchester"]
     center, zoom = fig.layout.map.center, fig.layout.map.zoom
     assert gm["lon"].min() < center.lon < gm["lon"].max() and gm["lat"].min() < center.lat < gm["lat"].max()
-    england = slide.slide_figure(atlas, ViewState())
+    england = slide.slide_figure(service.view(ViewState()))
     assert zoom > england.layout.map.zoom + 2
     assert 51.5 < england.layout.map.center.lat < 54 and -3 < england.layout.map.center.lon < 0
     dom = fig.layout.map.domain
@@ -122,9 +122,9 @@ VIEWS = [
 
 
 @pytest.mark.parametrize("kw", VIEWS, ids=["england", "gm", "long-team-change", "crowded"])
-def test_slide_is_legible_and_nothing_is_cut_off(atlas: Atlas, vocab: Vocabulary, kw: dict) -> None:
+def test_slide_is_legible_and_nothing_is_cut_off(atlas: Atlas, service, vocab: Vocabulary, kw: dict) -> None:  # noqa: ANN001
     for width, height in ((1920, 1080), (1280, 720), (3840, 2160)):
-        fig = slide.slide_figure(atlas, normalise(vocab, **kw), width, height)
+        fig = slide.slide_figure(service.view(normalise(vocab, **kw)), width, height)
         meta = fig.layout.meta["slide"]
         s = width / 1920
         sizes = [a.font.size for a in fig.layout.annotations]
@@ -179,13 +179,13 @@ def test_cache_is_bounded_lru_and_renders_once_per_key() -> None:
     assert cache.get(("big",)) is None
 
 
-def test_cache_key_ignores_notices_but_not_the_view(atlas: Atlas) -> None:
+def test_cache_key_ignores_notices_but_not_the_view(service) -> None:  # noqa: ANN001
     a = ViewState(year=2016, area_teams=("London",))
-    assert render.cache_key(atlas, a, "png", 1920, 1080) == render.cache_key(
-        atlas, a.with_notices(["x"]), "png", 1920, 1080)
-    assert render.cache_key(atlas, a, "png", 1920, 1080) != render.cache_key(
-        atlas, ViewState(year=2015, area_teams=("London",)), "png", 1920, 1080)
-    assert render.cache_key(atlas, a, "png", 1920, 1080) != render.cache_key(atlas, a, "svg", 1920, 1080)
+    assert render.cache_key(service, a, "png", 1920, 1080) == render.cache_key(
+        service, a.with_notices(["x"]), "png", 1920, 1080)
+    assert render.cache_key(service, a, "png", 1920, 1080) != render.cache_key(
+        service, ViewState(year=2015, area_teams=("London",)), "png", 1920, 1080)
+    assert render.cache_key(service, a, "png", 1920, 1080) != render.cache_key(service, a, "svg", 1920, 1080)
     with pytest.raises(ValueError):
         render.check_size("gif", 1920, 1080)
     with pytest.raises(ValueError):
@@ -234,13 +234,13 @@ def test_bad_arguments_exit_2_with_a_clear_message(atlas_dir: Path, tmp_path: Pa
     assert "Traceback" not in err and not list(tmp_path.iterdir())
 
 
-def test_batch_plan_is_one_slide_per_area_team(atlas: Atlas, tmp_path: Path) -> None:
+def test_batch_plan_is_one_slide_per_area_team(atlas: Atlas, service, tmp_path: Path) -> None:  # noqa: ANN001
     args = export.build_parser().parse_args(["--by", "area-team", "--out-dir", str(tmp_path), "--year", "2015"])
-    jobs = export.plan(args, atlas)
+    jobs = export.plan(args, service)
     assert len(jobs) == 25 == len({p for _, p in jobs})
     assert all(s.area_teams == (t,) and s.year == 2015 for (s, _), t in zip(jobs, sorted(atlas.area_teams)))
     args = export.build_parser().parse_args(["--by", "area-team", "--out-dir", str(tmp_path), "--region", "London"])
-    assert [s.area_teams for s, _ in export.plan(args, atlas)] == [("London",)]
+    assert [s.area_teams for s, _ in export.plan(args, service)] == [("London",)]
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -272,20 +272,26 @@ def _batch_starts_first(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="module")
-def client():  # noqa: ANN201
+def export_app(atlas_dir: Path):  # noqa: ANN201
+    """An app of its own, so its slide cache and renderer start empty whatever ran before."""
     import app as app_module
 
-    return app_module.server.test_client()
+    return app_module.create_app(atlas_dir=atlas_dir)
+
+
+@pytest.fixture(scope="module")
+def client(export_app):  # noqa: ANN001, ANN201
+    return export_app.server.test_client()
 
 
 @pytest.mark.browser
 @no_chromium
-def test_export_png_over_http_is_the_slide_and_is_cached(client) -> None:  # noqa: ANN001
+def test_export_png_over_http_is_the_slide_and_is_cached(client, export_app) -> None:  # noqa: ANN001
     from PIL import Image
 
-    import app as app_module
-
-    render.CACHE.clear()
+    exporting = export_app.server.extensions["atlas_service"]
+    cache = exporting.slides
+    cache.clear()
     t0 = time.perf_counter()
     resp = client.get("/export.png?year=2016&download=1")
     first = time.perf_counter() - t0
@@ -293,11 +299,11 @@ def test_export_png_over_http_is_the_slide_and_is_cached(client) -> None:  # noq
     assert resp.mimetype == "image/png"
     assert 'filename="ccg-cocommissioning-2016.png"' in resp.headers["Content-Disposition"]
     assert png_size(resp.data) == (1920, 1080)
-    stats = (render.CACHE.stats.hits, render.CACHE.stats.renders)
+    stats = (cache.stats.hits, cache.stats.renders)
     assert stats == (0, 1)
     again = client.get("/export.png?year=2016")
     assert again.status_code == 200 and again.data == resp.data
-    assert (render.CACHE.stats.hits, render.CACHE.stats.renders) == (1, 1), "second request was rendered again"
+    assert (cache.stats.hits, cache.stats.renders) == (1, 1), "second request was rendered again"
     bad = client.get("/export.png?year=2099")
     assert bad.status_code == 400 and "year '2099'" in bad.get_data(as_text=True)
     assert client.get("/export.png?area_team=Atlantis").status_code == 400
@@ -308,7 +314,7 @@ def test_export_png_over_http_is_the_slide_and_is_cached(client) -> None:  # noq
     # The picture: not blank, with the level colours inside the map (not only in the legend swatches).
     img = Image.open(io.BytesIO(resp.data)).convert("RGB")
     assert img.size == (1920, 1080)
-    fig = slide.slide_figure(app_module.load_atlas(), ViewState(year=2016))
+    fig = slide.slide_figure(exporting.view(ViewState(year=2016)))
     dom = fig.layout.map.domain
     box = (round(dom.x[0] * 1920) + 4, round((1 - dom.y[1]) * 1080) + 4,
            round(dom.x[1] * 1920) - 4, round((1 - dom.y[0]) * 1080) - 4)
@@ -324,15 +330,16 @@ def test_export_png_over_http_is_the_slide_and_is_cached(client) -> None:  # noq
 
 @pytest.mark.browser
 @no_chromium
-def test_svg_for_print(client, atlas: Atlas, vocab: Vocabulary) -> None:  # noqa: ANN001
+def test_svg_for_print(export_app, vocab: Vocabulary) -> None:  # noqa: ANN001
+    exporting = export_app.server.extensions["atlas_service"]
     state = normalise(vocab, year=2016, area_teams=["London"], view="change")
-    data = render.slide_bytes(atlas, state, fmt="svg", width=640, height=360)
+    data = render.slide_bytes(exporting, state, fmt="svg", width=640, height=360)
     head = data[:200].lstrip()
     assert head.startswith(b"<svg") or head.startswith(b"<?xml"), head[:80]
     text = data.decode("utf-8")
     assert 'width="640"' in text and 'height="360"' in text
     assert "co-commissioning" in text and "London" in text  # the words are text, not pixels
-    assert render.default_renderer().launches == 1, "the process's renderer started more than one browser"
+    assert exporting.renderer.launches == 1, "the app's renderer started more than one browser"
 
 
 @pytest.mark.browser

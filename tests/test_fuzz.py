@@ -21,18 +21,18 @@ from urllib.parse import quote, urlencode
 
 import plotly.utils
 import pytest
+from conftest import session_atlas_dir  # the one conftest module pytest loaded
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import app as app_module
 from dashboard import security
-from dashboard.state import Vocabulary, parse_query
-from geodata.atlas import load_atlas
+from dashboard.state import parse_query
 
-APP = app_module.app
-SERVER = app_module.server
+APP = app_module.create_app(atlas_dir=session_atlas_dir())  # strategies below are made from its callbacks
+SERVER = APP.server
 DISPATCH = "/_dash-update-component"
-VOCAB = Vocabulary.from_table(load_atlas().table)
+VOCAB = SERVER.extensions["atlas_service"].vocabulary
 LEAKS = re.compile(r"Traceback|File \"|/work/|site-packages|\.py\b|Werkzeug Debugger", re.IGNORECASE)
 SENT: Counter[str] = Counter()
 
@@ -56,9 +56,9 @@ def report_exceptions(caplog: pytest.LogCaptureFixture):  # noqa: ANN201
     yield
     raised = [r.getMessage() + "\n" + (r.exc_text or "") for r in caplog.get_records("call")
               if r.name == security.log.name and "raised" in r.getMessage()]
-    if raised:
+    if raised:  # strict by default: a callback should ignore what it does not understand, not raise
         report = summarise(raised)
-        if os.environ.get("FUZZ_STRICT") == "1":
+        if os.environ.get("FUZZ_STRICT", "1") == "1":
             pytest.fail(report)
         warnings.warn(report, stacklevel=1)
 
@@ -73,7 +73,7 @@ def summarise(raised: list[str]) -> str:
         last = text.strip().splitlines()[-1] if text.strip() else "?"
         kinds[f"{frames[-1] if frames else '?'}: {last}"] += 1
     lines = [f"{n} x {k}" for k, n in kinds.most_common()]
-    return f"{len(raised)} exceptions on fuzzed input (answered 400 by the generic layer; FUZZ_STRICT=1 fails):\n" \
+    return f"{len(raised)} exceptions on fuzzed input (answered 400 by the generic layer; FUZZ_STRICT=0 warns):\n" \
         + "\n".join(lines)
 
 

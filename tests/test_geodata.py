@@ -324,7 +324,7 @@ def _bowtie(root: Path) -> None:
     gdf.to_file(p, driver="ESRI Shapefile")
 
 
-LEVEL_ROW = "{ods},NHS Test CCG,2015,{level},explicit,A test source,https://example.org/test,2015-04-01,test\n"
+LEVEL_ROW = "{ods},NHS Test CCG,2015,{level},explicit,A test source,https://example.org/test,2015-04-01,test,operating\n"
 
 BREAKAGES = {
     "missing file": (_remove(sources.IMD), [Path(sources.IMD).name, "missing"]),

@@ -17,7 +17,8 @@ from geodata.atlas import read_atlas
 
 HALTON_ROW = {"ods_code": "01F", "ccg_name": "NHS Halton CCG", "year": "2016", "level": "delegated",
               "evidence": "dated_document", "source_title": "Halton Primary Care Committee",
-              "source_url": "https://example.org/halton", "source_date": "2016-04-01", "note": "test"}
+              "source_url": "https://example.org/halton", "source_date": "2016-04-01", "note": "test",
+              "claim": "implied"}
 
 # (name as an NHS England list might print it, level cell, ODS code it must match or None)
 LIST = [
@@ -201,7 +202,7 @@ def test_import_levels_api_keeps_listed_ccgs_out_of_rest(tmp_path, sources_root)
 
 def _existing(*specs: tuple) -> pd.DataFrame:
     return pd.DataFrame([{"ods_code": o, "ccg_name": o, "year": y, "level": lvl, "evidence": "explicit",
-                          "source_title": "t", "source_url": url, "source_date": "", "note": ""}
+                          "source_title": "t", "source_url": url, "source_date": "", "note": "", "claim": "approved"}
                          for o, y, lvl, url in specs], columns=sources.LEVEL_COLUMNS)
 
 
@@ -221,7 +222,7 @@ def test_find_conflicts():
            _new("DDD", "2015", "delegated"),  # would persist into 2016, where a source says joint
            _new("EEE", "2015", "delegated"),  # newly authorised for 2016, so not delegated in 2015
            _new("FFF", "2016", "delegated")]  # nothing known
-    out = importer.find_conflicts(new, existing)
+    out = importer.find_conflicts(new, existing).conflicts
     assert [re.match(r"(\S+) .* (\d{4}): file says", c).group(1, 2) for c in out] == [
         ("AAA", "2016"), ("BBB", "2015"), ("CCC", "2016"), ("DDD", "2015"), ("EEE", "2015")]
     assert "existing sources say ['delegated']" in out[0]

@@ -22,15 +22,14 @@ def rows(*specs: tuple, file: str = "test.csv") -> pd.DataFrame:
         ods, year, level, title, *url = spec
         out.append({"ods_code": ods, "ccg_name": f"NHS {ods} CCG", "year": str(year), "level": level,
                     "evidence": "explicit", "source_title": title, "source_url": url[0] if url else "",
-                    "source_date": "2015-03", "note": "", "file": file, "row": n + 2})
+                    "source_date": "2015-03", "note": "", "claim": "approved", "file": file, "row": n + 2})
     return pd.DataFrame(out)
 
 
 def merged(*specs: tuple) -> pd.DataFrame:
     """Merged levels (one per CCG and year) in the layout the rules take."""
     return pd.DataFrame([{"ods_code": o, "year": y, "level": lvl, "source": "a source", "evidence": "explicit",
-                          "n_sources": 1} for o, y, lvl in specs],
-                        columns=["ods_code", "year", "level", "source", "evidence", "n_sources"])
+                          "claim": "approved", "n_sources": 1} for o, y, lvl in specs], columns=levels.MERGED_COLUMNS)
 
 
 def level_of(frame: pd.DataFrame, ods: str, year: int) -> pd.Series:
@@ -148,7 +147,7 @@ def test_contradicting_rows_stop_the_real_build(tmp_path, sources_root):
     extra = tmp_path / "extra.csv"
     extra.write_text(",".join(sources.LEVEL_COLUMNS) + "\n"
                      "00C,NHS Darlington CCG,2016,joint,explicit,Darlington CCG board minutes,"
-                     "https://example.org/minutes,2016-05,test\n", encoding="utf-8")
+                     "https://example.org/minutes,2016-05,test,operating\n", encoding="utf-8")
     out = tmp_path / "atlas"
     with pytest.raises(sources.SourceError) as err:
         build.build(root=sources_root, out=out, extra_levels=[extra])
@@ -303,7 +302,7 @@ def test_build_exceeding_a_published_total_fails_and_keeps_the_previous_atlas(at
     assert len(free) == 70
     extra = tmp_path / "seventy.csv"
     pd.DataFrame([{"ods_code": o, "ccg_name": "x", "year": "2015", "level": "delegated", "evidence": "explicit",
-                   "source_title": "Made-up list", "source_url": "", "source_date": "", "note": ""}
+                   "source_title": "Made-up list", "source_url": "", "source_date": "", "note": "", "claim": "approved"}
                   for o in free], columns=sources.LEVEL_COLUMNS).to_csv(extra, index=False)
     before = snapshot(existing_atlas)
     with pytest.raises(build.BuildError) as err:

@@ -20,9 +20,11 @@ import pytest
 from dash import Dash, Input, Output, html
 from dash import _get_app as dash_get_app
 from dash.exceptions import PreventUpdate
+from flask import Flask
+from flask_compress import Compress
 
 import app as app_module
-from dashboard import security
+from dashboard import compression, dash_internals, security
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = app_module.app
@@ -228,20 +230,66 @@ def test_cache_lifetimes(client: Any, page: tuple[Any, str]) -> None:
     assert callback.status_code == 200 and callback.headers["Cache-Control"] == "no-store"
 
 
-def test_precompressed_cache_is_bounded() -> None:
-    cache = security.Precompressed(limit=1000)
-    body = cache.get(("pkg", "a.js", "gzip"), lambda: b"x" * 5000)
-    assert gzip.decompress(body) == b"x" * 5000 and len(cache) == 1
-    cache.get(("pkg", "b.js", "br"), lambda: os.urandom(5000))  # does not fit: served, not kept
-    assert len(cache) == 1
+def test_compressed_store_is_bounded() -> None:
+    store = compression.CompressedBodies(limit=1000)
+    store.set("gzip;a", b"a" * 600)
+    assert store.get("gzip;a") == b"a" * 600 and len(store) == 1
+    store.set("br;b", b"b" * 600)  # over the limit: the least recently used goes
+    assert store.get("gzip;a") is None and store.get("br;b") == b"b" * 600 and store.size == 600
+    store.set("br;c", b"c" * 5000)  # larger than the whole store: served, never kept
+    store.set("gzip;" + compression.UNCACHED, b"page")  # a body that must not be kept
+    assert len(store) == 1 and store.size == 600
+
+
+def test_compressed_bodies_kept_once(client: Any, page: tuple[Any, str]) -> None:
+    store = SERVER.extensions[security.EXTENSION_KEY]["compressed"]
+    assert isinstance(store, compression.CompressedBodies)
+    _, text = page
+    js = fingerprinted_script(text)
+    first = client.get(js, headers={"Accept-Encoding": "gzip"})
+    held = len(store)
+    again = client.get(js, headers={"Accept-Encoding": "gzip"})
+    assert again.get_data() == first.get_data() and len(store) == held
+    # The page (a fresh token each time) and callbacks (each its own answer) are compressed but never kept.
+    client.get("/", headers={"Accept-Encoding": "gzip"})
+    client.post("/_dash-update-component", json=fresh_body("level-summary"), headers={"Accept-Encoding": "br"})
+    assert len(store) == held
 
 
 @pytest.mark.parametrize(("accept", "chosen"), [
-    ("gzip, deflate, br, zstd", "br"), ("gzip", "gzip"), ("br;q=0, gzip", "gzip"), ("identity", None), ("", None),
-    ("*", "br"), ("gzip;q=0.5, br;q=0", "gzip"), ("GZIP", "gzip"), ("br;q=x", None),
+    ("gzip, deflate, br", "br"), ("gzip", "gzip"), ("br;q=0, gzip", "gzip"), ("gzip;q=0.5, br;q=0", "gzip"),
+    ("GZIP", "gzip"), ("br;q=0.5, gzip;q=0.9", "gzip"), ("identity", None), ("", None), ("*;q=0", None),
+    ("compress", None), ("identity, br;q=0.1", None),
 ])
-def test_choose_encoding(accept: str, chosen: str | None) -> None:
-    assert security.choose_encoding(accept) == chosen
+def test_encoding_follows_accept_encoding(client: Any, page: tuple[Any, str], accept: str,
+                                          chosen: str | None) -> None:
+    _, text = page
+    for url in (fingerprinted_script(text), "/_dash-layout"):
+        plain = client.get(url, headers={"Accept-Encoding": "identity"}).get_data()
+        resp = client.get(url, headers={"Accept-Encoding": accept})
+        assert resp.status_code == 200 and resp.headers.get("Content-Encoding") == chosen, (url, accept)
+        assert decoded(resp) == plain, (url, accept)
+
+
+def test_any_encoding(client: Any, page: tuple[Any, str]) -> None:
+    _, text = page
+    resp = client.get(fingerprinted_script(text), headers={"Accept-Encoding": "*"})
+    assert resp.headers.get("Content-Encoding") in ("zstd", "br", "gzip")
+
+
+def test_warm_compresses_scripts_before_forking() -> None:
+    app = tiny_app(debug=False)
+    store = app.server.extensions[security.EXTENSION_KEY]["compressed"]
+    count = security.warm(app.server)
+    assert count == len(store) > 0
+    c = app.server.test_client()
+    page = c.get("/").get_data(as_text=True)
+    for src in scripts(page)[0]:
+        if "_dash-component-suites" in src:
+            for enc in compression.WARM_ENCODINGS:
+                c.get(src, headers={"Accept-Encoding": enc})
+    assert len(store) == count, "a script was compressed after warm()"
+    assert security.warm(Flask(__name__)) == 0  # not installed: nothing to do
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -337,7 +385,8 @@ def test_generic_layer_turns_input_errors_into_400(caplog: pytest.LogCaptureFixt
     assert ok.status_code == 200 and "3 clicks" in ok.get_data(as_text=True)
     assert c.post("/_dash-update-component", json=click("prevent")).status_code == 204
     assert_short_error(c.post("/_dash-update-component", json=click("junk")), 400)
-    assert any("raised" in r.getMessage() and r.exc_info for r in caplog.records)  # the traceback is logged
+    assert any(r.name == security.log.name and "raised" in r.getMessage() and r.exc_info
+               for r in caplog.records)  # the traceback is logged where tests/test_fuzz.py looks
     assert_short_error(c.get("/parse?x=1"), 400)
     assert_short_error(c.get("/boom"), 500)
     assert_short_error(c.get("/anything/else"), 404)
@@ -359,6 +408,94 @@ def test_frame_ancestors_from_environment(monkeypatch: pytest.MonkeyPatch) -> No
     resp = tiny_app(debug=False).server.test_client().get("/")
     assert directives(resp.headers["Content-Security-Policy"])["frame-ancestors"] == ["'none'"]
     assert resp.headers["X-Frame-Options"] == "DENY"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Dash internals the adapter (dashboard/dash_internals.py) relies on: a Dash upgrade that moves one fails here
+
+
+def moved(what: str) -> str:
+    return f"Dash internal moved: {what}; update dashboard/dash_internals.py"
+
+
+def test_dash_routes_exist(page: tuple[Any, str]) -> None:
+    routes = dash_internals.Routes.of(APP)
+    rules = {r.rule: r for r in SERVER.url_map.iter_rules()}
+    for name in ("dispatch", "layout", "suites", "reload", "catchall"):
+        rule = getattr(routes, name)
+        assert rule in rules, moved(f"no URL rule {rule!r} (Routes.{name})")
+        assert rules[rule].endpoint == rule, moved(f"the view of {rule!r} is named {rules[rule].endpoint!r}")
+        assert rule in SERVER.view_functions, moved(f"no view function {rule!r}")
+    assert "POST" in rules[routes.dispatch].methods, moved("callbacks are not POSTed to /_dash-update-component")
+    assert set(rules[routes.suites].arguments) == {"package_name", "fingerprinted_path"}, \
+        moved("the component-suite rule's arguments")
+    assert routes.assets == "/assets/", moved("app.get_asset_url")
+    assert isinstance(getattr(APP, "use_pages", None), bool), moved("app.use_pages (the catch-all serves pages)")
+
+
+def test_dash_views_are_replaced() -> None:
+    routes = dash_internals.Routes.of(APP)
+    dispatch = SERVER.view_functions[routes.dispatch]
+    layout = SERVER.view_functions[routes.layout]
+    assert dispatch.__code__.co_name == "checked_dispatch", moved("the dispatch view was not replaced")
+    assert layout.__code__.co_name == "cached_layout", moved("the layout view was not replaced")
+    assert dispatch.__module__.startswith("dash"), "the guarded dispatch keeps Dash's view name"
+
+
+def test_dash_page_config() -> None:
+    with SERVER.test_request_context("/"):
+        original = Dash._config(APP)
+        served = APP._config()
+    assert isinstance(original, dict), moved("app._config() does not return a dict")
+    for key in dash_internals.VERSION_KEYS:
+        assert key in original, moved(f"app._config() has no {key!r}")
+        assert served[key] in ("", True), key
+    assert original["python_version"] and original["dash_version_url"]
+
+
+def test_dash_layout_hooks() -> None:
+    hooks = getattr(APP, "_hooks", None)
+    assert callable(getattr(hooks, "get_hooks", None)), moved("app._hooks.get_hooks")
+    assert isinstance(hooks.get_hooks("layout"), list), moved("app._hooks.get_hooks('layout') is not a list")
+    assert not dash_internals.has_layout_hooks(APP), "a plugin rewrites the layout: it is no longer cached"
+
+
+def test_dash_callback_map_shape() -> None:
+    registry = dash_internals.callback_map(APP)
+    server_side = [k for k, cb in registry.items() if callable(cb.get("callback"))]
+    assert server_side, moved("app.callback_map has no entry with a callable 'callback'")
+    for key in server_side:
+        cb = registry[key]
+        assert {"inputs", "state", "output"} <= set(cb), moved(f"callback_map[{key!r}] keys: {sorted(cb)}")
+        outputs = cb["output"] if isinstance(cb["output"], list | tuple) else [cb["output"]]
+        assert all(hasattr(o, "component_id") and hasattr(o, "component_property") for o in outputs), \
+            moved("callback_map outputs have no component_id/component_property")
+        assert all({"id", "property"} <= set(s) for s in cb["inputs"] + cb["state"]), \
+            moved("callback_map inputs/state are not {'id', 'property'} entries")
+        spec = dash_internals.server_callback(registry, key)
+        assert spec is not None and spec.outputs, key
+
+
+def test_dash_csp_hashes_registered_paths_and_fingerprints(page: tuple[Any, str]) -> None:
+    hashes = dash_internals.csp_hashes(APP)
+    assert hashes and all(re.fullmatch(r"'sha256-[A-Za-z0-9+/=]+'", h) for h in hashes), \
+        moved(f"app.csp_hashes() returns {hashes!r}")
+    paths = APP.registered_paths
+    assert paths and all(isinstance(p, str) and isinstance(v, set) for p, v in paths.items()), \
+        moved("app.registered_paths is not {package: set of paths}")
+    scripts_ = dash_internals.registered_scripts(APP)
+    assert ("dash", "dcc/async-graph.js") in scripts_, moved("registered_paths lacks dash's async-graph.js")
+    assert dash_internals.check_fingerprint("dash/x.v4_4_1m1700000000.min.js") == ("dash/x.min.js", True), \
+        moved("dash.fingerprint.check_fingerprint")
+    assert dash_internals.check_fingerprint("dcc/async-graph.js") == ("dcc/async-graph.js", False), \
+        moved("dash.fingerprint.check_fingerprint")
+
+
+def test_dash_flask_compress_instance() -> None:
+    compress = dash_internals.compressor(SERVER)
+    assert isinstance(compress, Compress), moved("Dash(compress=True) no longer registers Compress.after_request")
+    assert isinstance(compress.cache, compression.CompressedBodies), "Flask-Compress does not use the store"
+    assert callable(compress.cache_key), "Flask-Compress has no cache key"
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from dashboard.state import (
     ViewState,
     Vocabulary,
     describe,
-    filter_mask,
     from_store,
     map_event_codes,
     map_parts,
@@ -93,6 +92,8 @@ def test_non_string_search_is_the_default_view(vocab: Vocabulary) -> None:
 
 
 def test_filter_mask_counts_real_ccgs(atlas, vocab: Vocabulary) -> None:  # noqa: ANN001
+    from dashboard.service import filter_mask
+
     t = atlas.table
     gm = normalise(vocab, area_teams=["Greater Manchester"])
     assert filter_mask(t, gm).sum() == 12

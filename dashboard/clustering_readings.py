@@ -1,0 +1,282 @@
+"""Plain-English readings of the clustering statistics, for the panel in :mod:`dashboard.clustering_view`.
+
+The statistics (:mod:`dashboard.analysis`) return numbers and, when a test cannot be run, a reason code
+(:class:`~dashboard.analysis.NotRun`); every word the reader sees is chosen here. p-values are graded by
+:func:`evidence` rather than cut at one threshold, and a test that was not run says why instead of "no
+evidence". Technical terms a reading uses are named in :attr:`Reading.terms` and explained by :data:`TERMS`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from dashboard.analysis import (
+    MIN_TEAM_KNOWN,
+    ConcordanceResult,
+    DeprivationResult,
+    JoinCountResult,
+    LocalClusterResult,
+    NotRun,
+    Summary,
+)
+from geodata.vocabulary import DELEGATED, GREATER_INVOLVEMENT, JOINT, LEVEL_WORDS, NONE, NOT_DELEGATED
+
+VIEW_NAMES = {"full": "full levels", "binary": "delegated vs not delegated"}
+
+#: One plain sentence per technical term, shown as a hint under the readings that use it.
+TERMS: dict[str, str] = {
+    "one_sided": ("One-sided p: how often random relabelling of the same CCGs gave at least as many same-level "
+                  "neighbour pairs as seen (at most as many, where fewer were seen)."),
+    "two_sided": ("Two-sided p: how often random relabelling gave a difference at least this large in either "
+                  "direction."),
+    "cramers_v": ("Cramér's V measures how closely area team and level go together, from 0 (not at all) to 1 "
+                  "(the team fixes the level); small teams push it above 0 by chance, hence the expected value."),
+    "kruskal": ("Kruskal-Wallis asks whether CCGs at some level tend to rank as more deprived than those at "
+                "another, using ranks so that a few extreme scores cannot dominate."),
+    "epsilon_squared": ("Epsilon-squared is the share of the spread in deprivation ranks that the level accounts "
+                        "for, from 0 (none) to 1 (all)."),
+}
+
+_KNOWN = "CCGs of known level"
+# What "all N CCGs of known level ..." says for each level; in the binary view not_delegated is any lower level.
+_ALL_AT = {DELEGATED: "are delegated", JOINT: "chose joint commissioning",
+           GREATER_INVOLVEMENT: "chose greater involvement", NONE: "have no co-commissioning role",
+           NOT_DELEGATED: "are not delegated (level not stated)"}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One sentence for the reader, the technical terms it uses, and whether it reports a test not run."""
+
+    text: str
+    terms: tuple[str, ...] = ()
+    not_run: bool = False
+
+
+def evidence(p: float) -> str:
+    """Graded words for a p-value: < 0.01 strong evidence, < 0.05 evidence, < 0.10 weak evidence, else none.
+
+    >>> [evidence(p) for p in (0.009, 0.01, 0.054, 0.074, 0.10)]
+    ['strong evidence', 'evidence', 'weak evidence', 'weak evidence', 'no evidence']
+    """
+    if not math.isfinite(p):
+        return "no test"
+    if p < 0.01:
+        return "strong evidence"
+    if p < 0.05:
+        return "evidence"
+    return "weak evidence" if p < 0.10 else "no evidence"
+
+
+def fmt_p(p: float) -> str:
+    if not math.isfinite(p):
+        return "p not available"
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def level_words(level: str, view: str = "full") -> str:
+    return "not delegated" if view == "binary" and level == NOT_DELEGATED else LEVEL_WORDS.get(level, level)
+
+
+def why_not_run(why: NotRun, view: str = "full", subject: str = _KNOWN) -> str:
+    """Why a test could not be run, e.g. "all 9 CCGs of known level are delegated"."""
+    d, n = why.detail, int(why.detail.get("n_known", 0))
+    if why.reason == "too_few_known":
+        one = subject.replace("CCGs", "CCG", 1)
+        if n == 0:
+            return "no CCG in the filter has a known level" if subject == _KNOWN else f"no {one}"
+        who = one if n == 1 else subject
+        return f"only {n} {who}, fewer than the {d['minimum']} a test needs"
+    if why.reason == "one_level":
+        at = "are not delegated" if view == "binary" and d["level"] == NOT_DELEGATED else _ALL_AT[d["level"]]
+        return f"all {n} {subject} {at}"
+    if why.reason == "no_pairs":
+        return f"no two of the {n} {subject} are neighbours"
+    if why.reason == "one_team":
+        return f"all {n} {subject} are in one area team, {d['team']}"
+    if why.reason == "same_imd":
+        return f"all {n} {subject} have the same IMD score ({d['score']:.1f})"
+    return why.reason.replace("_", " ")
+
+
+def _cannot(title: str, why: NotRun, view: str, subject: str = _KNOWN) -> Reading:
+    return Reading(f"{title}: cannot be tested: {why_not_run(why, view, subject)}.", not_run=True)
+
+
+def read_join(res: JoinCountResult, view: str) -> Reading:
+    title = f"Same-level neighbours ({VIEW_NAMES[view]})"
+    if res.not_run is not None:
+        return _cannot(title, res.not_run, view)
+    head = f"{title}: {plural(res.total_observed, 'pair')} seen, {res.total_expected:.0f} expected by chance"
+    cluster = res.total_p_cluster <= res.total_p_dispersion
+    p = res.total_p_cluster if cluster else res.total_p_dispersion
+    word = evidence(p)
+    if word == "no evidence":
+        p = res.total_p_cluster
+        return Reading(f"{head} (one-sided {fmt_p(p)}): no evidence of clustering; neighbours chose the same level "
+                       "about as often as chance would give.", ("one_sided",))
+    if cluster:
+        return Reading(f"{head} (one-sided {fmt_p(p)}): {word} that CCGs next to each other chose the same level "
+                       "more often than chance.", ("one_sided",))
+    return Reading(f"{head} (one-sided {fmt_p(p)}, fewer than chance): {word} that neighbouring CCGs tended to "
+                   "choose different levels.", ("one_sided",))
+
+
+def read_join_level(row: Mapping[str, Any], view: str) -> Reading:
+    """One level's same-level pairs, e.g. delegated-delegated in the binary view."""
+    lv = level_words(str(row["level"]), view)
+    head = f"{lv.capitalize()}-{lv} neighbour pairs: {row['observed']} seen, {row['expected']:.1f} expected by chance"
+    pc, pd_ = float(row["p_cluster"]), float(row["p_dispersion"])
+    p = min(pc, pd_)
+    word = evidence(p)
+    if word == "no evidence":
+        return Reading(f"{head} (one-sided {fmt_p(pc)}): no evidence that {lv} CCGs clustered.", ("one_sided",))
+    if pc <= pd_:
+        return Reading(f"{head} (one-sided {fmt_p(p)}): {word} that {lv} CCGs were grouped together more than "
+                       "chance.", ("one_sided",))
+    return Reading(f"{head} (one-sided {fmt_p(p)}, fewer than chance): {word} that {lv} CCGs were spread apart.",
+                   ("one_sided",))
+
+
+def read_concordance(res: ConcordanceResult, view: str) -> Reading:
+    title = f"Area teams ({VIEW_NAMES[view]})"
+    if res.not_run is not None:
+        return _cannot(title, res.not_run, view)
+    agree = (f"{res.modal_agreement:.0%} of CCGs chose their area team's most common level "
+             f"({res.modal_agreement_expected:.0%} expected by chance)")
+    head = (f"{title}: Cramér's V = {res.cramers_v:.2f} ({res.cramers_v_expected:.2f} expected by chance, "
+            f"{fmt_p(res.p_value)}); {agree}")
+    word = evidence(res.p_value)
+    if word == "no evidence":
+        return Reading(f"{head}: no evidence that area team predicted the level chosen.", ("cramers_v",))
+    return Reading(f"{head}: {word} that CCGs in the same NHS England area team chose the same level more often "
+                   "than chance.", ("cramers_v",))
+
+
+def team_count(n_modal: int, n_known: int) -> str:
+    """"7 of 9": known CCGs at the team's most common level, of its known CCGs."""
+    return f"{n_modal} of {n_known}"
+
+
+def read_uniform_team(res: ConcordanceResult) -> Reading | None:
+    """The most uniform of the ranked teams, with its count; None unless two or more teams are ranked."""
+    ranked = res.per_team[res.per_team["ranked"]]
+    if len(ranked) < 2:
+        return None
+    top = ranked.iloc[0]
+    return Reading(f"Most uniform area team: {top['team']} ({team_count(int(top['n_modal']), int(top['n_known']))} "
+                   f"known CCGs chose {level_words(str(top['modal_level']))}).")
+
+
+def read_unranked(res: ConcordanceResult) -> Reading | None:
+    """Teams left out of the ranking, with known CCGs of all CCGs in the filter, e.g. "Lancashire (1 of 8)"."""
+    rows = res.per_team[~res.per_team["ranked"]]
+    if rows.empty:
+        return None
+    teams = [f"{r.team} ({r.n_known} of {r.n_known + r.n_unknown})" for r in rows.itertuples()]
+    return Reading(f"Not ranked, fewer than {MIN_TEAM_KNOWN} CCGs of known level: {', '.join(teams)}.")
+
+
+def read_local(res: LocalClusterResult, view: str) -> Reading:
+    title = f"Local clusters ({VIEW_NAMES[view]})"
+    if res.not_run is not None:
+        return _cannot(title, res.not_run, view)
+    fp = res.n_expected_false_positives
+    by_chance = f"about {fp:.0f}" if fp >= 0.5 else "fewer than 1"
+    return Reading(f"{title}: {res.n_significant} of {res.n_tested} CCGs had more same-level neighbours than "
+                   f"chance (p <= {res.alpha:g}); {by_chance} would pass by chance alone, so read individual CCGs "
+                   "with caution.")
+
+
+def read_deprivation(res: DeprivationResult) -> tuple[Reading, Reading]:
+    """The full-level (Kruskal-Wallis) and the binary (difference in means) readings."""
+    subject = "CCGs of known level with an IMD score" if res.n_missing_imd else "CCGs of known level"
+    title = "Deprivation (full levels)"
+    if res.kruskal_not_run is not None:
+        full = _cannot(title, res.kruskal_not_run, "full", subject)
+    else:
+        head = (f"{title}: Kruskal-Wallis H = {res.kruskal_h:.1f} ({fmt_p(res.kruskal_p)}, epsilon-squared = "
+                f"{res.epsilon_squared:.2f})")
+        word = evidence(res.kruskal_p)
+        text = (f"{head}: no evidence that deprivation differed between levels." if word == "no evidence" else
+                f"{head}: {word} that IMD scores differed between levels.")
+        full = Reading(text, ("kruskal", "epsilon_squared"))
+    title = "Deprivation (delegated vs not delegated)"
+    if res.diff_not_run is not None:
+        return full, _cannot(title, res.diff_not_run, "binary", subject)
+    t = res.by_binary.set_index("level")["mean"]
+    head = (f"{title}: mean IMD score {t[DELEGATED]:.1f} for delegated vs {t[NOT_DELEGATED]:.1f} for the rest "
+            f"(difference {res.diff:+.1f}, two-sided {fmt_p(res.diff_p_two_sided)})")
+    word = evidence(res.diff_p_two_sided)
+    if word == "no evidence":
+        return full, Reading(f"{head}: no evidence that deprivation differed between delegated and other CCGs.",
+                             ("two_sided",))
+    more = "more" if res.diff > 0 else "less"
+    return full, Reading(f"{head}: {word} that delegated CCGs were {more} deprived on average than the others.",
+                         ("two_sided",))
+
+
+def _names(codes: Sequence[str], names: Mapping[str, str] | None, limit: int = 8) -> str:
+    shown = [str(names.get(c, c)) if names else c for c in codes]
+    return "; ".join(shown[:limit]) + (f" and {len(shown) - limit} more" if len(shown) > limit else "")
+
+
+def readings(s: Summary, names: Mapping[str, str] | None = None) -> dict[str, Reading]:
+    """Every reading of a summary, keyed (e.g. ``"join_counts.full"``) in display order.
+
+    ``names`` maps CCG codes to the names shown for islands (codes are shown without it).
+    """
+    cov, year = s.coverage, f" in {s.year}" if s.year is not None else ""
+    n_unk = cov.n_excluded_unknown
+    out = {"coverage": Reading(
+        f"{plural(n_unk, 'CCG')} of {s.n_selected} analysed{year} {'was' if n_unk == 1 else 'were'} left out "
+        f"because the co-commissioning level is unknown; every figure describes only the {plural(cov.n_used, 'CCG')} "
+        "with a known level, so results depend on which CCGs are covered.")}
+    if cov.islands:
+        out["islands"] = Reading(f"Not counted in the neighbour statistics, because no neighbour in the filter has "
+                                 f"a known level: {_names(cov.islands, names)}.")
+    out["views"] = Reading("The full-level view treats 'not delegated' (a source that does not say which lower "
+                           "level) as its own level; the binary view compares delegated with all other known levels.")
+    for v in (s.full, s.binary):
+        out[f"join_counts.{v.view}"] = read_join(v.join_counts, v.view)
+    jc = s.binary.join_counts
+    hit = jc.per_level[jc.per_level["level"] == DELEGATED]
+    if jc.enough_data and len(hit):
+        out["join_counts.binary.delegated"] = read_join_level(hit.iloc[0].to_dict(), "binary")
+    for v in (s.full, s.binary):
+        out[f"concordance.{v.view}"] = read_concordance(v.concordance, v.view)
+    for key, reading in (("concordance.most_uniform_team", read_uniform_team(s.full.concordance)),
+                         ("concordance.unranked", read_unranked(s.full.concordance))):
+        if reading is not None:
+            out[key] = reading
+    for v in (s.full, s.binary):
+        out[f"local.{v.view}"] = read_local(v.local, v.view)
+    out["deprivation.full"], out["deprivation.binary"] = read_deprivation(s.deprivation)
+    if s.deprivation.n_missing_imd:
+        out["deprivation.missing"] = Reading(f"{plural(s.deprivation.n_missing_imd, 'CCG')} with a known level had "
+                                             "no IMD score and were left out of the deprivation figures.")
+    return out
+
+
+def explain(shown: Iterable[Reading]) -> str | None:
+    """One hint explaining, once each, the technical terms used by the readings shown together."""
+    terms = dict.fromkeys(t for r in shown for t in r.terms)
+    return " ".join(TERMS[t] for t in terms) or None
+
+
+def ranked_teams(res: ConcordanceResult) -> pd.DataFrame:
+    """The ranked teams for the panel's table, with the "7 of 9" count as text."""
+    ranked = res.per_team[res.per_team["ranked"]].copy()
+    ranked["known_at_modal"] = [team_count(int(a), int(b)) for a, b in zip(ranked["n_modal"], ranked["n_known"])]
+    return ranked

@@ -1,0 +1,266 @@
+"""One object per loaded atlas: its derived data, its caches (all bounded) and the view of a state.
+
+``create_app`` builds one :class:`AtlasService` and hands it to the callbacks, the routes and the layout; the
+CLIs build their own. Nothing derived from an atlas lives at module level, so two atlases (a test atlas and
+another) can be served in one process, and every cache has a stated bound (``docs/deployment.md``).
+
+A :class:`View` is computed once per view state (filter mask, level codes, counts) and passed down to the
+figure, summary and slide functions, which read it instead of recomputing the mask.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from dashboard.state import ViewState, Vocabulary
+from geodata import vocabulary as vocab
+from geodata.atlas import Atlas
+
+T = TypeVar("T")
+
+#: Entries kept per cache; a filter state costs a few kB to a few hundred kB, so these bound a worker's memory.
+CACHE_SIZES = {"view": 512, "counts": 512, "team_chart": 512, "imd_chart": 512, "clustering": 256,
+               "summary": 256, "team_options": 32, "bounds": 512}
+
+
+class BoundedCache(Generic[T]):
+    """A thread-safe LRU with a fixed number of entries; ``get_or_make`` computes a missing value once."""
+
+    def __init__(self, max_entries: int) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.max_entries = max_entries
+        self.hits = self.misses = 0
+        self._items: OrderedDict[Hashable, T] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get_or_make(self, key: Hashable, make: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+            self.misses += 1
+        value = make()  # outside the lock: a slow value must not hold up other keys
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.hits = self.misses = 0
+
+
+def feature_bounds(geojson: dict) -> dict[str, tuple[float, float, float, float]]:
+    """(west, south, east, north) of each feature, for fitting the map to a filter."""
+    out = {}
+    for f in geojson["features"]:
+        polys = f["geometry"]["coordinates"]
+        rings = [polys[0]] if f["geometry"]["type"] == "Polygon" else [p[0] for p in polys]
+        xs = [x for ring in rings for x, _ in ring]
+        ys = [y for ring in rings for _, y in ring]
+        out[f["id"]] = (min(xs), min(ys), max(xs), max(ys))
+    return out
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def filter_mask(table: pd.DataFrame, state: ViewState) -> np.ndarray:
+    """CCGs inside the filters: area teams OR-ed, regions OR-ed, the two AND-ed, and the IMD quintile range."""
+    mask = np.ones(len(table), dtype=bool)
+    if state.area_teams:
+        mask &= np.isin(table["area_team"].to_numpy(), list(state.area_teams))
+    if state.regions:
+        mask &= np.isin(table["region"].to_numpy(), list(state.regions))
+    lo, hi = state.imd
+    quintile = table["imd_quintile"].to_numpy()
+    mask &= (quintile >= lo) & (quintile <= hi)
+    return mask
+
+
+def level_codes(levels: pd.Series | np.ndarray) -> np.ndarray:
+    """Position of each level in LEVEL_ORDER (unknown last), for counting with ``np.bincount``."""
+    return pd.Categorical(np.asarray(levels, dtype=object), categories=vocab.LEVEL_ORDER).codes.astype(np.int64)
+
+
+def level_column(year: int, evidence: str = "any") -> str:
+    """The atlas column holding the levels of ``year`` as an ``evidence`` choice admits them."""
+    return f"level_{year}" if evidence == "any" else f"level_{year}_{evidence}"
+
+
+def transition(level_2015: str, level_2016: str) -> str:
+    """Category of the 2015/16 -> 2016/17 change that the 'change' view colours by."""
+    if level_2016 == vocab.DELEGATED:
+        if level_2015 == vocab.DELEGATED:
+            return "kept"
+        return "new_maybe" if level_2015 == vocab.UNKNOWN else "new"
+    return "unknown" if level_2016 == vocab.UNKNOWN else "not_delegated"
+
+
+@dataclass(frozen=True, eq=False)
+class View:
+    """What one view state shows, computed once: read by figures, summaries, slides and tables.
+
+    ``levels_2015``/``levels_2016`` are the levels as the view treats them; ``level`` those of the chosen
+    year; ``codes`` their positions in ``LEVEL_ORDER``; ``category`` what the map colours by (the level, or the
+    change between years) as positions in ``order``; ``counts`` the CCGs in the filter per level.
+    """
+
+    service: AtlasService
+    state: ViewState
+    mask: np.ndarray
+    levels_2015: np.ndarray
+    levels_2016: np.ndarray
+    codes: np.ndarray
+    category: np.ndarray
+    counts: np.ndarray
+    order: tuple[str, ...] = field(default=vocab.LEVEL_ORDER)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return self.service.table
+
+    @property
+    def atlas(self) -> Atlas:
+        return self.service.atlas
+
+    @property
+    def year(self) -> int:
+        return self.state.year
+
+    @property
+    def level(self) -> np.ndarray:
+        return self.levels_2015 if self.state.year == 2015 else self.levels_2016
+
+    def levels(self, year: int) -> np.ndarray:
+        return self.levels_2015 if year == 2015 else self.levels_2016
+
+    @property
+    def n(self) -> int:
+        return int(self.mask.sum())
+
+    @property
+    def unknown(self) -> int:
+        return int(self.counts[-1])
+
+    @property
+    def known(self) -> int:
+        return self.n - self.unknown
+
+    @property
+    def selected(self) -> np.ndarray:
+        return self.table.index.isin(self.state.ccgs)
+
+
+class AtlasService:
+    """The loaded atlas plus everything derived from it once, and every cache the app keeps for it."""
+
+    def __init__(self, atlas: Atlas) -> None:
+        self.atlas = atlas
+        self.table = atlas.table
+        self.vocabulary = Vocabulary.from_table(atlas.table)
+        self.caches: dict[str, BoundedCache[Any]] = {name: BoundedCache(n) for name, n in CACHE_SIZES.items()}
+        self.records: dict[str, list[dict[str, object]]] = {}  # the CCG table's rows per evidence choice
+        self.position = {c: i for i, c in enumerate(self.table.index)}
+        self.bounds = feature_bounds(atlas.ccgs_geojson)
+        self.published = published_national(atlas)
+        self._derived: dict[str, Any] = {}
+        self._slides: Any = None
+        self._renderer: Any = None
+        self._lock = threading.RLock()
+
+    @property
+    def build_id(self) -> str:
+        return self.atlas.build_id
+
+    def cache(self, name: str) -> BoundedCache[Any]:
+        return self.caches[name]
+
+    def derived(self, name: str, make: Callable[[], T]) -> T:
+        """A value derived from the atlas once per service (geography look-ups, permutation tables ...)."""
+        with self._lock:
+            if name not in self._derived:
+                self._derived[name] = make()
+            return self._derived[name]
+
+    def view(self, state: ViewState) -> View:
+        """The view of a state, from the cache when this state was seen before."""
+        return self.caches["view"].get_or_make(state, lambda: self._make_view(state))
+
+    def _make_view(self, state: ViewState) -> View:
+        t = self.table
+        mask = _frozen(filter_mask(t, state))
+        lv15 = _frozen(t[level_column(2015, state.evidence)].to_numpy(dtype=object))
+        lv16 = _frozen(t[level_column(2016, state.evidence)].to_numpy(dtype=object))
+        codes = _frozen(level_codes(lv15 if state.year == 2015 else lv16))
+        if state.view == "change":
+            order = vocab.CHANGE_ORDER
+            index = {c: i for i, c in enumerate(order)}
+            category = np.fromiter((index[transition(a, b)] for a, b in zip(lv15, lv16)), dtype=np.int64,
+                                   count=len(t))
+        else:
+            order, category = vocab.LEVEL_ORDER, codes
+        counts = _frozen(np.bincount(codes[mask], minlength=len(vocab.LEVEL_ORDER)))
+        return View(service=self, state=state, mask=mask, levels_2015=lv15, levels_2016=lv16, codes=codes,
+                    category=_frozen(np.asarray(category)), counts=counts, order=order)
+
+    # -- slides: one renderer (one Chromium) and one slide cache per service, both created on first use -------
+
+    @property
+    def slides(self) -> Any:
+        from dashboard.render import SlideCache
+
+        with self._lock:
+            if self._slides is None:
+                self._slides = SlideCache()
+            return self._slides
+
+    @property
+    def renderer(self) -> Any:
+        from dashboard.render import Renderer
+
+        with self._lock:
+            if self._renderer is None:
+                self._renderer = Renderer()
+                atexit.register(self._renderer.close)  # no Chromium outlives the process
+            return self._renderer
+
+    def close(self) -> None:
+        """Close the slide renderer's browser, if one was started."""
+        if self._renderer is not None:
+            self._renderer.close()
+
+
+def published_national(atlas: Atlas) -> dict[int, dict[str, int]]:
+    """Published national counts in force from 1 April, per year: the largest in-operation figure per level.
+
+    Chosen once per atlas from the build's reconciliation table (the sources' own figures), so no total is
+    written into the code.
+    """
+    rec = atlas.reconciliation
+    out: dict[int, dict[str, int]] = {y: {} for y in vocab.YEARS}
+    if rec.empty:
+        return out
+    nat = rec[(rec["scope"] == "England") & rec["measure"].astype(str).str.startswith("in_operation")]
+    for (year, level), group in nat.groupby(["year", "level"]):
+        out.setdefault(int(year), {})[str(level)] = int(group["published"].astype(int).max())
+    order = {lv: i for i, lv in enumerate(vocab.LEVELS)}
+    return {y: dict(sorted(d.items(), key=lambda kv: order.get(kv[0], 99))) for y, d in out.items()}

@@ -1,0 +1,125 @@
+"""Where built atlases live on disk, how one replaces another atomically, and how a load proves it is whole.
+
+Layout: ``build/atlas`` is a symbolic link to a complete folder ``build/atlas.<build id>.<time>``. A build writes
+a new folder, then switches the link with one ``rename`` (atomic on POSIX), so a reader sees the old atlas or the
+new one and never a gap; the previous folder is kept for a fallback. Every file's SHA-256 and row count are in
+``files.json`` (written last), so a load refuses a truncated, edited or duplicated file, naming it.
+
+A load of the default link that finds the link missing (a build killed between writing its folder and switching)
+falls back to the newest complete folder beside it and says so; a damaged atlas is never served.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+FILES_MANIFEST = "files.json"
+
+
+class AtlasMissing(FileNotFoundError):
+    """No built atlas where one was expected: run ``python -m geodata build``."""
+
+
+class AtlasDamaged(ValueError):
+    """An atlas file does not match what the build wrote; the message names the file and what differs."""
+
+    def __init__(self, file: str | Path, problem: str) -> None:
+        self.file, self.problem = str(file), problem
+        super().__init__(f"{file}: {problem}; rebuild with 'python -m geodata build'")
+
+
+def rows_of(path: Path) -> int:
+    """Data rows of a CSV (lines less the header), features of a GeoJSON, entries of another JSON file."""
+    if path.suffix == ".csv":
+        with path.open("rb") as f:
+            return max(0, sum(1 for line in f if line.strip()) - 1)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return len(data["features"]) if isinstance(data, dict) and "features" in data else len(data)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_files_manifest(folder: Path) -> dict[str, dict[str, object]]:
+    """Record every file's SHA-256, size and row count in ``files.json``; the last file a build writes."""
+    files = {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size, "rows": rows_of(p)}
+             for p in sorted(folder.iterdir()) if p.is_file() and p.name != FILES_MANIFEST}
+    (folder / FILES_MANIFEST).write_text(json.dumps(files, indent=2), encoding="utf-8")
+    return files
+
+
+def verify(folder: Path) -> dict[str, dict[str, object]]:
+    """Check every file against ``files.json``; raise :class:`AtlasDamaged` naming the first that differs."""
+    listing = folder / FILES_MANIFEST
+    if not listing.exists():
+        raise AtlasDamaged(listing, "missing: the atlas was not completely written (or predates checksums)")
+    try:
+        files = json.loads(listing.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise AtlasDamaged(listing, f"not valid JSON ({exc})") from exc
+    for name, want in files.items():
+        path = folder / name
+        if not path.exists():
+            raise AtlasDamaged(path, "missing")
+        if path.stat().st_size != want["bytes"] or sha256(path) != want["sha256"]:
+            try:
+                rows = rows_of(path)
+            except ValueError:
+                rows = "unreadable"
+            raise AtlasDamaged(path, f"changed since the build (now {path.stat().st_size} bytes and {rows} rows; "
+                                     f"built with {want['bytes']} bytes and {want['rows']} rows)")
+    return files
+
+
+@dataclass(frozen=True)
+class Located:
+    """The atlas folder to read, and why it is not the requested one (empty when it is)."""
+
+    folder: Path
+    fallback: str = ""
+
+
+def locate(path: Path) -> Located:
+    """The folder behind ``path``; if the link is missing, the newest complete folder beside it, saying so."""
+    if (path / "manifest.json").exists():
+        return Located(path)
+    for candidate in complete_versions(path):
+        return Located(candidate, f"{path} is missing; serving the newest complete atlas beside it, {candidate.name}")
+    raise AtlasMissing(f"no atlas in {path}: run 'python -m geodata build' (or 'make run')")
+
+
+def complete_versions(path: Path) -> list[Path]:
+    """Versioned folders ``<name>.<build>.<time>`` beside ``path`` that hold a complete atlas, newest first."""
+    if not path.parent.is_dir():
+        return []
+    found = [p for p in path.parent.glob(f"{path.name}.*") if p.is_dir() and not p.is_symlink()
+             and (p / FILES_MANIFEST).exists() and (p / "manifest.json").exists()]
+    return sorted(found, key=lambda p: p.name.rsplit(".", 1)[-1], reverse=True)
+
+
+def version_folder(out: Path, build_id: str) -> Path:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    return out.parent / f"{out.name}.{build_id}.{stamp}"
+
+
+def switch(out: Path, target: Path) -> None:
+    """Point ``out`` at ``target`` with one atomic rename of a fresh link; keep the previous folder, prune older."""
+    previous = out.resolve() if out.is_symlink() else None
+    if out.exists() and not out.is_symlink():  # an atlas folder from before links: moved aside once
+        os.replace(out, out.parent / f"{out.name}.legacy.{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}")
+    link = out.parent / f".{out.name}.link-{os.getpid()}"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    os.symlink(target.name, link)
+    os.replace(link, out)  # the one step readers can observe
+    keep = {target.resolve(), previous}
+    for old in out.parent.glob(f"{out.name}.*"):
+        if old.is_dir() and not old.is_symlink() and old.resolve() not in keep:
+            shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,525 @@
+"""Constraints from published totals, and what they imply for the CCG-years whose level is unknown.
+
+The published totals (national and by NHS England region, see ``cocommissioning/SOURCES.md``) are counts, not
+lists, so they cannot name a CCG's level; they bound how many of the unknown CCGs can be at each level. This
+module turns the in-force totals into :class:`Constraint` ranges (one per year, scope and level, with the source
+ids and a note on how the range was formed), computes exact bounds for the unknowns in each scope with a small
+integer programme over groups of interchangeable CCGs (:func:`implied_bounds`), and states one rule of inference
+(:func:`rule_total_reached`). Pure functions; nothing here reads files except :func:`read_constraints`.
+
+>>> c = Constraint(2016, "England", "joint", 68, 68, ("BJGP_2018",), "one figure")
+>>> c.describe()
+'England, 2016/17: 68 joint (BJGP_2018)'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import LinearConstraint, milp
+
+from geodata.levels import IN_FORCE_MEASURES, SCOPE_REGION
+from geodata.vocabulary import (
+    DELEGATED,
+    GREATER_INVOLVEMENT,
+    JOINT,
+    LEVEL_WORDS,
+    LEVELS,
+    LOWER_LEVELS,
+    NONE,
+    NOT_DELEGATED,
+    UNKNOWN,
+    YEAR_LABEL,
+    YEARS,
+)
+
+ENGLAND = "England"
+#: CCGs delegated in 2016/17 that were not delegated in 2015/16 (a constraint level, not a CCG level).
+NEWLY_DELEGATED = "newly_delegated"
+#: 2015/16 class: no published total separates greater involvement from no role, so they are one class there.
+GREATER_INVOLVEMENT_OR_NONE = "greater_involvement_or_none"
+#: The levels a completion or a bound distinguishes in each year (most to least devolved).
+YEAR_LEVELS: dict[int, tuple[str, ...]] = {
+    2015: (DELEGATED, JOINT, GREATER_INVOLVEMENT_OR_NONE),
+    2016: (DELEGATED, JOINT, GREATER_INVOLVEMENT, NONE),
+}
+CONSTRAINT_LEVELS: dict[int, tuple[str, ...]] = {2015: YEAR_LEVELS[2015], 2016: YEAR_LEVELS[2016] + (NEWLY_DELEGATED,)}
+SCOPE_ORDER: tuple[str, ...] = (ENGLAND, "North", "Midlands and East", "London", "South")
+
+#: Measures counting CCGs newly delegated from April 2016 (the "further 51" / "52 more").
+NEWLY_MEASURES = frozenset({"approved_additional", "authorised_additional"})
+#: The source saying one CCG approved in February 2015 did not take delegation up; cited with regional approvals.
+DROPOUT_SOURCE = "HSJ_5084097"
+#: Mergers on 1 April 2015: successor ODS code -> (region, predecessor codes). Same facts as
+#: ``geodata.build.MERGED_CCG``, kept here so that the build can import this module without a cycle.
+MERGERS: dict[str, tuple[str, tuple[str, ...]]] = {"13T": ("North", ("00F", "00G", "00H"))}
+MERGER_DATE = "2015-04"
+
+RULE_TOTAL_REACHED = "rule:total_reached"
+RULE_SOURCES: dict[str, tuple[str, str]] = {
+    RULE_TOTAL_REACHED: (
+        "Published totals (cocommissioning_aggregate_counts.csv, sources named in each row): where the CCGs known "
+        "at a level already reach a total's maximum, no other CCG of that scope held that level",
+        "",
+    ),
+}
+
+#: Columns of :func:`rule_total_reached`'s rows: the layout of ``geodata.levels``' merged and rule rows.
+RULE_COLUMNS = ["ods_code", "year", "level", "source", "evidence", "claim", "n_sources"]
+BOUNDS_COLUMNS = [
+    "year", "scope", "level", "lo", "hi", "known", "unknown_in_scope", "min_unknown_at_level",
+    "max_unknown_at_level", "sources", "sentence",
+]
+_WORDS = {**LEVEL_WORDS, GREATER_INVOLVEMENT_OR_NONE: "greater involvement or no role",
+          NEWLY_DELEGATED: "newly delegated"}
+_WERE = {DELEGATED: "were delegated", JOINT: "were joint", GREATER_INVOLVEMENT: "had greater involvement",
+         NONE: "had no co-commissioning role", GREATER_INVOLVEMENT_OR_NONE: "had greater involvement or no role",
+         NEWLY_DELEGATED: "were newly delegated"}
+# Options of each state: 2015 states are D, J, GIN, not_delegated, unknown; 2016 states the levels plus those two.
+_OPTIONS = {
+    2015: {DELEGATED: (DELEGATED,), JOINT: (JOINT,), GREATER_INVOLVEMENT_OR_NONE: (GREATER_INVOLVEMENT_OR_NONE,),
+           NOT_DELEGATED: (JOINT, GREATER_INVOLVEMENT_OR_NONE), UNKNOWN: YEAR_LEVELS[2015]},
+    2016: {**{lvl: (lvl,) for lvl in YEAR_LEVELS[2016]}, NOT_DELEGATED: (JOINT, GREATER_INVOLVEMENT, NONE),
+           UNKNOWN: YEAR_LEVELS[2016]},
+}
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """How many CCGs of ``scope`` held ``level`` in ``year``: between ``lo`` and ``hi`` inclusive.
+
+    ``scope`` is ``"England"`` or a region name; ``level`` is a level of :data:`CONSTRAINT_LEVELS` (2015/16 lower
+    levels other than joint only as :data:`GREATER_INVOLVEMENT_OR_NONE`). ``sources`` are the source ids of
+    the totals file; ``note`` says how the range was formed, so a reader can check it.
+
+    >>> Constraint(2015, "North", "delegated", 21, 24, ("HSJ_5082478",), "").describe()
+    'North, 2015/16: 21 to 24 delegated (HSJ_5082478)'
+    """
+
+    year: int
+    scope: str
+    level: str
+    lo: int
+    hi: int
+    sources: tuple[str, ...]
+    note: str
+
+    def describe(self) -> str:
+        """One line naming year, scope, range, level and sources (for messages and sentences)."""
+        count = f"{self.lo}" if self.lo == self.hi else f"{self.lo} to {self.hi}"
+        return f"{self.scope}, {YEAR_LABEL[self.year]}: {count} {_WORDS[self.level]} ({', '.join(self.sources)})"
+
+
+# --- constraints from the totals file --------------------------------------------------------------------
+
+
+def _period_year(period: str) -> int | None:
+    """2015 or 2016 for '2015/16' or '2015/16 (April 2015)'; None for applications, intentions, other years."""
+    match = re.fullmatch(r"(\d{4}/\d{2})(?: \(([^)]*)\))?", period.strip())
+    if not match or re.search(r"application|intention|interest", match.group(2) or "", re.I):
+        return None
+    return next((y for y, label in YEAR_LABEL.items() if label == match.group(1)), None)
+
+
+def _figures(totals: pd.DataFrame) -> pd.DataFrame:
+    """The numeric in-force national and regional figures for 2015/16 and 2016/17, one row per figure."""
+    rows = []
+    for _, t in totals.iterrows():
+        year, scope, measure = _period_year(str(t["period"])), str(t["scope"]), str(t["measure"])
+        if year is None or scope not in SCOPE_REGION or not str(t["count"]).strip().isdigit():
+            continue
+        if measure in NEWLY_MEASURES and t["level"] == DELEGATED and year == 2016:
+            level = NEWLY_DELEGATED
+        elif measure in IN_FORCE_MEASURES and t["level"] in LEVELS:
+            level = str(t["level"])
+        else:
+            continue
+        rows.append({"year": year, "scope": SCOPE_REGION[scope] or ENGLAND, "level": level,
+                     "count": int(t["count"]), "measure": measure, "source_id": str(t["source_id"]),
+                     "date": str(t["source_date"])})
+    return pd.DataFrame(rows, columns=["year", "scope", "level", "count", "measure", "source_id", "date"])
+
+
+def _approvals_only(group: pd.DataFrame, year: int) -> bool:
+    """All figures are approvals published before the year began (some approved CCGs may not have taken it up)."""
+    return bool(((group["measure"] == "approved") & (group["date"] < f"{year}-04")).all())
+
+
+def _dropouts(figures: pd.DataFrame, year: int, level: str) -> tuple[int, tuple[str, ...]]:
+    """National approvals less CCGs in operation, and the earliest dated in-operation source saying so."""
+    nat = figures[(figures["year"] == year) & (figures["scope"] == ENGLAND) & (figures["level"] == level)]
+    approved = nat.loc[nat["measure"] == "approved", "count"]
+    operating = nat[nat["measure"].str.startswith("in_operation")]
+    if approved.empty or operating.empty:
+        return 0, ()
+    low = operating[operating["count"] == operating["count"].min()]
+    ids = (DROPOUT_SOURCE,) if DROPOUT_SOURCE in set(low["source_id"]) else (low.sort_values("date")["source_id"]
+                                                                           .iloc[0],)
+    return max(0, int(approved.max()) - int(operating["count"].min())), ids
+
+
+def _merger_allowance(scope: str, dates: pd.Series) -> tuple[int, str]:
+    """How many fewer CCGs a pre-merger regional figure can mean among today's CCGs, and why."""
+    if not (dates < MERGER_DATE).all():
+        return 0, ""
+    fewer, notes = 0, []
+    for new, (region, olds) in MERGERS.items():
+        if region == scope:
+            fewer += len(olds) - 1
+            notes.append(f"it predates the April 2015 merger of {', '.join(olds)} into {new}, so if all "
+                         f"{len(olds)} were counted the region has {len(olds) - 1} fewer among today's CCGs")
+    return fewer, "; ".join(notes)
+
+
+def _range_and_note(figures: pd.DataFrame, group: pd.DataFrame, key: tuple[int, str, str]
+                    ) -> tuple[int, int, tuple[str, ...], str]:
+    """One [lo, hi] for all figures of a year, scope and level, with its sources and how it was formed."""
+    year, scope, level = key
+    counts = sorted(set(group["count"]))
+    ids = tuple(dict.fromkeys(group["source_id"]))
+    listed = "; ".join(f"{c} ({', '.join(dict.fromkeys(group.loc[group['count'] == c, 'measure']))}: "
+                       f"{', '.join(dict.fromkeys(group.loc[group['count'] == c, 'source_id']))})" for c in counts)
+    lo, hi = counts[0], counts[-1]
+    if scope != ENGLAND and _approvals_only(group, year):
+        dropped, dropped_ids = _dropouts(figures, year, level)
+        fewer, merger_note = _merger_allowance(scope, group["date"])
+        lo = max(0, lo - dropped - fewer)
+        ids = ids + tuple(i for i in dropped_ids if i not in ids)
+        note = (f"{listed}: approvals before April {year}; {dropped} approved CCG(s) nationally did not take it up "
+                f"({', '.join(dropped_ids) or 'no in-operation figure'}), so up to {dropped} fewer here")
+        note += f"; {merger_note}" if merger_note else ""
+    elif len(counts) == 1:
+        note = f"{listed}: one figure, taken as exact"
+    else:
+        note = f"{listed}: the figures differ by {hi - lo}, so the range spans them (never two exact totals)"
+    return lo, hi, ids, f"{note}: {lo} to {hi}." if lo != hi else f"{note}: {lo}."
+
+
+def constraints_from_totals(totals: pd.DataFrame, n_ccgs: int = 209) -> list[Constraint]:
+    """Ranges that the published in-force totals put on the count of CCGs at each level, year and scope.
+
+    Figures for the same year, scope and level (63 operating and 64 approved delegated in 2015/16 ...) become
+    one range [min, max]: they describe one count, and keeping both as exact constraints would be infeasible.
+    Regional approvals from February 2015 allow for the approved CCG that did not take delegation up and for
+    CCGs that merged in April 2015. Applications, intentions, later years and non-numeric counts are ignored.
+
+    >>> t = pd.DataFrame({"source_id": ["A", "B"], "source_date": ["2016-03", "2018-01"],
+    ...                   "period": ["2016/17", "2016/17"], "scope": ["England", "England"],
+    ...                   "measure": ["total_expected", "in_operation"], "level": ["delegated"] * 2,
+    ...                   "count": ["114", "115"], "denominator": ["", ""], "note": ["", ""]})
+    >>> [(c.lo, c.hi, c.sources) for c in constraints_from_totals(t)]
+    [(114, 115, ('A', 'B'))]
+    """
+    figures = _figures(totals)
+    out = []
+    for key, group in figures.groupby(["year", "scope", "level"], sort=False):
+        lo, hi, ids, note = _range_and_note(figures, group, key)
+        if hi > n_ccgs:
+            hi, note = n_ccgs, f"{note} Capped at the {n_ccgs} CCGs."
+        out.append(Constraint(int(key[0]), str(key[1]), str(key[2]), min(lo, hi), hi, ids, note))
+    return sorted(out, key=_constraint_order)
+
+
+def _constraint_order(c: Constraint) -> tuple[int, int, int]:
+    scope = SCOPE_ORDER.index(c.scope) if c.scope in SCOPE_ORDER else len(SCOPE_ORDER)
+    return c.year, scope, CONSTRAINT_LEVELS[c.year].index(c.level) if c.level in CONSTRAINT_LEVELS[c.year] else 9
+
+
+def read_constraints(root: str | Path | None = None, n_ccgs: int = 209) -> list[Constraint]:
+    """The constraints from the raw totals file (``$CCG_SOURCES`` or the default raw folder)."""
+    from geodata import sources
+
+    return constraints_from_totals(sources.read_totals(sources.sources_dir(root)), n_ccgs=n_ccgs)
+
+
+# --- per-CCG states ------------------------------------------------------------------------------------------
+
+
+def ccg_states(table: pd.DataFrame, never_delegated_2015: Iterable[str] = ()) -> pd.DataFrame:
+    """Per CCG: ods_code, region, state_2015, state_2016, the classes the bounds and the sampler work with.
+
+    2015/16 greater involvement and none become :data:`GREATER_INVOLVEMENT_OR_NONE`; an unknown 2015/16 level of
+    a CCG in ``never_delegated_2015`` becomes ``not_delegated``. Contradictions (delegated in 2015/16 but not in
+    2016/17; in ``never_delegated_2015`` but delegated) raise ``ValueError`` naming the CCGs.
+
+    >>> t = pd.DataFrame({"ods_code": ["00A"], "region": ["North"], "level_2015": ["none"],
+    ...                   "level_2016": ["unknown"]})
+    >>> ccg_states(t)["state_2015"].tolist()
+    ['greater_involvement_or_none']
+    """
+    frame = table.reset_index() if "ods_code" not in table.columns else table
+    if "ods_code" not in frame.columns:
+        frame = frame.rename(columns={frame.columns[0]: "ods_code"})
+    missing = [c for c in ("region", "level_2015", "level_2016") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"table needs columns region, level_2015, level_2016: missing {missing}")
+    out = pd.DataFrame({"ods_code": frame["ods_code"].astype(str).to_numpy(),
+                        "region": frame["region"].astype(str).to_numpy()})
+    lower_2015 = {GREATER_INVOLVEMENT: GREATER_INVOLVEMENT_OR_NONE, NONE: GREATER_INVOLVEMENT_OR_NONE}
+    out["state_2015"] = frame["level_2015"].astype(str).replace(lower_2015).to_numpy()
+    out["state_2016"] = frame["level_2016"].astype(str).to_numpy()
+    for year in YEARS:
+        bad = sorted(set(out[f"state_{year}"]) - set(_OPTIONS[year]))
+        if bad:
+            raise ValueError(f"level_{year} values outside the vocabulary: {bad}")
+    never = out["ods_code"].isin(set(never_delegated_2015))
+    clash = out.loc[never & (out["state_2015"] == DELEGATED), "ods_code"].tolist()
+    if clash:
+        raise ValueError(f"CCGs newly authorised for April 2016 but delegated in 2015/16: {clash}")
+    out.loc[never & (out["state_2015"] == UNKNOWN), "state_2015"] = NOT_DELEGATED
+    dropped = out.loc[(out["state_2015"] == DELEGATED) & ~out["state_2016"].isin([DELEGATED, UNKNOWN]), "ods_code"]
+    if len(dropped):
+        raise ValueError(f"CCGs delegated in 2015/16 but not in 2016/17, against delegation persisting: "
+                         f"{dropped.tolist()}")
+    return out
+
+
+def level_pairs(state_2015: str, state_2016: str) -> list[tuple[str, str]]:
+    """The (2015/16, 2016/17) level pairs a CCG in these states can have: delegated in 2015/16 stays delegated."""
+    return [(a, b) for a in _OPTIONS[2015][state_2015] for b in _OPTIONS[2016][state_2016]
+            if a != DELEGATED or b == DELEGATED]
+
+
+def at_level(year: int, level: str, l2015: str, l2016: str) -> bool:
+    """Whether a CCG with these concrete levels counts towards a constraint's level in that year."""
+    if level == NEWLY_DELEGATED:
+        return l2016 == DELEGATED and l2015 != DELEGATED
+    return (l2015 if year == 2015 else l2016) == level
+
+
+def _check_constraint(c: Constraint, regions: Iterable[str]) -> None:
+    if c.year not in YEARS or c.level not in CONSTRAINT_LEVELS[c.year]:
+        raise ValueError(f"{c}: level {c.level!r} is not a {YEAR_LABEL.get(c.year, c.year)} constraint level "
+                         f"{CONSTRAINT_LEVELS.get(c.year)} (2015/16 totals for greater involvement or none "
+                         f"must be given as {GREATER_INVOLVEMENT_OR_NONE})")
+    if c.scope != ENGLAND and c.scope not in set(regions):
+        raise ValueError(f"{c.describe()}: scope {c.scope!r} is neither England nor a region of the table")
+    if c.lo > c.hi:
+        raise ValueError(f"{c.describe()}: empty range (lo {c.lo} > hi {c.hi})")
+
+
+def known_and_unknown(states: pd.DataFrame, c: Constraint) -> tuple[int, int]:
+    """CCGs of the scope known at the constraint's level, and those whose membership is still open.
+
+    Open means: level unknown; for a lower level also ``not_delegated`` (it may be any lower level); for
+    newly delegated, CCGs whose 2015/16 or 2016/17 level leaves it undecided.
+    """
+    s = states if c.scope == ENGLAND else states[states["region"] == c.scope]
+    s15, s16 = s["state_2015"], s["state_2016"]
+    if c.level == NEWLY_DELEGATED:
+        not_d15 = s15.isin([JOINT, GREATER_INVOLVEMENT_OR_NONE, NOT_DELEGATED])
+        known = int(((s16 == DELEGATED) & not_d15).sum())
+        decided_no = (s15 == DELEGATED) | s16.isin(list(LOWER_LEVELS | {NOT_DELEGATED}))
+        return known, int(len(s) - known - decided_no.sum())
+    col = s15 if c.year == 2015 else s16
+    open_states = [UNKNOWN] if c.level == DELEGATED else [UNKNOWN, NOT_DELEGATED]
+    return int((col == c.level).sum()), int(col.isin(open_states).sum())
+
+
+# --- the integer programme -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Model:
+    """Count variables x[group, (level 2015, level 2016)]; a group is the CCGs of one region and state pair."""
+
+    groups: tuple[tuple[str, str, str], ...]
+    sizes: np.ndarray
+    variables: tuple[tuple[int, str, str], ...]
+
+    @classmethod
+    def build(cls, states: pd.DataFrame) -> _Model:
+        counts = states.groupby(["region", "state_2015", "state_2016"]).size()
+        groups = tuple((str(r), str(a), str(b)) for r, a, b in counts.index)
+        variables = tuple((g, a, b) for g, (_, s15, s16) in enumerate(groups) for a, b in level_pairs(s15, s16))
+        return cls(groups, counts.to_numpy(dtype=float), variables)
+
+    def row(self, c: Constraint) -> np.ndarray:
+        """Coefficients of the count of the constraint's scope at its level."""
+        return np.array([float((c.scope == ENGLAND or self.groups[g][0] == c.scope) and at_level(c.year, c.level,
+                                                                                                 a, b))
+                         for g, a, b in self.variables])
+
+    def solve(self, constraints: Sequence[Constraint], objective: np.ndarray | None = None) -> float | None:
+        """Optimum of ``objective`` (minimised) over all completions meeting ``constraints``; None if none."""
+        n = len(self.variables)
+        member = np.zeros((len(self.groups), n))
+        for j, (g, _, _) in enumerate(self.variables):
+            member[g, j] = 1.0
+        parts = [LinearConstraint(member, self.sizes, self.sizes)]
+        if constraints:
+            parts.append(LinearConstraint(np.array([self.row(c) for c in constraints]),
+                                          [c.lo for c in constraints], [c.hi for c in constraints]))
+        cost = np.zeros(n) if objective is None else objective
+        res = milp(cost, constraints=parts, integrality=np.ones(n), bounds=(0, np.inf))
+        return float(res.fun) if res.status == 0 else None
+
+
+def _infeasible_subset(model: _Model, constraints: list[Constraint]) -> list[Constraint]:
+    """A minimal set of constraints that no completion meets together (deletion filter)."""
+    kept = list(constraints)
+    for c in list(kept):
+        trial = [k for k in kept if k is not c]
+        if model.solve(trial) is None:
+            kept = trial
+    return kept
+
+
+def check_feasible(table: pd.DataFrame, constraints: Sequence[Constraint],
+                   never_delegated_2015: Iterable[str] = ()) -> pd.DataFrame:
+    """Stop with a ``ValueError`` naming the constraints if no completion of the unknown levels meets them.
+
+    Returns the per-CCG states (:func:`ccg_states`). First each constraint alone (known CCGs above its maximum,
+    too few open CCGs for its minimum), then all together with the integer programme, naming a minimal
+    conflicting set.
+
+    >>> t = pd.DataFrame({"ods_code": ["00A"], "region": ["North"], "level_2015": ["delegated"],
+    ...                   "level_2016": ["delegated"]})
+    >>> check_feasible(t, [Constraint(2015, "England", "delegated", 0, 0, ("X",), "")])
+    Traceback (most recent call last):
+    ...
+    ValueError: England, 2015/16: 0 delegated (X): 1 CCGs already known delegated, above the maximum 0
+    """
+    states = ccg_states(table, never_delegated_2015)
+    constraints = list(constraints)
+    for c in constraints:
+        _check_constraint(c, states["region"])
+        known, open_ = known_and_unknown(states, c)
+        if known > c.hi:
+            raise ValueError(f"{c.describe()}: {known} CCGs already known {_WORDS[c.level]}, above the maximum {c.hi}")
+        if known + open_ < c.lo:
+            raise ValueError(f"{c.describe()}: only {known} known and {open_} open CCGs, below the minimum {c.lo}")
+    model = _Model.build(states)
+    if model.solve(constraints) is None:
+        conflict = _infeasible_subset(model, constraints)
+        raise ValueError("no completion of the unknown levels meets these totals together (with every known "
+                         "level kept): " + "; ".join(c.describe() for c in conflict))
+    return states
+
+
+# --- implied bounds -----------------------------------------------------------------------------------------
+
+
+def _sentence(c: Constraint, known: int, open_: int, low: int, high: int) -> str:
+    open_words = "undecided" if c.level == NEWLY_DELEGATED else (
+        "unknown" if c.level == DELEGATED else "unknown or not delegated (level not stated)")
+    between = f"{low}" if low == high else f"between {low} and {high}"
+    return (f"{c.describe()}; {known} known {_WORDS[c.level]}, {open_} {open_words}: {between} of those {open_} "
+            f"{_WERE[c.level]}.")
+
+
+def implied_bounds(table: pd.DataFrame, constraints: Sequence[Constraint],
+                   never_delegated_2015: Iterable[str] = ()) -> pd.DataFrame:
+    """For each constraint: how many of its scope's open CCGs can be at its level, given every constraint.
+
+    Exact: the minimum and maximum of an integer programme over count variables per (region, 2015/16 state,
+    2016/17 state, level pair), with every constraint of both years at once, each CCG one level a year,
+    not_delegated never delegated and delegation in 2015/16 kept in 2016/17. Raises ``ValueError`` naming the
+    constraints if none can hold.
+
+    >>> t = pd.DataFrame({"ods_code": ["00A", "00B"], "region": ["North"] * 2,
+    ...                   "level_2015": ["delegated", "unknown"], "level_2016": ["delegated", "unknown"]})
+    >>> b = implied_bounds(t, [Constraint(2015, "North", "delegated", 1, 2, ("X",), "")])
+    >>> b[["known", "unknown_in_scope", "min_unknown_at_level", "max_unknown_at_level"]].values.tolist()
+    [[1, 1, 0, 1]]
+    """
+    constraints = list(constraints)
+    states = check_feasible(table, constraints, never_delegated_2015)
+    model = _Model.build(states)
+    rows = []
+    for c in constraints:
+        row = model.row(c)
+        low, high = round(model.solve(constraints, row)), round(-model.solve(constraints, -row))
+        known, open_ = known_and_unknown(states, c)
+        rows.append({"year": c.year, "scope": c.scope, "level": c.level, "lo": c.lo, "hi": c.hi, "known": known,
+                     "unknown_in_scope": open_, "min_unknown_at_level": low - known,
+                     "max_unknown_at_level": high - known, "sources": ", ".join(c.sources),
+                     "sentence": _sentence(c, known, open_, low - known, high - known)})
+    return pd.DataFrame(rows, columns=BOUNDS_COLUMNS)
+
+
+# --- the rule ----------------------------------------------------------------------------------------------
+
+
+_REAL_LEVELS = frozenset({DELEGATED, JOINT, GREATER_INVOLVEMENT, NONE})
+_AS_REAL = {GREATER_INVOLVEMENT_OR_NONE: {GREATER_INVOLVEMENT, NONE}}
+
+
+def _exclusions(states: pd.DataFrame, c: Constraint) -> list[tuple[int, int, frozenset[str]]]:
+    """(row position, year, real levels ruled out) for each open CCG-year of a constraint whose maximum is reached."""
+    s15, s16 = states["state_2015"].to_numpy(), states["state_2016"].to_numpy()
+    in_scope = (states["region"] == c.scope).to_numpy() | (c.scope == ENGLAND)
+    out = []
+    for pos in np.flatnonzero(in_scope):
+        if c.level == NEWLY_DELEGATED:
+            if s16[pos] == UNKNOWN and s15[pos] in (JOINT, GREATER_INVOLVEMENT_OR_NONE, NOT_DELEGATED):
+                out.append((pos, 2016, frozenset({DELEGATED})))
+            elif s16[pos] == DELEGATED and s15[pos] == UNKNOWN:  # delegated, not newly: already in 2015/16
+                out.append((pos, 2015, frozenset(_REAL_LEVELS - {DELEGATED})))
+            continue
+        state = (s15 if c.year == 2015 else s16)[pos]
+        if state == UNKNOWN or (state == NOT_DELEGATED and c.level != DELEGATED):
+            out.append((pos, c.year, frozenset(_AS_REAL.get(c.level, {c.level}))))
+    return out
+
+
+def _inferred_level(state: str, left: set[str]) -> str | None:
+    """The most specific vocabulary level for a CCG-year with ``left`` levels still possible, if it says more."""
+    if len(left) == 1:
+        return next(iter(left))
+    if state == UNKNOWN and DELEGATED not in left:
+        return NOT_DELEGATED
+    return None
+
+
+def rule_total_reached(table: pd.DataFrame, constraints: Sequence[Constraint]) -> pd.DataFrame:
+    """Rule: where a scope's known CCGs already reach a total's maximum, its other CCGs are not at that level.
+
+    For delegated an unknown CCG becomes ``not_delegated``; where every level but one is excluded it becomes
+    that level; newly delegated reached means a CCG known not delegated in 2015/16 was not delegated in
+    2016/17, and one delegated in 2016/17 was already delegated in 2015/16. Returns :data:`RULE_COLUMNS` rows
+    (ods_code, year, level, source, evidence, claim, n_sources, as ``geodata.levels``' rule rows); empty if
+    nothing follows.
+
+    >>> t = pd.DataFrame({"ods_code": ["00A", "00B"], "region": ["North"] * 2,
+    ...                   "level_2015": ["delegated", "unknown"], "level_2016": ["delegated", "delegated"]})
+    >>> rule_total_reached(t, [Constraint(2015, "North", "delegated", 0, 1, ("X",), "")])[["ods_code", "level"]]
+      ods_code          level
+    0      00B  not_delegated
+    """
+    states = ccg_states(table)
+    ruled_out: dict[tuple[int, int], tuple[set[str], list[str]]] = {}
+    for c in constraints:
+        _check_constraint(c, states["region"])
+        known, _ = known_and_unknown(states, c)
+        if known > c.hi:
+            raise ValueError(f"{c.describe()}: {known} CCGs already known {_WORDS[c.level]}, above the maximum {c.hi}")
+        if known < c.hi:
+            continue
+        why = (f"{RULE_TOTAL_REACHED}: {c.describe()}: {known} already known {_WORDS[c.level]}, so no other CCG "
+               f"of {c.scope} {_WERE[c.level]}")
+        for pos, year, levels_out in _exclusions(states, c):
+            out, reasons = ruled_out.setdefault((int(pos), year), (set(), []))
+            out |= levels_out
+            reasons.append(why)
+    rows = []
+    for (pos, year), (levels_out, reasons) in sorted(ruled_out.items()):
+        state = states[f"state_{year}"].iat[pos]
+        other = states[f"state_{2015 if year == 2016 else 2016}"].iat[pos]
+        options = {DELEGATED} if year == 2016 and other == DELEGATED else (
+            _REAL_LEVELS - ({DELEGATED} if state == NOT_DELEGATED else set()))
+        left = set(options) - levels_out
+        if not left:
+            raise ValueError(f"{states['ods_code'].iat[pos]} {YEAR_LABEL[year]}: every level is ruled out by "
+                             + " | ".join(reasons))
+        level = _inferred_level(state, left)
+        if level is not None:
+            rows.append({"ods_code": states["ods_code"].iat[pos], "year": year, "level": level,
+                         "source": " | ".join(dict.fromkeys(reasons)), "evidence": "rule", "claim": "rule",
+                         "n_sources": len(reasons)})
+    return pd.DataFrame(rows, columns=RULE_COLUMNS)

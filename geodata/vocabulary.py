@@ -1,0 +1,127 @@
+"""The atlas's one vocabulary: levels, years, evidence claims, their labels, order and colours.
+
+Every module that names a level, a claim or a year imports it from here, so a new level or a changed colour is
+one edit. Geodata holds it (not the dashboard) because the build validates against it and data flows one way:
+``geodata`` never imports ``dashboard``.
+
+>>> contradicts("joint", "not_delegated")
+False
+>>> contradicts("delegated", "not_delegated")
+True
+>>> strongest_claim(["implied", "approved"])
+'approved'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+YEARS: tuple[int, ...] = (2015, 2016)
+YEAR_LABEL: dict[int, str] = {2015: "2015/16", 2016: "2016/17"}
+PERIOD_BY_YEAR = YEAR_LABEL  # the published totals' name for the financial year
+
+# --- levels -------------------------------------------------------------------------------------------------
+
+DELEGATED, JOINT, GREATER_INVOLVEMENT, NONE = "delegated", "joint", "greater_involvement", "none"
+NOT_DELEGATED, UNKNOWN = "not_delegated", "unknown"
+#: Known levels, most to least devolved; ``not_delegated``: a source says "not delegated" without the lower level.
+LEVELS: tuple[str, ...] = (DELEGATED, JOINT, GREATER_INVOLVEMENT, NONE, NOT_DELEGATED)
+#: Display order, unknown last (its position is the last code of :func:`level_index`).
+LEVEL_ORDER: tuple[str, ...] = LEVELS + (UNKNOWN,)
+VOCABULARY = LEVEL_ORDER
+LOWER_LEVELS = frozenset({JOINT, GREATER_INVOLVEMENT, NONE})
+BINARY_LEVELS: tuple[str, ...] = (DELEGATED, NOT_DELEGATED)
+
+LEVEL_LABEL: dict[str, str] = {
+    DELEGATED: "Delegated (level 3)",
+    JOINT: "Joint (level 2)",
+    GREATER_INVOLVEMENT: "Greater involvement (level 1)",
+    NONE: "No co-commissioning role",
+    NOT_DELEGATED: "Not delegated, level not stated",
+    UNKNOWN: "Unknown: no source found",
+}
+#: Lower-case words for running text ("12 delegated, 3 joint").
+LEVEL_WORDS: dict[str, str] = {
+    DELEGATED: "delegated", JOINT: "joint", GREATER_INVOLVEMENT: "greater involvement", NONE: "no role",
+    NOT_DELEGATED: "not delegated (level not stated)", UNKNOWN: "unknown",
+}
+LEVEL_SHORT: dict[str, str] = {
+    DELEGATED: "Deleg.", JOINT: "Joint", GREATER_INVOLVEMENT: "Greater inv.", NONE: "None",
+    NOT_DELEGATED: "Not deleg.", UNKNOWN: "Unknown",
+}
+# Okabe-Ito colours (safe for the common colour-vision deficiencies), fixed across years and views.
+LEVEL_COLOR: dict[str, str] = {
+    DELEGATED: "#0072B2",
+    JOINT: "#56B4E9",
+    GREATER_INVOLVEMENT: "#E69F00",
+    NONE: "#D55E00",
+    NOT_DELEGATED: "#CC79A7",
+    UNKNOWN: "#E4E4E4",
+}
+
+# --- the change view ----------------------------------------------------------------------------------------
+
+CHANGE_ORDER: tuple[str, ...] = ("kept", "new", "new_maybe", "not_delegated", "unknown")
+CHANGE_LABEL: dict[str, str] = {
+    "kept": "Delegated in both years",
+    "new": "Newly delegated in 2016/17",
+    "new_maybe": "Delegated in 2016/17, 2015/16 unknown",
+    "not_delegated": "Not delegated in 2016/17",
+    "unknown": "Unknown in 2016/17",
+}
+CHANGE_COLOR: dict[str, str] = {
+    "kept": "#0072B2",
+    "new": "#009E73",
+    "new_maybe": "#9AD0BF",
+    "not_delegated": "#E69F00",
+    "unknown": "#E4E4E4",
+}
+
+# --- evidence claims ----------------------------------------------------------------------------------------
+
+#: What a cited source says, strongest first (see the levels' SOURCES.md); ``rule``: a stated rule of inference.
+CLAIMS: tuple[str, ...] = ("operating", "approved", "implied", "area", "rule")
+SOURCE_CLAIMS: tuple[str, ...] = CLAIMS[:4]  # the grades a source row may carry
+CLAIM_LABEL: dict[str, str] = {
+    "operating": "operating: the source states the CCG held the level that year",
+    "approved": "approved by NHS England for the year",
+    "implied": "implied: follows from the source by reasoning",
+    "area": "area: the source names a group of CCGs, not this one by name",
+    "rule": "inferred by a stated rule",
+}
+#: Claims that stand for a stated level; the map marks the others (``implied``, ``area``, ``rule``) as inferred.
+STATED_CLAIMS = frozenset({"operating", "approved"})
+#: The ``evidence`` choice -> the claims it keeps; a level resting on any other claim is treated as unknown.
+EVIDENCE_CHOICES: dict[str, frozenset[str]] = {
+    "any": frozenset(CLAIMS),
+    "approved": frozenset({"operating", "approved"}),
+    "operating": frozenset({"operating"}),
+}
+EVIDENCE_LABEL: dict[str, str] = {
+    "any": "Any source or stated rule",
+    "approved": "Approved or operating",
+    "operating": "Operating only",
+}
+
+
+def contradicts(a: str, b: str) -> bool:
+    """Two known levels for one CCG and year that cannot both be true.
+
+    ``not_delegated`` says less than joint, greater involvement or none, not something else, so it agrees with
+    each of them; it contradicts only ``delegated``.
+    """
+    if a == b:
+        return False
+    if NOT_DELEGATED in (a, b):
+        return DELEGATED in (a, b)
+    return True
+
+
+def strongest_claim(claims: Iterable[str]) -> str:
+    """The strongest of several rows' claims (order of :data:`CLAIMS`); '' for none."""
+    ranked = [c for c in CLAIMS if c in set(claims)]
+    return ranked[0] if ranked else ""
+
+
+def level_label(level: str) -> str:
+    return LEVEL_LABEL.get(level, level)
