@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -41,9 +42,10 @@ class Page:
         self.page = self.ctx.new_page()
         self.errors: list[str] = []
         self.requests: list[str] = []
+        self.map_clicks_sent = 0  # callback requests that carried a map click (Dash's clickData) to the server
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("request", self._on_request)
         self.page.goto(url, wait_until="networkidle")
         self.wait_map()
 
@@ -107,6 +109,11 @@ class Page:
 
     def summary(self) -> str:
         return self.page.inner_text("#level-summary")
+
+    def _on_request(self, request) -> None:  # noqa: ANN001
+        self.requests.append(request.url)
+        if "_dash-update-component" in request.url and "ccg-map.clickData" in (request.post_data or ""):
+            self.map_clicks_sent += 1
 
     def close(self) -> None:
         assert not [e for e in self.errors if "GPU stall" not in e], self.errors
@@ -249,40 +256,60 @@ def test_clicking_a_ccg_opens_its_details(open_page) -> None:  # noqa: ANN001
     assert max(widths) > 1 and sorted(widths)[-2] < 1  # exactly one CCG outlined
 
 
+_INSIDE: dict[str, tuple[float, float]] = {}
+
+
+def _deep_inside(code: str) -> tuple[float, float]:
+    """The point of the CCG's largest polygon farthest from its edge (a click there cannot land on a neighbour)."""
+    if code not in _INSIDE:
+        from shapely.geometry import shape
+        from shapely.ops import polylabel
+
+        feature = next(f for f in _atlas().ccgs_geojson["features"] if f["id"] == code)
+        geom = shape(feature["geometry"])
+        largest = max(getattr(geom, "geoms", [geom]), key=lambda g: g.area)
+        pt = polylabel(largest, tolerance=0.001)
+        _INSIDE[code] = (pt.x, pt.y)
+    return _INSIDE[code]
+
+
 def _screen_xy(p: Page, code: str) -> list[float]:
-    ccg = _atlas().table.loc[code]
+    lon, lat = _deep_inside(code)
     return p.js(f"""() => {{
         const gd = document.querySelector('#ccg-map .js-plotly-plot');
         const m = gd._fullLayout.map._subplot.map;
-        const pt = m.project([{ccg['lon']}, {ccg['lat']}]);
+        const pt = m.project([{lon}, {lat}]);
         const r = m.getCanvas().getBoundingClientRect();
-        return [r.left + pt.x, r.top + pt.y];
+        return [Math.round(r.left + pt.x), Math.round(r.top + pt.y)];
     }}""")
 
 
 def _click(p: Page, code: str) -> None:
-    """Hover until Plotly shows the CCG's hover label, then click once and wait for Plotly to report the click.
+    """Hover until Plotly's hover point is the CCG, click once, and wait until the click reached the server.
 
-    Plotly reports a map click for the feature of its last hover, which it computes a frame or more after the
-    mouse moves, so the hover label is the signal to click on. ``mapfit.js`` counts the clicks Plotly reports
-    (``data-clicks`` on ``#ccg-map``); a click is repeated only when that count did not move, i.e. the browser
-    dropped it before Plotly saw it (headless Chromium does, now and then, on the WebGL map).
+    Signals, in order: ``mapfit.js`` counts the clicks Plotly reports (``data-clicks`` on ``#ccg-map``), then the
+    page sends a callback whose ``changedPropIds`` names ``ccg-map.clickData``. A click is repeated only when that
+    callback was never sent, so the server never saw it and clicking again cannot toggle twice.
     """
     name = str(_atlas().table.at[code, "ccg_name"])
-    for _dropped_click_retry in range(3):
+    for _lost_click_retry in range(3):  # headless Chromium and Dash drop the odd click right after a page load
         _hover(p, code, name)
-        before = p.js("() => Number(document.getElementById('ccg-map').dataset.clicks || 0)")
+        before, sent = p.js("() => Number(document.getElementById('ccg-map').dataset.clicks || 0)"), p.map_clicks_sent
         x, y = _screen_xy(p, code)
         p.page.mouse.click(x, y)
         try:
             p.page.wait_for_function("(n) => Number(document.getElementById('ccg-map').dataset.clicks || 0) > n",
                                      arg=before, timeout=5000)
-        except Exception:  # noqa: BLE001 - the click never reached Plotly: nothing was sent, so clicking again is safe
+        except Exception:  # noqa: BLE001 - Plotly never saw the click
             continue
         got = p.js("() => document.getElementById('ccg-map').dataset.lastClick")
         assert got == code, f"clicked {name} ({code}) at {x:.0f}, {y:.0f} but Plotly reported {got!r}"
-        return
-    raise AssertionError(f"three clicks on {name} never reached Plotly (data-clicks did not change)")
+        deadline = time.monotonic() + 5
+        while p.map_clicks_sent == sent and time.monotonic() < deadline:
+            p.page.wait_for_timeout(50)  # Playwright delivers request events while the page runs
+        if p.map_clicks_sent > sent:
+            return
+    raise AssertionError(f"three clicks on {name} never reached the server (no clickData callback was sent)")
 
 
 def _hover(p: Page, code: str, name: str) -> None:
@@ -294,8 +321,8 @@ def _hover(p: Page, code: str, name: str) -> None:
     """
     for step in range(8):
         x, y = _screen_xy(p, code)
-        p.page.mouse.move(x + (step % 2 * 2 - 1) * 3, y + 2)  # a small move first, so Plotly computes a new hover
-        p.page.mouse.move(x, y)
+        p.page.mouse.move(x + 40 * (step % 2 * 2 - 1), y + 40)  # off the CCG first, so Plotly computes a new hover
+        p.page.mouse.move(x, y, steps=4)
         try:
             p.page.wait_for_function(
                 "([c, n]) => { const gd = document.querySelector('#ccg-map .js-plotly-plot');"
