@@ -324,6 +324,27 @@ def _bowtie(root: Path) -> None:
     gdf.to_file(p, driver="ESRI Shapefile")
 
 
+def _truncate(rel: str, fraction: float) -> Callable[[Path], None]:
+    """Cut a file at ``fraction`` of its bytes, as a failed copy or download leaves it."""
+    def apply(root: Path) -> None:
+        p = root / rel
+        data = p.read_bytes()
+        p.write_bytes(data[:int(len(data) * fraction)])
+    return apply
+
+
+def _mid_row(rel: str, fraction: float) -> Callable[[Path], None]:
+    """Cut a CSV at ``fraction`` of its bytes, then a little further so the cut falls inside a row, not at its end."""
+    def apply(root: Path) -> None:
+        p = root / rel
+        data = p.read_bytes()
+        cut = int(len(data) * fraction)
+        while data[cut - 1:cut] in (b"\n", b",", b'"'):
+            cut += 1
+        p.write_bytes(data[:cut])
+    return apply
+
+
 LEVEL_ROW = "{ods},NHS Test CCG,2015,{level},explicit,A test source,https://example.org/test,2015-04-01,test,operating\n"
 
 BREAKAGES = {
@@ -344,6 +365,13 @@ BREAKAGES = {
     "level row for an unknown CCG": (_edit(sources.LEVELS, lambda d: d + LEVEL_ROW.format(
         ods="ZZZ", level="joint").encode()), ["levels_by_ccg.csv", "column 'ods_code'", "'ZZZ'"]),
     "invalid geometry": (_bowtie, ["ccg_2015_bsc.shp", "column 'geometry'", "invalid", "E38000001"]),
+    "levels cut mid-row": (_mid_row(sources.LEVELS, 0.6), ["levels_by_ccg.csv", "missing fields", "truncated"]),
+    "population sheet truncated": (_truncate(sources.POPULATION, 0.5), [Path(sources.POPULATION).name, "truncated"]),
+    "IMD file empty": (_truncate(sources.IMD, 0.0), [Path(sources.IMD).name, "the file is empty"]),
+    "ODS file cut inside a row": (_mid_row(sources.ODS_ECCG, 0.5), [Path(sources.ODS_ECCG).name]),
+    "boundary attributes damaged": (_truncate(str(Path(sources.CCG_BOUNDARIES).with_suffix(".dbf")), 0.3),
+                                    ["ccg_2015_bsc", "cannot be read"]),
+    "boundary shapes cut short": (_truncate(sources.CCG_BOUNDARIES, 0.3), ["ccg_2015_bsc.shp", "empty geometry"]),
 }
 
 
