@@ -35,6 +35,7 @@ def create_app(debug: bool = False, atlas_dir: str | Path | None = None) -> Dash
                    {"name": "description", "content": "Primary care co-commissioning levels of England's 209 CCGs, "
                                                       "2015/16 and 2016/17, with sources."}],
     )
+    app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)  # screen readers pick the language
     app.layout = layout.page(service, ViewState())
     callbacks.register(app, service)
     routes.register(app.server, service)

@@ -15,8 +15,9 @@ and ``/_dash-layout``, so they match the registered callbacks):
 - 15 %: a page load: ``/`` with a query, ``/_dash-layout``, ``/_dash-dependencies``, then the initial
   callbacks.
 - 5 %: a first visit's fingerprinted script (compressed, from the per-process cache).
-- At most ``--exports`` ``/export.png`` requests in all, spread over the run (a 503 from a server without
-  Chromium is counted apart, not as an error).
+- At most ``--exports`` ``/export.png`` requests in all, spread over the run (a 503, from a server without
+  Chromium or with its export queue full, is counted apart, not as an error; ``bench/bench_server.py`` measures
+  the export queue under a burst).
 
 Figures: ``requests_per_s`` (all requests), ``callbacks_per_s`` (callback responses), ``p50_ms``/``p95_ms``
 (all requests) and ``callback_p50_ms``/``callback_p95_ms``, ``errors`` (HTTP >= 400 other than the export

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx, no_update
 
 from dashboard import components, figures, summaries
 from dashboard.clustering_view import cluster_table, clustering_panel
 from dashboard.layout import area_team_options
+from dashboard.robust import robust_for
+from dashboard.robust_view import robust_panel
 from dashboard.service import AtlasService
 from dashboard.state import (
     ViewState,
@@ -24,6 +29,17 @@ CONTROLS = ("year", "view", "region", "area-team", "imd-range", "ccg-search", "e
 
 
 def register(app: Dash, service: AtlasService) -> None:
+    """Every callback of the page, for one atlas service."""
+    for part in (_state, _map, _panels, _table):
+        part(app, service)
+
+
+def _cached(service: AtlasService, name: str, key: object, make: Callable[[], Any]) -> Any:
+    """Outputs depend on the view state alone, so a state seen before is answered from the service's caches."""
+    return service.cache(name).get_or_make(key, make)
+
+
+def _state(app: Dash, service: AtlasService) -> None:
     vocab = service.vocabulary
 
     @app.callback(
@@ -47,6 +63,16 @@ def register(app: Dash, service: AtlasService) -> None:
         return (query if query != search else no_update, to_store(state), components.notices(state.notices),
                 *controls)
 
+    @app.callback(Output("area-team", "options"), Input("region", "value"), prevent_initial_call=True)
+    def update_team_options(regions):  # noqa: ANN001
+        """Offer only the chosen regions' teams, so a team and a region that exclude each other cannot be picked."""
+        chosen = normalise(vocab, regions=regions).regions
+        return _cached(service, "team_options", chosen, lambda: area_team_options(service, chosen))
+
+
+def _map(app: Dash, service: AtlasService) -> None:
+    vocab = service.vocabulary
+
     @app.callback(
         Output("ccg-map", "figure"), Output("map-applied", "data"), Output("map-bounds", "data"),
         Input("view-state", "data"), Input("show-clusters", "value"), State("map-applied", "data"),
@@ -63,15 +89,29 @@ def register(app: Dash, service: AtlasService) -> None:
         bounds = figures.filter_bounds(view) if applied.get("filter") != now["filter"] else no_update
         return patch, now, bounds
 
-    # Outputs depend on the view state alone, so a state seen before is answered from the service's caches.
+    # Framing depends on the graph's size, which only the browser knows: fitted there, sent as a Patch.
+    app.clientside_callback(
+        ClientsideFunction(namespace="atlas", function_name="fitMap"),
+        Output("ccg-map", "figure", allow_duplicate=True), Input("map-bounds", "data"),
+        prevent_initial_call="initial_duplicate",
+    )
+    app.clientside_callback(
+        ClientsideFunction(namespace="atlas", function_name="clearPlotlySelection"),
+        Output("map-plotly-selection", "data"), Input("ccg-map", "selectedData"), prevent_initial_call=True,
+    )
+
+
+def _panels(app: Dash, service: AtlasService) -> None:
+    vocab = service.vocabulary
+
     def counts_for(state: ViewState) -> tuple[object, object]:
         view = service.view(state)
         return (components.level_summary(summaries.level_counts(view), state.year,
                                          summaries.coverage_sentence(view)),
                 components.transition_table(summaries.transition_counts(view)))
 
-    def cached(name: str, key: object, make):  # noqa: ANN001, ANN202
-        return service.cache(name).get_or_make(key, make)
+    def cached(name: str, key: object, make: Callable[[], Any]) -> Any:
+        return _cached(service, name, key, make)
 
     # Separate callbacks, so the browser asks for them in parallel and each stays small and fast.
     @app.callback(Output("level-summary", "children"), Output("transition-summary", "children"),
@@ -90,6 +130,21 @@ def register(app: Dash, service: AtlasService) -> None:
         state = from_store(data, vocab)
         key = (filters_only(state), state.ccgs)
         return cached("imd_chart", key, lambda: figures.imd_by_level_figure(service.view(key[0]), state.ccgs))
+
+    @app.callback(Output("clustering", "children"), Input("view-state", "data"))
+    def update_clustering(data):  # noqa: ANN001
+        state = filters_only(from_store(data, vocab))
+        return cached("clustering", state, lambda: clustering_panel(service, state))
+
+    # Its own callback: the known-only panel above shows at once, the completions (about 0.1 to 0.6 s) after.
+    @app.callback(Output("clustering-robust", "children"), Input("view-state", "data"))
+    def update_robust(data):  # noqa: ANN001
+        state = filters_only(from_store(data, vocab))
+        return cached("robust_panel", state, lambda: robust_panel(robust_for(service, state)))
+
+
+def _table(app: Dash, service: AtlasService) -> None:
+    vocab = service.vocabulary
 
     @app.callback(
         Output("ccg-table", "rowData"), Output("ccg-table", "selectedRows"), Output("ccg-details", "children"),
@@ -110,29 +165,6 @@ def register(app: Dash, service: AtlasService) -> None:
             f"/export.png{query}",
             summaries.table_caption(view, len(rows)),
         )
-
-    # Framing depends on the graph's size, which only the browser knows: fitted there, sent as a Patch.
-    app.clientside_callback(
-        ClientsideFunction(namespace="atlas", function_name="fitMap"),
-        Output("ccg-map", "figure", allow_duplicate=True), Input("map-bounds", "data"),
-        prevent_initial_call="initial_duplicate",
-    )
-
-    @app.callback(Output("area-team", "options"), Input("region", "value"), prevent_initial_call=True)
-    def update_team_options(regions):  # noqa: ANN001
-        """Offer only the chosen regions' teams, so a team and a region that exclude each other cannot be picked."""
-        chosen = normalise(vocab, regions=regions).regions
-        return cached("team_options", chosen, lambda: area_team_options(service, chosen))
-
-    app.clientside_callback(
-        ClientsideFunction(namespace="atlas", function_name="clearPlotlySelection"),
-        Output("map-plotly-selection", "data"), Input("ccg-map", "selectedData"), prevent_initial_call=True,
-    )
-
-    @app.callback(Output("clustering", "children"), Input("view-state", "data"))
-    def update_clustering(data):  # noqa: ANN001
-        state = filters_only(from_store(data, vocab))
-        return cached("clustering", state, lambda: clustering_panel(service, state))
 
     @app.callback(Output("ccg-table", "exportDataAsCsv"), Input("table-csv", "n_clicks"), prevent_initial_call=True)
     def export_table(_n):  # noqa: ANN001

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 from dash import html
 
+from dashboard.state import Notice
 from geodata.vocabulary import LEVEL_COLOR, LEVEL_LABEL, LEVEL_ORDER, LEVEL_SHORT, YEAR_LABEL
 
 
@@ -88,8 +91,8 @@ def reconciliation_table(rec: pd.DataFrame) -> html.Table:
     return html.Table([html.Thead(head), html.Tbody(rows)], className="summary-table reconciliation-table")
 
 
-def notices(messages: tuple[str, ...] | list[str]) -> list[object]:
+def notices(messages: Sequence[Notice]) -> list[object]:
+    """The values a link or control gave that were not applied, in words."""
     if not messages:
         return []
-    return [html.Div([html.Strong("Not applied: "),
-                      "; ".join(messages)], className="notice")]
+    return [html.Div([html.Strong("Not applied: "), "; ".join(n.text() for n in messages)], className="notice")]

@@ -12,7 +12,6 @@ region or CCG, a bad year, range or size: the message names close matches or lis
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 import time
 from collections.abc import Iterator
@@ -20,17 +19,14 @@ from pathlib import Path
 from typing import TextIO
 
 from dashboard import render
+from dashboard.cli_args import UsageError, add_view_arguments, view_from_args
 from dashboard.service import AtlasService
 from dashboard.slide import slide_figure
-from dashboard.state import EVIDENCE, YEARS, ViewState, Vocabulary, normalise, parse_imd, slide_filename
+from dashboard.state import ViewState, Vocabulary, normalise, slide_filename
 from geodata.atlas import AtlasDamaged, AtlasMissing, read_atlas
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_RENDERER = 0, 1, 2, 3
 BATCH_TABS = 2  # pages of the one browser drawing at once in a batch (about 10-25 % faster than one)
-
-
-class UsageError(ValueError):
-    """A bad argument, with a message meant for the person who typed it."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,16 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Examples: --year 2016 --area-team 'Greater Manchester' --out gm.png; "
                "--by area-team --out-dir slides/",
     )
-    p.add_argument("--year", default="2016", help="2015 (2015/16) or 2016 (2016/17); default 2016")
-    p.add_argument("--area-team", action="append", default=[], metavar="NAME",
-                   help="NHS England area team (name or E39 code); repeat for several")
-    p.add_argument("--region", action="append", default=[], metavar="NAME", help="NHS England region; repeatable")
-    p.add_argument("--imd", default="1-5", metavar="RANGE",
-                   help="IMD 2015 quintile range among CCGs, e.g. 1-3 (1 = most deprived); default 1-5")
+    add_view_arguments(p)
     p.add_argument("--view", default="level", choices=("level", "change"),
                    help="colour by level in the year, or by change 2015/16 to 2016/17")
-    p.add_argument("--evidence", default="any", choices=EVIDENCE,
-                   help="levels kept: any source or rule (default), approved (approved or operating), operating")
     p.add_argument("--ccg", action="append", default=[], metavar="CODE",
                    help="outline a CCG (E38 code); repeatable")
     p.add_argument("--out", metavar="FILE", help="the slide to write (.png or .svg)")
@@ -65,41 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _unknown(kind: str, value: str, valid: tuple[str, ...]) -> UsageError:
-    lower = {v.lower(): v for v in valid}
-    typed = value.lower().strip()
-    close = [k for k in lower if len(typed) >= 3 and typed in k]
-    close += [k for k in difflib.get_close_matches(typed, list(lower), n=3, cutoff=0.6) if k not in close]
-    close = close[:3]
-    msg = f"unknown {kind} {value!r}."
-    if close:
-        msg += " Did you mean: " + "; ".join(repr(lower[c]) for c in close) + "?"
-    msg += f"\nValid {kind}s ({len(valid)}): " + "; ".join(valid)
-    return UsageError(msg)
-
-
 def _base_state(args: argparse.Namespace, vocab: Vocabulary) -> ViewState:
     """The view from the arguments, or UsageError saying exactly what is wrong (never a silent drop)."""
-    if str(args.year).strip() not in {str(y) for y in YEARS}:
-        raise UsageError(f"year {args.year!r}: choose {' or '.join(str(y) for y in YEARS)} "
-                         "(2015 = 2015/16, 2016 = 2016/17)")
-    for team in args.area_team:
-        if vocab.team(team) is None:
-            raise _unknown("area team", team, vocab.area_teams)
-    for region in args.region:
-        if vocab.region(region) is None:
-            raise _unknown("region", region, vocab.regions)
-    if parse_imd(args.imd) is None:
-        raise UsageError(f"IMD range {args.imd!r}: use quintiles from 1 to 5 such as 1-3 or 2")
     for code in args.ccg:
         if code.strip().upper() not in vocab.ccgs:
             raise UsageError(f"unknown CCG code {code!r}: use an ONS code such as E38000001 "
                              "(see `python -m geodata export-csv FILE`)")
-    state = normalise(vocab, year=args.year, area_teams=args.area_team, regions=args.region, imd=args.imd,
-                      ccgs=args.ccg, view=args.view, evidence=args.evidence)
-    if state.notices:  # anything normalise still dropped is an error here
-        raise UsageError("; ".join(state.notices))
-    return state
+    return view_from_args(args, vocab, ccgs=args.ccg, view=args.view)
 
 
 def _format(args: argparse.Namespace) -> str:

@@ -133,6 +133,7 @@ def page(service: AtlasService, state: ViewState) -> html.Div:
         html.Section([
             html.H2("Clustering and deprivation"),
             dcc.Loading(html.Div(id="clustering", className="clustering")),
+            dcc.Loading(html.Div(id="clustering-robust", className="clustering robust"), delay_show=300),
         ], className="analysis"),
         html.Section([
             html.Div([html.H2("CCGs"), html.Button("Download CSV of the table as shown", id="table-csv",

@@ -1,12 +1,22 @@
-"""Plain HTTP endpoints beside the Dash app: ``/healthz`` and ``/export.png``."""
+"""Plain HTTP endpoints beside the Dash app: ``/healthz`` and ``/export.png``.
+
+``/export.png`` goes through the service's :class:`dashboard.render.ExportQueue`: a request waits (with a
+deadline) for a slide that a thread of its own renders; when the queue is full it is answered at once with 503
+and ``Retry-After``. A request body whose framing is broken (a bad chunk size) is a 400, not a 500.
+"""
 
 from __future__ import annotations
 
+import select
+import socket
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote_plus
 
 from flask import Flask, Response, jsonify, request
 
 from dashboard import render
+from dashboard.errors import HttpProblem
 from dashboard.service import AtlasService
 from dashboard.state import QUERY_KEYS, parse_query, slide_filename
 
@@ -36,9 +46,13 @@ def register(server: Flask, service: AtlasService) -> None:
         state = parse_query("&".join(params), vocab)
         if state.notices:
             return _bad("not understood, so no slide was made: "
-                        + "; ".join(n.removeprefix("Ignored ") for n in state.notices))
+                        + "; ".join(n.text() for n in state.notices))
         try:
-            png = render.slide_bytes(service, state, fmt="png")
+            png = render.export_queue(service).slide(state, fmt="png", gone=client_gone(request.environ))
+        except render.ExportBusy as exc:
+            resp = Response(f"{exc}\n", status=503, mimetype="text/plain")
+            resp.headers["Retry-After"] = str(exc.retry_after)
+            return resp
         except render.RendererUnavailable as exc:
             return Response(f"Slide export is unavailable on this server: {exc}\n", status=503,
                             mimetype="text/plain")
@@ -49,6 +63,52 @@ def register(server: Flask, service: AtlasService) -> None:
         resp.headers["Cache-Control"] = "public, max-age=3600"
         return resp
 
+    _register_body_errors(server)
+
 
 def _bad(message: str) -> Response:
     return Response(f"Bad request: {message}\n", status=400, mimetype="text/plain")
+
+
+def _register_body_errors(server: Flask) -> None:
+    """A body gunicorn cannot read (bad chunk size or terminator, cut off) raises inside the view that reads it;
+    it is the client's fault: 400, one line, no traceback. gunicorn closes the connection after it (the body's
+    framing is lost), though its header still says keep-alive: it ignores an app's ``Connection`` header."""
+    try:
+        from gunicorn.http.errors import NoMoreData, ParseException
+    except ImportError:  # pragma: no cover - gunicorn is a pinned requirement
+        return
+
+    def unreadable_body(exc: Exception) -> Response:
+        problem = HttpProblem(400, "Bad Request", "request body not understood")
+        resp = problem.response(as_json="/_dash-" in request.path)  # gunicorn then closes the connection
+        server.logger.warning("%s %s: unreadable body (%s); answered 400", request.method, request.path[:200],
+                              str(exc)[:200])
+        return resp
+
+    server.register_error_handler(ParseException, unreadable_body)
+    server.register_error_handler(NoMoreData, unreadable_body)
+
+
+def client_gone(environ: dict[str, Any]) -> Callable[[], bool] | None:
+    """A check that the client of this request has closed its connection (gunicorn only; None elsewhere)."""
+    sock = environ.get("gunicorn.socket")
+    if not isinstance(sock, socket.socket):
+        return None
+
+    def gone() -> bool:
+        try:
+            poller = select.poll()
+            poller.register(sock, select.POLLIN | select.POLLHUP | select.POLLERR)
+            events = poller.poll(0)
+            if not events:
+                return False
+            if events[0][1] & (select.POLLHUP | select.POLLERR):
+                return True
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except (OSError, ValueError):
+            return True
+
+    return gone

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import atexit
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
+from dashboard.caching import BoundedCache
 from dashboard.state import ViewState, Vocabulary
 from geodata import vocabulary as vocab
 from geodata.atlas import Atlas
@@ -28,42 +28,7 @@ T = TypeVar("T")
 
 #: Entries kept per cache; a filter state costs a few kB to a few hundred kB, so these bound a worker's memory.
 CACHE_SIZES = {"view": 512, "counts": 512, "team_chart": 512, "imd_chart": 512, "clustering": 256,
-               "summary": 256, "team_options": 32, "bounds": 512}
-
-
-class BoundedCache(Generic[T]):
-    """A thread-safe LRU with a fixed number of entries; ``get_or_make`` computes a missing value once."""
-
-    def __init__(self, max_entries: int) -> None:
-        if max_entries < 1:
-            raise ValueError("max_entries must be at least 1")
-        self.max_entries = max_entries
-        self.hits = self.misses = 0
-        self._items: OrderedDict[Hashable, T] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def get_or_make(self, key: Hashable, make: Callable[[], T]) -> T:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                self.hits += 1
-                return self._items[key]
-            self.misses += 1
-        value = make()  # outside the lock: a slow value must not hold up other keys
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_entries:
-                self._items.popitem(last=False)
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self.hits = self.misses = 0
+               "summary": 256, "team_options": 32, "bounds": 512, "robust": 128, "robust_panel": 128}
 
 
 def feature_bounds(geojson: dict) -> dict[str, tuple[float, float, float, float]]:

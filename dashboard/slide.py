@@ -13,6 +13,7 @@ being left to overflow. Fonts scale with the canvas: at 1920x1080 the title is 4
 from __future__ import annotations
 
 import html
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -220,6 +221,26 @@ def counts_panel(view: View, brief: bool = False, england: bool = True) -> Count
     return CountsPanel(paragraphs=paras, shown=n, unknown=unknown)
 
 
+def finding_line(view: View) -> str:
+    """One line: the headline clustering finding for the slide's filter and whether it survives the unknowns."""
+    from dashboard.robust import fmt_p, percent, robust_for
+
+    state = view.state
+    year = 2016 if state.view == "change" else state.year
+    result = robust_for(view.service, ViewState(year=year, area_teams=state.area_teams, regions=state.regions,
+                                                imd=state.imd, evidence=state.evidence))
+    tested = [s for s in result.statistics if s.known_only.not_run is None]
+    if not result.n_selected or not tested:
+        return "the known CCGs are too few, or all at one level, for the clustering tests"
+    s = min(tested, key=lambda r: (not r.known_only.significant,
+                                   r.known_only.p if math.isfinite(r.known_only.p) else 2.0))
+    c = s.completions
+    verdict = {"holds": "holds whatever the unknown levels were",
+               "most": f"holds in {percent(c.share_agree)} of {c.n} admissible completions of the unknown levels",
+               "depends": "depends on the unknown levels"}.get(s.verdict.code, s.verdict.words)
+    return f"{s.finding.rstrip('.')} (known CCGs, {fmt_p(s.known_only.p)}): {verdict}."
+
+
 def condensed_attributions(attributions: list[str]) -> str:
     """The build's attribution statements in one paragraph: the level sources first, Crown copyright lines
     merged, the Open Government Licence named in full once."""
@@ -327,11 +348,12 @@ def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT) -
     src_lines = wrap([("Sources and licences: ", True), (condensed_attributions(atlas.attributions), False)],
                      FOOTER_PX * s, full_w)
     date_lines = wrap([(date_text(atlas, state), False)], FOOTER_PX * s, full_w)
+    finding_lines = wrap([("Finding: ", True), (finding_line(view), False)], FOOTER_PX * s, full_w)
     top = 24 * s
     title_h = len(title_lines) * TITLE_PX * s * LINE
     sub_h = len(sub_lines) * SUBTITLE_PX * s * LINE
     body_top = top + title_h + 6 * s + sub_h + 14 * s
-    foot_h = (len(src_lines) + len(date_lines)) * FOOTER_PX * s * LINE
+    foot_h = (len(finding_lines) + len(src_lines) + len(date_lines)) * FOOTER_PX * s * LINE
     body_bottom = height - 18 * s - foot_h - 14 * s
 
     # The right panel (legend, counts) at full size if it fits above the footer, else the first plan that fits.
@@ -367,6 +389,7 @@ def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT) -
     # Footer: sources and licences, the date of the data.
     y = height - 18 * s - foot_h
     cv.hline(pad, width - pad, y - 8 * s, FRAME_COLOR, max(1.0, s))
+    y += cv.text(finding_lines, pad, y, FOOTER_PX * s)
     y += cv.text(src_lines, pad, y, FOOTER_PX * s, color=MUTED_COLOR)
     cv.text(date_lines, pad, y, FOOTER_PX * s, color=MUTED_COLOR)
     fig.update_layout(annotations=cv.annotations, shapes=cv.shapes)

@@ -27,6 +27,35 @@ REGION_HEADING = "__region__"  # value prefix of the region headings in the area
 
 
 @dataclass(frozen=True)
+class Notice:
+    """A value that was not applied: which control or parameter, the value (shortened), and why.
+
+    Data until shown: :meth:`text` words it for the page, the slide route and the CLIs.
+
+    >>> Notice("year", "2099", "choose 2015 or 2016").text()
+    "year '2099': choose 2015 or 2016"
+    >>> Notice("area team", "Atlantis", "unknown").text()
+    "unknown area team 'Atlantis'"
+    """
+
+    field: str
+    value: str
+    reason: str = ""
+    quote: bool = True
+
+    def text(self) -> str:
+        value = repr(self.value) if self.quote else self.value
+        if self.reason == "unknown":
+            return f"unknown {self.field} {value}"
+        if not self.value:
+            return f"{self.field}: {self.reason}"
+        return f"{self.field} {value}" + (f": {self.reason}" if self.reason else "")
+
+    def __str__(self) -> str:
+        return f"Ignored {self.text()}"
+
+
+@dataclass(frozen=True)
 class ViewState:
     """Year, filters and selection; hashable, so results can be cached on it."""
 
@@ -37,13 +66,13 @@ class ViewState:
     ccgs: tuple[str, ...] = ()
     view: str = "level"
     evidence: str = "any"
-    notices: tuple[str, ...] = field(default=(), compare=False)
+    notices: tuple[Notice, ...] = field(default=(), compare=False)
 
     @property
     def filtered(self) -> bool:
         return bool(self.area_teams or self.regions or self.imd != (1, 5))
 
-    def with_notices(self, notices: Iterable[str]) -> ViewState:
+    def with_notices(self, notices: Iterable[Notice]) -> ViewState:
         return replace(self, notices=tuple(notices))
 
 
@@ -108,7 +137,7 @@ def normalise(vocab: Vocabulary, year: object = 2016, area_teams: object = (), r
               imd: object = (1, 5), ccgs: object = (), view: object = "level", evidence: object = "any"
               ) -> ViewState:
     """A valid ViewState from untrusted values (URL or callback inputs), with a notice per dropped value."""
-    notices: list[str] = []
+    notices: list[Notice] = []
 
     def as_list(value: object, what: str) -> list[str]:
         if value is None or value == "":
@@ -116,17 +145,17 @@ def normalise(vocab: Vocabulary, year: object = 2016, area_teams: object = (), r
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list | tuple):
-            notices.append(f"Ignored {what}: not a list of names")
+            notices.append(Notice(what, "", "not a list of names"))
             return []
         if len(value) > MAX_ITEMS:
-            notices.append(f"Ignored {len(value) - MAX_ITEMS} extra {what} values")
+            notices.append(Notice(what, f"{len(value) - MAX_ITEMS} extra values", "more values than CCGs", quote=False))
             value = value[:MAX_ITEMS]
         out = []
         for v in value:
             if isinstance(v, str) and len(v) <= MAX_TEXT:
                 out.append(v)
             else:
-                notices.append(f"Ignored {what} {_short(v)!r}")
+                notices.append(Notice(what, _short(v), "not a short text"))
         return out
 
     try:
@@ -134,7 +163,7 @@ def normalise(vocab: Vocabulary, year: object = 2016, area_teams: object = (), r
     except ValueError:
         y = None
     if y not in YEARS:
-        notices.append(f"Ignored year {_short(year)!r}: choose 2015 or 2016")
+        notices.append(Notice("year", _short(year), "choose 2015 or 2016"))
         y = 2016
 
     def resolve(values: object, what: str, lookup: Callable[[str], str | None]) -> list[str]:
@@ -142,7 +171,7 @@ def normalise(vocab: Vocabulary, year: object = 2016, area_teams: object = (), r
         for value in as_list(values, what):
             name = lookup(value)
             if name is None:
-                notices.append(f"Ignored unknown {what} {_short(value)!r}")
+                notices.append(Notice(what, _short(value), "unknown"))
             elif name not in found:
                 found.append(name)
         return found
@@ -152,8 +181,8 @@ def normalise(vocab: Vocabulary, year: object = 2016, area_teams: object = (), r
     if regs and vocab.team_region:
         # Teams AND regions: a team outside every chosen region would only empty the view, so say so and drop it.
         for team in [t for t in teams if vocab.team_region.get(t) not in regs]:
-            notices.append(f"Ignored area team {team!r}: it is in the {vocab.team_region.get(team)} region, "
-                           f"not in {' or '.join(regs)}")
+            notices.append(Notice("area team", team, f"it is in the {vocab.team_region.get(team)} region, "
+                                                     f"not in {' or '.join(regs)}"))
             teams.remove(team)
     if teams and set(teams) == set(vocab.area_teams):
         teams = []  # every team is no team filter: keep the URL short
@@ -163,18 +192,18 @@ def normalise(vocab: Vocabulary, year: object = 2016, area_teams: object = (), r
     else:
         rng = parse_imd(imd) if isinstance(imd, str | int) and not isinstance(imd, bool) else None
     if rng is None:
-        notices.append(f"Ignored deprivation range {_short(imd)!r}: use quintiles such as 1-3")
+        notices.append(Notice("deprivation range", _short(imd), "use quintiles such as 1-3"))
         rng = (1, 5)
 
     codes = resolve(ccgs, "CCG code", lambda c: c.strip().upper() if c.strip().upper() in vocab.ccgs else None)
 
     v = view if view in VIEWS else None
     if v is None:
-        notices.append(f"Ignored view {_short(view)!r}: use 'level' or 'change'")
+        notices.append(Notice("view", _short(view), "use 'level' or 'change'"))
         v = "level"
     ev = evidence if evidence in EVIDENCE else None
     if ev is None:
-        notices.append(f"Ignored evidence {_short(evidence)!r}: use 'any', 'approved' or 'operating'")
+        notices.append(Notice("evidence", _short(evidence), "use 'any', 'approved' or 'operating'"))
         ev = "any"
     return ViewState(year=y, area_teams=tuple(sorted(teams)), regions=tuple(sorted(regs)), imd=rng,
                      ccgs=tuple(codes), view=v, evidence=ev, notices=tuple(notices))
@@ -213,7 +242,7 @@ def parse_query(search: object, vocab: Vocabulary) -> ViewState:
         view=multi["view"][-1] if multi["view"] else "level",
         evidence=multi["evidence"][-1] if multi["evidence"] else "any",
     )
-    notices = list(state.notices) + [f"Ignored unknown parameter {_short(k)!r}" for k in dict.fromkeys(extra)]
+    notices = list(state.notices) + [Notice("parameter", _short(k), "unknown") for k in dict.fromkeys(extra)]
     return state.with_notices(notices)
 
 

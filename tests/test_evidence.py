@@ -71,7 +71,7 @@ def test_evidence_is_a_url_parameter(service) -> None:  # noqa: ANN001
     assert to_query(state) == "?year=2015&evidence=approved"
     assert parse_query(to_query(state), vocab) == state
     bad = parse_query("?evidence=hearsay", vocab)
-    assert bad.evidence == "any" and any("hearsay" in n for n in bad.notices)
+    assert bad.evidence == "any" and any("hearsay" in n for n in map(str, bad.notices))
 
 
 def test_details_say_what_the_evidence_amounts_to(service) -> None:  # noqa: ANN001

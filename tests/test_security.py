@@ -503,7 +503,8 @@ def test_dash_flask_compress_instance() -> None:
 
 
 def load_gunicorn_conf(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, Any]:
-    for name in ("HOST", "PORT", "WORKERS", "THREADS", "TIMEOUT", "MAX_REQUESTS"):
+    for name in ("HOST", "PORT", "WORKERS", "THREADS", "TIMEOUT", "MAX_REQUESTS", "REQUEST_TIMEOUT", "CLIENT_TIMEOUT",
+                 "WORKER_CONNECTIONS"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -513,7 +514,11 @@ def load_gunicorn_conf(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str,
 def test_gunicorn_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     conf = load_gunicorn_conf(monkeypatch)
     assert conf["bind"] == ["127.0.0.1:8050"]
-    assert conf["worker_class"] == "gthread" and conf["threads"] >= 2
+    from gunicorn.workers.gthread import ThreadWorker
+
+    # gthread's threads, but requests are read whole by the event loop first (tests/test_server.py)
+    assert issubclass(conf["worker_class"], ThreadWorker) and conf["worker_class"].__name__ == "AtlasWorker"
+    assert conf["threads"] >= 2
     assert 1 <= conf["workers"] <= 8
     assert conf["preload_app"] is True
     assert conf["accesslog"] == "-"

@@ -49,7 +49,7 @@ def test_team_outside_the_chosen_region_is_dropped_with_a_notice(vocab: Vocabula
     """Region London AND team Greater Manchester would match no CCG: the team goes, and the notice says why."""
     s = parse_query("?region=London&area_team=Greater%20Manchester&area_team=London", vocab)
     assert s.regions == ("London",) and s.area_teams == ("London",)
-    assert any("Greater Manchester" in n and "North region" in n for n in s.notices), s.notices
+    assert any("Greater Manchester" in n and "North region" in n for n in map(str, s.notices)), s.notices
 
 
 def test_all_teams_is_no_team_filter(vocab: Vocabulary) -> None:
@@ -67,7 +67,7 @@ def test_region_headings_from_the_list_are_not_teams(vocab: Vocabulary) -> None:
 def test_bad_values_are_ignored_with_a_notice(vocab: Vocabulary) -> None:
     s = parse_query("?year=2099&area_team=Atlantis&imd=0-9&ccg=E38999999&view=3d&foo=bar", vocab)
     assert s == ViewState()
-    text = " ".join(s.notices)
+    text = " ".join(map(str, s.notices))
     for word in ("2099", "Atlantis", "0-9", "E38999999", "3d", "foo"):
         assert word in text
 
@@ -75,7 +75,7 @@ def test_bad_values_are_ignored_with_a_notice(vocab: Vocabulary) -> None:
 def test_script_in_a_value_is_only_echoed_as_text(vocab: Vocabulary) -> None:
     s = parse_query("?area_team=%3Cscript%3Ealert(1)%3C/script%3E", vocab)
     assert s.area_teams == ()
-    assert any("<script>" in n for n in s.notices)  # rendered by React as text, never as HTML
+    assert any("<script>" in n for n in map(str, s.notices))  # rendered by React as text, never as HTML
 
 
 def test_imd_ranges() -> None:

@@ -11,11 +11,11 @@ p-values are ``(1 + #{permuted at least as extreme}) / (1 + permutations)``, so 
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+
+from dashboard.caching import BoundedCache
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,36 +79,29 @@ class PermutationTables:
     """
 
     def __init__(self, max_entries: int = 4) -> None:
-        if max_entries < 1:
-            raise ValueError("max_entries must be at least 1")
-        self.max_entries = max_entries
-        self.hits = self.misses = 0
-        self._items: OrderedDict[tuple[int, int, int], Tables] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: BoundedCache[Tables] = BoundedCache(max_entries)
+
+    @property
+    def max_entries(self) -> int:
+        return self._cache.max_entries
+
+    @property
+    def hits(self) -> int:
+        return self._cache.hits
+
+    @property
+    def misses(self) -> int:
+        return self._cache.misses
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._cache)
 
     def get(self, n: int, permutations: int, seed: int) -> Tables:
         key = (int(n), check_permutations(permutations), int(seed))
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                self.hits += 1
-                return self._items[key]
-            self.misses += 1
-        tables = make_tables(*key)  # outside the lock: another size must not wait for this one
-        with self._lock:
-            tables = self._items.setdefault(key, tables)
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_entries:
-                self._items.popitem(last=False)
-        return tables
+        return self._cache.get_or_make(key, lambda: make_tables(*key))
 
     def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self.hits = self.misses = 0
+        self._cache.clear()
 
 
 def tables_for(store: PermutationTables | None, n: int, permutations: int, seed: int) -> Tables:

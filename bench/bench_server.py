@@ -1,0 +1,227 @@
+"""Availability benchmark: the production server under slow clients and an export burst; one JSON line each.
+
+Run from the repository root: ``python bench/bench_server.py [--views 36] [--baseline]``. It starts gunicorn with
+``gunicorn.conf.py`` (as ``make run`` does) on a free loopback port, measures, stops it. Loopback only, bounded
+(well under 3 minutes), never asserts.
+
+- ``server_slow_clients``: ``/healthz`` latency (p50, max, failures at a 2 s timeout) over 40 requests while 16
+  half-sent request lines, 8 slow-body POSTs and 64 idle connections are held open.
+- ``server_export_burst``: ``--views`` distinct ``/export.png`` views asked at once (one client each, 120 s
+  timeout): how many were answered (200), refused (503 with ``Retry-After``) or failed, the slowest and median
+  answered, the slowest refusal, and ``/healthz`` latency sampled during the burst.
+- ``--baseline`` also measures the slow-client figure with gunicorn's plain ``gthread`` worker (``-k gthread``),
+  for comparison (adds about a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(port: int, log_path: Path, extra_args: list[str], env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), **env_extra}
+    env.pop("DASH_DEBUG", None)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", *extra_args, "app:server"], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def healthz(port: int, timeout: float) -> float | None:
+    """Seconds for one /healthz on a new connection, or None if it failed or took longer than ``timeout``."""
+    t0 = time.perf_counter()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        conn.request("GET", "/healthz")
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+    except OSError:
+        return None
+    return time.perf_counter() - t0 if resp.status == 200 else None
+
+
+def wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {proc.returncode}")
+        if healthz(port, 2) is not None:
+            return
+        time.sleep(0.25)
+    raise RuntimeError("gunicorn did not answer /healthz in time")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def ms(x: float | None) -> float | None:
+    return None if x is None else round(1000 * x, 1)
+
+
+def common() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "loadavg_1m": round(os.getloadavg()[0], 2)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def slow_clients(port: int, samples: int = 40) -> dict[str, Any]:
+    held: list[socket.socket] = []
+    try:
+        for _ in range(16):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"GET /healthz HT")
+            held.append(s)
+        for _ in range(8):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"POST /_dash-update-component HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 1000\r\n\r\n{")
+            held.append(s)
+        for _ in range(64):
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        times, failures = [], 0
+        t_end = time.monotonic() + 8  # inside the default 10 s request deadline of the stalled requests
+        for _ in range(samples):
+            if time.monotonic() > t_end:
+                break
+            t = healthz(port, 2.0)
+            if t is None:
+                failures += 1
+            else:
+                times.append(t)
+            time.sleep(0.05)
+        return {"held": {"half_request_lines": 16, "slow_bodies": 8, "idle": 64},
+                "healthz_requests": len(times) + failures, "healthz_failed_2s": failures,
+                "healthz_p50_ms": ms(percentile(times, 50)), "healthz_max_ms": ms(max(times, default=None))}
+    finally:
+        for s in held:
+            s.close()
+
+
+def views(n: int) -> list[str]:
+    out = []
+    for year in (2016, 2015):
+        for view in ("level", "change"):
+            for lo in range(1, 6):
+                for hi in range(lo, 6):
+                    out.append(f"/export.png?year={year}&imd={lo}-{hi}&view={view}")
+    return out[:n]
+
+
+def export_burst(port: int, n: int) -> dict[str, Any]:
+    results: list[tuple[int, float, str | None]] = []
+    lock = threading.Lock()
+    go = threading.Event()
+
+    def ask(path: str) -> None:
+        go.wait()
+        t0 = time.perf_counter()
+        status, retry = 0, None
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            resp.read()
+            status, retry = resp.status, resp.getheader("Retry-After")
+            conn.close()
+        except OSError:
+            pass
+        with lock:
+            results.append((status, time.perf_counter() - t0, retry))
+
+    threads = [threading.Thread(target=ask, args=(p,), daemon=True) for p in views(n)]
+    for t in threads:
+        t.start()
+    health: list[float] = []
+    health_failed = 0
+    t0 = time.monotonic()
+    go.set()
+    while any(t.is_alive() for t in threads) and time.monotonic() - t0 < 150:
+        h = healthz(port, 2.0)
+        if h is None:
+            health_failed += 1
+        else:
+            health.append(h)
+        time.sleep(0.5)
+    for t in threads:
+        t.join(5)
+    ok = [s for code, s, _ in results if code == 200]
+    refused = [s for code, s, _ in results if code == 503]
+    return {"views": n, "answered": len(ok), "refused_503": len(refused),
+            "failed": len([1 for code, _, _ in results if code not in (200, 503)]),
+            "refusals_with_retry_after": len([1 for code, _, r in results if code == 503 and r]),
+            "answered_p50_s": round(percentile(ok, 50), 1) if ok else None,
+            "answered_max_s": round(max(ok), 1) if ok else None,
+            "refused_max_s": round(max(refused), 2) if refused else None,
+            "burst_s": round(time.monotonic() - t0, 1),
+            "healthz_during_p50_ms": ms(percentile(health, 50)), "healthz_during_max_ms": ms(max(health, default=None)),
+            "healthz_during_failed_2s": health_failed}
+
+
+def run(label: str, extra_args: list[str], env: dict[str, str], log_path: Path, burst: int | None) -> None:
+    port = free_port()
+    proc = start(port, log_path, extra_args, env)
+    try:
+        wait_ready(proc, port)
+        record = {"benchmark": "server_slow_clients", "worker": label, **slow_clients(port), **common()}
+        print(json.dumps(record), flush=True)
+        if burst:
+            record = {"benchmark": "server_export_burst", "worker": label, **export_burst(port, burst), **common()}
+            print(json.dumps(record), flush=True)
+    finally:
+        stop(proc)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--views", type=int, default=36, help="distinct slides in the export burst (at most 60)")
+    ap.add_argument("--workers", type=int, default=None, help="WORKERS for gunicorn (default: its config)")
+    ap.add_argument("--baseline", action="store_true", help="also measure plain gthread (slow clients only)")
+    args = ap.parse_args()
+    env = {"WORKERS": str(args.workers)} if args.workers else {}
+    with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
+        log_path = Path(tmp) / "gunicorn.log"
+        run("AtlasWorker", [], env, log_path, max(1, min(args.views, 60)))
+        if args.baseline:
+            run("gthread", ["-k", "gthread"], env, log_path, None)
+
+
+if __name__ == "__main__":
+    main()

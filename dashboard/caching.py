@@ -1,0 +1,49 @@
+"""One bounded, thread-safe LRU for everything the app caches (views, figures, summaries, permutation tables).
+
+Instances are owned by the object whose data they hold (``dashboard.service.AtlasService``), never kept at
+module level, so every cache has an owner and a stated bound.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class BoundedCache(Generic[T]):
+    """A thread-safe LRU with a fixed number of entries; ``get_or_make`` computes a missing value once."""
+
+    def __init__(self, max_entries: int) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.max_entries = max_entries
+        self.hits = self.misses = 0
+        self._items: OrderedDict[Hashable, T] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get_or_make(self, key: Hashable, make: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+            self.misses += 1
+        value = make()  # outside the lock: a slow value must not hold up other keys
+        with self._lock:
+            value = self._items.setdefault(key, value)  # a value another thread made meanwhile wins
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.hits = self.misses = 0

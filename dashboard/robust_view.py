@@ -1,0 +1,66 @@
+"""The robustness panel: each clustering finding with its verdict over the admissible completions (presentation).
+
+The numbers come from :mod:`dashboard.robust`; this module only words and lays them out. The page shows the
+known-only results at once (``clustering``) and this panel when it is ready (``clustering-robust``), so no filter
+change waits on the completions.
+"""
+
+from __future__ import annotations
+
+import math
+
+from dash import html
+
+from dashboard.robust import RobustResult, StatisticResult, headline
+from geodata.vocabulary import EVIDENCE_LABEL, YEAR_LABEL
+
+VERDICT_CLASS = {"holds": "verdict holds", "most": "verdict most", "depends": "verdict depends",
+                 "not_run": "verdict untested", "untested": "verdict untested"}
+
+
+def _p(p: float) -> str:
+    if not math.isfinite(p):
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _row(s: StatisticResult) -> html.Tr:
+    c = s.completions
+    known = "not run" if s.known_only.not_run else _p(s.known_only.p)
+    spread = f"{_p(c.p_p5)} to {_p(c.p_p95)}" if c.n else "–"
+    share = f"{c.share_p_below_05:.0%}" if c.n else "–"
+    extremes = "–"
+    if s.low is not None and s.high is not None:
+        how = "exact" if s.low.exact and s.high.exact else "found by search"
+        extremes = f"{_p(s.low.p)} and {_p(s.high.p)} ({how})"
+    return html.Tr([
+        html.Th(s.label, scope="row"), html.Td(known, className="num"), html.Td(_p(c.p_median), className="num"),
+        html.Td(spread, className="num"), html.Td(share, className="num"), html.Td(extremes),
+        html.Td(s.verdict.words, className=VERDICT_CLASS.get(s.verdict.code, "verdict")),
+    ])
+
+
+def robust_panel(result: RobustResult) -> list[object]:
+    """Every finding with its p over the completions and its verdict, and one paragraph on the method."""
+    if result.n_selected == 0:
+        return []
+    head = html.Tr([html.Th(h, scope="col") for h in (
+        "Finding", "p, known CCGs", "p, median of completions", "p, 5th to 95th percentile",
+        "Completions with p < 0.05", "Most and least significant completions", "Verdict")])
+    evidence = "" if result.evidence == "any" else f" Evidence: {EVIDENCE_LABEL[result.evidence].lower()}."
+    return [
+        html.H3("Would the findings survive the unknown levels?"),
+        html.P([f"{YEAR_LABEL[result.year]}, {result.description}: {result.n_unknown} of {result.n_selected} CCGs "
+                f"have no known level and {result.n_not_delegated} only 'not delegated'. Each finding was tested "
+                f"again on {result.completions} completions: levels for those CCGs drawn at random among every "
+                "assignment the published totals allow (national and regional, both years), keeping every known "
+                f"level. ", html.Strong(headline(result)), evidence],
+               className="reading"),
+        html.Div(html.Table([html.Caption("Each finding over the admissible completions"), html.Thead(head),
+                             html.Tbody([_row(s) for s in result.statistics])],
+                            className="summary-table robust-table"),
+                 className="table-scroll", tabIndex=0, role="region", **{"aria-label": "Robustness of each finding"}),
+        html.P(f"‘Holds whatever the unknown levels were’: every completion tested and the most and least "
+               f"significant completions the search found agree with the known-only finding. Completions are tested "
+               f"with {result.permutations} random relabellings each (seed {result.seed}).", className="hint"),
+    ]

@@ -1,0 +1,62 @@
+"""The one object per atlas: bounded caches, views computed once, and slides rendered once per view."""
+
+from __future__ import annotations
+
+import threading
+
+from dashboard import render
+from dashboard.caching import BoundedCache
+from dashboard.service import CACHE_SIZES, AtlasService
+from dashboard.state import ViewState
+
+
+def test_bounded_cache_keeps_at_most_its_bound_and_drops_the_least_recent() -> None:
+    cache: BoundedCache[int] = BoundedCache(2)
+    cache.get_or_make("a", lambda: 1)
+    cache.get_or_make("b", lambda: 2)
+    cache.get_or_make("a", lambda: 99)  # a hit: a is now the most recent
+    cache.get_or_make("c", lambda: 3)  # drops b
+    assert len(cache) == 2 and cache.get_or_make("b", lambda: 20) == 20 and cache.hits == 1
+
+
+def test_every_cache_of_the_service_is_bounded(atlas) -> None:  # noqa: ANN001
+    service = AtlasService(atlas)
+    for name, bound in CACHE_SIZES.items():
+        cache = service.cache(name)
+        for i in range(bound + 5):
+            cache.get_or_make(i, lambda: 0)
+        assert len(cache) == bound, name
+    assert service.slides.max_entries > 0 and service.slides.max_bytes > 0
+
+
+def test_two_services_do_not_share_caches(atlas) -> None:  # noqa: ANN001
+    a, b = AtlasService(atlas), AtlasService(atlas)
+    a.view(ViewState(year=2015))
+    assert len(a.cache("view")) == 1 and len(b.cache("view")) == 0
+
+
+def test_a_request_arriving_while_the_first_render_is_stored_is_not_rendered_again() -> None:
+    """The in-flight gate stays until the slide is in the cache: a second thread that arrives while the first is
+    storing it waits on the gate and then reads the cache (before, it found no gate and no slide, and rendered)."""
+    cache = render.SlideCache()
+    renders: list[int] = []
+
+    def make() -> bytes:
+        renders.append(1)
+        return b"slide"
+
+    store, second = cache.put, {}
+
+    def put_as_another_request_arrives(key: tuple, data: bytes) -> None:
+        if "thread" not in second:
+            t = threading.Thread(target=lambda: second.setdefault("data", cache.get_or_make(key, make)))
+            second["thread"] = t
+            t.start()
+            t.join(timeout=0.5)  # it renders here if no gate stops it, or waits on the gate
+        store(key, data)
+
+    cache.put = put_as_another_request_arrives  # type: ignore[method-assign]
+    assert cache.get_or_make(("view",), make) == b"slide"
+    second["thread"].join(10)
+    assert second["data"] == b"slide" and len(renders) == 1, f"rendered {len(renders)} times"
+    assert cache.stats.hits == 1 and cache.stats.renders == 1
