@@ -7,6 +7,7 @@ depend on nor disturb the developer's atlas. Use ``atlas`` for the loaded :class
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -16,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -149,40 +151,64 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(atlas_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The production server (gunicorn.conf.py, preloaded, one worker) for the session atlas on a free loopback
-    port. Its output goes to a log file (a pipe nobody reads would fill and block the server); failures name it."""
+@dataclass
+class Server:
+    """A gunicorn started by a test: its port, its log file and its process."""
+
+    port: int
+    log: Path
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def serve(atlas_dir: Path, log_dir: Path, **env: str) -> Iterator[Server]:
+    """gunicorn with the production configuration (as ``make run`` starts it) for ``atlas_dir`` on a free loopback
+    port, until the block ends. Its output goes to a log file (a pipe nobody reads would fill and block the
+    server); a failure to start names the file and shows its end."""
     port = _free_port()
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1", "CCG_ATLAS_DIR": str(atlas_dir)}
-    env.pop("DASH_DEBUG", None)
-    env.pop("FRAME_ANCESTORS", None)
-    log_path = tmp_path_factory.mktemp("live-server") / "gunicorn.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - closed in the finally below
-    proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "app:server"], cwd=PROJECT_ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    os.environ["ATLAS_LIVE_SERVER_LOG"] = str(log_path)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {proc.returncode}; its log: {log_path}\n"
-                                   + log_path.read_text(errors="replace")[-3000:])
-            try:
-                if requests.get(url + "/healthz", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not answer /healthz within 90 s; its log: {log_path}")
-            time.sleep(0.25)
-        yield url
-    finally:
-        proc.terminate()
+    full_env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "CCG_ATLAS_DIR": str(atlas_dir), **env}
+    for name in ("DASH_DEBUG", "FRAME_ANCESTORS"):
+        full_env.pop(name, None)
+    log_path = log_dir / f"gunicorn-{port}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "app:server"], cwd=PROJECT_ROOT, env=full_env,
+                                stdout=log, stderr=subprocess.STDOUT)
+        server = Server(port, log_path, proc)
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            deadline = time.monotonic() + 90
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"gunicorn exited with {proc.returncode}; its log: {log_path}\n"
+                                       + server.log_text()[-3000:])
+                try:
+                    if requests.get(server.url + "/healthz", timeout=2).ok:
+                        break
+                except requests.RequestException:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn did not answer /healthz within 90 s; its log: {log_path}")
+                time.sleep(0.2)
+            yield server
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(atlas_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The production server (gunicorn.conf.py, preloaded, one worker) for the session atlas, for browser tests."""
+    with serve(atlas_dir, tmp_path_factory.mktemp("live-server"), WORKERS="1") as server:
+        os.environ["ATLAS_LIVE_SERVER_LOG"] = str(server.log)
+        yield server.url

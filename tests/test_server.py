@@ -17,18 +17,16 @@ from __future__ import annotations
 import contextlib
 import os
 import runpy
-import shutil
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import conftest
 import pytest
+from conftest import Server, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -41,60 +39,7 @@ CONF = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
 # A server of its own, and raw HTTP
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    port: int
-    log: Path
-    proc: subprocess.Popen[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-@contextlib.contextmanager
-def serve(atlas_dir: Path, log_dir: Path, **env: str) -> Iterator[Server]:
-    """gunicorn with the production configuration (as ``make run`` starts it) for the session atlas."""
-    port = free_port()
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    full_env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "CCG_ATLAS_DIR": str(atlas_dir), **env}
-    for name in ("DASH_DEBUG", "FRAME_ANCESTORS"):
-        full_env.pop(name, None)
-    log_path = log_dir / f"gunicorn-{port}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "app:server"], cwd=ROOT, env=full_env,
-                                stdout=log, stderr=subprocess.STDOUT)
-        server = Server(port, log_path, proc)
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"gunicorn exited with {proc.returncode}:\n{server.log_text()[-3000:]}")
-                try:
-                    if get(port, "/healthz", timeout=2)[0] == 200:
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not answer /healthz within 90 s; its log: {log_path}")
-                time.sleep(0.2)
-            yield server
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+free_port = conftest._free_port
 
 
 def exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:

@@ -64,8 +64,18 @@ def check_known(lab: np.ndarray, cats: list[str]) -> NotRun | None:
     return None
 
 
+class Tested:
+    """A result whose test may not have run: ``not_run`` says why, ``enough_data`` whether it ran."""
+
+    not_run: NotRun | None
+
+    @property
+    def enough_data(self) -> bool:
+        return self.not_run is None
+
+
 @dataclass(frozen=True, eq=False)
-class JoinCountResult:
+class JoinCountResult(Tested):
     """Same-level neighbour pairs against random relabelling of the known CCGs (multi-category join counts).
 
     ``per_level`` columns: level, n_ccgs, observed (same-level pairs), expected (permutation mean),
@@ -87,13 +97,9 @@ class JoinCountResult:
     seed: int
     not_run: NotRun | None = None
 
-    @property
-    def enough_data(self) -> bool:
-        return self.not_run is None
-
 
 @dataclass(frozen=True, eq=False)
-class ConcordanceResult:
+class ConcordanceResult(Tested):
     """How uniform each NHS England area team was, and whether team predicts level beyond chance.
 
     ``per_team`` columns: team, n_known, n_unknown, modal_level, n_modal (known CCGs at it), modal_share
@@ -126,16 +132,12 @@ class ConcordanceResult:
     not_run: NotRun | None = None
 
     @property
-    def enough_data(self) -> bool:
-        return self.not_run is None
-
-    @property
     def n_excluded_no_team(self) -> int:
         return len(self.excluded_no_team)
 
 
 @dataclass(frozen=True, eq=False)
-class LocalClusterResult:
+class LocalClusterResult(Tested):
     """Per-CCG local same-level clustering (conditional permutation), one row per known CCG.
 
     ``table`` columns: ccg_code, level, n_neighbours (known, selected), n_same, share_same, expected_same,
@@ -153,10 +155,6 @@ class LocalClusterResult:
     permutations: int
     seed: int
     not_run: NotRun | None = None
-
-    @property
-    def enough_data(self) -> bool:
-        return self.not_run is None
 
 
 @dataclass(frozen=True, eq=False)
