@@ -40,7 +40,9 @@ FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif"
 N_LEGEND = max(len(LEVEL_ORDER), len(CHANGE_ORDER))
 
 # Trace indices in the map figure, which Patch updates address.
-T_CCG, T_TEAMS, T_REGIONS, T_CLUSTERS, T_LEGEND = 0, 1, 2, 3, 4
+T_CCG, T_TEAMS, T_REGIONS, T_INFERRED, T_CLUSTERS, T_LEGEND = 0, 1, 2, 3, 4, 5
+INFERRED_COLOR = "#333333"
+INFERRED_NAME = "Dot: level inferred (implied, group or rule), not stated"
 
 
 def palette(state: ViewState) -> tuple[tuple[str, ...], dict[str, str], dict[str, str]]:
@@ -178,6 +180,10 @@ def map_figure(view: View, clusters: pd.DataFrame | None = None, height: int = 6
     reg_lon, reg_lat = _line_coords(atlas.regions_geojson)
     fig.add_trace(go.Scattermap(lon=reg_lon, lat=reg_lat, mode="lines", name="Region border",
                                 line={"color": "#000000", "width": 3}, hoverinfo="skip", showlegend=True))
+    ilon, ilat = inferred_points(view)
+    fig.add_trace(go.Scattermap(lon=ilon, lat=ilat, mode="markers", name=legend_entry(INFERRED_NAME),
+                                marker={"size": 5, "color": INFERRED_COLOR, "symbol": "circle"},
+                                hoverinfo="skip", showlegend=True))
     lon, lat, text = cluster_points(view.service, clusters)
     fig.add_trace(go.Scattermap(lon=lon, lat=lat, text=text, mode="markers", name="Same-level cluster (p ≤ 0.05)",
                                 marker={"size": 9, "color": "#111111", "symbol": "circle"},
@@ -214,6 +220,12 @@ def legend_entry(name: str, width: int = 22) -> str:
     return "<br>".join(textwrap.wrap(name, width)) if name else name
 
 
+def inferred_points(view: View) -> tuple[list[float], list[float]]:
+    """A dot inside each CCG whose shown level rests on an inferred claim, so stated levels read differently."""
+    rows = view.table[view.inferred]
+    return rows["lon"].tolist(), rows["lat"].tolist()
+
+
 def cluster_points(service: AtlasService, clusters: pd.DataFrame | None
                    ) -> tuple[list[float], list[float], list[str]]:
     """Marker positions for CCGs in a significant same-level cluster (columns: significant, n_same ...)."""
@@ -242,6 +254,7 @@ def map_patch(patch: Any, service: AtlasService, view: View, applied: dict[str, 
         for i, (color, visible) in enumerate(zip(arr.legend_colors, arr.legend_visible)):
             patch["data"][T_LEGEND + i]["marker"]["color"] = color
             patch["data"][T_LEGEND + i]["visible"] = visible
+        patch["data"][T_INFERRED]["lon"], patch["data"][T_INFERRED]["lat"] = inferred_points(view)
     if applied.get("filter") != now["filter"]:
         patch["data"][T_CCG]["marker"]["opacity"] = arr.opacity
         for i, name in enumerate(arr.legend_names):

@@ -28,8 +28,14 @@ def register(server: Flask, service: AtlasService) -> None:
 
     @server.get("/healthz")
     def healthz() -> Response:
-        m = service.atlas.manifest
-        return jsonify(status="ok", atlas_build=m["build_id"], built_at=m["built_at"], ccgs=m["ccgs"])
+        """What this worker actually loaded (counted from the data, not the manifest's claims), and from where."""
+        atlas = service.atlas
+        m = atlas.manifest
+        known = {str(y): int((atlas.table[f"level_{y}"] != "unknown").sum()) for y in (2015, 2016)}
+        files = {name: {"rows": f["rows"], "sha256": str(f["sha256"])[:16]} for name, f in atlas.files.items()}
+        return jsonify(status="ok", atlas_build=m["build_id"], built_at=m["built_at"], ccgs=len(atlas.table),
+                       area_teams=int(atlas.table["area_team"].nunique()), known_levels=known,
+                       folder=atlas.folder.rsplit("/", 1)[-1], fallback=atlas.fallback or None, files=files)
 
     @server.get("/export.png")
     def export_png() -> Response:

@@ -97,6 +97,7 @@ class View:
     codes: np.ndarray
     category: np.ndarray
     counts: np.ndarray
+    inferred: np.ndarray  # the shown level rests on an implied, area or rule claim, not a stated one
     order: tuple[str, ...] = field(default=vocab.LEVEL_ORDER)
 
     @property
@@ -185,7 +186,19 @@ class AtlasService:
             order, category = vocab.LEVEL_ORDER, codes
         counts = _frozen(np.bincount(codes[mask], minlength=len(vocab.LEVEL_ORDER)))
         return View(service=self, state=state, mask=mask, levels_2015=lv15, levels_2016=lv16, codes=codes,
-                    category=_frozen(np.asarray(category)), counts=counts, order=order)
+                    category=_frozen(np.asarray(category)), counts=counts, inferred=_frozen(self._inferred(state)),
+                    order=order)
+
+    def _inferred(self, state: ViewState) -> np.ndarray:
+        """CCGs whose shown level rests on an inferred claim (none under a stricter evidence choice, which sets
+        such levels aside); in the change view, either year's level."""
+        if state.evidence != "any":
+            return np.zeros(len(self.table), dtype=bool)
+        years = vocab.YEARS if state.view == "change" else (state.year,)
+        out = np.zeros(len(self.table), dtype=bool)
+        for y in years:
+            out |= self.table[f"claim_{y}"].isin(vocab.INFERRED_CLAIMS).to_numpy()
+        return out
 
     # -- slides: one renderer (one Chromium) and one slide cache per service, both created on first use -------
 

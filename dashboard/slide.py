@@ -324,6 +324,12 @@ class _Canvas:
                             "fillcolor": fill, "opacity": opacity, "line": {"color": line, "width": width},
                             "layer": "above"})
 
+    def dot(self, x: float, y: float, r: float, color: str) -> None:
+        a, b = self.px(x - r, y - r)
+        c, d = self.px(x + r, y + r)
+        self.shapes.append({"type": "circle", "xref": "paper", "yref": "paper", "x0": a, "y0": d, "x1": c, "y1": b,
+                            "fillcolor": color, "line": {"color": color, "width": 0}, "layer": "above"})
+
     def hline(self, x0: float, x1: float, y: float, color: str, width: float) -> None:
         a, b = self.px(x0, y)
         c, _ = self.px(x1, y)
@@ -426,6 +432,8 @@ def _right_panel(cv: _Canvas | None, view: View, s: float, x: float, w: float,
         rows.append(("Paler: outside the filter, for context", LEVEL_COLOR["delegated"], "faded"))
     if state.ccgs:
         rows.append(("Outlined: selected CCGs", "#ffffff", "selected"))
+    if view.inferred[view.mask].any():
+        rows.append((figures.INFERRED_NAME, figures.INFERRED_COLOR, "dot"))
     rows += [("Area team border (2013–15)", "#333333", "team"), ("NHS England region border", "#000000", "region")]
     for name, color, kind in rows:
         lines = wrap(name, LEGEND_PX * s, w - sw - 14 * s)
@@ -436,6 +444,8 @@ def _right_panel(cv: _Canvas | None, view: View, s: float, x: float, w: float,
             edge = figures.SELECTED_COLOR if kind == "selected" else "#666666"
             cv.rect(x, mid - sw / 2, x + sw, mid + sw / 2, fill=color, opacity=opacity,
                     line=edge, width=3 * s if kind == "selected" else max(1.0, 1.2 * s))
+        elif cv is not None and kind == "dot":
+            cv.dot(x + sw / 2, mid, 5 * s, color)
         elif cv is not None:
             cv.hline(x, x + sw, mid, color, 1.4 if kind == "team" else 3.0)
         text(lines, text_x, mid, LEGEND_PX * s, valign="middle")

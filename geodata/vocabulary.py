@@ -91,6 +91,7 @@ CLAIM_LABEL: dict[str, str] = {
 }
 #: Claims that stand for a stated level; the map marks the others (``implied``, ``area``, ``rule``) as inferred.
 STATED_CLAIMS = frozenset({"operating", "approved"})
+INFERRED_CLAIMS = frozenset({"implied", "area", "rule"})
 #: The ``evidence`` choice -> the claims it keeps; a level resting on any other claim is treated as unknown.
 EVIDENCE_CHOICES: dict[str, frozenset[str]] = {
     "any": frozenset(CLAIMS),

@@ -81,3 +81,14 @@ def test_details_say_what_the_evidence_amounts_to(service) -> None:  # noqa: ANN
     assert words == "inferred: CCGs delegated in 2015/16 stayed delegated"
     approved = t[t["claim_2015"] == "approved"].index[0]
     assert summaries.details(service, approved)["years"][0][3] == "approved by NHS England for 2015/16"
+
+
+def test_the_map_marks_levels_that_rest_on_inferred_claims(service) -> None:  # noqa: ANN001
+    t = service.table
+    fig = figures.map_figure(service.view(ViewState(year=2016)))
+    dots = fig.data[figures.T_INFERRED]
+    weak = t[t["claim_2016"].isin(["implied", "area", "rule"])]
+    assert len(dots.lon) == len(weak) > 0 and "inferred" in dots.name
+    assert sorted(zip(dots.lon, dots.lat)) == sorted(zip(weak["lon"], weak["lat"]))
+    strict = figures.map_figure(service.view(ViewState(year=2016, evidence="approved")))
+    assert len(strict.data[figures.T_INFERRED].lon) == 0, "a stricter choice sets inferred levels aside"

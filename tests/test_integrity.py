@@ -83,7 +83,10 @@ def test_healthz_reports_what_was_loaded(atlas_dir: Path) -> None:
     body = a.server.test_client().get("/healthz").get_json()
     loaded = read_atlas(atlas_dir)
     assert body["ccgs"] == 209 == len(loaded.table)
-    assert body["atlas_build"] == loaded.build_id
+    assert body["atlas_build"] == loaded.build_id and body["fallback"] is None
+    assert body["known_levels"]["2016"] == int((loaded.table["level_2016"] != "unknown").sum())
+    assert body["files"]["table.csv"]["rows"] == 209
+    assert "/" not in body["folder"], "no server path in a public answer"
 
 
 def test_a_missing_link_falls_back_to_the_newest_complete_atlas_and_says_so(atlas_copy: Path) -> None:
