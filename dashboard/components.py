@@ -77,7 +77,9 @@ def details_panel(items: list[dict[str, object]]) -> list[object]:
             *years,
         ], className="ccg-card"))
     if len(items) > 3:
-        out.append(html.P(f"{len(items) - 3} more selected CCGs are listed in the table.", className="hint"))
+        more = len(items) - 3
+        out.append(html.P(f"{more} more selected CCG{' is' if more == 1 else 's are'} listed in the table.",
+                          className="hint"))
     return out
 
 

@@ -21,6 +21,7 @@ from datetime import datetime
 import plotly.graph_objects as go
 
 from dashboard import figures, summaries
+from dashboard.clustering_readings import plural
 from dashboard.service import View
 from dashboard.state import ViewState, describe
 from geodata.atlas import Atlas
@@ -100,6 +101,24 @@ def wrap(segments: list[Segment] | str, size: float, max_px: float) -> list[str]
         lines[-1].append(word)
         width += extra
     return [_html_line(line) for line in lines if line]
+
+
+def balanced_wrap(segments: list[Segment] | str, size: float, max_px: float) -> list[str]:
+    """As :func:`wrap`, in as many lines, but with lines of similar width: no orphaned last word in a title.
+
+    The narrowest width that still needs no more lines than ``max_px`` does is found by bisection.
+    """
+    lines = wrap(segments, size, max_px)
+    if len(lines) < 2:
+        return lines
+    lo, hi = max(html_width(line, size) for line in lines) / len(lines), max_px
+    for _ in range(24):
+        mid = (lo + hi) / 2
+        if len(wrap(segments, size, mid)) <= len(lines):
+            hi = mid
+        else:
+            lo = mid
+    return wrap(segments, size, hi)
 
 
 def _html_line(words: list[tuple[str, bool, bool]]) -> str:
@@ -187,10 +206,10 @@ def counts_panel(view: View, brief: bool = False, england: bool = True) -> Count
     known = n - unknown
     where = "in England" if not state.filtered else "shown"
     paras: list[list[Segment]] = []
-    paras.append([(f"{n} CCGs {where}: ", True),
+    paras.append([(f"{plural(n, 'CCG')} {where}: ", True),
                   (f"level known for {known}, from a named public source.", False)])
     caveat = "" if brief else " Shares of known levels depend on which CCGs could be sourced."
-    paras.append([(f"Level unknown for {unknown} of {n} CCGs {where} — no public source found", True),
+    paras.append([(f"Level unknown for {unknown} of {plural(n, 'CCG')} {where} — no public source found", True),
                   (" (light grey on the map)." + caveat, False)])
     if state.view == "change":
         prev = published_by_year.get(2015, {}).get("delegated")
@@ -345,7 +364,7 @@ def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT) -
     full_w = width - 2 * pad
 
     # Top band: title and subtitle, wrapped to the full width.
-    title_lines = wrap([(title_text(state), True)], TITLE_PX * s, full_w)
+    title_lines = balanced_wrap([(title_text(state), True)], TITLE_PX * s, full_w)
     sub_lines = wrap(subtitle_text(view), SUBTITLE_PX * s, full_w)
     for max_teams in (3, 1):  # at most two lines of filters: name the first teams and count the rest
         if len(sub_lines) > 2:

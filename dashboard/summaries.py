@@ -11,6 +11,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from dashboard.clustering_readings import plural
 from dashboard.figures import NO_CCGS
 from dashboard.service import AtlasService, View, level_codes, level_column
 from geodata.vocabulary import CLAIM_LABEL, LEVEL_LABEL, LEVEL_ORDER, UNKNOWN, YEAR_LABEL, YEARS
@@ -47,8 +48,11 @@ def transition_counts(view: View) -> pd.DataFrame:
 def coverage_sentence(view: View) -> str:
     if view.n == 0:
         return NO_CCGS
-    return (f"{view.n} CCGs in the filter; {view.known} have a sourced level for {YEAR_LABEL[view.year]}, "
-            f"{view.unknown} are unknown. Shares of known levels depend on which CCGs could be sourced.")
+    have = "has" if view.known == 1 else "have"
+    are = "is" if view.unknown == 1 else "are"
+    return (f"{plural(view.n, 'CCG')} in the filter; {view.known} {have} a sourced level for "
+            f"{YEAR_LABEL[view.year]}, {view.unknown} {are} unknown. Shares of known levels depend on which CCGs "
+            "could be sourced.")
 
 
 TABLE_COLUMNS = ["ccg_code", "ods_code", "ccg_name", "area_team", "region", "local_office", "imd_score", "imd_rank",
@@ -83,7 +87,9 @@ def table_caption(view: View, shown: int) -> str:
     if view.state.ccgs:
         return (f"Showing the {shown} selected CCG{'s' if shown != 1 else ''} only, not all {view.n} in the "
                 "filter. To list them all, clear Find CCGs (its × button) or click each selected CCG again.")
-    return f"Showing the {shown} CCGs in the filter." if shown else NO_CCGS
+    if not shown:
+        return NO_CCGS
+    return "Showing the one CCG in the filter." if shown == 1 else f"Showing the {shown} CCGs in the filter."
 
 
 URL = re.compile(r"<(https?://[^>\s]+)>")

@@ -364,3 +364,13 @@ def test_batch_writes_one_slide_per_area_team_with_one_browser(batch: dict, atla
     bars = [line for line in stderr.splitlines() if line.startswith("[")]
     assert len(bars) >= 25 and "25/25" in bars[-1] and "#" * 30 in bars[-1]
     assert "Traceback" not in stderr
+
+
+def test_titles_wrap_into_balanced_lines_without_an_orphaned_word() -> None:
+    title = "CCG primary care co-commissioning, 2016/17 — Birmingham, Solihull and the Black Country; IMD quintile 1"
+    greedy = slide.wrap([(title, True)], 46, 1848)
+    balanced = slide.balanced_wrap([(title, True)], 46, 1848)
+    assert len(balanced) == len(greedy) == 2
+    widths = [slide.html_width(line, 46) for line in balanced]
+    assert min(widths) > 0.6 * max(widths), balanced  # greedy leaves a short last line
+    assert " ".join(balanced).replace("<b>", "").replace("</b>", "") == title
