@@ -9,7 +9,7 @@ from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx, no_
 
 from dashboard import components, figures, summaries
 from dashboard.clustering_view import cluster_table, clustering_panel
-from dashboard.layout import area_team_options
+from dashboard.layout import area_team_options, csv_export_params
 from dashboard.robust import robust_for
 from dashboard.robust_view import robust_panel
 from dashboard.service import AtlasService
@@ -149,7 +149,7 @@ def _table(app: Dash, service: AtlasService) -> None:
     @app.callback(
         Output("ccg-table", "rowData"), Output("ccg-table", "selectedRows"), Output("ccg-details", "children"),
         Output("export-png", "href"), Output("export-png", "download"), Output("export-link", "href"),
-        Output("table-caption", "children"), Input("view-state", "data"),
+        Output("table-caption", "children"), Output("ccg-table", "csvExportParams"), Input("view-state", "data"),
     )
     def update_table(data):  # noqa: ANN001
         state = from_store(data, vocab)
@@ -164,6 +164,7 @@ def _table(app: Dash, service: AtlasService) -> None:
             slide_filename(state),
             f"/export.png{query}",
             summaries.table_caption(view, len(rows)),
+            csv_export_params(state),
         )
 
     @app.callback(Output("ccg-table", "exportDataAsCsv"), Input("table-csv", "n_clicks"), prevent_initial_call=True)

@@ -9,7 +9,7 @@ from dash import dcc, html
 
 from dashboard import components, figures
 from dashboard.service import AtlasService
-from dashboard.state import REGION_HEADING, ViewState
+from dashboard.state import REGION_HEADING, ViewState, slide_filename
 from geodata.atlas import Atlas
 from geodata.vocabulary import EVIDENCE_LABEL
 
@@ -83,6 +83,12 @@ def controls(service: AtlasService, state: ViewState) -> html.Div:
             html.Button("Reset view", id="reset", className="button", n_clicks=0),
         ], className="buttons"),
     ], className="controls", role="search", **{"aria-label": "Filters"})
+
+
+def csv_export_params(state: ViewState) -> dict[str, object]:
+    """The table download: named after the view like the slide, no cell a spreadsheet would run as a formula."""
+    name = slide_filename(state, "csv").replace("ccg-cocommissioning-", "ccg-cocommissioning-table-", 1)
+    return {"fileName": name, "processCellCallback": {"function": "escapeCsvCell(params)"}}
 
 
 def page(service: AtlasService, state: ViewState) -> html.Div:
@@ -163,7 +169,7 @@ def page(service: AtlasService, state: ViewState) -> html.Div:
                 dashGridOptions={"rowSelection": {"mode": "multiRow", "enableClickSelection": False,
                                                   "checkboxes": False, "headerCheckbox": False},
                                  "tooltipShowDelay": 300, "animateRows": False},
-                csvExportParams={"fileName": "ccg-cocommissioning-table.csv"},
+                csvExportParams=csv_export_params(state),
                 style={"height": "420px"}, className="ag-theme-quartz",
             ),
         ], className="table"),

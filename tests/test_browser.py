@@ -434,3 +434,18 @@ def test_table_lists_filtered_ccgs_and_page_shows_attributions(open_page) -> Non
     assert 0 < rows <= 32
     footer = p.page.inner_text("footer")
     assert "Open Government Licence" in footer and "Crown copyright" in footer
+
+
+def test_table_csv_is_named_after_the_view_and_escapes_formulas(open_page) -> None:  # noqa: ANN001
+    p = open_page("?year=2015&region=London")
+    p.wait_text("#table-caption", "Showing the 32 CCGs in the filter.")
+    with p.page.expect_download(timeout=30000) as info:
+        p.page.click("#table-csv")
+    download = info.value
+    assert download.suggested_filename == "ccg-cocommissioning-table-2015-london.csv"
+    text = Path(download.path()).read_text(encoding="utf-8")
+    assert len([line for line in text.splitlines() if line.strip()]) == 33  # header + 32 CCGs
+    escaped = p.js("() => [window.dashAgGridFunctions.escapeCsvCell({value: '=HYPERLINK(1)'}),"
+                   " window.dashAgGridFunctions.escapeCsvCell({value: -3.5}),"
+                   " window.dashAgGridFunctions.escapeCsvCell({value: 'NHS Bexley CCG'})]")
+    assert escaped == ["'=HYPERLINK(1)", -3.5, "NHS Bexley CCG"]
