@@ -23,6 +23,7 @@ from geodata.vocabulary import (
     CHANGE_COLOR,
     CHANGE_LABEL,
     CHANGE_ORDER,
+    FADED_COLOR,
     LEVEL_COLOR,
     LEVEL_LABEL,
     LEVEL_ORDER,
@@ -32,7 +33,10 @@ from geodata.vocabulary import (
 
 __all__ = ["CHANGE_ORDER", "LEVEL_COLOR", "LEVEL_LABEL", "LEVEL_ORDER", "YEAR_LABEL", "transition"]
 
-IN_OPACITY, OUT_OPACITY = 0.92, 0.18
+# A CCG outside the filter is not drawn in its level's colour: at opacity 0 the England layer beneath every CCG
+# (:func:`faded_layer`, one neutral tone that no level uses) shows through, so every faded CCG has the same tone
+# and a filter change still re-sends only the opacities.
+IN_OPACITY, OUT_OPACITY = 0.92, 0.0
 LEGEND_PX = 200  # width of the map's legend column on wide screens (entries wrap to fit)
 LINE_COLOR, SELECTED_COLOR = "#ffffff", "#111111"
 LINE_WIDTH, SELECTED_WIDTH = 0.5, 3.0
@@ -41,7 +45,7 @@ N_LEGEND = max(len(LEVEL_ORDER), len(CHANGE_ORDER))
 
 # Trace indices in the map figure, which Patch updates address.
 T_CCG, T_TEAMS, T_REGIONS, T_INFERRED, T_CLUSTERS, T_LEGEND = 0, 1, 2, 3, 4, 5
-INFERRED_COLOR = "#333333"
+INFERRED_COLOR = "#FFFFFF"  # white: on every level colour (L* 27 to 73), never on unknown (nothing inferred)
 INFERRED_NAME = "Dot: level inferred (implied, group or rule), not stated"
 
 
@@ -114,6 +118,41 @@ def map_arrays(view: View) -> MapArrays:
         legend_colors=[colors[c] for c in order] + ["#ffffff"] * pad,
         legend_visible=[True] * len(order) + [False] * pad,
     )
+
+
+_OUTLINES: dict[int, tuple[dict, dict]] = {}  # id(CCG geojson) -> (that geojson, England's outline)
+
+
+def faded_layer(ccgs_geojson: dict) -> dict:
+    """A map layer beneath the CCGs filling England (the union of the CCGs) in FADED_COLOR, once per atlas.
+
+    Coordinates are rounded to 1e-4 degrees (about 10 m), which keeps the layer at about a fifth of the CCGs' bytes.
+    """
+    kept = _OUTLINES.get(id(ccgs_geojson))
+    if kept is None or kept[0] is not ccgs_geojson:
+        import shapely
+        from shapely.geometry import shape
+
+        england = shapely.union_all([shape(f["geometry"]) for f in ccgs_geojson["features"]])
+
+        def ring(coords: Sequence[tuple[float, float]]) -> list[list[float]]:
+            out: list[list[float]] = []
+            for x, y in coords:
+                point = [round(x, 4), round(y, 4)]
+                if point != (out[-1] if out else None):
+                    out.append(point)
+            return out if len(out) >= 4 else []  # a speck of an island rounds away
+
+        polygons = []
+        for poly in getattr(england, "geoms", [england]):
+            outer = ring(poly.exterior.coords)
+            if outer:
+                polygons.append([outer, *filter(None, (ring(hole.coords) for hole in poly.interiors))])
+        outline = {"type": "Feature", "properties": {},
+                   "geometry": {"type": "MultiPolygon", "coordinates": polygons}}
+        kept = _OUTLINES[id(ccgs_geojson)] = (ccgs_geojson, outline)
+    return {"sourcetype": "geojson", "source": kept[1], "type": "fill", "below": "traces", "name": "outside the filter",
+            "color": FADED_COLOR, "opacity": 1, "fill": {"outlinecolor": FADED_COLOR}}
 
 
 def filter_bounds(view: View) -> list[float]:
@@ -196,7 +235,7 @@ def map_figure(view: View, clusters: pd.DataFrame | None = None, height: int = 6
     # moves it under the map instead when that leaves a bigger map (always on a phone).
     centre, zoom = fit_view(filter_bounds(view), (width or 700) - LEGEND_PX, height)
     fig.update_layout(
-        map={"style": "white-bg", "center": centre, "zoom": zoom},
+        map={"style": "white-bg", "center": centre, "zoom": zoom, "layers": [faded_layer(atlas.ccgs_geojson)]},
         margin={"l": 0, "r": LEGEND_PX, "t": 0, "b": 0}, height=height, font={"family": FONT},
         legend={"x": 1.0, "xanchor": "left", "y": 0.94, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.85)",
                 "itemclick": False, "itemdoubleclick": False, "title": {"text": legend_title(state)}},
@@ -221,8 +260,8 @@ def legend_entry(name: str, width: int = 22) -> str:
 
 
 def inferred_points(view: View) -> tuple[list[float], list[float]]:
-    """A dot inside each CCG whose shown level rests on an inferred claim, so stated levels read differently."""
-    rows = view.table[view.inferred]
+    """A dot inside each CCG in the filter whose level rests on an inferred claim, so stated levels read apart."""
+    rows = view.table[view.inferred & view.mask]
     return rows["lon"].tolist(), rows["lat"].tolist()
 
 
@@ -254,11 +293,11 @@ def map_patch(patch: Any, service: AtlasService, view: View, applied: dict[str, 
         for i, (color, visible) in enumerate(zip(arr.legend_colors, arr.legend_visible)):
             patch["data"][T_LEGEND + i]["marker"]["color"] = color
             patch["data"][T_LEGEND + i]["visible"] = visible
-        patch["data"][T_INFERRED]["lon"], patch["data"][T_INFERRED]["lat"] = inferred_points(view)
     if applied.get("filter") != now["filter"]:
         patch["data"][T_CCG]["marker"]["opacity"] = arr.opacity
         for i, name in enumerate(arr.legend_names):
             patch["data"][T_LEGEND + i]["name"] = legend_entry(name)
+        patch["data"][T_INFERRED]["lon"], patch["data"][T_INFERRED]["lat"] = inferred_points(view)
     if applied.get("selection") != now["selection"]:
         patch["data"][T_CCG]["marker"]["line"]["width"] = arr.line_width
         patch["data"][T_CCG]["marker"]["line"]["color"] = arr.line_color

@@ -25,7 +25,7 @@ from dashboard.clustering_readings import plural
 from dashboard.service import View
 from dashboard.state import ViewState, describe
 from geodata.atlas import Atlas
-from geodata.vocabulary import EVIDENCE_LABEL, LEVEL_COLOR, LEVEL_WORDS, YEAR_LABEL
+from geodata.vocabulary import EVIDENCE_LABEL, FADED_COLOR, LEVEL_WORDS, YEAR_LABEL
 
 REF_WIDTH, REF_HEIGHT = 1920, 1080
 MAP_SHARE = 0.60  # of the width, for the map (the panel takes the rest)
@@ -172,7 +172,7 @@ def subtitle_text(view: View, max_teams: int | None = None) -> str:
         colour += f" · evidence: {EVIDENCE_LABEL[state.evidence].lower()} (weaker claims shown as unknown)"
     if not state.filtered:
         return f"{colour} · all {n_all} CCGs in England"
-    return f"{colour} · {filter_words(state, max_teams)} · {n} of {n_all} CCGs; others paler"
+    return f"{colour} · {filter_words(state, max_teams)} · {n} of {n_all} CCGs; the others in a neutral tone"
 
 
 def _fmt_list(counts: dict[str, int]) -> str:
@@ -343,11 +343,11 @@ class _Canvas:
                             "fillcolor": fill, "opacity": opacity, "line": {"color": line, "width": width},
                             "layer": "above"})
 
-    def dot(self, x: float, y: float, r: float, color: str) -> None:
+    def dot(self, x: float, y: float, r: float, color: str, edge: str = "rgba(0,0,0,0)") -> None:
         a, b = self.px(x - r, y - r)
         c, d = self.px(x + r, y + r)
         self.shapes.append({"type": "circle", "xref": "paper", "yref": "paper", "x0": a, "y0": d, "x1": c, "y1": b,
-                            "fillcolor": color, "line": {"color": color, "width": 0}, "layer": "above"})
+                            "fillcolor": color, "line": {"color": edge, "width": 1}, "layer": "above"})
 
     def hline(self, x0: float, x1: float, y: float, color: str, width: float) -> None:
         a, b = self.px(x0, y)
@@ -448,7 +448,7 @@ def _right_panel(cv: _Canvas | None, view: View, s: float, x: float, w: float,
         zip(arr.legend_names, arr.legend_colors, arr.legend_visible) if visible and (zeros or not name.endswith(": 0"))
     ]
     if state.filtered:
-        rows.append(("Paler: outside the filter, for context", LEVEL_COLOR["delegated"], "faded"))
+        rows.append(("Outside the filter (any level), for context", FADED_COLOR, "faded"))
     if state.ccgs:
         rows.append(("Outlined: selected CCGs", "#ffffff", "selected"))
     if view.inferred[view.mask].any():
@@ -459,12 +459,12 @@ def _right_panel(cv: _Canvas | None, view: View, s: float, x: float, w: float,
         h = max(row, len(lines) * LEGEND_PX * s * LINE + 10 * s)
         mid = y + h / 2
         if cv is not None and kind in ("swatch", "faded", "selected"):
-            opacity = figures.OUT_OPACITY if kind == "faded" else 1.0
+            opacity = 1.0  # a faded CCG is drawn in FADED_COLOR itself, not in a paler level colour
             edge = figures.SELECTED_COLOR if kind == "selected" else "#666666"
             cv.rect(x, mid - sw / 2, x + sw, mid + sw / 2, fill=color, opacity=opacity,
                     line=edge, width=3 * s if kind == "selected" else max(1.0, 1.2 * s))
         elif cv is not None and kind == "dot":
-            cv.dot(x + sw / 2, mid, 5 * s, color)
+            cv.dot(x + sw / 2, mid, 6 * s, color, edge="#333333")
         elif cv is not None:
             cv.hline(x, x + sw, mid, color, 1.4 if kind == "team" else 3.0)
         text(lines, text_x, mid, LEGEND_PX * s, valign="middle")

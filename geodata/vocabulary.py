@@ -49,15 +49,20 @@ LEVEL_SHORT: dict[str, str] = {
     DELEGATED: "Deleg.", JOINT: "Joint", GREATER_INVOLVEMENT: "Greater inv.", NONE: "None",
     NOT_DELEGATED: "Not deleg.", UNKNOWN: "Unknown",
 }
-# Okabe-Ito colours (safe for the common colour-vision deficiencies), fixed across years and views.
+# Colours ordered by lightness, darkest = most devolved (CIE L* 27, 39, 50, 61, 73, 84: at least 10 apart, so a
+# greyscale print keeps every level apart and in order); not delegated (a lower level not stated) is amber, off the
+# blue-green ramp of the stated levels; unknown a neutral light grey, the lightest. Every pair stays apart under
+# protanopia and deuteranopia (tests/test_palette.py states the criteria). Fixed across years and views.
 LEVEL_COLOR: dict[str, str] = {
-    DELEGATED: "#0072B2",
-    JOINT: "#56B4E9",
-    GREATER_INVOLVEMENT: "#E69F00",
-    NONE: "#D55E00",
-    NOT_DELEGATED: "#CC79A7",
-    UNKNOWN: "#E4E4E4",
+    DELEGATED: "#0036A3",
+    JOINT: "#116382",
+    GREATER_INVOLVEMENT: "#438455",
+    NONE: "#6DA157",
+    NOT_DELEGATED: "#DEAB28",
+    UNKNOWN: "#D0D0D0",
 }
+#: CCGs outside the filter, whatever their level: one very light warm grey that no level uses (L* 96, 12 above unknown).
+FADED_COLOR = "#F7F3EE"
 
 # --- the change view ----------------------------------------------------------------------------------------
 
@@ -69,12 +74,12 @@ CHANGE_LABEL: dict[str, str] = {
     "not_delegated": "Not delegated in 2016/17",
     "unknown": "Unknown in 2016/17",
 }
-CHANGE_COLOR: dict[str, str] = {
-    "kept": "#0072B2",
-    "new": "#009E73",
-    "new_maybe": "#9AD0BF",
-    "not_delegated": "#E69F00",
-    "unknown": "#E4E4E4",
+CHANGE_COLOR: dict[str, str] = {  # by lightness too (L* 27, 44, 56, 73, 84): delegated in 2016/17 in blues and violets
+    "kept": LEVEL_COLOR[DELEGATED],
+    "new": "#6358CE",
+    "new_maybe": "#8A7EC7",
+    "not_delegated": LEVEL_COLOR[NOT_DELEGATED],
+    "unknown": LEVEL_COLOR[UNKNOWN],
 }
 
 # --- evidence claims ----------------------------------------------------------------------------------------

@@ -90,5 +90,8 @@ def test_the_map_marks_levels_that_rest_on_inferred_claims(service) -> None:  # 
     weak = t[t["claim_2016"].isin(["implied", "area", "rule"])]
     assert len(dots.lon) == len(weak) > 0 and "inferred" in dots.name
     assert sorted(zip(dots.lon, dots.lat)) == sorted(zip(weak["lon"], weak["lat"]))
+    london = figures.map_figure(service.view(ViewState(year=2016, regions=("London",))))
+    in_london = weak[weak["region"] == "London"]
+    assert len(london.data[figures.T_INFERRED].lon) == len(in_london), "only CCGs in the filter are marked"
     strict = figures.map_figure(service.view(ViewState(year=2016, evidence="approved")))
     assert len(strict.data[figures.T_INFERRED].lon) == 0, "a stricter choice sets inferred levels aside"
