@@ -120,38 +120,34 @@ def map_arrays(view: View) -> MapArrays:
     )
 
 
-_OUTLINES: dict[int, tuple[dict, dict]] = {}  # id(CCG geojson) -> (that geojson, England's outline)
+def england_outline(ccgs_geojson: dict) -> dict:
+    """England (the union of the CCGs) as one GeoJSON feature, rounded to 1e-4 degrees (about 10 m), which keeps
+    it at about a fifth of the CCGs' bytes. Made once per atlas: ``AtlasService.derived("england_outline")``."""
+    import shapely
+    from shapely.geometry import shape
+
+    england = shapely.union_all([shape(f["geometry"]) for f in ccgs_geojson["features"]])
+
+    def ring(coords: Sequence[tuple[float, float]]) -> list[list[float]]:
+        out: list[list[float]] = []
+        for x, y in coords:
+            point = [round(x, 4), round(y, 4)]
+            if point != (out[-1] if out else None):
+                out.append(point)
+        return out if len(out) >= 4 else []  # a speck of an island rounds away
+
+    polygons = []
+    for poly in getattr(england, "geoms", [england]):
+        outer = ring(poly.exterior.coords)
+        if outer:
+            polygons.append([outer, *filter(None, (ring(hole.coords) for hole in poly.interiors))])
+    return {"type": "Feature", "properties": {}, "geometry": {"type": "MultiPolygon", "coordinates": polygons}}
 
 
-def faded_layer(ccgs_geojson: dict) -> dict:
-    """A map layer beneath the CCGs filling England (the union of the CCGs) in FADED_COLOR, once per atlas.
-
-    Coordinates are rounded to 1e-4 degrees (about 10 m), which keeps the layer at about a fifth of the CCGs' bytes.
-    """
-    kept = _OUTLINES.get(id(ccgs_geojson))
-    if kept is None or kept[0] is not ccgs_geojson:
-        import shapely
-        from shapely.geometry import shape
-
-        england = shapely.union_all([shape(f["geometry"]) for f in ccgs_geojson["features"]])
-
-        def ring(coords: Sequence[tuple[float, float]]) -> list[list[float]]:
-            out: list[list[float]] = []
-            for x, y in coords:
-                point = [round(x, 4), round(y, 4)]
-                if point != (out[-1] if out else None):
-                    out.append(point)
-            return out if len(out) >= 4 else []  # a speck of an island rounds away
-
-        polygons = []
-        for poly in getattr(england, "geoms", [england]):
-            outer = ring(poly.exterior.coords)
-            if outer:
-                polygons.append([outer, *filter(None, (ring(hole.coords) for hole in poly.interiors))])
-        outline = {"type": "Feature", "properties": {},
-                   "geometry": {"type": "MultiPolygon", "coordinates": polygons}}
-        kept = _OUTLINES[id(ccgs_geojson)] = (ccgs_geojson, outline)
-    return {"sourcetype": "geojson", "source": kept[1], "type": "fill", "below": "traces", "name": "outside the filter",
+def faded_layer(service: AtlasService) -> dict:
+    """A map layer beneath the CCGs filling England in FADED_COLOR: what CCGs outside the filter show."""
+    outline = service.derived("england_outline", lambda: england_outline(service.atlas.ccgs_geojson))
+    return {"sourcetype": "geojson", "source": outline, "type": "fill", "below": "traces", "name": "outside the filter",
             "color": FADED_COLOR, "opacity": 1, "fill": {"outlinecolor": FADED_COLOR}}
 
 
@@ -235,7 +231,7 @@ def map_figure(view: View, clusters: pd.DataFrame | None = None, height: int = 6
     # moves it under the map instead when that leaves a bigger map (always on a phone).
     centre, zoom = fit_view(filter_bounds(view), (width or 700) - LEGEND_PX, height)
     fig.update_layout(
-        map={"style": "white-bg", "center": centre, "zoom": zoom, "layers": [faded_layer(atlas.ccgs_geojson)]},
+        map={"style": "white-bg", "center": centre, "zoom": zoom, "layers": [faded_layer(view.service)]},
         margin={"l": 0, "r": LEGEND_PX, "t": 0, "b": 0}, height=height, font={"family": FONT},
         legend={"x": 1.0, "xanchor": "left", "y": 0.94, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.85)",
                 "itemclick": False, "itemdoubleclick": False, "title": {"text": legend_title(state)}},

@@ -216,7 +216,10 @@ def test_map_draws_faded_ccgs_in_the_one_faded_tone(atlas, service) -> None:  # 
                                          rel=1e-3)
     layer_bytes, ccg_bytes = (len(json.dumps(x, separators=(",", ":"))) for x in (layer.source, atlas.ccgs_geojson))
     assert layer_bytes < 0.25 * ccg_bytes, "the faded layer should cost a fraction of the CCG geometry"
-    assert figures.faded_layer(atlas.ccgs_geojson)["source"] is figures.faded_layer(atlas.ccgs_geojson)["source"]
+    from dashboard.service import AtlasService
+
+    service = AtlasService(atlas)
+    assert figures.faded_layer(service)["source"] is figures.faded_layer(service)["source"], "made once per atlas"
 
 
 def test_slide_legend_shows_the_faded_tone(service) -> None:  # noqa: ANN001
