@@ -60,3 +60,30 @@ def test_a_request_arriving_while_the_first_render_is_stored_is_not_rendered_aga
     second["thread"].join(10)
     assert second["data"] == b"slide" and len(renders) == 1, f"rendered {len(renders)} times"
     assert cache.stats.hits == 1 and cache.stats.renders == 1
+
+
+def test_no_module_keeps_a_cache_of_its_own() -> None:
+    """Caches belong to the AtlasService of the atlas they derive from: no module-level dict, list or set that is
+    filled later, and no functools cache, in dashboard/ or geodata/."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    mutable = {"dict", "list", "set", "OrderedDict", "defaultdict"}
+    found = []
+    for path in sorted([*root.glob("dashboard/**/*.py"), *root.glob("geodata/**/*.py")]):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            value = node.value if isinstance(node, ast.Assign | ast.AnnAssign) else None
+            empty = isinstance(value, ast.Dict | ast.List | ast.Set) and not (
+                getattr(value, "keys", None) or getattr(value, "elts", None))
+            made = isinstance(value, ast.Call) and getattr(value.func, "id", getattr(value.func, "attr", "")) in mutable
+            if empty or made:
+                found.append(f"{path.relative_to(root)}:{node.lineno}")
+        for node in ast.walk(tree):
+            for dec in getattr(node, "decorator_list", []):
+                name = getattr(dec, "id", None) or getattr(getattr(dec, "func", dec), "attr", None) or getattr(
+                    getattr(dec, "func", None), "id", None)
+                if name in ("lru_cache", "cache"):
+                    found.append(f"{path.relative_to(root)}:{node.lineno} @{name}")
+    assert not found, f"module-level caches: {found}"
