@@ -9,7 +9,7 @@ from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx, no_
 
 from dashboard import components, figures, summaries
 from dashboard.clustering_view import cluster_table, clustering_panel
-from dashboard.layout import area_team_options, csv_export_params
+from dashboard.layout import area_team_options, csv_export_params, year_options
 from dashboard.robust import robust_for
 from dashboard.robust_view import robust_panel
 from dashboard.service import AtlasService
@@ -44,7 +44,7 @@ def _state(app: Dash, service: AtlasService) -> None:
 
     @app.callback(
         Output("url", "search"), Output("view-state", "data"), Output("notices", "children"),
-        *[Output(c, "value") for c in CONTROLS],
+        Output("year", "options"), *[Output(c, "value") for c in CONTROLS],
         Input("url", "search"), *[Input(c, "value") for c in CONTROLS],
         Input("ccg-map", "clickData"), Input("ccg-map", "selectedData"), Input("reset", "n_clicks"),
     )
@@ -61,7 +61,7 @@ def _state(app: Dash, service: AtlasService) -> None:
         shown = [year, view, regions, teams, imd, ccgs, evidence]
         controls = [no_update if new == old else new for new, old in zip(controls, shown)]
         return (query if query != search else no_update, to_store(state), components.notices(state.notices),
-                *controls)
+                year_options(state.view), *controls)
 
     @app.callback(Output("area-team", "options"), Input("region", "value"), prevent_initial_call=True)
     def update_team_options(regions):  # noqa: ANN001

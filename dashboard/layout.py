@@ -53,8 +53,7 @@ def _control(label: str, component: object) -> html.Div:
 def controls(service: AtlasService, state: ViewState) -> html.Div:
     return html.Div([
         _control("Year", dcc.RadioItems(
-            id="year", value=state.year, inline=True, className="radio",
-            options=[{"label": "2015/16", "value": 2015}, {"label": "2016/17", "value": 2016}])),
+            id="year", value=state.year, inline=True, className="radio", options=year_options(state.view))),
         _control("Colour the map by", dcc.RadioItems(
             id="view", value=state.view, inline=True, className="radio",
             options=[{"label": "Level", "value": "level"}, {"label": "Change 2015→2016", "value": "change"}])),
@@ -83,6 +82,14 @@ def controls(service: AtlasService, state: ViewState) -> html.Div:
             html.Button("Reset view", id="reset", className="button", n_clicks=0),
         ], className="buttons"),
     ], className="controls", role="search", **{"aria-label": "Filters"})
+
+
+def year_options(view: str) -> list[dict[str, object]]:
+    """The year choices; the change view shows both years, so there the year does not apply and says so."""
+    change = view == "change"
+    suffix = " · the change view shows both years" if change else ""
+    return [{"label": "2015/16", "value": 2015, "disabled": change},
+            {"label": "2016/17" + suffix, "value": 2016, "disabled": change}]
 
 
 def csv_export_params(state: ViewState) -> dict[str, object]:

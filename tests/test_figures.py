@@ -166,3 +166,11 @@ def test_a_view_is_computed_once_per_state(service) -> None:  # noqa: ANN001
     first = service.view(state)
     assert service.view(ViewState(year=2015, area_teams=("Greater Manchester",))) is first
     assert not first.mask.flags.writeable, "a view's arrays are shared, so they must be read-only"
+
+
+def test_the_year_control_says_it_does_not_apply_to_the_change_view() -> None:
+    from dashboard.layout import year_options
+
+    assert not any(o["disabled"] for o in year_options("level"))
+    change = year_options("change")
+    assert all(o["disabled"] for o in change) and "both years" in change[-1]["label"]
