@@ -19,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import app as app_module  # noqa: E402
 from dashboard import figures  # noqa: E402
 from dashboard.state import ViewState, map_parts, to_store  # noqa: E402
-from geodata.atlas import load_atlas  # noqa: E402
 
 ROUNDS = 60
 
@@ -56,7 +55,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    atlas = load_atlas()
+    service = app_module.server.extensions["atlas_service"]
+    atlas = service.atlas
     client = app_module.server.test_client()
     map_key = next(k for k in app_module.app.callback_map if "ccg-map.figure" in k)
     sync_key = next(k for k in app_module.app.callback_map if "url.search" in k)
@@ -71,7 +71,7 @@ def main() -> None:
         else layout.get_data()
     geo = json.dumps(atlas.ccgs_geojson, separators=(",", ":")).encode()
     teams = json.dumps(atlas.area_teams_geojson, separators=(",", ":")).encode()
-    full_fig = figures.map_figure(atlas, ViewState()).to_json().encode()
+    full_fig = figures.map_figure(service.view(ViewState())).to_json().encode()
     print(json.dumps({
         "benchmark": "page_bytes", "html_gzip": len(page.get_data()), "layout_raw": len(layout_raw),
         "layout_sent": len(layout.get_data()), "layout_encoding": layout.headers.get("Content-Encoding"),

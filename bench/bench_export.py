@@ -30,7 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dashboard import export, render  # noqa: E402
-from dashboard.state import Vocabulary, normalise  # noqa: E402
+from dashboard.service import AtlasService  # noqa: E402
+from dashboard.state import normalise  # noqa: E402
 from geodata.atlas import read_atlas  # noqa: E402
 
 
@@ -62,8 +63,8 @@ def main() -> None:
     args = ap.parse_args()
     bw, bh = (int(v) for v in args.batch_size.lower().split("x"))
 
-    atlas = read_atlas(args.atlas)
-    vocab = Vocabulary.from_table(atlas.table)
+    service = AtlasService(read_atlas(args.atlas))
+    vocab = service.vocabulary
     teams = list(vocab.area_teams)
     views = [normalise(vocab, year=2016)] + [
         normalise(vocab, year=2015 + i % 2, area_teams=[teams[(i * 7) % len(teams)]], view=("level", "change")[i % 2])
@@ -73,7 +74,7 @@ def main() -> None:
     try:
         renderer = render.Renderer()
         t0 = time.perf_counter()
-        first = render.slide_bytes(atlas, views[0], renderer=renderer, use_cache=False)
+        first = render.slide_bytes(service, views[0], renderer=renderer, use_cache=False)
         cold = time.perf_counter() - t0
     except render.RendererUnavailable as exc:
         emit("export_cold_start", error=str(exc))
@@ -85,11 +86,11 @@ def main() -> None:
         times, sizes = [], []
         for state in views[1:args.runs + 1]:
             t0 = time.perf_counter()
-            data = render.slide_bytes(atlas, state, renderer=renderer, use_cache=False)
+            data = render.slide_bytes(service, state, renderer=renderer, use_cache=False)
             times.append(time.perf_counter() - t0)
             sizes.append(len(data))
         cache = render.SlideCache()
-        key = render.cache_key(atlas, views[0], "png", 1920, 1080)
+        key = render.cache_key(service, views[0], "png", 1920, 1080)
         cache.put(key, first)
         hits = []
         for _ in range(50):
@@ -101,7 +102,7 @@ def main() -> None:
              png_kib_p50=round(statistics.median(sizes) / 1024, 1), cached_ms=round(statistics.median(hits), 4),
              browser_launches=renderer.launches)
         t0 = time.perf_counter()
-        svg = render.slide_bytes(atlas, views[1], fmt="svg", renderer=renderer, use_cache=False)
+        svg = render.slide_bytes(service, views[1], fmt="svg", renderer=renderer, use_cache=False)
         emit("export_svg_slide", seconds=round(time.perf_counter() - t0, 2), svg_kib=round(len(svg) / 1024, 1))
 
     if args.skip_batch:

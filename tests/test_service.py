@@ -87,3 +87,12 @@ def test_no_module_keeps_a_cache_of_its_own() -> None:
                 if name in ("lru_cache", "cache"):
                     found.append(f"{path.relative_to(root)}:{node.lineno} @{name}")
     assert not found, f"module-level caches: {found}"
+
+
+def test_every_benchmark_imports_against_the_current_code() -> None:
+    """``make bench`` is not part of ``make test``; an API change must not break it unnoticed."""
+    import runpy
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).resolve().parent.parent / "bench").glob("bench_*.py")):
+        runpy.run_path(str(path), run_name="bench_import_check")  # top level only: main() is not run
