@@ -321,8 +321,10 @@ def _hover(p: Page, code: str, name: str) -> None:
     """
     for step in range(8):
         x, y = _screen_xy(p, code)
-        p.page.mouse.move(x + 40 * (step % 2 * 2 - 1), y + 40)  # off the CCG first, so Plotly computes a new hover
-        p.page.mouse.move(x, y, steps=4)
+        # A small move first, so Plotly computes a new hover; small, so that even a late hover event for it still
+        # falls inside the CCG (a move onto a neighbour once made Plotly report the neighbour's click).
+        p.page.mouse.move(x + (step % 2 * 2 - 1) * 2, y + 1)
+        p.page.mouse.move(x, y)
         try:
             p.page.wait_for_function(
                 "([c, n]) => { const gd = document.querySelector('#ccg-map .js-plotly-plot');"
