@@ -414,12 +414,7 @@ class AtlasWorker(ThreadWorker):
         if not self.alive:
             conn.deadline = min(conn.deadline, now + STOP_KEEPALIVE_LINGER)
         self.buffered += len(conn.buf)
-        self.parked[conn] = None
-        try:
-            conn.sock.setblocking(False)
-            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
-        except (OSError, ValueError, KeyError):
-            self._drop(conn)
+        if not self._watch(conn):
             return
         if data:
             self._advance(conn)
@@ -522,12 +517,18 @@ class AtlasWorker(ThreadWorker):
         conn.buf = bytearray()
         conn.since = time.monotonic()
         conn.deadline = conn.since + 2.0
+        self._watch(conn)
+
+    def _watch(self, conn: ParkedConn) -> bool:
+        """Park a connection in the event loop until it is readable; False (and dropped) if its socket is gone."""
         self.parked[conn] = None
         try:
             conn.sock.setblocking(False)
             self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
         except (OSError, ValueError, KeyError):
             self._drop(conn)
+            return False
+        return True
 
     def _send_quietly(self, conn: ParkedConn, data: bytes) -> None:
         try:
