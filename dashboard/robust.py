@@ -833,11 +833,17 @@ def finding(name: str, known: KnownOnly) -> str:
     if known.not_run is not None:
         return f"{LABELS[name]}: not testable on the known CCGs alone"
     if name == "deprivation.binary":
-        if not known.significant:
-            return "No evidence that delegated CCGs differed in deprivation from the others"
-        return f"Delegated CCGs were {'more' if known.direction > 0 else 'less'} deprived than the others"
-    yes, no = _FINDINGS[name]
-    return yes if known.significant else no
+        if known.significant:
+            return f"Delegated CCGs were {'more' if known.direction > 0 else 'less'} deprived than the others"
+        no = "No evidence that delegated CCGs differed in deprivation from the others"
+    else:
+        yes, no = _FINDINGS[name]
+        if known.significant:
+            return yes
+    # graded as the panel grades it: p from 0.05 to 0.10 is weak evidence, not "no evidence"
+    if math.isfinite(known.p) and known.p < 0.10:
+        return no.replace("No evidence", "Only weak evidence (not significant at 0.05)", 1)
+    return no
 
 
 def _reasons(summary: CompletionSummary) -> str:

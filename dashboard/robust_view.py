@@ -34,7 +34,8 @@ def _row(s: StatisticResult) -> html.Tr:
         how = "exact" if s.low.exact and s.high.exact else "found by search"
         extremes = f"{_p(s.low.p)} and {_p(s.high.p)} ({how})"
     return html.Tr([
-        html.Th(s.label, scope="row"), html.Td(known, className="num"), html.Td(_p(c.p_median), className="num"),
+        html.Th([s.label, html.Br(), html.Span(f"On the known CCGs: {s.finding.rstrip('.')}", className="finding")],
+                scope="row"), html.Td(known, className="num"), html.Td(_p(c.p_median), className="num"),
         html.Td(spread, className="num"), html.Td(share, className="num"), html.Td(extremes),
         html.Td(s.verdict.words, className=VERDICT_CLASS.get(s.verdict.code, "verdict")),
     ])

@@ -312,3 +312,13 @@ def test_known_only_values_are_the_panels(service):
         assert got["deprivation.binary"] == (panel.deprivation.diff, panel.deprivation.diff_p_two_sided)
         assert got["deprivation.full"] == (panel.deprivation.kruskal_h, panel.deprivation.kruskal_p)
         assert r.n_known == panel.coverage.n_used and r.n_selected == panel.n_selected
+
+
+def test_a_p_value_between_005_and_010_is_worded_weak_evidence_not_no_evidence() -> None:
+    from dashboard.robust import KnownOnly, finding
+
+    weak = KnownOnly(value=1.0, p=0.059, n=20, not_run=None, significant=False)
+    none = KnownOnly(value=1.0, p=0.40, n=20, not_run=None, significant=False)
+    assert finding("join_counts.binary", weak).startswith("Only weak evidence")
+    assert finding("join_counts.binary", none).startswith("No evidence")
+    assert finding("deprivation.binary", weak).startswith("Only weak evidence")
