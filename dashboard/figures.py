@@ -110,7 +110,8 @@ def map_arrays(view: View) -> MapArrays:
     return MapArrays(
         z=view.category.tolist(),
         colorscale=discrete_colorscale(slots),
-        opacity=np.where(view.mask, IN_OPACITY, OUT_OPACITY).tolist(),
+        # a selected CCG outside the filter is drawn in full too, so its outline (and level) can be seen
+        opacity=np.where(view.mask | selected, IN_OPACITY, OUT_OPACITY).tolist(),
         line_width=np.where(selected, SELECTED_WIDTH, LINE_WIDTH).tolist(),
         line_color=np.where(selected, SELECTED_COLOR, LINE_COLOR).tolist(),
         hovertemplate=hover,
@@ -297,6 +298,7 @@ def map_patch(patch: Any, service: AtlasService, view: View, applied: dict[str, 
     if applied.get("selection") != now["selection"]:
         patch["data"][T_CCG]["marker"]["line"]["width"] = arr.line_width
         patch["data"][T_CCG]["marker"]["line"]["color"] = arr.line_color
+        patch["data"][T_CCG]["marker"]["opacity"] = arr.opacity
         patch["data"][T_CCG]["selectedpoints"] = None
     if applied.get("clusters") != now["clusters"]:
         lon, lat, text = cluster_points(service, clusters)

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
 import plotly.graph_objects as go
 
 from dashboard import figures, summaries
@@ -393,6 +394,9 @@ def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT) -
     map_x0, map_x1 = pad, width * share
     map_w, map_h = map_x1 - map_x0, body_bottom - body_top
     fig = figures.map_figure(view, height=height, width=width)
+    # A slide shows the filter only (its panel counts a selected CCG outside it as not shown), so such a CCG is in
+    # the neutral tone here, unlike on the page, where it is drawn in full to show the selection.
+    fig.data[figures.T_CCG].marker.opacity = np.where(view.mask, figures.IN_OPACITY, figures.OUT_OPACITY).tolist()
     # Framed like the page frames a filter (the same bounds and formula), for the slide's map size.
     center, zoom = figures.fit_view(figures.filter_bounds(view), round(map_w), round(map_h))
     fig.update_layout(

@@ -158,7 +158,17 @@ def test_map_patch_sends_only_the_parts_that_changed(service) -> None:  # noqa: 
     picked = ViewState(year=2016, ccgs=("E38000024",))
     sel = figures.map_patch(tree(), service, service.view(picked), map_parts(before, False),
                             map_parts(picked, False), None)["data"][figures.T_CCG]
-    assert set(sel) == {"marker", "selectedpoints"} and set(sel["marker"]) == {"line"}, "a click re-sends outlines only"
+    assert set(sel) == {"marker", "selectedpoints"} and set(sel["marker"]) == {"line", "opacity"}, \
+        "a click re-sends outlines (and which CCGs are drawn in full) only"
+
+
+def test_a_selected_ccg_outside_the_filter_is_drawn_with_its_outline(service) -> None:  # noqa: ANN001
+    bury = "E38000024"  # Greater Manchester, outside a London filter
+    view = service.view(ViewState(regions=("London",), ccgs=(bury,)))
+    arr = figures.map_arrays(view)
+    i = service.position[bury]
+    assert arr.opacity[i] == figures.IN_OPACITY and arr.line_width[i] == figures.SELECTED_WIDTH
+    assert sum(o == figures.IN_OPACITY for o in arr.opacity) == 33
 
 
 def test_a_view_is_computed_once_per_state(service) -> None:  # noqa: ANN001
