@@ -201,8 +201,11 @@ def test_area_team_filter_changes_summary_to_that_team(open_page) -> None:  # no
     p = open_page()
     assert "209 CCGs in the filter" in p.summary()
     p.page.click("#area-team")
+    p.page.wait_for_function("() => document.activeElement && document.activeElement.type === 'search'")
     p.page.keyboard.type("Greater Manch")
-    p.page.keyboard.press("Enter")
+    option = p.page.get_by_role("option", name="Greater Manchester", exact=True)
+    option.wait_for(timeout=30000)  # the list filters as it is typed into; choose once it shows the team
+    option.click()
     p.page.wait_for_function("() => location.search.includes('area_team=Greater+Manchester')")
     p.wait_text("#level-summary", f"{len(team)} CCGs in the filter")
     delegated = int((team["level_2016"] == "delegated").sum())
@@ -293,9 +296,8 @@ def _click(p: Page, code: str) -> None:
     """
     name = str(_atlas().table.at[code, "ccg_name"])
     for _lost_click_retry in range(3):  # headless Chromium and Dash drop the odd click right after a page load
-        _hover(p, code, name)
+        x, y = _hover(p, code, name)
         before, sent = p.js("() => Number(document.getElementById('ccg-map').dataset.clicks || 0)"), p.map_clicks_sent
-        x, y = _screen_xy(p, code)
         p.page.mouse.click(x, y)
         try:
             p.page.wait_for_function("(n) => Number(document.getElementById('ccg-map').dataset.clicks || 0) > n",
@@ -312,12 +314,13 @@ def _click(p: Page, code: str) -> None:
     raise AssertionError(f"three clicks on {name} never reached the server (no clickData callback was sent)")
 
 
-def _hover(p: Page, code: str, name: str) -> None:
-    """Move onto the CCG until Plotly's current hover point is that CCG and its label shows.
+def _hover(p: Page, code: str, name: str) -> tuple[int, int]:
+    """Move onto the CCG until Plotly's current hover point is that CCG, its label shows, and the map has not moved
+    since (the page growing as panels fill in can add a scrollbar, which resizes and shifts the map: a click at
+    the old point then lands on a neighbour). Returns the point, projected after the last check.
 
     Plotly reports a click for its last hover point, so that point (``_hoverdata``), not only a label that may
-    still be on screen from an earlier move, is what must be the CCG. The point is projected again each time,
-    because a late relayout can still move the map.
+    still be on screen from an earlier move, is what must be the CCG.
     """
     for step in range(8):
         x, y = _screen_xy(p, code)
@@ -331,9 +334,13 @@ def _hover(p: Page, code: str, name: str) -> None:
                 " const h = gd && gd._hoverdata; return !!h && h.length > 0 && h[0].location === c"
                 " && [...document.querySelectorAll('#ccg-map .hoverlayer .hovertext')]"
                 ".some((el) => el.textContent.includes(n)); }", arg=[code, name], timeout=2000)
-            return
         except Exception:  # noqa: BLE001
             p.wait_drawn()
+            continue
+        p.js("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        if _screen_xy(p, code) == [x, y]:
+            return x, y
+        p.wait_drawn()  # the map moved under the mouse: wait until it is still, then hover again
     raise AssertionError(f"{name} never became Plotly's hover point at {x:.0f}, {y:.0f}")
 
 
