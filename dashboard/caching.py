@@ -47,3 +47,46 @@ class BoundedCache(Generic[T]):
         with self._lock:
             self._items.clear()
             self.hits = self.misses = 0
+
+
+class BytesLRU:
+    """A thread-safe LRU of byte strings bounded by total bytes (and optionally entries): rendered slides,
+    compressed scripts. A value larger than the whole bound is not kept."""
+
+    def __init__(self, max_bytes: int, max_entries: int | None = None) -> None:
+        self.max_bytes, self.max_entries = max_bytes, max_entries
+        self._items: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def get(self, key: Hashable) -> bytes | None:
+        with self._lock:
+            data = self._items.get(key)
+            if data is not None:
+                self._items.move_to_end(key)
+            return data
+
+    def put(self, key: Hashable, data: bytes) -> None:
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._size -= len(old)
+            if len(data) > self.max_bytes:
+                return
+            self._items[key] = data
+            self._size += len(data)
+            while self._size > self.max_bytes or (self.max_entries is not None and len(self._items) > self.max_entries):
+                _, dropped = self._items.popitem(last=False)
+                self._size -= len(dropped)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._size = 0

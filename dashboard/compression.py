@@ -9,14 +9,13 @@ the layout's ETag) and ignoring every other response (the page carries a fresh t
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from dash import Dash
 from flask import Request, g
 
 from dashboard import dash_internals
+from dashboard.caching import BytesLRU
 from dashboard.dash_internals import Routes
 
 LIMIT = 96 * 1024 * 1024  # bytes of compressed bodies kept per process; the scripts take about 15 MB
@@ -29,37 +28,23 @@ class CompressedBodies:
     """Flask-Compress's cache backend (``get``/``set``): least recently used bodies go first past ``limit``."""
 
     def __init__(self, limit: int = LIMIT) -> None:
-        self._data: OrderedDict[str, bytes] = OrderedDict()
-        self._size = 0
-        self._limit = limit
-        self._lock = threading.Lock()
+        self._store = BytesLRU(limit)
 
     def get(self, key: str) -> bytes | None:
         """A kept body (now the most recently used), or None: Flask-Compress then compresses and calls ``set``."""
-        with self._lock:
-            body = self._data.get(key)
-            if body is not None:
-                self._data.move_to_end(key)
-            return body
+        return self._store.get(key)
 
     def set(self, key: str, value: bytes) -> None:
         """Keep ``value`` unless its key says not to (Flask-Compress's key ends with ours) or it cannot fit."""
-        if key.endswith(UNCACHED) or len(value) > self._limit:
-            return
-        with self._lock:
-            old = self._data.pop(key, None)
-            self._size += len(value) - (len(old) if old is not None else 0)
-            self._data[key] = value
-            while self._size > self._limit:
-                _, dropped = self._data.popitem(last=False)
-                self._size -= len(dropped)
+        if not key.endswith(UNCACHED):
+            self._store.put(key, value)
 
     @property
     def size(self) -> int:
-        return self._size
+        return self._store.size
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._store)
 
 
 def keep_compressed(key: str) -> None:

@@ -34,7 +34,7 @@ import os
 import threading
 import time
 import weakref
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from dashboard.caching import BytesLRU
 from dashboard.state import ViewState
 
 if TYPE_CHECKING:
@@ -313,38 +314,23 @@ class SlideCache:
     def __init__(self, max_entries: int = 48, max_bytes: int = 64 * 2**20) -> None:
         self.max_entries, self.max_bytes = max_entries, max_bytes
         self.stats = CacheStats()
-        self._items: OrderedDict[tuple, bytes] = OrderedDict()
-        self._bytes = 0
+        self._store = BytesLRU(max_bytes, max_entries)
         self._lock = threading.Lock()
         self._inflight: dict[tuple, threading.Lock] = {}
         _CACHES.add(self)
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._store)
 
     def get(self, key: tuple) -> bytes | None:
-        with self._lock:
-            data = self._items.get(key)
-            if data is not None:
-                self._items.move_to_end(key)
-            return data
+        return self._store.get(key)
 
     def put(self, key: tuple, data: bytes) -> None:
-        with self._lock:
-            if key in self._items:
-                self._bytes -= len(self._items.pop(key))
-            if len(data) > self.max_bytes:
-                return
-            self._items[key] = data
-            self._bytes += len(data)
-            while len(self._items) > self.max_entries or self._bytes > self.max_bytes:
-                _, old = self._items.popitem(last=False)
-                self._bytes -= len(old)
+        self._store.put(key, data)
 
     def clear(self) -> None:
         with self._lock:
-            self._items.clear()
-            self._bytes = 0
+            self._store.clear()
             self.stats = CacheStats()
 
     def _hit(self, key: tuple) -> bytes | None:
@@ -394,6 +380,7 @@ def _after_fork_in_child() -> None:
     for c in list(_CACHES):
         c._lock = threading.Lock()
         c._inflight = {}
+        c._store._lock = threading.Lock()
     for q in list(_QUEUES):
         q._forget()
 

@@ -96,3 +96,18 @@ def test_every_benchmark_imports_against_the_current_code() -> None:
 
     for path in sorted((Path(__file__).resolve().parent.parent / "bench").glob("bench_*.py")):
         runpy.run_path(str(path), run_name="bench_import_check")  # top level only: main() is not run
+
+
+def test_bytes_lru_is_bounded_by_bytes_and_entries() -> None:
+    from dashboard.caching import BytesLRU
+
+    store = BytesLRU(max_bytes=10, max_entries=2)
+    store.put("a", b"1234")
+    store.put("b", b"5678")
+    store.get("a")  # a is now the most recent
+    store.put("c", b"90")  # a third entry: b, the least recent, goes
+    assert store.get("b") is None and store.get("a") == b"1234" and len(store) == 2 and store.size == 6
+    store.put("big", b"x" * 11)  # larger than the whole bound: not kept, nothing else lost
+    assert store.get("big") is None and len(store) == 2
+    store.put("d", b"123456789")  # 9 bytes: everything older goes to stay within 10
+    assert len(store) == 1 and store.size == 9
