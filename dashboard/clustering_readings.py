@@ -185,7 +185,7 @@ def read_unranked(res: ConcordanceResult) -> Reading | None:
     if rows.empty:
         return None
     teams = [f"{r.team} ({r.n_known} of {r.n_known + r.n_unknown})" for r in rows.itertuples()]
-    return Reading(f"Not ranked, fewer than {MIN_TEAM_KNOWN} CCGs of known level: {', '.join(teams)}.")
+    return Reading(f"Not ranked, fewer than {MIN_TEAM_KNOWN} CCGs of known level: {'; '.join(teams)}.")
 
 
 def read_local(res: LocalClusterResult, view: str) -> Reading:
