@@ -251,7 +251,7 @@ def finding_line(view: View) -> str:
                                                 imd=state.imd, evidence=state.evidence))
     tested = [s for s in result.statistics if s.known_only.not_run is None]
     if not result.n_selected or not tested:
-        return "the known CCGs are too few, or all at one level, for the clustering tests"
+        return "The known CCGs are too few, or all at one level, for the clustering tests."
     s = min(tested, key=lambda r: (not r.known_only.significant,
                                    r.known_only.p if math.isfinite(r.known_only.p) else 2.0))
     c = s.completions
