@@ -144,7 +144,6 @@ class AtlasService:
         self.table = atlas.table
         self.vocabulary = Vocabulary.from_table(atlas.table)
         self.caches: dict[str, BoundedCache[Any]] = {name: BoundedCache(n) for name, n in CACHE_SIZES.items()}
-        self.records: dict[str, list[dict[str, object]]] = {}  # the CCG table's rows per evidence choice
         self.position = {c: i for i, c in enumerate(self.table.index)}
         self.bounds = feature_bounds(atlas.ccgs_geojson)
         self.published = published_national(atlas)

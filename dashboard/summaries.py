@@ -63,14 +63,15 @@ TABLE_COLUMNS = ["ccg_code", "ods_code", "ccg_name", "area_team", "region", "loc
 def records(service: AtlasService, evidence: str = "any") -> list[dict[str, object]]:
     """Table rows as dicts, made once per service and evidence choice (a level resting on a weaker claim is
     'unknown'): slicing a list is cheaper than a DataFrame per request."""
-    if evidence not in service.records:
+    def make() -> list[dict[str, object]]:
         t = service.table
         frame = t[TABLE_COLUMNS].copy()
         for year in YEARS:
             frame[f"level_{year}"] = t[level_column(year, evidence)]
             frame[f"claim_{year}"] = t[f"claim_{year}"].where(frame[f"level_{year}"] != UNKNOWN, "")
-        service.records[evidence] = frame.to_dict("records")
-    return service.records[evidence]
+        return frame.to_dict("records")
+
+    return service.derived(f"table_records.{evidence}", make)
 
 
 def table_rows(view: View) -> list[dict[str, object]]:
