@@ -295,6 +295,10 @@ def _click(p: Page, code: str) -> None:
     callback was never sent, so the server never saw it and clicking again cannot toggle twice.
     """
     name = str(_atlas().table.at[code, "ccg_name"])
+    # The robustness table is the last and slowest panel to arrive; once it has, nothing more reflows the page
+    # (a reflow after the hover once moved the map under the mouse, and Plotly reported the neighbour's click).
+    p.page.wait_for_selector("#clustering-robust table", timeout=60000)
+    p.wait_drawn()
     for _lost_click_retry in range(3):  # headless Chromium and Dash drop the odd click right after a page load
         x, y = _hover(p, code, name)
         before, sent = p.js("() => Number(document.getElementById('ccg-map').dataset.clicks || 0)"), p.map_clicks_sent
