@@ -54,11 +54,16 @@ FORMATS = ("png", "svg")
 MIN_SIDE, MAX_SIDE = 160, 4096
 START_TIMEOUT = 60.0
 RENDER_TIMEOUT = 120.0
+CANCEL_POLL = 0.1  # seconds between looks at a render's cancel flag
 EXTRA_FLAGS = ("--disable-background-networking",)
 
 
 class RendererUnavailable(RuntimeError):
     """No slide can be rendered here (no browser, or it will not start or keeps failing); says what to do."""
+
+
+class RenderCancelled(Exception):
+    """The render was stopped because nobody waits for its slide any more (every requester left)."""
 
 
 class RenderFailed(RendererUnavailable):
@@ -148,14 +153,28 @@ class Renderer:
     def running(self) -> bool:
         return self._kaleido is not None and self._pid == os.getpid()
 
-    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
+    def _run(self, coro: Coroutine[Any, Any, Any], timeout: float, cancel: threading.Event | None = None) -> Any:
         assert self._loop is not None
         future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        deadline = time.monotonic() + timeout
         try:
-            return future.result(timeout)
-        except FutureTimeout:
+            while True:
+                try:
+                    return future.result(CANCEL_POLL if cancel is not None else timeout)
+                except FutureTimeout:
+                    if cancel is None or time.monotonic() >= deadline:
+                        raise
+                    if cancel.is_set():
+                        self._reload_next()
+                        raise RenderCancelled("nobody waits for this slide") from None
+        except BaseException:
             future.cancel()
             raise
+
+    def _reload_next(self) -> None:
+        """The next returned page is reloaded (not reused), which ends whatever it was still drawing."""
+        if self._kaleido is not None and hasattr(self._kaleido, "_since_reload"):
+            self._kaleido._since_reload = RELOAD_EVERY
 
     def start(self) -> None:
         """Start the browser now (otherwise the first render does)."""
@@ -229,16 +248,25 @@ class Renderer:
 
     # -- rendering -------------------------------------------------------------------------------------------
 
-    def render(self, fig: Any, fmt: str = "png", width: int = 1920, height: int = 1080) -> bytes:
-        """Bytes of the figure as PNG or SVG at exactly width x height pixels (scale 1)."""
+    def render(self, fig: Any, fmt: str = "png", width: int = 1920, height: int = 1080,
+               cancel: threading.Event | None = None) -> bytes:
+        """Bytes of the figure as PNG or SVG at exactly width x height pixels (scale 1).
+
+        ``cancel`` set while the browser draws stops the render (:class:`RenderCancelled`): its page is reloaded
+        before the next render, so the browser drops the abandoned drawing instead of finishing it.
+        """
         check_size(fmt, width, height)
         spec = figure_dict(fig)
         opts = {"format": fmt, "width": width, "height": height, "scale": 1}
         with self._lock:
             for attempt in (1, 2):
+                if cancel is not None and cancel.is_set():
+                    raise RenderCancelled("nobody waits for this slide")
                 self.start()
                 try:
-                    data = self._run(self._kaleido.calc_fig(spec, opts=opts), self.timeout + 5)
+                    data = self._run(self._kaleido.calc_fig(spec, opts=opts), self.timeout + 5, cancel)
+                except RenderCancelled:
+                    raise
                 except Exception as exc:  # noqa: BLE001 - any browser-side failure: restart once
                     self.close()
                     if attempt == 2:
@@ -410,10 +438,13 @@ def cache_info(service: AtlasService) -> dict[str, int]:
 
 
 def slide_bytes(service: AtlasService, state: ViewState, fmt: str = "png", width: int = 1920, height: int = 1080,
-                renderer: Renderer | None = None, use_cache: bool = True) -> bytes:
+                renderer: Renderer | None = None, use_cache: bool = True,
+                cancel: threading.Event | None = None) -> bytes:
     """The slide for this view as PNG or SVG bytes, from the service's cache when the same view was rendered.
 
-    Raises ValueError for a bad format or size and RendererUnavailable when no browser can render it.
+    Raises ValueError for a bad format or size, RendererUnavailable when no browser can render it and
+    RenderCancelled when ``cancel`` is set before the slide is done (checked before and after building the
+    figure, and while the browser draws).
     """
     from dashboard.slide import slide_figure
 
@@ -422,8 +453,10 @@ def slide_bytes(service: AtlasService, state: ViewState, fmt: str = "png", width
 
     def make() -> bytes:
         try:
-            return r.render(slide_figure(service.view(state), width=width, height=height), fmt=fmt, width=width,
-                            height=height)
+            if cancel is not None and cancel.is_set():
+                raise RenderCancelled("nobody waits for this slide")
+            fig = slide_figure(service.view(state), width=width, height=height)
+            return r.render(fig, fmt=fmt, width=width, height=height, cancel=cancel)
         finally:
             release_memory()
 
@@ -447,13 +480,14 @@ class ExportBusy(Exception):
 class _Job:
     """One slide to render, shared by every request that asked for it while it was queued or rendering."""
 
-    __slots__ = ("key", "make", "waiters", "started", "done", "result", "error")
+    __slots__ = ("key", "make", "waiters", "started", "done", "cancel", "result", "error")
 
     def __init__(self, key: tuple, make: Callable[[], bytes]) -> None:
         self.key, self.make = key, make
         self.waiters = 0
         self.started = False
         self.done = threading.Event()
+        self.cancel = threading.Event()  # set when its last requester leaves while it renders
         self.result: bytes | None = None
         self.error: BaseException | None = None
 
@@ -475,11 +509,16 @@ class ExportQueue:
     when ``max_queued`` slides are already waiting to render, or when ``max_waiters`` requests of this process are
     already waiting on slides (so most request threads stay free for the page, ``/healthz`` and callbacks). A
     queued job whose every requester gave up waiting (deadline reached, or the client disconnected) is dropped
-    unrendered; a render already started finishes into the cache, so a retry gets it at once.
+    unrendered. A render already started is cancelled (:class:`RenderCancelled`) when its last requester
+    disconnected, so the browser moves on to slides somebody still waits for; when that requester only ran out
+    of ``wait`` it finishes into the cache, so the retry its ``Retry-After`` asks for gets it at once.
+    ``make`` (for tests) stands in for the browser: it is called as ``make(state, fmt, width, height, cancel)``
+    and should stop with RenderCancelled once ``cancel`` is set.
     """
 
     def __init__(self, service: AtlasService, max_queued: int = 3, wait: float = 30.0, max_waiters: int = 4,
-                 make: Callable[[ViewState, str, int, int], bytes] | None = None, nice: int = 0) -> None:
+                 make: Callable[[ViewState, str, int, int, threading.Event], bytes] | None = None,
+                 nice: int = 0) -> None:
         self.service = service
         self.max_queued = max(0, int(max_queued))
         self.wait = float(wait)
@@ -487,7 +526,7 @@ class ExportQueue:
         self.nice = nice
         self._make = make
         self.avg_seconds = 4.0  # a warm 1920x1080 slide; updated from each render
-        self.rendered = self.refused = self.dropped = self.timed_out = 0
+        self.rendered = self.refused = self.dropped = self.cancelled = self.timed_out = 0
         self._forget()
         _QUEUES.add(self)
 
@@ -544,23 +583,28 @@ class ExportQueue:
             if data is not None:
                 return data
             job = self._jobs.get(key)
+            if job is not None and job.cancel.is_set():
+                job = None  # its render is being stopped: this request starts the slide again
             ahead = len(self._queue) + (self._running is not None)  # the new slide would wait behind these
             if self._waiting >= self.max_waiters or (job is None and ahead > self.max_queued):
                 self.refused += 1
                 raise ExportBusy(f"Slide export is busy ({ahead} slides in hand on this server); "
                                  f"try again in {self.retry_after()} s.", self.retry_after())
             if job is None:
-                job = _Job(key, partial(self._render, state, fmt, width, height))
+                job = _Job(key, lambda: b"")
+                job.make = partial(self._render, state, fmt, width, height, job.cancel)
                 self._jobs[key] = job
                 self._queue.append(job)
                 self._start_thread()
                 self._wake.notify()
             job.waiters += 1
             self._waiting += 1
+        left = False  # the client disconnected (a timed-out client will retry: its render goes on)
         try:
             deadline = time.monotonic() + self.wait
             while not job.done.wait(min(0.25, max(0.0, deadline - time.monotonic()))):
                 if gone is not None and gone():
+                    left = True
                     raise ExportBusy("The client went away.", self.retry_after())
                 if time.monotonic() >= deadline:
                     self.timed_out += 1
@@ -570,14 +614,18 @@ class ExportQueue:
             with self._lock:
                 job.waiters -= 1
                 self._waiting -= 1
-                if job.waiters == 0 and not job.started and not job.done.is_set():
-                    try:  # nobody waits for it any more: drop it unrendered
-                        self._queue.remove(job)
-                    except ValueError:
-                        pass
-                    if self._jobs.get(key) is job:
-                        del self._jobs[key]
-                    self.dropped += 1
+                if job.waiters == 0 and not job.done.is_set():
+                    if not job.started:
+                        try:  # nobody waits for it any more: drop it unrendered
+                            self._queue.remove(job)
+                        except ValueError:
+                            pass
+                        if self._jobs.get(key) is job:
+                            del self._jobs[key]
+                        self.dropped += 1
+                    elif left and not job.cancel.is_set():
+                        job.cancel.set()  # rendering for nobody: stop it
+                        self.cancelled += 1
         if job.error is not None:
             raise job.error
         assert job.result is not None
@@ -588,14 +636,14 @@ class ExportQueue:
             self._thread = threading.Thread(target=self._work, name="slide-export", daemon=True)
             self._thread.start()
 
-    def _render(self, state: ViewState, fmt: str, width: int, height: int) -> bytes:
+    def _render(self, state: ViewState, fmt: str, width: int, height: int, cancel: threading.Event) -> bytes:
         if self._make is not None:
-            return self._make(state, fmt, width, height)
+            return self._make(state, fmt, width, height, cancel)
         renderer = self.service.renderer
         if self.nice and not renderer.running:
             renderer.nice = self.nice
         return slide_bytes(self.service, state, fmt=fmt, width=width, height=height, renderer=renderer,
-                           use_cache=False)
+                           use_cache=False, cancel=cancel)
 
     def _work(self) -> None:
         while True:
@@ -608,6 +656,8 @@ class ExportQueue:
             t0 = time.perf_counter()
             try:
                 job.result = self.service.slides.get_or_make(job.key, job.make)
+            except RenderCancelled as exc:
+                job.error = exc  # nobody is left to hand it to; the slide is not cached
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting requests
                 job.error = exc
             else:
@@ -625,6 +675,7 @@ class ExportQueue:
         return {"queued": len(self._queue), "rendering": self._running is not None, "waiting": self._waiting,
                 "max_queued": self.max_queued, "max_waiters": self.max_waiters, "wait_s": self.wait,
                 "rendered": self.rendered, "refused": self.refused, "dropped": self.dropped,
+                "cancelled": self.cancelled,
                 "timed_out": self.timed_out, "avg_render_s": round(self.avg_seconds, 2)}
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import runpy
 import socket
 import threading
 import time
@@ -28,11 +27,12 @@ import conftest
 import pytest
 from conftest import Server, serve
 
+from dashboard import http_worker
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.environ.get("CI"),
                                     reason="Debian chromium is not installed (make test installs it)")
-CONF = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -240,8 +240,8 @@ def test_bad_chunk_size_is_a_400_without_traceback(server: Server) -> None:
 
 
 def test_scan_request_decides_when_a_request_is_whole() -> None:
-    scan = CONF["scan_request"]
-    more, ready, cont, large = CONF["MORE"], CONF["READY"], CONF["CONTINUE"], CONF["TOO_LARGE"]
+    scan = http_worker.scan_request
+    more, ready, cont, large = http_worker.MORE, http_worker.READY, http_worker.CONTINUE, http_worker.TOO_LARGE
     assert scan(b"").state == more
     assert scan(b"GET / HT").state == more
     assert scan(b"GET / HTTP/1.1\r\nHost: x\r\n").state == more
@@ -262,7 +262,7 @@ def test_scan_request_decides_when_a_request_is_whole() -> None:
     assert scan(chunked + b"3\r\nabcXY").state == ready  # missing CRLF after the data
     assert scan(b"POST /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n").state == ready
     expecting = b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nA: b\r\nContent-Length: 4\r\n\r\nbody"
-    assert CONF["without_expect"](expecting, scan(expecting).head_end) == \
+    assert http_worker.without_expect(expecting, scan(expecting).head_end) == \
         b"POST / HTTP/1.1\r\nA: b\r\nContent-Length: 4\r\n\r\nbody"
 
 
@@ -284,12 +284,20 @@ class FakeSlides:
         self.calls: list[Any] = []
         self.started = threading.Condition()
         self.release = threading.Event()
+        self.cancelled: list[Any] = []
 
-    def __call__(self, state: Any, fmt: str, width: int, height: int) -> bytes:
+    def __call__(self, state: Any, fmt: str, width: int, height: int, cancel: threading.Event) -> bytes:
+        from dashboard import render
+
         with self.started:
             self.calls.append(state)
             self.started.notify_all()
-        assert self.release.wait(30), "the test never released the slide"
+        deadline = time.monotonic() + 30
+        while not self.release.wait(0.02):
+            if cancel.is_set():
+                self.cancelled.append(state)
+                raise render.RenderCancelled("stopped")
+            assert time.monotonic() < deadline, "the test never released the slide"
         return b"\x89PNG\r\n\x1a\n" + repr(state).encode()
 
     def wait_calls(self, n: int, timeout: float = 10) -> None:
@@ -379,6 +387,44 @@ def test_a_queued_slide_nobody_waits_for_is_dropped(queue_app) -> None:  # noqa:
         first.join(10)
         wait_for(lambda: not queue.info()["rendering"])
         assert len(fake.calls) == 1, "a slide nobody waited for was rendered"
+        assert queue.cancelled == 0 and not fake.cancelled, "a render whose client only timed out was stopped"
+        key = render.cache_key(service, ViewState(year=2016, view="change"), "png", 1920, 1080)
+        assert service.slides.get(key) is not None, "the timed-out client's slide did not reach the cache"
+    finally:
+        fake.release.set()
+
+
+def test_a_render_whose_client_disconnected_is_cancelled(queue_app) -> None:  # noqa: ANN001
+    from dashboard import render
+    from dashboard.state import ViewState
+
+    service = queue_app.server.extensions["atlas_service"]
+    service.slides.clear()
+    fake = FakeSlides()
+    queue = render.ExportQueue(service, max_queued=2, wait=20, max_waiters=4, make=fake)
+    state = ViewState(year=2015, regions=("London",))
+    left = threading.Event()
+    try:
+        out: dict[str, BaseException] = {}
+
+        def leaving_client() -> None:
+            try:
+                queue.slide(state, gone=left.is_set)
+            except render.ExportBusy as exc:
+                out["error"] = exc
+
+        t = threading.Thread(target=leaving_client, daemon=True)
+        t.start()
+        fake.wait_calls(1)  # rendering now
+        left.set()  # ... and its only client disconnects
+        t.join(10)
+        assert "went away" in str(out["error"])
+        wait_for(lambda: not queue.info()["rendering"])
+        assert fake.cancelled == [state] and queue.cancelled == 1, "the render went on for nobody"
+        key = render.cache_key(service, state, "png", 1920, 1080)
+        assert service.slides.get(key) is None
+        fake.release.set()  # a new request for the same slide starts it again and gets it
+        assert queue.slide(state).startswith(b"\x89PNG") and len(fake.calls) == 2
     finally:
         fake.release.set()
 
@@ -468,3 +514,37 @@ def test_download_button_shows_a_refusal_and_saves_the_slide(server: Server) -> 
             assert [e for e in errors if "status of 503" not in e] == [], errors
         finally:
             browser.close()
+
+
+class _SetAfterFirstLook(threading.Event):
+    """A cancel flag that reads unset once (so the render starts) and set from then on (while Chromium draws)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.looks = 0
+
+    def is_set(self) -> bool:
+        self.looks += 1
+        return self.looks > 1
+
+
+@needs_chromium
+def test_cancelling_a_render_stops_it_and_the_browser_draws_the_next(service) -> None:  # noqa: ANN001
+    """The cancel path in Chromium: the render stops within a poll and the same browser (no relaunch) then
+    draws the next slide whole (the abandoned page is reloaded, not reused)."""
+    from dashboard import render
+    from dashboard.slide import slide_figure
+    from dashboard.state import ViewState
+
+    fig = slide_figure(service.view(ViewState(year=2016)), width=1600, height=900)
+    with render.Renderer(CHROMIUM) as r:
+        r.render(fig, width=1600, height=900)  # warm: the browser is up
+        launches = r.launches
+        cancel = _SetAfterFirstLook()
+        t0 = time.monotonic()
+        with pytest.raises(render.RenderCancelled):
+            r.render(fig, width=1600, height=900, cancel=cancel)
+        assert time.monotonic() - t0 < 1.5 and cancel.looks >= 2
+        data = r.render(fig, width=1600, height=900)
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and r.launches == launches
+        assert r.renders == 2, "the cancelled render was counted as drawn"
