@@ -1,0 +1,94 @@
+"""Remake the README's screenshots: the page on a laptop, the page on a phone, and two slides.
+
+Run from the repository root: ``python docs/screenshots.py`` (``make screenshots``). It starts the production server
+(``gunicorn.conf.py``) on a free loopback port with the built atlas, drives Debian's Chromium with Playwright,
+waits for the page's own signals (the map drawn, the robustness table filled), writes ``docs/img/*.png`` and stops
+the server. Nothing is fetched from outside loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "img"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+READY = ("() => { const g = document.querySelector('#ccg-map .js-plotly-plot');"
+         " return g && g.data && g.data[0].locations.length > 0"
+         " && document.querySelector('#clustering-robust table, #clustering-robust p'); }")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(port: int, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.25)
+    raise SystemExit("the server did not answer /healthz in time")
+
+
+def _page(browser, url: str, path: Path, **context: object) -> None:  # noqa: ANN001
+    ctx = browser.new_context(**context)
+    page = ctx.new_page()
+    page.goto(url, wait_until="networkidle")
+    page.wait_for_function(READY, timeout=60000)
+    page.wait_for_function("() => !document.querySelector('[data-dash-is-loading]')", timeout=60000)
+    page.screenshot(path=str(path))
+    ctx.close()
+    print(f"wrote {path.relative_to(ROOT)}")
+
+
+def main() -> int:
+    OUT.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1"}
+    log = tempfile.NamedTemporaryFile(prefix="screenshots-", suffix=".log", delete=False)
+    proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "app:server"], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait(port, proc)
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            _page(browser, f"{base}/?year=2016", OUT / "page.png", viewport={"width": 1400, "height": 1000})
+            _page(browser, f"{base}/?year=2016&region=London", OUT / "phone.png",
+                  viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True)
+            browser.close()
+        for name, query in (("slide-england.png", "year=2016"),
+                            ("slide-area-team.png", "year=2016&area_team=Greater+Manchester")):
+            with urllib.request.urlopen(f"{base}/export.png?{query}", timeout=180) as r:
+                (OUT / name).write_bytes(r.read())
+            print(f"wrote {(OUT / name).relative_to(ROOT)}")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+        print(f"server log: {log.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
