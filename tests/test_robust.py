@@ -16,6 +16,8 @@ from dashboard import analysis, robust
 from dashboard.analysis import PermutationTables
 from dashboard.analysis.permutations import make_tables
 from dashboard.completions import CompletionSampler
+from dashboard.robust import extremes
+from dashboard.robust import specs as specs_module
 from dashboard.state import ViewState
 from geodata import levels, totals
 from geodata.totals import ENGLAND, NEWLY_DELEGATED, Constraint
@@ -157,7 +159,7 @@ def test_known_test_not_run_is_said_and_the_completions_still_summarised():
 # --- the exact extremes of the difference in mean IMD ----------------------------------------------------
 
 
-def brute_force(t: pd.DataFrame, cs: list[Constraint], spec: robust._Difference) -> tuple[float, ...]:
+def brute_force(t: pd.DataFrame, cs: list[Constraint], spec: specs_module._Difference) -> tuple[float, ...]:
     """Largest and smallest standardised difference and difference in mean IMD over every 2015/16 delegation the
     totals allow."""
     l15, l16, region = (t[c].tolist() for c in ("level_2015", "level_2016", "region"))
@@ -186,8 +188,8 @@ def test_exact_extremes_match_brute_force(case):
     cs = [Constraint(2015, "North", D, 3, 5, ("X",), ""), Constraint(2015, "South", D, 1, 3, ("X",), ""),
           Constraint(2015, ENGLAND, D, 5, 6 + case % 2, ("X",), "")]
     mask = rng.random(n) < 0.7 if case else np.ones(n, dtype=bool)
-    spec = robust._specs(t, {}, mask, PermutationTables(), 99, 1)[4]
-    exact = robust._exact_delegation(CompletionSampler(t, cs), spec, np.arange(n))
+    spec = specs_module._specs(t, {}, mask, PermutationTables(), 99, 1)[4]
+    exact = extremes._exact_delegation(CompletionSampler(t, cs), spec, np.arange(n))
     z = [spec.z(lab[None, :])[0] for lab in exact.z[::-1]]
     diff = [float(spec.x[lab == 1].mean() - spec.x[lab == 0].mean()) for lab in exact.diff[::-1]]
     z_max, z_min, d_max, d_min = brute_force(t, cs, spec)
@@ -200,7 +202,7 @@ def test_exact_extremes_match_brute_force(case):
 
 def test_scores_use_the_exact_moments_and_scipy_h(atlas):
     t = atlas.table
-    specs = robust._specs(t, atlas.neighbours, np.ones(len(t), bool), PermutationTables(), 199, 1)
+    specs = specs_module._specs(t, atlas.neighbours, np.ones(len(t), bool), PermutationTables(), 199, 1)
     rng = np.random.default_rng(3)
     lab = rng.choice(4, size=len(t), p=[0.4, 0.3, 0.2, 0.1]).astype(np.int8)
     join, diff, kw = specs[0], specs[4], specs[5]

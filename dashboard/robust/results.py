@@ -1,0 +1,147 @@
+"""What the robustness check returns: known-only results, completion summaries, extremes, verdicts."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from dashboard.analysis.summary import jsonable
+from dashboard.robust.terms import ALPHA, MEASURES
+from geodata.vocabulary import YEAR_LABEL
+
+
+@dataclass(frozen=True)
+class KnownOnly:
+    """The panel's test on the known CCGs: ``not_run`` is the reason code when it could not be run."""
+
+    value: float
+    p: float
+    n: int
+    not_run: str | None
+    significant: bool | None
+    direction: int = 0
+    words_not_run: str | None = None
+
+
+@dataclass(frozen=True)
+class CompletionSummary:
+    """The statistic over the completions tested (``n``); ``not_run`` completions could not be tested."""
+
+    n: int
+    n_ccgs: int
+    median: float
+    p5: float
+    p95: float
+    p_median: float
+    p_p5: float
+    p_p95: float
+    share_p_below_05: float
+    not_run: int
+    not_run_reasons: dict[str, int] = field(default_factory=dict, hash=False)
+    share_agree: float = math.nan
+
+
+@dataclass(frozen=True)
+class Extreme:
+    """One extreme completion: its statistic, p, and how it was found (``search`` or ``exact``).
+
+    ``completion`` (not in the JSON) holds its levels, one row per CCG (ods_code, level_2015, level_2016), for a
+    completion found by search; an exact extreme gives only the year's delegation, so it has none.
+    """
+
+    value: float
+    p: float
+    found_by: str
+    exact: bool = False
+    completion: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """value, p, found_by, exact (the completion itself is left out)."""
+        return {"value": jsonable(self.value), "p": jsonable(self.p), "found_by": self.found_by,
+                "exact": self.exact}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A code (:data:`VERDICTS`) and the words for the reader."""
+
+    code: str
+    words: str
+
+
+@dataclass(frozen=True)
+class StatisticResult:
+    """Known-only value, completion summary, extremes and verdict of one statistic of the panel."""
+
+    name: str
+    label: str
+    finding: str
+    known_only: KnownOnly
+    completions: CompletionSummary
+    low: Extreme | None
+    high: Extreme | None
+    verdict: Verdict
+    exact_range: tuple[Extreme, Extreme] | None = None
+    values: tuple[float, ...] = field(default=(), repr=False)
+    p_values: tuple[float, ...] = field(default=(), repr=False)
+
+    def to_dict(self, samples: bool = False) -> dict[str, Any]:
+        """JSON-ready (stable names); ``samples`` adds every completion's value and p."""
+        value_name, p_name = MEASURES.get(self.name, MEASURES.get(self.name.split(".")[0], ("", "")))
+        out = {"name": self.name, "label": self.label, "finding": self.finding, "value_name": value_name,
+               "p_name": p_name, "known_only": jsonable(self.known_only),
+               "completions": jsonable(self.completions),
+               "extremes": {"low": self.low and self.low.to_dict(), "high": self.high and self.high.to_dict()},
+               "verdict": jsonable(self.verdict),
+               "exact_range": None if self.exact_range is None else {
+                   "low": self.exact_range[0].to_dict(), "high": self.exact_range[1].to_dict(),
+                   "by": "the smallest and largest difference over every admissible completion"}}
+        if samples:
+            out["samples"] = {"value": jsonable(self.values), "p": jsonable(self.p_values)}
+        return out
+
+
+@dataclass(frozen=True)
+class RobustResult:
+    """Every statistic of the clustering panel for one view, with its robustness to the unknown levels."""
+
+    year: int
+    evidence: str
+    description: str
+    filters: dict[str, Any]
+    n_selected: int
+    n_known: int
+    n_unknown: int
+    n_not_delegated: int
+    completions: int
+    seed: int
+    permutations: int
+    known_permutations: int
+    statistics: tuple[StatisticResult, ...]
+
+    @property
+    def n_open(self) -> int:
+        """CCGs in the filter whose level in the year a completion fills (unknown or not delegated)."""
+        return self.n_unknown + self.n_not_delegated
+
+    def statistic(self, name: str) -> StatisticResult:
+        """The result of one statistic by name (:data:`STATISTICS`)."""
+        for s in self.statistics:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def to_dict(self, samples: bool = False) -> dict[str, Any]:
+        """JSON-ready, with the stable names of ``../shared/CONTRACT.md`` (NaN as None)."""
+        from dashboard.robust import words  # words reads these results: imported here, not at the top
+
+        return {"year": self.year, "year_label": YEAR_LABEL.get(self.year, str(self.year)),
+                "evidence": self.evidence, "description": self.description, "filters": jsonable(self.filters),
+                "n_selected": self.n_selected, "n_known": self.n_known, "n_unknown": self.n_unknown,
+                "n_not_delegated": self.n_not_delegated, "n_open": self.n_open, "completions": self.completions,
+                "seed": self.seed, "permutations": self.permutations,
+                "known_permutations": self.known_permutations, "alpha": ALPHA, "headline": words.headline(self),
+                "statistics": [s.to_dict(samples) for s in self.statistics]}

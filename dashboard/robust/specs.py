@@ -1,0 +1,304 @@
+"""The six statistics on integer labels, exact (permutation p) and smooth (for the search), and the
+problem of one view: which CCGs, which constraint groups may swap levels."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from dashboard.analysis import MIN_KNOWN, PermutationTables
+from dashboard.analysis._selection import edges
+from dashboard.analysis.concordance import concordance_stat
+from dashboard.analysis.deprivation import difference_stat
+from dashboard.analysis.join_counts import join_count_stat
+from dashboard.analysis.permutations import Tables
+from dashboard.completions import CODES
+from dashboard.robust.terms import _OPEN, _REASON_WORDS
+
+
+@dataclass(frozen=True)
+class _Eval:
+    value: float
+    p: float
+    sign: int = 0
+    reason: str | None = None
+
+
+_NOT = {r: _Eval(math.nan, math.nan, 0, r) for r in _REASON_WORDS}
+
+
+def _row_counts(batch: np.ndarray, k: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Per row of ``batch`` (C, n) the count (or weight sum) of each label 0..k-1: (C, k)."""
+    c = batch.shape[0]
+    offs = batch.astype(np.intp) + k * np.arange(c, dtype=np.intp)[:, None]
+    w = None if weights is None else np.broadcast_to(weights, batch.shape).ravel()
+    return np.bincount(offs.ravel(), weights=w, minlength=c * k).reshape(c, k)
+
+
+def _wilson_hilferty(chi2: np.ndarray, dof: np.ndarray) -> np.ndarray:
+    """Chi-squared on ``dof`` degrees of freedom as an approximately standard normal score (NaN if dof < 1)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.where(dof >= 1, dof, np.nan).astype(float)
+        v = 2.0 / (9.0 * d)
+        return (np.cbrt(np.clip(chi2, 0, None) / d) - (1 - v)) / np.sqrt(v)
+
+
+class _Spec:
+    """One statistic on the CCGs at ``positions`` (table rows, sorted by code) with one relabelling table."""
+
+    kind = ""
+    directional = False
+
+    def __init__(self, name: str, binary: bool, positions: np.ndarray, tables: Tables | None) -> None:
+        self.name, self.binary, self.positions, self.tables = name, binary, positions, tables
+        self.n = len(positions)
+        self.k = 2 if binary else 4
+        self.floor = 1.0 / (1 + tables.permutations) if tables is not None else 0.0
+
+    def check(self, lab: np.ndarray) -> str | None:
+        if self.n < MIN_KNOWN:
+            return "too_few_known"
+        if lab.min() == lab.max():
+            return "one_level"
+        return None
+
+    def evaluate(self, lab: np.ndarray) -> _Eval:
+        raise NotImplementedError
+
+    def score(self, batch: np.ndarray) -> np.ndarray:
+        """Higher = stronger evidence (lower p); NaN where the test cannot be run."""
+        raise NotImplementedError
+
+
+class _Join(_Spec):
+    kind = "join_counts"
+
+    def __init__(self, name: str, binary: bool, positions: np.ndarray, tables: Tables | None,
+                 ei: np.ndarray, ej: np.ndarray) -> None:
+        super().__init__(name, binary, positions, tables)
+        self.ei, self.ej = ei, ej
+        deg = np.bincount(np.concatenate([ei, ej]), minlength=self.n).astype(float)
+        self.m, self.s2 = float(len(ei)), float((deg * (deg - 1)).sum())
+
+    def check(self, lab: np.ndarray) -> str | None:
+        return super().check(lab) or ("no_pairs" if self.m == 0 else None)
+
+    def evaluate(self, lab: np.ndarray) -> _Eval:
+        why = self.check(lab)
+        if why is not None:
+            return _NOT[why]
+        st = join_count_stat(lab, self.ei, self.ej, self.tables)
+        return _Eval(float(st.observed), st.p_cluster, 1)
+
+    def score(self, batch: np.ndarray) -> np.ndarray:
+        """Same-level pairs standardised by their exact mean and variance under relabelling."""
+        n, m = float(self.n), self.m
+        if self.n < 4 or m == 0:
+            return np.full(len(batch), np.nan)
+        obs = np.count_nonzero(batch[:, self.ei] == batch[:, self.ej], axis=1)
+        c = _row_counts(batch, self.k).astype(float)
+        f2 = c * (c - 1)
+        p2 = f2.sum(1) / (n * (n - 1))
+        p3 = (f2 * (c - 2)).sum(1) / (n * (n - 1) * (n - 2))
+        p4 = ((f2 * (c - 2) * (c - 3)).sum(1) + f2.sum(1) ** 2 - (f2**2).sum(1)) / (n * (n - 1) * (n - 2) * (n - 3))
+        mean = m * p2
+        var = m * p2 + self.s2 * p3 + (m * m - m - self.s2) * p4 - mean**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(var > 1e-12, (obs - mean) / np.sqrt(np.abs(var)), np.nan)
+
+
+class _Concordance(_Spec):
+    kind = "concordance"
+
+    def __init__(self, name: str, binary: bool, positions: np.ndarray, tables: Tables | None,
+                 tidx: np.ndarray, r: int) -> None:
+        super().__init__(name, binary, positions, tables)
+        self.tidx, self.r = tidx, r
+        self.rows = np.bincount(tidx, minlength=r).astype(float)
+
+    def check(self, lab: np.ndarray) -> str | None:
+        return super().check(lab) or ("one_team" if self.r < 2 else None)
+
+    def evaluate(self, lab: np.ndarray) -> _Eval:
+        why = self.check(lab)
+        if why is not None:
+            return _NOT[why]
+        present, inv = np.unique(lab, return_inverse=True)
+        st = concordance_stat(inv.astype(np.int64), self.tidx, self.r, len(present), self.tables)
+        return _Eval(st.cramers_v, st.p_value)
+
+    def score(self, batch: np.ndarray) -> np.ndarray:
+        c, k, r = batch.shape[0], self.k, self.r
+        if self.n < MIN_KNOWN or r < 2:
+            return np.full(c, np.nan)
+        tab = _row_counts(self.tidx[None, :] * k + batch, r * k).reshape(c, r, k).astype(float)
+        col = tab.sum(1)
+        expected = self.rows[None, :, None] * col[:, None, :] / self.n
+        with np.errstate(divide="ignore", invalid="ignore"):
+            chi2 = np.where(expected > 0, tab**2 / expected, 0.0).sum((1, 2)) - self.n
+        dof = (r - 1) * ((col > 0).sum(1) - 1)
+        return _wilson_hilferty(chi2, dof)
+
+
+class _Difference(_Spec):
+    kind = "deprivation.binary"
+    directional = True
+
+    def __init__(self, name: str, positions: np.ndarray, tables: Tables | None, x: np.ndarray) -> None:
+        super().__init__(name, True, positions, tables)
+        self.x, self.total = x, float(x.sum())
+        self.var = float(x.var()) if len(x) else 0.0
+
+    def check(self, lab: np.ndarray) -> str | None:
+        return super().check(lab) or ("same_imd" if np.ptp(self.x) == 0 else None)
+
+    def evaluate(self, lab: np.ndarray) -> _Eval:
+        why = self.check(lab)
+        if why is not None:
+            return _NOT[why]
+        st = difference_stat(lab == 1, self.x, self.tables)
+        return _Eval(st.diff, st.p_two_sided, int(np.sign(st.diff)))
+
+    def z(self, batch: np.ndarray) -> np.ndarray:
+        """Difference in means over its exact permutation standard deviation (signed)."""
+        n = float(self.n)
+        is_del = (batch == 1).astype(float)
+        nd = is_del.sum(1)
+        s = is_del @ self.x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            diff = s / nd - (self.total - s) / (n - nd)
+            sd = np.sqrt(n * n * self.var / (nd * (n - nd) * (n - 1)))
+            return np.where((nd > 0) & (nd < n) & (self.var > 0), diff / sd, np.nan)
+
+    def score(self, batch: np.ndarray) -> np.ndarray:
+        return np.abs(self.z(batch)) if self.n >= MIN_KNOWN else np.full(len(batch), np.nan)
+
+
+class _Kruskal(_Spec):
+    kind = "deprivation.full"
+
+    def __init__(self, name: str, positions: np.ndarray, x: np.ndarray) -> None:
+        super().__init__(name, False, positions, None)
+        self.x = x
+        self.ranks = pd.Series(x).rank().to_numpy() if len(x) else np.zeros(0)
+        _, ties = np.unique(x, return_counts=True)
+        n = float(len(x))
+        self.tie = 1.0 - float((ties**3 - ties).sum()) / (n**3 - n) if n > 1 else 1.0
+
+    def check(self, lab: np.ndarray) -> str | None:
+        return super().check(lab) or ("same_imd" if np.ptp(self.x) == 0 else None)
+
+    def h(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tie-corrected H (as ``scipy.stats.kruskal``) and its degrees of freedom, per row."""
+        n = float(self.n)
+        sums = _row_counts(batch, self.k, self.ranks)
+        sizes = _row_counts(batch, self.k)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            term = np.where(sizes > 0, sums**2 / np.maximum(sizes, 1), 0.0).sum(1)
+        h = (12.0 / (n * (n + 1)) * term - 3 * (n + 1)) / self.tie
+        return h, (sizes > 0).sum(1) - 1
+
+    def evaluate(self, lab: np.ndarray) -> _Eval:
+        why = self.check(lab)
+        if why is not None:
+            return _NOT[why]
+        h, dof = self.h(lab[None, :])
+        return _Eval(float(h[0]), float(special.chdtrc(dof[0], h[0])))
+
+    def score(self, batch: np.ndarray) -> np.ndarray:
+        if self.n < MIN_KNOWN or self.tie <= 0:
+            return np.full(len(batch), np.nan)
+        h, dof = self.h(batch)
+        return _wilson_hilferty(h, dof)
+
+
+# --- the problem of one view ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class _Problem:
+    """Everything one view needs, made once: specs, swap pairs, draws in table order, the year."""
+
+    year: int
+    specs: tuple[_Spec, ...]
+    codes: np.ndarray  # (draws, CCGs, 2) sampler codes of 2015/16 and 2016/17, table order
+    pair_i: np.ndarray
+    pair_j: np.ndarray
+    order: np.ndarray  # table position of each sampler CCG
+    ods_codes: np.ndarray
+
+    @property
+    def labels(self) -> np.ndarray:
+        """(draws, CCGs) codes of the year analysed."""
+        return self.codes[:, :, 0 if self.year == 2015 else 1]
+
+    def completion(self, draw: int, who: np.ndarray) -> pd.DataFrame:
+        """Levels of draw ``draw`` after the swaps ``who`` (CCG i takes the pair of CCG ``who[i]``)."""
+        names = np.array(CODES, dtype=object)
+        pair = self.codes[draw][who]
+        return pd.DataFrame({"ods_code": self.ods_codes, "level_2015": names[pair[:, 0]],
+                             "level_2016": names[pair[:, 1]]})
+
+
+def _sorted_positions(table: pd.DataFrame, keep: np.ndarray) -> np.ndarray:
+    """Table rows kept, sorted by CCG code like ``dashboard.analysis`` (so its relabellings line up)."""
+    pos = np.flatnonzero(keep)
+    codes = table.index.to_numpy().astype(str)[pos]
+    return pos[np.argsort(codes, kind="stable")]
+
+
+def _specs(table: pd.DataFrame, neighbours: Mapping[str, Sequence[str]], mask: np.ndarray,
+           store: PermutationTables, permutations: int, seed: int) -> tuple[_Spec, ...]:
+    pos = _sorted_positions(table, mask)
+    codes = table.index.to_numpy().astype(str)[pos]
+    ei, ej = edges(codes, neighbours)
+    teams = table["area_team"].astype(str).to_numpy()[pos]
+    names, tidx = np.unique(teams, return_inverse=True)
+    x_all = pd.to_numeric(table["imd_score"], errors="coerce").to_numpy(dtype=float)
+    dep = _sorted_positions(table, mask & np.isfinite(x_all))
+    x = x_all[dep]
+    tab = store.get(len(pos), permutations, seed) if len(pos) else None
+    tab_dep = store.get(len(dep), permutations, seed) if len(dep) else None
+    tidx = tidx.astype(np.int64)
+    return (
+        _Join("join_counts.full", False, pos, tab, ei, ej),
+        _Join("join_counts.binary", True, pos, tab, ei, ej),
+        _Concordance("concordance.full", False, pos, tab, tidx, len(names)),
+        _Concordance("concordance.binary", True, pos, tab, tidx, len(names)),
+        _Difference("deprivation.binary", dep, tab_dep, x),
+        _Kruskal("deprivation.full", dep, x),
+    )
+
+
+def swap_groups(states: pd.DataFrame, given: pd.DataFrame) -> np.ndarray:
+    """Constraint group of each CCG: same region, same state in both years and same given levels.
+
+    Two CCGs of a group may exchange their (2015/16, 2016/17) level pairs without breaking any total, known
+    level or rule. The given levels are part of the key because a known 2015/16 greater involvement and a known
+    none share one state (``greater_involvement_or_none``) but must keep their own level. -1: nothing to swap.
+    """
+    key = pd.MultiIndex.from_arrays([states["region"], states["state_2015"], states["state_2016"],
+                                     given["level_2015"].astype(str).to_numpy(),
+                                     given["level_2016"].astype(str).to_numpy()])
+    group = pd.factorize(key)[0]
+    is_open = states["state_2015"].isin(_OPEN).to_numpy() | states["state_2016"].isin(_OPEN).to_numpy()
+    return np.where(is_open, group, -1)
+
+
+def _pairs(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (i, j), i < j, of CCGs in the same open group."""
+    out_i, out_j = [], []
+    for g in np.unique(groups[groups >= 0]):
+        members = np.flatnonzero(groups == g)
+        if len(members) > 1:
+            a, b = np.triu_indices(len(members), k=1)
+            out_i.append(members[a])
+            out_j.append(members[b])
+    if not out_i:
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+    return np.concatenate(out_i), np.concatenate(out_j)
