@@ -300,6 +300,7 @@ def build(root: str | Path | None = None, out: str | Path | None = None,
     problems = validate_table(table, england) + geo_problems
     rec = levels.reconcile(table, sources.read_totals(root))
     problems += levels.check_ceilings(rec, table)
+    rec = levels.cite_totals(rec, sources.read_total_sources(root))
     bounds = pd.DataFrame(columns=totals.BOUNDS_COLUMNS)
     if not problems:
         try:

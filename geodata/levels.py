@@ -237,6 +237,18 @@ def _period_year(period: str) -> int | None:
     return None
 
 
+def cite_totals(rec: pd.DataFrame, total_sources: pd.DataFrame) -> pd.DataFrame:
+    """``rec`` with ``source_title`` and ``source_url`` for each total's ``source_id`` (from
+    :func:`geodata.sources.read_total_sources`); a source the table lacks keeps its id as title, no URL."""
+    named = total_sources.set_index("source_id") if len(total_sources) else None
+    out = rec.copy()
+    ids = out["source_id"].astype(str)
+    out["source_title"] = ids.map(named["title"]) if named is not None else ids
+    out["source_title"] = out["source_title"].fillna(ids)
+    out["source_url"] = ids.map(named["url"]).fillna("") if named is not None else ""
+    return out
+
+
 def reconcile(table: pd.DataFrame, totals: pd.DataFrame) -> pd.DataFrame:
     """Each published national or regional total for 2015/16 and 2016/17 beside the atlas's count.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -299,6 +300,40 @@ def read_totals(root: Path) -> pd.DataFrame:
     """Published totals by level, kept with their source (they differ slightly between sources)."""
     return read_csv(root, TOTALS, ["source_id", "source_date", "period", "scope", "measure", "level", "count",
                                    "denominator", "note"])
+
+
+TOTAL_SOURCES_HEADING = "## Sources of the published totals"
+_CITATION = re.compile(r'^(?P<who>[^"]*)"(?P<title>[^"]+)"(?P<when>\s*\([^)]*\))?')
+
+
+def short_citation(cell: str) -> str:
+    """Publisher, quoted title and date of a source-table cell, without the note that follows them."""
+    m = _CITATION.match(cell.strip())
+    if not m:
+        return cell.strip().split(". ")[0]
+    return f'{m["who"]}"{m["title"]}"{m["when"] or ""}'.strip()
+
+
+def read_total_sources(root: Path) -> pd.DataFrame:
+    """``source_id``, ``title`` and ``url`` of each published total's source, from the table under
+    "Sources of the published totals" in ``cocommissioning/SOURCES.md``, so the page can link a total to its
+    source by name. A missing file or table gives an empty frame (the page then shows the ids)."""
+    columns = ["source_id", "title", "url"]
+    path = root / "cocommissioning/SOURCES.md"
+    if not path.exists():
+        return pd.DataFrame(columns=columns)
+    rows, inside = [], False
+    with reading(path):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith("## "):
+                inside = line.strip() == TOTAL_SOURCES_HEADING
+                continue
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not inside or len(cells) != 3 or cells[0] in ("source_id", "") or set(cells[0]) <= {"-", " "}:
+                continue
+            url = cells[2] if cells[2].startswith(("https://", "http://")) else ""
+            rows.append({"source_id": cells[0], "title": short_citation(cells[1]), "url": url})
+    return pd.DataFrame(rows, columns=columns).drop_duplicates("source_id")
 
 
 def attributions(root: Path) -> list[str]:

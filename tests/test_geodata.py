@@ -408,3 +408,29 @@ def test_restored_copy_still_builds_the_same_table(raw_copy, atlas):
     cols = ["ccg_code", "ods_code", "area_team", "local_office", "imd_rank", "population"]
     expected = atlas.table[cols].reset_index(drop=True)
     pd.testing.assert_frame_equal(table[cols].reset_index(drop=True), expected, check_dtype=False)
+
+
+def test_published_totals_name_their_sources_with_titles_and_links(atlas, sources_root):
+    """The page links each published total to its source by title: ids such as HSJ_5082478 mean nothing to
+    the public. Titles and URLs come from the table in cocommissioning/SOURCES.md, read at build time."""
+    named = sources.read_total_sources(sources_root)
+    assert len(named) >= 15 and named["source_id"].is_unique
+    hsj = named.set_index("source_id").loc["HSJ_5082478"]
+    assert hsj["title"] == 'HSJ, "CCGs taking on full primary care co-commissioning powers revealed" (Feb 2015)'
+    assert hsj["url"].startswith("https://www.hsj.co.uk/") and hsj["url"].endswith("5082478.article")
+    assert not named["title"].str.contains(r"\. [A-Z].*could not", regex=True).any(), "a note leaked into a title"
+    rec = atlas.reconciliation
+    assert {"source_title", "source_url"} <= set(rec.columns)
+    listed = rec["source_id"].isin(named["source_id"])
+    assert listed.mean() > 0.8
+    assert (rec.loc[listed, "source_url"].str.startswith("http")).all()
+    assert (rec.loc[listed, "source_title"] != rec.loc[listed, "source_id"]).all()
+    assert (rec.loc[~listed, "source_title"] == rec.loc[~listed, "source_id"]).all()  # unlisted: the id, no link
+    assert (rec.loc[~listed, "source_url"] == "").all()
+
+
+def test_short_citation_keeps_publisher_title_and_date_only():
+    cell = 'Pulse, "Almost half of CCGs apply" (Jan 2015). A note of ours'
+    assert sources.short_citation(cell) == 'Pulse, "Almost half of CCGs apply" (Jan 2015)'
+    assert sources.short_citation('A B. "T". J 2018;68(666):37') == 'A B. "T"'
+    assert sources.short_citation("No quotes here. More") == "No quotes here"
