@@ -320,7 +320,7 @@ TITLE_PX = 44  # a two-line title
 CHART_TOP = TOOLBAR_PX + TITLE_PX + 12
 CHART_MODEBAR = {"remove": ["select2d", "lasso2d", "zoomIn2d", "zoomOut2d", "autoScale2d"]}
 TICK_FONT = {"size": 11}
-LINE_PX = 14  # height of one line of an 11 px tick label
+LINE_PX = 12  # height of one line of an 11 px tick label
 LABEL_WIDTH = 24  # characters per line of a wrapped category label: about 150 px, which leaves a phone bars
 # Shortenings tried in turn, only for a label that would otherwise need more than two lines (the hover keeps it whole).
 SHORTENINGS = ((" and ", " & "), ("North ", "N "), ("South ", "S "), ("Gloucestershire", "Glos"))
@@ -364,10 +364,15 @@ def tick_label(name: str, count: str, width: int = LABEL_WIDTH) -> str:
     return "<br>".join([*wrap_label(name, width), f'<span style="{COUNT_STYLE}">{count}</span>'])
 
 
+def hover_name(name: str, width: int = 32) -> str:
+    """A full name on short lines for a hover label, which must fit a phone's width too."""
+    return "<br>".join(textwrap.wrap(name, width))
+
+
 def _rows_px(labels: Sequence[str]) -> int:
     """Height of one category row that fits the tallest label (one line per ``<br>``) with a gap."""
     lines = max((label.count("<br>") + 1 for label in labels), default=1)
-    return max(24, LINE_PX * lines + 10)
+    return max(24, LINE_PX * lines + 8)
 
 
 def _bar_layout(labels: Sequence[str], values: Sequence[str], xaxis: dict, title: dict, n_legend: int) -> dict:
@@ -376,7 +381,7 @@ def _bar_layout(labels: Sequence[str], values: Sequence[str], xaxis: dict, title
     plot = row * len(values)
     legend_px = 22 * n_legend  # a phone stacks the legend's entries; a laptop puts two or three on a line
     return {
-        "barmode": "stack", "height": CHART_TOP + plot + 60 + legend_px, "font": {"family": FONT},
+        "barmode": "stack", "bargap": 0.3, "height": CHART_TOP + plot + 60 + legend_px, "font": {"family": FONT},
         "margin": {"l": 8, "r": 28, "t": CHART_TOP, "b": 40 + legend_px},  # r: room for the last x tick label
         "xaxis": {"automargin": True, "tickfont": TICK_FONT, **xaxis},
         "yaxis": {"automargin": True, "tickvals": list(values), "ticktext": list(labels), "tickfont": TICK_FONT,
@@ -422,8 +427,10 @@ def team_share_figure(view: View) -> dict:
         data.append({
             "type": "bar", "orientation": "h", "y": teams, "x": np.round(grid[:, i] / totals, 4).tolist(),
             "name": LEVEL_LABEL[level], "marker": {"color": LEVEL_COLOR[level]},
-            "customdata": [[int(c), int(t)] for c, t in zip(grid[:, i], totals)],
-            "hovertemplate": "%{y}: %{customdata[0]} of %{customdata[1]} CCGs<extra>" + LEVEL_LABEL[level] + "</extra>",
+            "customdata": [[int(c), int(t), hover_name(team)] for c, t, team in zip(grid[:, i], totals, teams)],
+            # %{y} would show the wrapped tick label: the full name comes from customdata
+            "hovertemplate": ("<b>%{customdata[2]}</b><br>%{customdata[0]} of %{customdata[1]} CCGs<extra>"
+                              + LEVEL_LABEL[level] + "</extra>"),
         })
     labels = [tick_label(t, f"{tp} of {k} known alike" if r >= 0 else f"{k} known: not ranked")
               for t, tp, k, r in zip(teams, top, known, modal)]
@@ -465,7 +472,7 @@ def _imd_boxes(view: View, groups: pd.Series, order: Sequence[str], labels: dict
             "type": "box", "x": part["imd_score"].tolist(), "name": names[g],
             "marker": {"color": colors[g]}, "boxpoints": "all", "jitter": 0.4, "pointpos": 0,
             "text": part["ccg_name"].tolist(), "line": {"width": 1.5},
-            "hovertemplate": "%{text}: IMD %{x:.1f}<extra>" + labels[g] + "</extra>",
+            "hovertemplate": "<b>%{text}</b><br>IMD %{x:.1f}<br>" + labels[g] + "<extra></extra>",
             **({"fillcolor": "rgba(0,0,0,0)"} if g == "unknown" else {}),
         })
     picked = sub[sub.index.isin(list(selected)) & sub["_group"].isin(list(order))]
@@ -494,7 +501,7 @@ def _plural(n: int, one: str) -> str:
 def team_change_figure(view: View) -> dict:
     """CCGs of each area team by change 2015/16 -> 2016/17, in the map's change categories (unknown included):
     teams with the most newly delegated CCGs at the top. The hover breaks each bar down by both years' levels."""
-    title = _title(f"Area teams by change, {change.SPAN}", "CCGs of each team; most newly delegated at top")
+    title = _title(f"Area teams by change, {change.SPAN}", "number of CCGs per team; most newly delegated at top")
     m = view.mask
     if not m.any():
         return _no_ccgs_figure(title)
@@ -521,14 +528,15 @@ def team_change_figure(view: View) -> dict:
         data.append({
             "type": "bar", "orientation": "h", "y": teams, "x": grid[:, c].tolist(), "name": CHANGE_LABEL[cat],
             "marker": {"color": CHANGE_COLOR[cat]},
-            "customdata": [[int(v), int(t), breakdown(row, c)] for v, t, row in zip(grid[:, c], totals, by_pair)],
-            "hovertemplate": ("<b>%{y}</b><br>%{customdata[0]} of %{customdata[1]} CCGs "
+            "customdata": [[int(v), int(t), breakdown(row, c), hover_name(team)]
+                           for v, t, row, team in zip(grid[:, c], totals, by_pair, teams)],
+            "hovertemplate": ("<b>%{customdata[3]}</b><br>%{customdata[0]} of %{customdata[1]} CCGs "
                               f"({YEAR_LABEL[2015]} → {YEAR_LABEL[2016]}):<br>%{{customdata[2]}}<extra>"
                               f"{CHANGE_LABEL[cat]}</extra>"),
         })
     labels = [tick_label(t, f"{int(g[CHANGE_ORDER.index('new')])} of {int(tot)} newly delegated")
               for t, g, tot in zip(teams, grid, totals)]
-    xaxis = {"title": {"text": "CCGs"}, "nticks": 5, "rangemode": "tozero"}
+    xaxis = {"nticks": 5, "rangemode": "tozero"}  # the subtitle says the bars count CCGs
     return {"data": data, "layout": _bar_layout(labels, teams, xaxis, title, len(CHANGE_ORDER))}
 
 
