@@ -471,6 +471,7 @@ def _imd_boxes(view: View, groups: pd.Series, order: Sequence[str], labels: dict
         data.append({
             "type": "box", "x": part["imd_score"].tolist(), "name": names[g],
             "marker": {"color": colors[g]}, "boxpoints": "all", "jitter": 0.4, "pointpos": 0,
+            "hoveron": "points",  # the box's own hover (five numbers, each naming the group) piled up on a phone
             "text": part["ccg_name"].tolist(), "line": {"width": 1.5},
             "hovertemplate": "<b>%{text}</b><br>IMD %{x:.1f}<br>" + labels[g] + "<extra></extra>",
             **({"fillcolor": "rgba(0,0,0,0)"} if g == "unknown" else {}),
