@@ -181,7 +181,7 @@ def _change_teams(s: analysis.Summary) -> html.Table | None:
     if frame.empty:
         return None
     return _table(frame, {"team": "Area team (most newly delegated first)", "became": "Became delegated",
-                          "stayed": "Did not", "left_out": "Left out"})
+                          "stayed": "Stayed not delegated", "left_out": "Left out"})
 
 
 def change_panel(service: AtlasService, state: ViewState) -> list[object]:
