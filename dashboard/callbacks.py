@@ -8,10 +8,10 @@ from typing import Any
 from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx, no_update
 
 from dashboard import components, figures, summaries
+from dashboard.change import chart_state
 from dashboard.clustering_view import cluster_table, clustering_panel
 from dashboard.layout import area_team_options, csv_export_params, year_options
-from dashboard.robust import robust_for
-from dashboard.robust_view import robust_panel
+from dashboard.robust_view import robust_section
 from dashboard.service import AtlasService
 from dashboard.state import (
     ViewState,
@@ -122,25 +122,25 @@ def _panels(app: Dash, service: AtlasService) -> None:
 
     @app.callback(Output("team-chart", "figure"), Input("view-state", "data"))
     def update_team_chart(data):  # noqa: ANN001
-        state = filters_only(from_store(data, vocab))
+        state = chart_state(from_store(data, vocab))
         return cached("team_chart", state, lambda: figures.team_share_figure(service.view(state)))
 
     @app.callback(Output("imd-chart", "figure"), Input("view-state", "data"))
     def update_imd_chart(data):  # noqa: ANN001
         state = from_store(data, vocab)
-        key = (filters_only(state), state.ccgs)
+        key = (chart_state(state), state.ccgs)
         return cached("imd_chart", key, lambda: figures.imd_by_level_figure(service.view(key[0]), state.ccgs))
 
     @app.callback(Output("clustering", "children"), Input("view-state", "data"))
     def update_clustering(data):  # noqa: ANN001
-        state = filters_only(from_store(data, vocab))
+        state = chart_state(from_store(data, vocab))
         return cached("clustering", state, lambda: clustering_panel(service, state))
 
     # Its own callback: the known-only panel above shows at once, the completions (about 0.1 to 0.6 s) after.
     @app.callback(Output("clustering-robust", "children"), Input("view-state", "data"))
     def update_robust(data):  # noqa: ANN001
-        state = filters_only(from_store(data, vocab))
-        return cached("robust_panel", state, lambda: robust_panel(robust_for(service, state)))
+        state = chart_state(from_store(data, vocab))
+        return cached("robust_panel", state, lambda: robust_section(service, state))
 
 
 def _table(app: Dash, service: AtlasService) -> None:

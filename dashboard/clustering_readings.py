@@ -280,3 +280,117 @@ def ranked_teams(res: ConcordanceResult) -> pd.DataFrame:
     ranked = res.per_team[res.per_team["ranked"]].copy()
     ranked["known_at_modal"] = [team_count(int(a), int(b)) for a, b in zip(ranked["n_modal"], ranked["n_known"])]
     return ranked
+
+
+# --- the change view ------------------------------------------------------------------------------------------
+
+_COULD = "CCGs that could become delegated"  # not delegated in 2015/16, 2016/17 level known
+
+
+def why_change_not_run(why: NotRun) -> str:
+    """Why a change test could not be run, e.g. "none of the 7 CCGs that could become delegated did"."""
+    d, n = why.detail, int(why.detail.get("n_known", 0))
+    if why.reason == "too_few_known":
+        if n == 0:
+            return "no CCG in the filter is known to be not delegated in 2015/16 with a known 2016/17 level"
+        return (f"only {plural(n, 'CCG')} in the filter {'is' if n == 1 else 'are'} known to be not delegated in "
+                f"2015/16 with a known 2016/17 level, fewer than the {d['minimum']} a test needs")
+    if why.reason == "one_level":
+        return f"all {n} {_COULD} did" if d["level"] == DELEGATED else f"none of the {n} {_COULD} did"
+    return why_not_run(why, "binary", _COULD)
+
+
+def _cannot_change(question: str, why: NotRun) -> Reading:
+    return Reading(f"{question} cannot be tested: {why_change_not_run(why)}.", not_run=True)
+
+
+def read_change_coverage(counts: Mapping[str, int], n_selected: int) -> Reading:
+    """Which CCGs the change tests use and which they leave out, from :func:`dashboard.change.group_counts`."""
+    new, stayed = counts["new"], counts["stayed"]
+    already, unknown = counts["kept"] + counts["left"], counts["unknown"]
+    used = new + stayed
+    left_out = []
+    if already:
+        left_out.append(f"{already} already delegated in 2015/16 (they could not newly become delegated)")
+    if unknown:
+        left_out.append(f"{unknown} with an unknown level in either year")
+    tail = f" Left out of every test: {' and '.join(left_out)}." if left_out else ""
+    return Reading(f"Of {plural(n_selected, 'CCG')} in the filter, {used} {'was' if used == 1 else 'were'} not "
+                   f"delegated in 2015/16 and {'has' if used == 1 else 'have'} a known 2016/17 level: {new} became "
+                   f"delegated in 2016/17 and {stayed} did not.{tail}")
+
+
+def read_change_neighbours(res: JoinCountResult) -> Reading:
+    """Did CCGs that became delegated sit next to each other? The delegated-delegated join count."""
+    question = "Whether newly delegated CCGs were neighbours of each other"
+    if res.not_run is not None:
+        return _cannot_change(question, res.not_run)
+    hit = res.per_level[res.per_level["level"] == DELEGATED]
+    if hit.empty:  # nobody became delegated: the test reports one level, so this is only a guard
+        return _cannot_change(question, NotRun("one_level", {"level": NOT_DELEGATED, "n_known": res.coverage.n_used}))
+    row = hit.iloc[0]
+    if int(row["n_ccgs"]) < 2:
+        return Reading(f"{question} cannot be tested: only 1 of the {res.coverage.n_used} {_COULD} did, and one "
+                       "CCG has no pair.", not_run=True)
+    pc, pd_ = float(row["p_cluster"]), float(row["p_dispersion"])
+    head = (f"Newly delegated neighbours: {plural(int(row['observed']), 'pair')} of neighbouring CCGs both became "
+            f"delegated, {row['expected']:.1f} expected by chance")
+    word = evidence(min(pc, pd_))
+    if word == "no evidence":
+        return Reading(f"{head} (one-sided {fmt_p(pc)}): no evidence that CCGs that became delegated in 2016/17 "
+                       "sat next to each other more often than chance would give.", ("one_sided",))
+    if pc <= pd_:
+        return Reading(f"{head} (one-sided {fmt_p(pc)}): {word} that CCGs that became delegated in 2016/17 sat "
+                       "next to each other more often than chance.", ("one_sided",))
+    return Reading(f"{head} (one-sided {fmt_p(pd_)}, fewer than chance): {word} that CCGs that became delegated in "
+                   "2016/17 were spread apart.", ("one_sided",))
+
+
+def read_change_teams(res: ConcordanceResult) -> Reading:
+    """Did becoming delegated go with the area team? Cramér's V of team by became/stayed."""
+    question = "Whether CCGs became delegated by area team"
+    if res.not_run is not None:
+        return _cannot_change(question, res.not_run)
+    head = (f"Area teams: Cramér's V = {res.cramers_v:.2f} ({res.cramers_v_expected:.2f} expected by chance, "
+            f"{fmt_p(res.p_value)}, {plural(res.n_teams, 'team')})")
+    word = evidence(res.p_value)
+    if word == "no evidence":
+        return Reading(f"{head}: no evidence that becoming delegated in 2016/17 went with the area team beyond "
+                       "chance.", ("cramers_v",))
+    return Reading(f"{head}: {word} that whether a CCG became delegated in 2016/17 went with its area team.",
+                   ("cramers_v",))
+
+
+def read_change_deprivation(res: DeprivationResult) -> Reading:
+    """Were CCGs that became delegated more deprived than those that stayed not delegated?"""
+    question = "Whether newly delegated CCGs were more deprived"
+    if res.diff_not_run is not None:
+        return _cannot_change(question, res.diff_not_run)
+    t = res.by_binary.set_index("level")
+    head = (f"Deprivation: mean IMD score {t.at[DELEGATED, 'mean']:.1f} for the {plural(res.n_delegated, 'CCG')} "
+            f"that became delegated against {t.at[NOT_DELEGATED, 'mean']:.1f} for the {res.n_not_delegated} that did "
+            "not "
+            f"(difference {res.diff:+.1f}, two-sided {fmt_p(res.diff_p_two_sided)})")
+    word = evidence(res.diff_p_two_sided)
+    if word == "no evidence":
+        return Reading(f"{head}: no evidence that CCGs that became delegated in 2016/17 differed in deprivation "
+                       "from those that did not.", ("two_sided",))
+    more = "more" if res.diff > 0 else "less"
+    return Reading(f"{head}: {word} that CCGs that became delegated in 2016/17 were {more} deprived on average.",
+                   ("two_sided",))
+
+
+def change_readings(s: Summary, counts: Mapping[str, int]) -> dict[str, Reading]:
+    """Every reading of the change view's summary (statistics of "became delegated in 2016/17"), keyed."""
+    out = {
+        "change.coverage": read_change_coverage(counts, s.n_selected),
+        "change.question": Reading("Each test asks about one yes-or-no question, 'did the CCG become delegated in "
+                                   "2016/17?', over those CCGs only; which lower level a CCG held does not enter."),
+        "change.neighbours": read_change_neighbours(s.binary.join_counts),
+        "change.teams": read_change_teams(s.binary.concordance),
+        "change.deprivation": read_change_deprivation(s.deprivation),
+    }
+    if s.deprivation.n_missing_imd:
+        out["change.missing"] = Reading(f"{plural(s.deprivation.n_missing_imd, 'CCG')} had no IMD score and "
+                                        "were left out of the deprivation figures.")
+    return out

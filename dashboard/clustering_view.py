@@ -7,18 +7,19 @@ service's own relabelling store; the words come from :mod:`dashboard.clustering_
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 from dash import html
 
-from dashboard import analysis
+from dashboard import analysis, change
 from dashboard.analysis import MIN_KNOWN, PermutationTables
-from dashboard.clustering_readings import Reading, explain, ranked_teams, readings
+from dashboard.clustering_readings import Reading, change_readings, explain, ranked_teams, readings
 from dashboard.figures import NO_CCGS
 from dashboard.service import AtlasService
 from dashboard.state import ViewState, filters_only
-from geodata.vocabulary import LEVEL_LABEL, YEAR_LABEL
+from geodata.vocabulary import DELEGATED, LEVEL_LABEL, NOT_DELEGATED, YEAR_LABEL
 
 
 def _tables(service: AtlasService) -> PermutationTables:
@@ -121,7 +122,9 @@ def _teams(s: analysis.Summary, r: dict[str, Reading]) -> list[object]:
 
 
 def clustering_panel(service: AtlasService, state: ViewState) -> list[object]:
-    """The panel's components for a view state: readings, hints and tables."""
+    """The panel's components for a view state: readings, hints and tables (of the change in the change view)."""
+    if state.view == "change":
+        return change_panel(service, state)
     s = summary_for(service, state)
     if s.n_selected == 0:
         return [html.P(NO_CCGS, className="notice")]
@@ -146,4 +149,65 @@ def clustering_panel(service: AtlasService, state: ViewState) -> list[object]:
                       "graded by p: below 0.01 strong, below 0.05 evidence, below 0.10 weak, otherwise none. A test "
                       f"needs at least {MIN_KNOWN} CCGs of known level and more than one level among them. Unknown "
                       "levels are left out, never guessed.", className="hint"))
+    return out
+
+
+def change_summary_for(service: AtlasService, state: ViewState) -> analysis.Summary:
+    """Statistics of "became delegated in 2016/17" (:func:`dashboard.change.became_delegated`) for the filters;
+    cached beside the level summaries under the change view's state."""
+    key = change.chart_state(replace(state, view="change"))
+
+    def make() -> analysis.Summary:
+        view, look = service.view(key), _lookups(service)
+        return analysis.summarise(change.became_delegated(view), service.atlas.neighbours, look["area_team"],
+                                  look["imd_score"], look["population"], mask=view.mask, year=change.SPAN,
+                                  tables=_tables(service))
+
+    return service.cache("summary").get_or_make(key, make)
+
+
+def _change_teams(s: analysis.Summary) -> html.Table | None:
+    """Per area team: CCGs that became delegated, that did not, and that the tests left out."""
+    teams = s.binary.concordance.per_team
+    if teams.empty:
+        return None
+    frame = pd.DataFrame({
+        "team": teams["team"],
+        "became": teams.get(DELEGATED, pd.Series(0, index=teams.index)).astype(int),
+        "stayed": teams.get(NOT_DELEGATED, pd.Series(0, index=teams.index)).astype(int),
+        "left_out": teams["n_unknown"].astype(int),
+    }).sort_values(["became", "stayed", "team"], ascending=[False, True, True])
+    frame = frame[(frame["became"] + frame["stayed"]) > 0]  # a team with no CCG tested has nothing to show
+    if frame.empty:
+        return None
+    return _table(frame, {"team": "Area team (most newly delegated first)", "became": "Became delegated",
+                          "stayed": "Stayed not delegated", "left_out": "Left out"})
+
+
+def change_panel(service: AtlasService, state: ViewState) -> list[object]:
+    """The panel in the change view: what each test asks about the change and what it found (or why it cannot)."""
+    key = change.chart_state(replace(state, view="change"))
+    view = service.view(key)
+    if view.n == 0:
+        return [html.P(NO_CCGS, className="notice")]
+    s = change_summary_for(service, key)
+    r = change_readings(s, change.group_counts(view))
+    out: list[object] = [
+        html.P([html.Strong(f"Change {change.SPAN}, CCGs in the filter. "), r["change.coverage"].text],
+               className="notice"),
+        html.P(r["change.question"].text, className="hint"),
+        *_section("Did newly delegated CCGs neighbour each other?", [r["change.neighbours"]]),
+        *_section("Did CCGs become delegated by area team?", [r["change.teams"]]),
+    ]
+    teams = _change_teams(s)
+    if teams is not None:
+        out.append(teams)
+    out += [
+        *_section("Were newly delegated CCGs more deprived?", [r["change.deprivation"], r.get("change.missing")]),
+        html.P(f"Permutation tests with {s.permutations} random relabellings (seed {s.seed}) of 'became delegated' "
+               f"over the CCGs tested. Evidence is graded by p: below 0.01 strong, below 0.05 evidence, below 0.10 "
+               f"weak, otherwise none. A test needs at least {MIN_KNOWN} such CCGs, some that became delegated and "
+               "some that did not. Unknown levels are left out, never guessed. The map's cluster marks show "
+               "same-level clusters of one year, not of the change.", className="hint"),
+    ]
     return out

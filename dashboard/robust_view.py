@@ -11,7 +11,10 @@ import math
 
 from dash import html
 
-from dashboard.robust import RobustResult, StatisticResult, headline
+from dashboard.change import SPAN
+from dashboard.robust import RobustResult, StatisticResult, headline, robust_for
+from dashboard.service import AtlasService
+from dashboard.state import ViewState
 from geodata.vocabulary import EVIDENCE_LABEL, YEAR_LABEL
 
 VERDICT_CLASS = {"holds": "verdict holds", "most": "verdict most", "depends": "verdict depends",
@@ -65,3 +68,17 @@ def robust_panel(result: RobustResult) -> list[object]:
                f"significant completions the search found agree with the known-only finding. Completions are tested "
                f"with {result.permutations} random relabellings each (seed {result.seed}).", className="hint"),
     ]
+
+
+#: What the panel says in the change view: the completions test one year's levels, not the change between years.
+CHANGE_NOTICE = (f"This check covers one year's levels, not the change {SPAN}: the level view of each year tests "
+                 "its findings again over admissible completions of the unknown levels. Choose Level and a year "
+                 "to see it.")
+
+
+def robust_section(service: AtlasService, state: ViewState) -> list[object]:
+    """The panel for a view state: the check for the chosen year in the level view; in the change view a notice
+    that the check covers the level views only (nothing is computed, nothing claims to describe the change)."""
+    if state.view == "change":
+        return [html.H3("Would the findings survive the unknown levels?"), html.P(CHANGE_NOTICE, className="notice")]
+    return robust_panel(robust_for(service, state))
