@@ -34,7 +34,8 @@ REF_WIDTH, REF_HEIGHT = 1920, 1080
 MAP_SHARE = 0.60  # of the width, for the map (the panel takes the rest)
 TITLE_PX, SUBTITLE_PX, LEGEND_TITLE_PX, LEGEND_PX, BODY_PX, FOOTER_PX = 46, 25, 26, 24, 22, 20
 SOURCES_MIN = 0.8  # the sources' font may shrink to 16 px (at 1920x1080) to stay within three lines
-LABEL_PX, INSET_LABEL_PX = 15, 18  # CCG names on the map; the "London" over the inset
+LABEL_PX, INSET_LABEL_PX = 15, 20  # CCG names on the map; the "London" over the inset
+CLUSTER_NAME = "Ring: in a significant same-level cluster (p ≤ 0.05)"
 INSET_W, LOCATOR_H = 360, 190  # pixels at 1920x1080: the London inset's width, the locator map's height
 LINE = 1.3  # plotly's line spacing for multi-line text
 TEXT_COLOR, MUTED_COLOR, FRAME_COLOR = "#111111", "#333333", "#bbbbbb"
@@ -362,11 +363,11 @@ class _Canvas:
                             "fillcolor": fill, "opacity": opacity, "line": {"color": line, "width": width},
                             "layer": "above"})
 
-    def dot(self, x: float, y: float, r: float, color: str, edge: str = "rgba(0,0,0,0)") -> None:
+    def dot(self, x: float, y: float, r: float, color: str, edge: str = "rgba(0,0,0,0)", width: float = 1) -> None:
         a, b = self.px(x - r, y - r)
         c, d = self.px(x + r, y + r)
         self.shapes.append({"type": "circle", "xref": "paper", "yref": "paper", "x0": a, "y0": d, "x1": c, "y1": b,
-                            "fillcolor": color, "line": {"color": edge, "width": 1}, "layer": "above"})
+                            "fillcolor": color, "line": {"color": edge, "width": width}, "layer": "above"})
 
     def path(self, rings: list[list[tuple[float, float]]], fill: str, line: str, width: float) -> None:
         """Closed polygons given in pixels, drawn as one SVG path above the maps."""
@@ -426,10 +427,11 @@ def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT,
     body_bottom = height - 18 * s - foot_h - 14 * s
 
     # The right panel (legend, counts) at full size if it fits above the footer, else the first plan that fits.
+    rings = bool(figures.cluster_points(view.service, clusters)[0])
     for share, k, brief, england, zeros in PANEL_PLANS:
         panel_x = width * (share + 0.02)
         panel_w = (width - pad - panel_x) * 0.98  # a little slack for the browser's own text metrics
-        plan = (s * k, panel_x, panel_w, body_top, brief, england, zeros)
+        plan = (s * k, panel_x, panel_w, body_top, brief, england, zeros, rings)
         if _right_panel(None, view, *plan) <= body_bottom - body_top:
             break
 
@@ -619,7 +621,8 @@ def _names(view: View, cv: _Canvas, frame: MapFrame, taken: list[Box], s: float,
 
 
 def _right_panel(cv: _Canvas | None, view: View, s: float, x: float, w: float,
-                 top: float, brief: bool = False, england: bool = True, zeros: bool = True) -> float:
+                 top: float, brief: bool = False, england: bool = True, zeros: bool = True, rings: bool = False
+                 ) -> float:
     """Legend and counts panel from (x, top), w pixels wide; draws when cv is given; returns the height."""
     state = view.state
     arr = figures.map_arrays(view)
@@ -644,6 +647,8 @@ def _right_panel(cv: _Canvas | None, view: View, s: float, x: float, w: float,
         rows.append(("Outlined: selected CCGs", "#ffffff", "selected"))
     if view.inferred[view.mask].any():
         rows.append((figures.INFERRED_NAME, figures.INFERRED_COLOR, "dot"))
+    if rings:
+        rows.append((CLUSTER_NAME, "#ffffff", "ring"))
     rows += [("Area team border (2013–15)", "#333333", "team"), ("NHS England region border", "#000000", "region")]
     for name, color, kind in rows:
         lines = wrap(name, LEGEND_PX * s, w - sw - 14 * s)
@@ -656,6 +661,10 @@ def _right_panel(cv: _Canvas | None, view: View, s: float, x: float, w: float,
                     line=edge, width=3 * s if kind == "selected" else max(1.0, 1.2 * s))
         elif cv is not None and kind == "dot":
             cv.dot(x + sw / 2, mid, 6 * s, color, edge="#333333")
+        elif cv is not None and kind == "ring":  # as drawn on the map: a dark ring around a white centre
+            ring = figures.CLUSTER_RING * s
+            cv.dot(x + sw / 2, mid, (figures.CLUSTER_SIZE * s - ring) / 2, color, edge=figures.SELECTED_COLOR,
+                   width=ring)
         elif cv is not None:
             cv.hline(x, x + sw, mid, color, 1.4 if kind == "team" else 3.0)
         text(lines, text_x, mid, LEGEND_PX * s, valign="middle")

@@ -98,13 +98,16 @@ def inset_traces(view: View, fig: go.Figure, opacity: Sequence[float], scale: fl
                                 marker={"size": 7 * scale, "color": figures.INFERRED_COLOR}))
     clusters = fig.data[figures.T_CLUSTERS]
     if clusters.lon:
+        import shapely
+        from shapely.geometry import shape
+
         lo, la = np.asarray(clusters.lon, dtype=float), np.asarray(clusters.lat, dtype=float)
-        w, s, e, n = geo["bounds"]
-        inside = (lo >= w) & (lo <= e) & (la >= s) & (la <= n)
+        inside = shapely.contains_xy(shape(geo["outline"]["geometry"]), lo, la)
+        n = len(lo)  # the trace's sizes and colours are longer than its points (see figures.cluster_points)
         traces.append(go.Scattermap(lon=lo[inside].tolist(), lat=la[inside].tolist(), mode="markers",
                                     subplot="map2", hoverinfo="skip", showlegend=False, name="clusters (London)",
-                                    marker={"size": np.asarray(clusters.marker.size)[inside].tolist(),
-                                            "color": np.asarray(clusters.marker.color)[inside].tolist()}))
+                                    marker={"size": np.asarray(clusters.marker.size)[:n][inside].tolist(),
+                                            "color": np.asarray(clusters.marker.color)[:n][inside].tolist()}))
     traces += selection_traces(view, scale * 0.8, subplot="map2", only=london_mask(service))
     return traces
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from dashboard.slide_place import Box, overlaps
+from dashboard.slide_place import Box, free_spot, overlaps
 
 MAX_LABELLED = 30
 LINE = 1.25  # line height of a label, in font sizes
@@ -106,12 +106,12 @@ def place_labels(items: Sequence[tuple[str, str, tuple[float, float]]], size: fl
                     return False
         return True
 
-    def spot(i: int, w: float, h: float) -> tuple[Box, bool] | None:
+    def spot(i: int, w: float, h: float, rings: int = 8) -> tuple[Box, bool] | None:
         ax, ay = anchors[i]
         box = _box(ax, ay, w, h)
         if free(box, i, False):
             return box, False
-        for k in range(1, 9):
+        for k in range(1, rings + 1):
             r = k * size * 1.1
             n = 8 + 4 * k
             for j in range(n):
@@ -141,9 +141,11 @@ def place_labels(items: Sequence[tuple[str, str, tuple[float, float]]], size: fl
     for n, i in enumerate(sorted(numbered, key=lambda i: (anchors[i][1], anchors[i][0])), start=first):
         code, name, anchor = items[i]
         w, h = dims([str(n)])
-        found = spot(i, w, h)
-        box = found[0] if found else _box(*anchor, w, h)
-        placed.append(box)
-        labels[i] = Label(code, (str(n),), box, anchor, leader=bool(found and found[1]), number=n)
+        found = spot(i, w, h, rings=24)
+        if found is None:  # anywhere in the frame clear of every label and obstacle, with a leader line
+            anywhere = free_spot(frame, w, h, [*placed, *obstacles], margin=2.0 + gap, step=max(2.0, size / 3))
+            found = (anywhere, True) if anywhere else (_box(*anchor, w, h), False)
+        placed.append(found[0])
+        labels[i] = Label(code, (str(n),), found[0], anchor, leader=found[1], number=n)
         key.append(f"{n} {name}")
     return Placement(labels=tuple(labels[i] for i in range(len(items))), key=tuple(key))
