@@ -35,6 +35,7 @@ MAP_SHARE = 0.60  # of the width, for the map (the panel takes the rest)
 TITLE_PX, SUBTITLE_PX, LEGEND_TITLE_PX, LEGEND_PX, BODY_PX, FOOTER_PX = 46, 25, 26, 24, 22, 20
 SOURCES_MIN = 0.8  # the sources' font may shrink to 16 px (at 1920x1080) to stay within three lines
 LABEL_PX, INSET_LABEL_PX = 15, 20  # CCG names on the map; the "London" over the inset
+SMALL_CCG_PX = 40  # a selected CCG narrower than this (pixels at 1920x1080) gets a thinner outline and a name
 CLUSTER_NAME = "Ring: in a significant same-level cluster (p ≤ 0.05)"
 INSET_W, LOCATOR_H = 360, 190  # pixels at 1920x1080: the London inset's width, the locator map's height
 LINE = 1.3  # plotly's line spacing for multi-line text
@@ -453,7 +454,10 @@ def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT,
     cv = _Canvas(width, height)
     extras = _map_extras(view, fig, cv, frame, shown_bounds, opacity, s)
     frame = extras.pop("frame")
-    fig.add_traces(slide_inset.selection_traces(view, s))
+    picked = view.table.index[view.selected & view.mask]
+    smallest = min((min(b[2] - b[0], b[3] - b[1]) for b in (frame.bounds_px(view.service.bounds[c]) for c in picked)),
+                   default=0.0)
+    fig.add_traces(slide_inset.selection_traces(view, s, thin=smallest < SMALL_CCG_PX * s))
     fig.update_layout(
         width=width, height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False,
         paper_bgcolor="#ffffff", plot_bgcolor="#ffffff", font={"family": figures.FONT, "color": TEXT_COLOR},
@@ -575,15 +579,17 @@ def _map_extras(view: View, fig: go.Figure, cv: _Canvas, frame: MapFrame, shown_
 
     if view.mask.any() and view.n <= slide_labels.MAX_LABELLED:
         out.update(_names(view, cv, frame, taken, s, out.get("inset_map_px"), fig))
+    elif (view.selected & view.mask).any():
+        out.update(_names(view, cv, frame, taken, s, out.get("inset_map_px"), fig, only=view.selected))
     out["frame"] = frame
     return out
 
 
 def _names(view: View, cv: _Canvas, frame: MapFrame, taken: list[Box], s: float,
-           inset_box: list[float] | None, fig: go.Figure) -> dict:
+           inset_box: list[float] | None, fig: go.Figure, only: np.ndarray | None = None) -> dict:
     """Short names for the CCGs shown (London's in the inset when there is one), and the key for those that only
-    have room for a number."""
-    table = view.table[view.mask]
+    have room for a number; with ``only``, for those CCGs alone (the selection on a slide too full to name all)."""
+    table = view.table[view.mask & (only if only is not None else True)]
     london = (table["region"] == slide_inset.LONDON).to_numpy()
     size = LABEL_PX * s
     groups = []
@@ -598,6 +604,8 @@ def _names(view: View, cv: _Canvas, frame: MapFrame, taken: list[Box], s: float,
     key: list[str] = []
     for f, rows, obstacles in groups:
         items = [(code, slide_labels.short_name(r.ccg_name), f.to_px(r.lon, r.lat)) for code, r in rows.iterrows()]
+        if only is not None:  # a name beside each selected CCG, never over its outline
+            obstacles = obstacles + [f.bounds_px(view.service.bounds[c]) for c in rows.index]
         placed = slide_labels.place_labels(items, size, f.box, obstacles + [b.box for b in labels], text_width,
                                            first=len(key) + 1)
         labels += placed.labels

@@ -107,7 +107,8 @@ def inset_traces(view: View, fig: go.Figure, opacity: Sequence[float], scale: fl
         traces.append(go.Scattermap(lon=lo[inside].tolist(), lat=la[inside].tolist(), mode="markers",
                                     subplot="map2", hoverinfo="skip", showlegend=False, name="clusters (London)",
                                     marker={"size": np.asarray(clusters.marker.size)[:n][inside].tolist(),
-                                            "color": np.asarray(clusters.marker.color)[:n][inside].tolist()}))
+                                            "color": np.asarray(clusters.marker.color)[:n][inside].tolist(),
+                                            "opacity": 1}))
     traces += selection_traces(view, scale * 0.8, subplot="map2", only=london_mask(service))
     return traces
 
@@ -120,10 +121,11 @@ def inset_layout(service: AtlasService, frame: MapFrame) -> dict:
                         "color": FADED_COLOR, "opacity": 1, "fill": {"outlinecolor": FADED_COLOR}}]}
 
 
-def selection_traces(view: View, scale: float, subplot: str = "map",
-                     only: np.ndarray | None = None) -> list[go.BaseTraceType]:
+def selection_traces(view: View, scale: float, subplot: str = "map", only: np.ndarray | None = None,
+                     thin: bool = False) -> list[go.BaseTraceType]:
     """The selected CCGs in the filter outlined on top of every neighbour: a white casing under a dark line,
-    so the outline reads on dark and light colours alike."""
+    so the outline reads on dark and light colours alike (``thin`` for CCGs a few pixels across, which a
+    full-width line would fill)."""
     picked = view.selected & view.mask
     if only is not None:
         picked &= only
@@ -138,7 +140,7 @@ def selection_traces(view: View, scale: float, subplot: str = "map",
             lon += a
             lat += b
     return [go.Scattermap(lon=lon, lat=lat, mode="lines", subplot=subplot, hoverinfo="skip", showlegend=False,
-                          name=name, line={"color": color, "width": width * scale})
+                          name=name, line={"color": color, "width": width * scale * (0.6 if thin else 1.0)})
             for name, color, width in (("selected (casing)", CASING_COLOR, 7.0),
                                        ("selected outline", OUTLINE_COLOR, 4.0))]
 

@@ -202,8 +202,15 @@ def test_selected_ccg_is_outlined_on_top_of_its_neighbours(service) -> None:  # 
     lines = [t for t in fig.data if t.type == "scattermap" and t.name in ("selected (casing)", "selected outline")]
     assert [t.name for t in lines] == ["selected (casing)", "selected outline"]
     assert fig.data.index(lines[0]) > figures.T_LEGEND, "drawn after (above) every CCG and border"
-    assert lines[1].line.color == figures.SELECTED_COLOR and lines[1].line.width >= 4
+    assert lines[1].line.color == figures.SELECTED_COLOR and lines[1].line.width >= 2
     assert lines[0].line.width > lines[1].line.width  # a pale casing shows it on dark colours too
+    # Bury is a few pixels across on the England slide: named beside it, the label clear of its outline
+    labels = fig.layout.meta["slide"]["labels"]
+    assert [(lab["code"], lab["text"], lab["leader"]) for lab in labels] == [("E38000024", "Bury", True)]
+    frame = frame_of(fig)
+    assert not overlaps(tuple(labels[0]["box"]), frame.bounds_px(service.bounds["E38000024"]))
+    gm = slide.slide_figure(service.view(ViewState(year=2016, area_teams=GM.area_teams, ccgs=("E38000024",))))
+    assert [t.line.width for t in gm.data if t.name == "selected outline"] == [4.0], "full width at GM scale"
     assert not [t for t in slide.slide_figure(service.view(ViewState(year=2016))).data if t.name == "selected outline"]
 
 
