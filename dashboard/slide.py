@@ -4,6 +4,9 @@
 colours, fading and outlines), puts the map on the left of a 16:9 canvas, zoomed to the CCGs in the filter,
 and adds a title and subtitle that say what is shown, the legend in words with counts, a counts panel (how many
 CCGs have no known level, and the published national totals), the sources and licences, and the date of the data.
+Where the view needs them it adds a London inset (:mod:`dashboard.slide_inset`), a locator map, the CCGs' names
+(:mod:`dashboard.slide_labels`) and the selected CCGs' outlines on top, each placed in pixels where it covers no
+CCG the slide shows (:mod:`dashboard.slide_place`).
 
 Everything is laid out in pixels for the requested size and converted to paper coordinates, so nothing is
 cut off at any size; text is wrapped with DejaVu Sans metrics (the font the figures ask for first) instead of

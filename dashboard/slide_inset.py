@@ -21,7 +21,7 @@ from dashboard.slide_place import Box, MapFrame, merc
 from geodata.vocabulary import FADED_COLOR
 
 LONDON = "London"
-LOCATOR_SHARE = 0.40  # a slide whose shown CCGs span less than this share of England (either way) gets a locator
+LOCATOR_SHARE = 0.15  # a slide whose shown CCGs' box is under this share of England's box gets a locator map
 OUTLINE_COLOR, CASING_COLOR = figures.SELECTED_COLOR, "#ffffff"
 
 
@@ -156,7 +156,7 @@ def needs_locator(view: View, shown_bounds: Sequence[float]) -> bool:
     w, s, e, n = shown_bounds
     share_x = (e - w) / (east - west)
     share_y = (merc(n) - merc(s)) / (merc(north) - merc(south))
-    return max(share_x, share_y) < LOCATOR_SHARE
+    return share_x * share_y < LOCATOR_SHARE
 
 
 def _england(service: AtlasService) -> dict:

@@ -259,3 +259,20 @@ def test_cluster_marks_are_visible_on_the_england_slide(service) -> None:  # noq
     assert changed[y0:y1, x0:x1].sum() >= 800, int(changed[y0:y1, x0:x1].sum())
     text = " ".join(a.text for a in marked_fig.layout.annotations)
     assert slide.CLUSTER_NAME.split(":")[0] in text, "the legend explains the rings"
+
+
+def test_every_area_team_slide_is_named_and_located_without_overlaps(service) -> None:  # noqa: ANN001
+    """The 25 slides of ``--by area-team``: names (where 30 CCGs or fewer), locator and key never collide."""
+    for team in sorted(set(service.table["area_team"])):
+        state = ViewState(year=2016, area_teams=(team,))
+        view = service.view(state)
+        meta = slide.slide_figure(view).layout.meta["slide"]
+        boxes = [tuple(lab["box"]) for lab in meta["labels"]]
+        boxes += [tuple(b) for b in (meta["locator_px"], meta["key_px"], meta["inset_px"]) if b]
+        for a, b in itertools.combinations(boxes, 2):
+            assert not overlaps(a, b), (team, a, b)
+        if view.n <= 30:
+            assert len(meta["labels"]) == view.n, team
+        assert meta["locator_px"], f"{team}: no locator map"
+        assert not [b for b in shown_boxes(service, state, slide.slide_figure(view))
+                    if overlaps(tuple(meta["locator_px"]), b)], team
