@@ -49,6 +49,7 @@ N_LEGEND = max(len(LEVEL_ORDER), len(CHANGE_ORDER))
 T_CCG, T_TEAMS, T_REGIONS, T_INFERRED, T_CLUSTERS, T_LEGEND = 0, 1, 2, 3, 4, 5
 INFERRED_COLOR = "#FFFFFF"  # white: on every level colour (L* 27 to 73), never on unknown (nothing inferred)
 INFERRED_NAME = "Dot: level inferred (implied, group or rule), not stated"
+CLUSTER_SIZE, CLUSTER_RING = 17, 4  # pixels: a cluster mark's diameter and the dark ring's width
 
 
 def palette(state: ViewState) -> tuple[tuple[str, ...], dict[str, str], dict[str, str]]:
@@ -223,8 +224,13 @@ def map_figure(view: View, clusters: pd.DataFrame | None = None, height: int = 6
                                 marker={"size": 5, "color": INFERRED_COLOR, "symbol": "circle"},
                                 hoverinfo="skip", showlegend=True))
     lon, lat, text = cluster_points(view.service, clusters)
+    # Each marked CCG is two points (see cluster_points): a dark disc and a white centre, i.e. a ring that reads on
+    # every level colour and on a region border, and is unlike the small white inferred-level dot.
+    n_marks = len(table)
     fig.add_trace(go.Scattermap(lon=lon, lat=lat, text=text, mode="markers", name="Same-level cluster (p ≤ 0.05)",
-                                marker={"size": 9, "color": "#111111", "symbol": "circle"},
+                                marker={"size": [CLUSTER_SIZE, CLUSTER_SIZE - 2 * CLUSTER_RING] * n_marks,
+                                        "color": [SELECTED_COLOR, "#ffffff"] * n_marks, "symbol": "circle",
+                                        "opacity": 1},
                                 hovertemplate="%{text}<extra></extra>", showlegend=True, visible=True))
     for name, color, visible in zip(arr.legend_names, arr.legend_colors, arr.legend_visible):
         fig.add_trace(go.Scattermap(lon=[None], lat=[None], mode="markers", name=legend_entry(name), visible=visible,
@@ -266,14 +272,22 @@ def inferred_points(view: View) -> tuple[list[float], list[float]]:
 
 def cluster_points(service: AtlasService, clusters: pd.DataFrame | None
                    ) -> tuple[list[float], list[float], list[str]]:
-    """Marker positions for CCGs in a significant same-level cluster (columns: significant, n_same ...)."""
+    """Marker positions for CCGs in a significant same-level cluster (columns: significant, n_same ...).
+
+    Each CCG comes twice in a row, for the two markers of its ring (the trace's per-point sizes and colours
+    alternate, disc then centre), so a Patch that re-sends only the positions keeps the rings.
+    """
     if clusters is None or clusters.empty or "significant" not in clusters:
         return [], [], []
     sig = clusters[clusters["significant"]]
     rows = service.table.loc[service.table.index.intersection(sig.index)]
     text = [f"{r.ccg_name}: {int(sig.at[c, 'n_same'])} of {int(sig.at[c, 'n_neighbours'])} neighbours "
             f"share its level (p = {sig.at[c, 'p_value']:.3f})" for c, r in rows.iterrows()]
-    return rows["lon"].tolist(), rows["lat"].tolist(), text
+
+    def twice(values: list) -> list:
+        return [v for v in values for _ in (0, 1)]
+
+    return twice(rows["lon"].tolist()), twice(rows["lat"].tolist()), twice(text)
 
 
 def map_patch(patch: Any, service: AtlasService, view: View, applied: dict[str, object], now: dict[str, object],

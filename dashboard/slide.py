@@ -4,6 +4,9 @@
 colours, fading and outlines), puts the map on the left of a 16:9 canvas, zoomed to the CCGs in the filter,
 and adds a title and subtitle that say what is shown, the legend in words with counts, a counts panel (how many
 CCGs have no known level, and the published national totals), the sources and licences, and the date of the data.
+Where the view needs them it adds a London inset (:mod:`dashboard.slide_inset`), a locator map, the CCGs' names
+(:mod:`dashboard.slide_labels`) and the selected CCGs' outlines on top, each placed in pixels where it covers no
+CCG the slide shows (:mod:`dashboard.slide_place`).
 
 Everything is laid out in pixels for the requested size and converted to paper coordinates, so nothing is
 cut off at any size; text is wrapped with DejaVu Sans metrics (the font the figures ask for first) instead of
@@ -19,11 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard import figures, summaries
+from dashboard import figures, slide_inset, slide_labels, summaries
 from dashboard.clustering_readings import plural
 from dashboard.service import View
+from dashboard.slide_place import Box, MapFrame, clip, free_spot
 from dashboard.state import ViewState, describe
 from geodata.atlas import Atlas
 from geodata.vocabulary import EVIDENCE_LABEL, FADED_COLOR, LEVEL_WORDS, YEAR_LABEL
@@ -31,6 +36,11 @@ from geodata.vocabulary import EVIDENCE_LABEL, FADED_COLOR, LEVEL_WORDS, YEAR_LA
 REF_WIDTH, REF_HEIGHT = 1920, 1080
 MAP_SHARE = 0.60  # of the width, for the map (the panel takes the rest)
 TITLE_PX, SUBTITLE_PX, LEGEND_TITLE_PX, LEGEND_PX, BODY_PX, FOOTER_PX = 46, 25, 26, 24, 22, 20
+SOURCES_MIN = 0.8  # the sources' font may shrink to 16 px (at 1920x1080) to stay within three lines
+LABEL_PX, INSET_LABEL_PX = 15, 20  # CCG names on the map; the "London" over the inset
+SMALL_CCG_PX = 40  # a selected CCG narrower than this (pixels at 1920x1080) gets a thinner outline and a name
+CLUSTER_NAME = "Ring: in a significant same-level cluster (p ≤ 0.05)"
+INSET_W, LOCATOR_H = 360, 190  # pixels at 1920x1080: the London inset's width, the locator map's height
 LINE = 1.3  # plotly's line spacing for multi-line text
 TEXT_COLOR, MUTED_COLOR, FRAME_COLOR = "#111111", "#333333", "#bbbbbb"
 PUBLISHED_SOURCE = "NHS England board paper, March 2016; BJGP 2018"
@@ -261,28 +271,41 @@ def finding_line(view: View) -> str:
     return f"{s.finding.rstrip('.')} (known CCGs, {fmt_p(s.known_only.p)}): {verdict}."
 
 
+_OGL = r"(?:the )?(?:Open Government Licence v3\.0|OGL v3\.0)"
+_ABBREVIATIONS = {"Department for Communities and Local Government": "DCLG",
+                  "NHS Digital Organisation Data Service": "NHS Digital ODS"}
+
+
 def condensed_attributions(attributions: list[str]) -> str:
-    """The build's attribution statements in one paragraph: the level sources first, Crown copyright lines
-    merged, the Open Government Licence named in full once."""
+    """The build's attribution statements in as few words as keep them all: the level sources first, then every
+    source under the Open Government Licence in one list that names the licence once, in full, then the Crown
+    copyright lines merged. A statement of another form is kept as it is."""
     crown: dict[str, list[str]] = {}
+    ogl: list[str] = []
     rest: list[str] = []
-    for a in (s.strip() for s in attributions):
-        m = re.fullmatch(r"Contains (.+?) data © Crown copyright and database right (\d{4})\.?", a)
-        if m:
+    for a in (s.strip().rstrip(".") for s in attributions):
+        if not a:
+            continue
+        for long, short in _ABBREVIATIONS.items():
+            a = a.replace(long, short)
+        if m := re.fullmatch(r"Contains (.+?) data © Crown copyright and database right (\d{4})", a):
             crown.setdefault(m.group(2), []).append(m.group(1))
-        elif a:
-            rest.append(a if a.endswith(".") else a + ".")
+        elif m := re.fullmatch(rf"Source: (.+?),? licensed under {_OGL}", a):
+            ogl.append(m.group(1))
+        elif m := re.fullmatch(rf"Contains public sector information licensed under {_OGL} \((.+)\)", a):
+            ogl.append(m.group(1))
+        elif all(re.search(rf"\({_OGL}\)$", part) for part in a.split("; ")):
+            ogl += [re.sub(rf"\s*\({_OGL}\)$", "", part) for part in a.split("; ")]
+        else:
+            rest.append(a + ".")
     rest.sort(key=lambda s: not s.lower().startswith("co-commissioning"))
+    if ogl:
+        rest.append("Source: " + "; ".join(dict.fromkeys(ogl)) + ": contains public sector information licensed "
+                    "under the Open Government Licence v3.0 (OGL).")
     for year, what in crown.items():
         joined = ", ".join(what[:-1]) + " and " + what[-1] if len(what) > 1 else what[0]
         rest.append(f"Contains {joined} data © Crown copyright and database right {year}.")
-    text = " ".join(rest)
-    full = "Open Government Licence v3.0"
-    first = text.find(full)
-    if first >= 0:
-        head, tail = text[:first + len(full)], text[first + len(full):]
-        text = head + " (OGL)" + tail.replace("the " + full, "the OGL v3.0").replace(full, "OGL v3.0")
-    return text
+    return " ".join(rest)
 
 
 def built_date(atlas: Atlas) -> str:
@@ -344,11 +367,35 @@ class _Canvas:
                             "fillcolor": fill, "opacity": opacity, "line": {"color": line, "width": width},
                             "layer": "above"})
 
-    def dot(self, x: float, y: float, r: float, color: str, edge: str = "rgba(0,0,0,0)") -> None:
+    def dot(self, x: float, y: float, r: float, color: str, edge: str = "rgba(0,0,0,0)", width: float = 1) -> None:
         a, b = self.px(x - r, y - r)
         c, d = self.px(x + r, y + r)
         self.shapes.append({"type": "circle", "xref": "paper", "yref": "paper", "x0": a, "y0": d, "x1": c, "y1": b,
-                            "fillcolor": color, "line": {"color": edge, "width": 1}, "layer": "above"})
+                            "fillcolor": color, "line": {"color": edge, "width": width}, "layer": "above"})
+
+    def path(self, rings: list[list[tuple[float, float]]], fill: str, line: str, width: float) -> None:
+        """Closed polygons given in pixels, drawn as one SVG path above the maps."""
+        parts = []
+        for ring in rings:
+            pts = [self.px(x, y) for x, y in ring]
+            parts.append("M" + "L".join(f"{a:.5f},{b:.5f}" for a, b in pts) + "Z")
+        self.shapes.append({"type": "path", "xref": "paper", "yref": "paper", "path": " ".join(parts),
+                            "fillcolor": fill, "line": {"color": line, "width": width}, "layer": "above"})
+
+    def label(self, lines: list[str], box: Box, size: float, anchor: tuple[float, float] | None = None,
+              scale: float = 1.0) -> None:
+        """A map label centred in box (pixels) on a pale halo; with ``anchor``, a leader line to that point."""
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        x, y = self.px(*(anchor or (cx, cy)))
+        a = {"text": "<br>".join(html.escape(t, quote=False) for t in lines), "x": x, "y": y, "xref": "paper",
+             "yref": "paper", "xanchor": "center", "yanchor": "middle", "align": "center", "showarrow": False,
+             "borderpad": 1, "bgcolor": "rgba(255,255,255,0.82)",
+             "font": {"size": round(size, 2), "color": TEXT_COLOR, "family": figures.FONT}}
+        if anchor is not None:
+            a.update(showarrow=True, ax=cx - anchor[0], ay=cy - anchor[1], axref="pixel", ayref="pixel",
+                     arrowhead=6, arrowsize=0.7, arrowwidth=max(1.0, 1.2 * scale), arrowcolor="#222222",
+                     standoff=0, startstandoff=0)
+        self.annotations.append(a)
 
     def hline(self, x0: float, x1: float, y: float, color: str, width: float) -> None:
         a, b = self.px(x0, y)
@@ -357,8 +404,11 @@ class _Canvas:
                             "line": {"color": color, "width": width}, "layer": "above"})
 
 
-def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT) -> go.Figure:
-    """The page's map (figures.map_figure) with title, filters, legend and counts, sources and data date."""
+def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT,
+                 clusters: pd.DataFrame | None = None) -> go.Figure:
+    """The page's map (figures.map_figure) with title, filters, legend and counts, sources and data date; a London
+    inset, a locator map and CCG names where the view needs them; ``clusters`` (the page's cluster table) marks
+    CCGs in a significant same-level cluster, as the page's checkbox does."""
     atlas, state = view.atlas, view.state
     s = font_scale(width, height)
     pad = 36 * s
@@ -370,43 +420,54 @@ def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT) -
     for max_teams in (3, 1):  # at most two lines of filters: name the first teams and count the rest
         if len(sub_lines) > 2:
             sub_lines = wrap(subtitle_text(view, max_teams), SUBTITLE_PX * s, full_w)
-    # Bottom band: sources and licences, then the date of the data.
-    src_lines = wrap([("Sources and licences: ", True), (condensed_attributions(atlas.attributions), False)],
-                     FOOTER_PX * s, full_w)
-    date_lines = wrap([(date_text(atlas, state), False)], FOOTER_PX * s, full_w)
+    # Bottom band: the finding, then sources, licences and the date of the data in at most three lines.
+    src_lines, src_px = source_lines(atlas, state, FOOTER_PX * s, full_w)
     finding_lines = wrap([("Finding: ", True), (finding_line(view), False)], FOOTER_PX * s, full_w)
     top = 24 * s
     title_h = len(title_lines) * TITLE_PX * s * LINE
     sub_h = len(sub_lines) * SUBTITLE_PX * s * LINE
     body_top = top + title_h + 6 * s + sub_h + 14 * s
-    foot_h = (len(finding_lines) + len(src_lines) + len(date_lines)) * FOOTER_PX * s * LINE
+    foot_h = len(finding_lines) * FOOTER_PX * s * LINE + len(src_lines) * src_px * LINE
     body_bottom = height - 18 * s - foot_h - 14 * s
 
     # The right panel (legend, counts) at full size if it fits above the footer, else the first plan that fits.
+    rings = bool(figures.cluster_points(view.service, clusters)[0])
     for share, k, brief, england, zeros in PANEL_PLANS:
         panel_x = width * (share + 0.02)
         panel_w = (width - pad - panel_x) * 0.98  # a little slack for the browser's own text metrics
-        plan = (s * k, panel_x, panel_w, body_top, brief, england, zeros)
+        plan = (s * k, panel_x, panel_w, body_top, brief, england, zeros, rings)
         if _right_panel(None, view, *plan) <= body_bottom - body_top:
             break
 
     # The map, from the page's own figure function, in the left part of the body.
     map_x0, map_x1 = pad, width * share
     map_w, map_h = map_x1 - map_x0, body_bottom - body_top
-    fig = figures.map_figure(view, height=height, width=width)
+    fig = figures.map_figure(view, clusters=clusters, height=height, width=width)
     # A slide shows the filter only (its panel counts a selected CCG outside it as not shown), so such a CCG is in
     # the neutral tone here, unlike on the page, where it is drawn in full to show the selection.
-    fig.data[figures.T_CCG].marker.opacity = np.where(view.mask, figures.IN_OPACITY, figures.OUT_OPACITY).tolist()
+    opacity = np.where(view.mask, figures.IN_OPACITY, figures.OUT_OPACITY).tolist()
+    fig.data[figures.T_CCG].marker.opacity = opacity
+    marks = fig.data[figures.T_CLUSTERS].marker  # cluster rings and inferred dots sized for the slide
+    marks.size = [v * s for v in marks.size]
+    fig.data[figures.T_INFERRED].marker.size = 6 * s
     # Framed like the page frames a filter (the same bounds and formula), for the slide's map size.
-    center, zoom = figures.fit_view(figures.filter_bounds(view), round(map_w), round(map_h))
+    shown_bounds = figures.filter_bounds(view)
+    center, zoom = figures.fit_view(shown_bounds, round(map_w), round(map_h))
+    frame = MapFrame(map_x0, body_top, map_x1, body_bottom, center["lon"], center["lat"], zoom)
+    cv = _Canvas(width, height)
+    extras = _map_extras(view, fig, cv, frame, shown_bounds, opacity, s)
+    frame = extras.pop("frame")
+    picked = view.table.index[view.selected & view.mask]
+    smallest = min((min(b[2] - b[0], b[3] - b[1]) for b in (frame.bounds_px(view.service.bounds[c]) for c in picked)),
+                   default=0.0)
+    fig.add_traces(slide_inset.selection_traces(view, s, thin=smallest < SMALL_CCG_PX * s))
     fig.update_layout(
         width=width, height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False,
         paper_bgcolor="#ffffff", plot_bgcolor="#ffffff", font={"family": figures.FONT, "color": TEXT_COLOR},
         map={"domain": {"x": [map_x0 / width, map_x1 / width], "y": [1 - body_bottom / height, 1 - body_top / height]},
-             "center": center, "zoom": zoom},
+             "center": {"lon": frame.lon, "lat": frame.lat}, "zoom": frame.zoom},
         uirevision=None, clickmode="none", dragmode=False,
     )
-    cv = _Canvas(width, height)
     cv.rect(map_x0, body_top, map_x1, body_bottom, fill="rgba(0,0,0,0)", line=FRAME_COLOR, width=max(1.0, s))
 
     y = top
@@ -415,24 +476,164 @@ def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT) -
     cv.text(sub_lines, pad, y, SUBTITLE_PX * s, color=MUTED_COLOR)
     used = _right_panel(cv, view, *plan)
 
-    # Footer: sources and licences, the date of the data.
+    # Footer: the finding, then sources, licences and the date of the data.
     y = height - 18 * s - foot_h
     cv.hline(pad, width - pad, y - 8 * s, FRAME_COLOR, max(1.0, s))
     y += cv.text(finding_lines, pad, y, FOOTER_PX * s)
-    y += cv.text(src_lines, pad, y, FOOTER_PX * s, color=MUTED_COLOR)
-    cv.text(date_lines, pad, y, FOOTER_PX * s, color=MUTED_COLOR)
+    cv.text(src_lines, pad, y, src_px, color=MUTED_COLOR)
     fig.update_layout(annotations=cv.annotations, shapes=cv.shapes)
     fig.layout.meta = {"slide": {
         "scale": s, "panel_font_scale": k, "map_share": share, "brief": brief, "england_counts": england,
         "zero_rows": zeros,
         "panel_px": [body_top, body_top + used], "body_px": [body_top, body_bottom],
+        "map_px": list(frame.box), "source_lines": len(src_lines), "source_font_px": src_px,
         "min_font_px": min(FOOTER_PX * s, BODY_PX * s * k), "title_font_px": TITLE_PX * s,
+        **extras,
     }}
     return fig
 
 
+def source_lines(atlas: Atlas, state: ViewState, size: float, max_px: float, max_lines: int = 3
+                 ) -> tuple[list[str], float]:
+    """Sources, licences and the date of the data, wrapped, and their font size: the largest from ``size`` down to
+    SOURCES_MIN of it that fits in max_lines (at 1600x900 that floor is still over 11 px)."""
+    segments: list[Segment] = [("Sources and licences: ", True), (condensed_attributions(atlas.attributions), False),
+                               (" " + date_text(atlas, state), False)]
+    for k in np.linspace(1.0, SOURCES_MIN, 7):
+        lines = wrap(segments, size * k, max_px)
+        if len(lines) <= max_lines:
+            break
+    return lines, float(size * k)
+
+
+def _map_extras(view: View, fig: go.Figure, cv: _Canvas, frame: MapFrame, shown_bounds: list[float],
+                opacity: list[float], s: float) -> dict:
+    """The London inset, the locator map and the CCG names, each placed where it covers no CCG the slide shows
+    (the main map is refitted with room on its left when nothing else fits). Returns what went where (pixels),
+    and the main map's final frame."""
+    service = view.service
+    bounds = service.bounds
+    shown = view.table.index[view.mask] if view.mask.any() else view.table.index
+
+    def shown_boxes(f: MapFrame) -> list[Box]:
+        return [b for b in (clip(f.bounds_px(bounds[c]), f.box) for c in shown) if b is not None]
+
+    obstacles = shown_boxes(frame)
+    taken: list[Box] = []
+    out: dict = {"inset_px": None, "locator_px": None, "labels": [], "key": [], "key_px": None}
+    margin = 10 * s
+
+    def room(w: float, h: float) -> tuple[MapFrame, Box]:
+        """Refit the main map into the frame less a strip of w on its left; the box goes bottom-left."""
+        f = frame
+        center, zoom = figures.fit_view(shown_bounds, round(f.x1 - f.x0 - w - 2 * margin), round(f.y1 - f.y0))
+        shift = (w + 2 * margin) / 2 * 360 / (512 * 2 ** zoom)
+        f = MapFrame(f.x0, f.y0, f.x1, f.y1, center["lon"] - shift, center["lat"], zoom)
+        return f, (f.x0 + margin, f.y1 - margin - h, f.x0 + margin + w, f.y1 - margin)
+
+    inset: Box | None = None
+    if slide_inset.needs_inset(view):
+        lw, ls, le, ln = slide_inset.london_bounds(service)
+        aspect = (ln - ls) / (le - lw) / math.cos(math.radians((ln + ls) / 2))
+        strip = INSET_LABEL_PX * s * 1.6
+        for k in (1.0, 0.85, 0.7, 0.6):
+            iw = INSET_W * s * k
+            ih = iw * aspect * 1.08 + strip
+            inset = free_spot(frame.box, iw, ih, obstacles, margin=margin)
+            if inset:
+                break
+        if inset is None:
+            frame, inset = room(iw, ih)
+            obstacles = shown_boxes(frame)
+        taken.append(inset)
+        x0, y0, x1, y1 = inset
+        map_box = (x0, y0 + strip, x1, y1)
+        center, zoom = figures.fit_view(slide_inset.london_bounds(service), round(x1 - x0), round(y1 - y0 - strip),
+                                        pad=0.94)
+        inset_frame = MapFrame(*map_box, center["lon"], center["lat"], zoom)
+        fig.add_traces(slide_inset.inset_traces(view, fig, opacity, s))
+        fig.update_layout(map2={**slide_inset.inset_layout(service, inset_frame),
+                                "domain": {"x": [x0 / cv.w, x1 / cv.w],
+                                           "y": [1 - y1 / cv.h, 1 - (y0 + strip) / cv.h]}})
+        cv.rect(x0, y0, x1, y0 + strip, fill="#ffffff")
+        cv.text([f"<b>{slide_inset.LONDON}</b>"], x0 + 8 * s, y0 + strip / 2, INSET_LABEL_PX * s, valign="middle")
+        cv.rect(x0, y0, x1, y1, fill="rgba(0,0,0,0)", line="#555555", width=max(1.0, 1.5 * s))
+        out["inset_px"] = list(inset)
+        out["inset_map_px"] = list(map_box)
+
+    if slide_inset.needs_locator(view, shown_bounds):
+        box = None
+        for k in (1.0, 0.8, 0.65):
+            lw_, lh_ = slide_inset.locator_size(service, LOCATOR_H * s * k)
+            box = free_spot(frame.box, lw_, lh_, obstacles + taken, margin=margin)
+            if box:
+                break
+        if box is None:
+            lw_, lh_ = slide_inset.locator_size(service, LOCATOR_H * s * 0.8)
+            frame, box = room(lw_, lh_)
+            obstacles = shown_boxes(frame)
+        taken.append(box)
+        rings, area = slide_inset.locator_rings(service, box, shown_bounds)
+        cv.rect(*box, fill="rgba(255,255,255,0.9)", line=FRAME_COLOR, width=max(1.0, s))
+        cv.path(rings, fill=FADED_COLOR, line="#777777", width=max(0.8, 0.8 * s))
+        cv.rect(*area, fill="rgba(17,17,17,0.45)", line="#111111", width=max(1.0, 1.5 * s))
+        out["locator_px"] = list(box)
+        out["locator_area_px"] = list(area)
+
+    if view.mask.any() and view.n <= slide_labels.MAX_LABELLED:
+        out.update(_names(view, cv, frame, taken, s, out.get("inset_map_px"), fig))
+    elif (view.selected & view.mask).any():
+        out.update(_names(view, cv, frame, taken, s, out.get("inset_map_px"), fig, only=view.selected))
+    out["frame"] = frame
+    return out
+
+
+def _names(view: View, cv: _Canvas, frame: MapFrame, taken: list[Box], s: float,
+           inset_box: list[float] | None, fig: go.Figure, only: np.ndarray | None = None) -> dict:
+    """Short names for the CCGs shown (London's in the inset when there is one), and the key for those that only
+    have room for a number; with ``only``, for those CCGs alone (the selection on a slide too full to name all)."""
+    table = view.table[view.mask & (only if only is not None else True)]
+    london = (table["region"] == slide_inset.LONDON).to_numpy()
+    size = LABEL_PX * s
+    groups = []
+    if inset_box is not None and london.any():
+        m2 = fig.layout.map2
+        f2 = MapFrame(*inset_box, m2.center.lon, m2.center.lat, m2.zoom)
+        groups.append((f2, table[london], []))
+        groups.append((frame, table[~london], taken))
+    else:
+        groups.append((frame, table, taken))
+    labels: list[slide_labels.Label] = []
+    key: list[str] = []
+    for f, rows, obstacles in groups:
+        items = [(code, slide_labels.short_name(r.ccg_name), f.to_px(r.lon, r.lat)) for code, r in rows.iterrows()]
+        if only is not None:  # a name beside each selected CCG, never over its outline
+            obstacles = obstacles + [f.bounds_px(view.service.bounds[c]) for c in rows.index]
+        placed = slide_labels.place_labels(items, size, f.box, obstacles + [b.box for b in labels], text_width,
+                                           first=len(key) + 1)
+        labels += placed.labels
+        key += placed.key
+    for lab in labels:
+        cv.label(list(lab.lines), lab.box, size, anchor=lab.anchor if lab.leader else None, scale=s)
+    key_box = None
+    if key:
+        ksize = LABEL_PX * s
+        kw = max(text_width(t, ksize) for t in key) + 16 * s
+        kh = (len(key) + 1) * ksize * LINE + 12 * s
+        shown = [b for b in (clip(frame.bounds_px(view.service.bounds[c]), frame.box) for c in table.index) if b]
+        key_box = (free_spot(frame.box, kw, kh, shown + taken + [b.box for b in labels], margin=10 * s)
+                   or (frame.x0 + 10 * s, frame.y1 - 10 * s - kh, frame.x0 + 10 * s + kw, frame.y1 - 10 * s))
+        cv.rect(*key_box, fill="rgba(255,255,255,0.92)", line=FRAME_COLOR, width=max(1.0, s))
+        cv.text(["<b>Key</b>"] + [html.escape(t, quote=False) for t in key], key_box[0] + 8 * s, key_box[1] + 6 * s,
+                ksize)
+    return {"labels": [{"code": lab.code, "text": " ".join(lab.lines), "box": list(lab.box), "number": lab.number,
+                        "leader": lab.leader} for lab in labels],
+            "key": key, "key_px": list(key_box) if key_box else None}
+
+
 def _right_panel(cv: _Canvas | None, view: View, s: float, x: float, w: float,
-                 top: float, brief: bool = False, england: bool = True, zeros: bool = True) -> float:
+                 top: float, brief: bool = False, england: bool = True, zeros: bool = True, rings: bool = False
+                 ) -> float:
     """Legend and counts panel from (x, top), w pixels wide; draws when cv is given; returns the height."""
     state = view.state
     arr = figures.map_arrays(view)
@@ -457,6 +658,8 @@ def _right_panel(cv: _Canvas | None, view: View, s: float, x: float, w: float,
         rows.append(("Outlined: selected CCGs", "#ffffff", "selected"))
     if view.inferred[view.mask].any():
         rows.append((figures.INFERRED_NAME, figures.INFERRED_COLOR, "dot"))
+    if rings:
+        rows.append((CLUSTER_NAME, "#ffffff", "ring"))
     rows += [("Area team border (2013–15)", "#333333", "team"), ("NHS England region border", "#000000", "region")]
     for name, color, kind in rows:
         lines = wrap(name, LEGEND_PX * s, w - sw - 14 * s)
@@ -469,6 +672,10 @@ def _right_panel(cv: _Canvas | None, view: View, s: float, x: float, w: float,
                     line=edge, width=3 * s if kind == "selected" else max(1.0, 1.2 * s))
         elif cv is not None and kind == "dot":
             cv.dot(x + sw / 2, mid, 6 * s, color, edge="#333333")
+        elif cv is not None and kind == "ring":  # as drawn on the map: a dark ring around a white centre
+            ring = figures.CLUSTER_RING * s
+            cv.dot(x + sw / 2, mid, (figures.CLUSTER_SIZE * s - ring) / 2, color, edge=figures.SELECTED_COLOR,
+                   width=ring)
         elif cv is not None:
             cv.hline(x, x + sw, mid, color, 1.4 if kind == "team" else 3.0)
         text(lines, text_x, mid, LEGEND_PX * s, valign="middle")
