@@ -44,4 +44,25 @@
   }
   document.addEventListener('touchstart', guard, {capture: true, passive: true});
   document.addEventListener('touchmove', guard, {capture: true, passive: true});
+
+  /* Two fingers are the map's: the page must neither scroll nor zoom under them. A listener that may cancel touches
+     makes the browser wait for it, so it sits on the map's frame only (found once Dash has rendered it), never on
+     the whole document. */
+  function keepTwoFingers(ev) {
+    var graph = onMap(ev);
+    if (graph && ev.touches.length > 1 && ev.cancelable) { ev.preventDefault(); }
+  }
+  function attach() {
+    var frame = document.querySelector('.map-frame');
+    if (!frame) { return false; }
+    frame.addEventListener('touchstart', keepTwoFingers, {passive: false});
+    frame.addEventListener('touchmove', keepTwoFingers, {passive: false});
+    return true;
+  }
+  function watch() {
+    if (attach()) { return; }
+    var observer = new MutationObserver(function () { if (attach()) { observer.disconnect(); } });
+    observer.observe(document.body, {childList: true, subtree: true});
+  }
+  if (document.readyState === 'loading') { document.addEventListener('DOMContentLoaded', watch); } else { watch(); }
 }());

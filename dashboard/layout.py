@@ -113,13 +113,14 @@ def zoom_buttons(service: AtlasService) -> html.Div:
 
 
 CO_COMMISSIONING = (
-    "Before April 2015, NHS England alone held the contracts of GP practices and managed them through its area "
-    "teams. Co-commissioning let each Clinical Commissioning Group (CCG), the local NHS body run with its member "
-    "practices, take a share of that work. With greater involvement a CCG could comment on decisions about local "
-    "GP services; with joint commissioning it took those decisions together with NHS England in a joint "
-    "committee; with delegated commissioning it took them over: awarding and managing GP contracts, checking "
-    "practices' performance, and designing local incentive schemes that pay practices for extra work. NHS "
-    "England stayed accountable and kept the national contract terms.")
+    "Before April 2015, NHS England alone held the contracts of England's GP practices, run through its area "
+    "teams. Co-commissioning let each Clinical Commissioning Group (CCG), the local NHS body led by its member "
+    "practices, take a part in that work. With greater involvement, a CCG worked more closely with its area team on "
+    "decisions about local GP services; with joint commissioning, the two made those decisions together in a joint "
+    "committee; with delegated commissioning, the CCG took them over: awarding and managing GP contracts, "
+    "overseeing how practices performed against them (individual doctors stayed with NHS England), and designing "
+    "local incentive schemes that pay practices for work beyond the national contract. NHS England stayed "
+    "accountable and kept the national contract terms.")
 
 GLOSSARY = (
     ("Area team", "NHS England's local offices from 2013 to 2015 (25 of them), which held GP contracts for their "
