@@ -25,7 +25,8 @@
 
   function fixOptionLists(root) {
     /* Only RadioItems and Checklist: a Dropdown's open list is a real listbox of options and stays one. */
-    root.querySelectorAll('.dash-options-list.dash-radioitems, .dash-options-list.dash-checklist').forEach(function (list) {
+    var lists = '.dash-options-list.dash-radioitems, .dash-options-list.dash-checklist';
+    root.querySelectorAll(lists).forEach(function (list) {
       set(list, 'role', list.classList.contains('dash-radioitems') ? 'radiogroup' : 'group');
       if (list.id && document.getElementById(list.id + '-label')) {
         set(list, 'aria-labelledby', list.id + '-label');
