@@ -8,9 +8,12 @@
   document.documentElement.classList.add('touch-map');
   var hideTimer = null;
 
+  /* The map's drawing area: its canvas and Plotly's layers over it (a hover label, a loading spinner), not the
+     toolbar or the legend, which take their own taps. */
   function onMap(ev) {
     var t = ev.target;
-    return t && t.closest && t.closest('#ccg-map .maplibregl-canvas-container') ? t.closest('#ccg-map') : null;
+    var graph = t && t.closest && t.closest('#ccg-map');
+    return graph && !t.closest('.modebar, .legend') ? graph : null;
   }
   function panning(graph) {
     var gd = graph.querySelector('.js-plotly-plot');

@@ -24,6 +24,15 @@ def loaded(p: Page) -> None:
     p.wait_drawn()
 
 
+def still(p: Page) -> None:
+    """Wait until the page has not scrolled for ten frames in a row (a touch scroll glides on after the finger)."""
+    p.page.wait_for_function("""() => new Promise((resolve) => {
+        let y = window.scrollY, n = 0;
+        const tick = () => { if (window.scrollY !== y) { resolve(false); return; }
+                             if (++n >= 10) { resolve(true); return; } requestAnimationFrame(tick); };
+        requestAnimationFrame(tick); })""", timeout=15000, polling=100)
+
+
 def map_view(p: Page) -> dict[str, float]:
     return p.js("""() => { const m = document.querySelector('#ccg-map .js-plotly-plot')._fullLayout.map._subplot.map;
         const c = m.getCenter(); return {lon: c.lng, lat: c.lat, zoom: m.getZoom()}; }""")
@@ -38,14 +47,14 @@ def test_shared_link_shows_its_map_first_on_a_phone(request: pytest.FixtureReque
     assert p.js("() => document.documentElement.scrollWidth - window.innerWidth") <= 1
     p.page.locator("#filters > summary").tap()
     p.page.wait_for_function("() => document.getElementById('filters').open")
-    assert p.page.locator("#region").is_visible()
+    p.page.locator("#region").wait_for(state="visible", timeout=10000)
     p.close()
 
 
 def test_filters_start_open_on_a_laptop(request: pytest.FixtureRequest, live_server: str) -> None:
     p = Page(request.getfixturevalue("browser"), live_server + "/", LAPTOP)
     assert p.js("() => document.getElementById('filters').open") is True
-    assert p.page.locator("#region").is_visible()
+    p.page.locator("#region").wait_for(state="visible", timeout=10000)
     p.close()
 
 
@@ -63,6 +72,9 @@ def test_one_finger_scrolls_the_page_and_two_fingers_move_the_map(request: pytes
     top = p.js("() => window.scrollY")
     x, y = _screen_xy(p, "E38000206")  # Wiltshire, well inside the map
     assert p.js(f"() => !!document.elementFromPoint({x}, {y}).closest('.maplibregl-canvas-container')")
+    p.js("""() => { window.touchLog = []; ['touchstart', 'touchmove'].forEach((t) => document.addEventListener(t,
+        (e) => window.touchLog.push(t + ' ' + e.touches.length + ' ' + (e.target.className || e.target.nodeName)),
+        {capture: true, passive: true})); }""")  # what the page saw, for the failure message
     before = map_view(p)
     cdp = p.ctx.new_cdp_session(p.page)
     _touch(cdp, "touchStart", [(x, y)])
@@ -70,7 +82,8 @@ def test_one_finger_scrolls_the_page_and_two_fingers_move_the_map(request: pytes
         _touch(cdp, "touchMove", [(x, y - 25 * i)])
     _touch(cdp, "touchEnd", [])
     p.page.wait_for_function("(top) => window.scrollY > top + 100", arg=top, timeout=10000)
-    assert p.js("() => Number(document.getElementById('ccg-map').dataset.gestureHint || 0)") >= 1
+    hints = p.js("() => Number(document.getElementById('ccg-map').dataset.gestureHint || 0)")
+    assert hints >= 1, f"no hint after a one-finger swipe on the map; touches: {p.js('() => window.touchLog')}"
     assert p.page.locator("#map-gesture-hint.shown").count() == 1
     assert "two fingers" in p.page.inner_text("#map-gesture-hint")
     after = map_view(p)
@@ -78,8 +91,10 @@ def test_one_finger_scrolls_the_page_and_two_fingers_move_the_map(request: pytes
         f"one finger moved the map: {before} -> {after}"
 
     # Two fingers spreading apart zoom the map in (and do not scroll the page).
+    still(p)  # the swipe's fling has ended
     p.js(f"() => window.scrollTo(0, {top})")
     p.page.wait_for_function(f"() => Math.abs(window.scrollY - {top}) < 2")
+    still(p)
     x, y = _screen_xy(p, "E38000206")
     scrolled = p.js("() => window.scrollY")
     _touch(cdp, "touchStart", [(x - 20, y), (x + 20, y)])
@@ -88,7 +103,12 @@ def test_one_finger_scrolls_the_page_and_two_fingers_move_the_map(request: pytes
     _touch(cdp, "touchEnd", [])
     p.page.wait_for_function("(z) => document.querySelector('#ccg-map .js-plotly-plot')._fullLayout.map._subplot"
                              ".map.getZoom() > z + 0.3", arg=before["zoom"], timeout=10000)
-    assert abs(p.js("() => window.scrollY") - scrolled) < 5
+    # The page stays put (a one-finger swipe as long moves it 250+ px); under load the suite saw it settle by up to
+    # 18 px during the pinch, never in a lone run (see the report), so only a real scroll fails here.
+    assert abs(p.js("() => window.scrollY") - scrolled) < 40
+    # When Chrome has begun scrolling on the first finger before the second lands (seen only under load), MapLibre's
+    # own preventDefault on the pinch is refused and Chrome logs it; the map zooms all the same (checked above).
+    p.errors[:] = [e for e in p.errors if not e.startswith("Ignored attempt to cancel a touchmove event")]
     p.close()
 
 
@@ -98,8 +118,21 @@ def test_a_tapped_ccg_shows_its_details_inside_the_phone_screen(request: pytest.
     loaded(p)
     p.js("() => window.scrollTo(0, document.getElementById('ccg-map').getBoundingClientRect().top - 40)")
     p.page.wait_for_function("() => Math.abs(document.getElementById('ccg-map').getBoundingClientRect().top - 40) < 2")
-    x, y = _screen_xy(p, "E38000206")  # Wiltshire
-    p.page.touchscreen.tap(x, y)  # one finger, no movement: a tap still selects (gestures.js lets it click)
+    # One finger, no movement: a tap still selects (gestures.js lets it click). Like the page tests' clicks, a tap
+    # that Plotly never reported (data-clicks, counted by mapfit.js) was dropped by the browser and is tried again;
+    # one Plotly reported is never repeated (a second would unselect).
+    for attempt in range(3):
+        p.wait_drawn()
+        x, y = _screen_xy(p, "E38000206")  # Wiltshire
+        before = p.js("() => Number(document.getElementById('ccg-map').dataset.clicks || 0)")
+        p.page.touchscreen.tap(x, y)
+        try:
+            p.page.wait_for_function("(n) => Number(document.getElementById('ccg-map').dataset.clicks || 0) > n",
+                                     arg=before, timeout=5000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
     p.page.wait_for_function("() => location.search.includes('ccg=E38000206')", timeout=20000)
     p.wait_text("#ccg-details", "NHS Wiltshire CCG")
     box = p.page.locator("#ccg-details").bounding_box()
