@@ -3,9 +3,12 @@
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   atlas: {
     fitMap: function (bounds) {
-      if (!Array.isArray(bounds) || bounds.length !== 4) {
+      /* Four numbers (west, south, east, north); a fifth, from the zoom buttons below, only makes a repeated click
+         a new value, so the same button frames the map again after a pan. */
+      if (!Array.isArray(bounds) || bounds.length < 4 || bounds.length > 5) {
         return window.dash_clientside.no_update;
       }
+      bounds = bounds.slice(0, 4);
       /* The graph can still be unmounted or zero-sized (behind dcc.Loading) when the bounds arrive: wait for it
          (a Promise is allowed here), else the fit would be skipped or computed for a 0-pixel map. */
       const sized = () => {
@@ -74,4 +77,23 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       return window.dash_clientside.no_update;
     }
   }
+});
+
+/* The England and London buttons beside the map: each carries its bounds (data-bounds, from the layout) and hands
+   them to the same fit as the filters, through the map-bounds store, so the figure Dash holds is framed too and a
+   later change (a click on a CCG) keeps the frame. */
+document.addEventListener('click', function (ev) {
+  const button = ev.target && ev.target.closest && ev.target.closest('#zoom-england, #zoom-london');
+  if (!button || !window.dash_clientside || !window.dash_clientside.set_props) {
+    return;
+  }
+  const bounds = (button.dataset.bounds || '').split(',').map(Number);
+  if (bounds.length !== 4 || !bounds.every(Number.isFinite)) {
+    return;
+  }
+  const graph = document.getElementById('ccg-map');
+  const n = Number(graph.dataset.zoomRequests || 0) + 1;
+  graph.dataset.zoomRequests = String(n);
+  graph.dataset.zoomedTo = button.id.replace('zoom-', '');
+  window.dash_clientside.set_props('map-bounds', {data: bounds.concat([n])});
 });

@@ -8,7 +8,7 @@ import pandas as pd
 from dash import html
 
 from dashboard.state import Notice
-from geodata.vocabulary import LEVEL_COLOR, LEVEL_LABEL, LEVEL_ORDER, LEVEL_SHORT, YEAR_LABEL
+from geodata.vocabulary import LEVEL_COLOR, LEVEL_LABEL, LEVEL_ORDER, LEVEL_SHORT, LEVEL_WORDS, YEAR_LABEL
 
 
 def swatch(level: str) -> html.Span:
@@ -31,12 +31,21 @@ def level_summary(counts: pd.DataFrame, year: int, coverage: str) -> html.Div:
                     else int(r.england_published), className="num"),
         ], className="unknown-row" if r.level == "unknown" else None))
     return html.Div([
+        html.P(map_sentence(counts, year), id="map-summary", className="visually-hidden"),
         html.Table([html.Caption(f"CCGs by level, {YEAR_LABEL[year]}"), html.Thead(head), html.Tbody(rows)],
                    className="summary-table"),
         html.P(coverage, className="coverage"),
         html.P("Published: national totals in operation from 1 April (NHS England board paper, March 2016; "
                "BJGP 2018). Blank where no total was published.", className="hint"),
     ])
+
+
+def map_sentence(counts: pd.DataFrame, year: int) -> str:
+    """The map in words, for screen readers (the map section's description): it is a picture of these counts."""
+    parts = [f"{int(r.ccgs)} {LEVEL_WORDS.get(r.level, r.level)}" for r in counts.itertuples() if r.ccgs]
+    inside = "; ".join(parts) if parts else "no CCG matches the filters"
+    return (f"The map shows England's 209 CCGs coloured by their co-commissioning level in {YEAR_LABEL[year]}, "
+            f"those outside the filters faded. In the filter: {inside}.")
 
 
 def transition_table(tab: pd.DataFrame) -> html.Table:
@@ -83,12 +92,21 @@ def details_panel(items: list[dict[str, object]]) -> list[object]:
     return out
 
 
+def source_cell(r: object) -> object:
+    """A published total's source by its title, linked, where the atlas has them; else its id."""
+    title, url = getattr(r, "source_title", None), getattr(r, "source_url", None)
+    title = title if isinstance(title, str) and title.strip() else str(getattr(r, "source_id", ""))
+    if isinstance(url, str) and url.startswith(("https://", "http://")):
+        return html.A(title, href=url, target="_blank", rel="noopener noreferrer")
+    return title
+
+
 def reconciliation_table(rec: pd.DataFrame) -> html.Table:
     head = html.Tr([html.Th(h) for h in ("Year", "Scope", "Level", "Published", "This atlas", "Unknown in scope",
                                          "Measure", "Source")])
     rows = [html.Tr([html.Td(r.period), html.Td(r.scope), html.Td(LEVEL_LABEL.get(r.level, r.level)),
                      html.Td(r.published, className="num"), html.Td(r.atlas, className="num"),
-                     html.Td(r.atlas_unknown, className="num"), html.Td(r.measure), html.Td(r.source_id)])
+                     html.Td(r.atlas_unknown, className="num"), html.Td(r.measure), html.Td(source_cell(r))])
             for r in rec.itertuples()]
     return html.Table([html.Thead(head), html.Tbody(rows)], className="summary-table reconciliation-table")
 

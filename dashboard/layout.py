@@ -11,7 +11,7 @@ from dashboard import components, figures
 from dashboard.service import AtlasService
 from dashboard.state import REGION_HEADING, ViewState, slide_filename
 from geodata.atlas import Atlas
-from geodata.vocabulary import EVIDENCE_LABEL
+from geodata.vocabulary import EVIDENCE_LABEL, LEVEL_LABEL
 
 GRAPH_CONFIG = {
     "displaylogo": False,
@@ -46,29 +46,36 @@ def ccg_options(service: AtlasService) -> list[dict[str, str]]:
             for n, o, c in zip(t["ccg_name"], t["ods_code"], t["ccg_code"])]
 
 
-def _control(label: str, component: object) -> html.Div:
-    return html.Div([html.Label(label, htmlFor=getattr(component, "id", None)), component], className="control")
+def _control(label: str, component: object, group: bool = False) -> html.Div:
+    """A labelled control. A group of radio buttons or a slider has no one element a ``<label>`` can name: its
+    label gets an id (``<id>-label``) that ``assets/a11y.js`` points the group's ``aria-labelledby`` at."""
+    cid = getattr(component, "id", None)
+    head = (html.Div(label, id=f"{cid}-label", className="control-label") if group
+            else html.Label(label, htmlFor=cid, id=f"{cid}-label"))
+    return html.Div([head, component], className="control")
 
 
 def controls(service: AtlasService, state: ViewState) -> html.Div:
     return html.Div([
         _control("Year", dcc.RadioItems(
-            id="year", value=state.year, inline=True, className="radio", options=year_options(state.view))),
+            id="year", value=state.year, inline=True, className="radio", options=year_options(state.view)),
+            group=True),
         _control("Colour the map by", dcc.RadioItems(
             id="view", value=state.view, inline=True, className="radio",
-            options=[{"label": "Level", "value": "level"}, {"label": "Change 2015→2016", "value": "change"}])),
+            options=[{"label": "Level", "value": "level"}, {"label": "Change 2015→2016", "value": "change"}]),
+            group=True),
         _control("Region", dcc.Dropdown(
             id="region", multi=True, value=list(state.regions), placeholder="All regions",
             options=[{"label": r, "value": r} for r in service.atlas.regions])),
         _control("NHS England area team (2013–15)", dcc.Dropdown(
             id="area-team", multi=True, value=list(state.area_teams), placeholder="All area teams",
             options=area_team_options(service, state.regions), maxHeight=360)),
-        _control("Deprivation: IMD 2015 quintile among CCGs (1 = most deprived)", dcc.RangeSlider(
-            id="imd-range", min=1, max=5, step=1, value=list(state.imd), allowCross=False,
-            marks={i: str(i) for i in range(1, 6)})),
+        _control("Deprivation: Index of Multiple Deprivation (IMD) 2015, quintile among CCGs (1 = most deprived)",
+                 dcc.RangeSlider(id="imd-range", min=1, max=5, step=1, value=list(state.imd), allowCross=False,
+                                 marks={i: str(i) for i in range(1, 6)}), group=True),
         _control("Evidence behind each level", dcc.RadioItems(
             id="evidence", value=state.evidence, className="radio",
-            options=[{"label": EVIDENCE_LABEL[k], "value": k} for k in EVIDENCE_LABEL])),
+            options=[{"label": EVIDENCE_LABEL[k], "value": k} for k in EVIDENCE_LABEL]), group=True),
         html.P("A level resting on a weaker claim than the one chosen is shown and counted as unknown.",
                className="hint"),
         _control("Find CCGs", dcc.Dropdown(
@@ -79,9 +86,76 @@ def controls(service: AtlasService, state: ViewState) -> html.Div:
                    download="ccg-cocommissioning.png", role="button"),
             html.A("Open slide in a new tab", id="export-link", href="/export.png", target="_blank",
                    className="small-link"),
-            html.Button("Reset view", id="reset", className="button", n_clicks=0),
+            # Not "Reset view": that is the map toolbar's button (it re-frames the map, this clears the filters).
+            html.Button("Clear filters and selection", id="reset", className="button", n_clicks=0),
         ], className="buttons"),
     ], className="controls", role="search", **{"aria-label": "Filters"})
+
+
+def filters(service: AtlasService, state: ViewState) -> html.Details:
+    """The controls in a disclosure: open on a laptop; on a phone ``assets/a11y.js`` closes it on load, so a
+    shared link shows its map first."""
+    return html.Details([html.Summary(html.H2("Filters", id="filters-heading")), controls(service, state)],
+                        id="filters", open=True, className="filters")
+
+
+def zoom_buttons(service: AtlasService) -> html.Div:
+    """Frame England or London's CCGs (``assets/mapfit.js`` fits the bounds each button carries to the map)."""
+    def bounds(**filters: tuple[str, ...]) -> str:
+        return ",".join(f"{b:.5f}" for b in figures.filter_bounds(service.view(ViewState(**filters))))
+
+    return html.Div([
+        html.Button("England", id="zoom-england", className="button small", n_clicks=0,
+                    **{"data-bounds": bounds(), "aria-label": "Zoom the map to England"}),
+        html.Button("London", id="zoom-london", className="button small", n_clicks=0,
+                    **{"data-bounds": bounds(regions=("London",)), "aria-label": "Zoom the map to London"}),
+    ], className="map-tools", role="group", **{"aria-label": "Zoom the map"})
+
+
+CO_COMMISSIONING = (
+    "Before April 2015, NHS England alone held the contracts of England's GP practices, run through its area "
+    "teams. Co-commissioning let each Clinical Commissioning Group (CCG), the local NHS body led by its member "
+    "practices, take a part in that work. With greater involvement, a CCG worked more closely with its area team on "
+    "decisions about local GP services; with joint commissioning, the two made those decisions together in a joint "
+    "committee; with delegated commissioning, the CCG took them over: awarding and managing GP contracts, "
+    "overseeing how practices performed against them (individual doctors stayed with NHS England), and designing "
+    "local incentive schemes that pay practices for work beyond the national contract. NHS England stayed "
+    "accountable and kept the national contract terms.")
+
+GLOSSARY = (
+    ("Area team", "NHS England's local offices from 2013 to 2015 (25 of them), which held GP contracts for their "
+                  "area before co-commissioning; grouped here in four regions."),
+    ("ODS code", "The three-character code the NHS gives each organisation (Organisation Data Service), for "
+                 "example 02N."),
+    ("GSS code", "The nine-character code the Office for National Statistics gives each area (Government "
+                 "Statistical Service), for CCGs beginning E38."),
+    ("Index of Multiple Deprivation (IMD)", "The government's measure of how deprived small areas are, combining "
+                                            "income, jobs, health, education, housing, crime and living "
+                                            "environment; here each CCG's average score and its quintile among "
+                                            "the 209 CCGs."),
+    (LEVEL_LABEL["not_delegated"], "A source says the CCG did not take delegated commissioning that year but not "
+                                   "which lower level it took (joint, greater involvement or none)."),
+    (LEVEL_LABEL["none"], "The CCG took none of the three levels: NHS England kept GP commissioning on its own."),
+    (LEVEL_LABEL["unknown"], "No public source found states the CCG's level; it is counted as unknown and left "
+                             "out of every statistic."),
+)
+
+
+def explainer() -> html.Section:
+    """Plain words for the public: what co-commissioning changed, and the terms the page uses."""
+    return html.Section([
+        html.H2("What co-commissioning meant for GP services", id="about-heading"),
+        html.P(CO_COMMISSIONING, className="about"),
+        html.Details([html.Summary("Words used here"),
+                      html.Dl([part for term, meaning in GLOSSARY for part in (html.Dt(term), html.Dd(meaning))],
+                              className="glossary")], id="glossary"),
+    ], className="about-section", **{"aria-labelledby": "about-heading"})
+
+
+def chart(graph: dcc.Graph, name: str, caption: str) -> html.Figure:
+    """A chart with a caption for screen readers; ``name`` prefixes its toolbar buttons' names (assets/a11y.js)."""
+    return html.Figure([graph, html.Figcaption(caption, className="visually-hidden")], className="chart",
+                       **{"data-a11y-name": name})
 
 
 def year_options(view: str) -> list[dict[str, object]]:
@@ -105,6 +179,8 @@ def page(service: AtlasService, state: ViewState) -> html.Div:
     cov = atlas.manifest["coverage"]
     known = {y: 209 - cov[y]["unknown"] for y in cov}
     return html.Div([
+        # The first thing a keyboard reaches: past the filters and the map's toolbar, to what the map shows in words.
+        html.A("Skip to summary", href="#summary", className="skip-link"),
         dcc.Location(id="url", refresh="callback-nav"),
         dcc.Store(id="view-state"),
         dcc.Store(id="map-applied"),
@@ -122,27 +198,40 @@ def page(service: AtlasService, state: ViewState) -> html.Div:
             html.Div(id="notices", role="status", **{"aria-live": "polite"}),
         ]),
         html.Main([
-            controls(service, state),
+            filters(service, state),
             html.Section([
-                dcc.Loading(dcc.Graph(id="ccg-map", figure=initial_map, config=GRAPH_CONFIG,
-                                      className="map", style={"height": "640px"}), delay_show=400),
+                html.Div([html.H2("Map", id="map-heading"), zoom_buttons(service)], className="map-head"),
+                html.P("On a touch screen, scroll the page with one finger; move and zoom the map with two.",
+                       className="hint touch-only"),
+                html.Div(dcc.Loading(dcc.Graph(id="ccg-map", figure=initial_map, config=GRAPH_CONFIG,
+                                               className="map", style={"height": "640px"}), delay_show=400),
+                         className="map-frame", **{"data-a11y-name": "Map"}),
+                html.Div("Use two fingers to move the map", id="map-gesture-hint", className="gesture-hint",
+                         **{"aria-hidden": "true"}),
                 dcc.Checklist(id="show-clusters", value=[], className="cluster-toggle", options=[
                     {"label": " Mark CCGs in a significant same-level cluster (see Clustering below)", "value": "on"}]),
                 html.P("Click a CCG to select it (click again to unselect), or use the box or lasso select tool "
                        "for several. CCGs outside the filters stay visible, faded.", className="hint"),
                 html.Div(id="ccg-details", className="details", **{"aria-live": "polite"}),
-            ], className="map-column", **{"aria-label": "Map"}),
+            ], className="map-column", **{"aria-labelledby": "map-heading", "aria-describedby": "map-summary"}),
             html.Section([
-                html.H2("Levels in the filter"),
+                html.H2("Levels in the filter", id="summary", tabIndex="-1"),
                 html.Div(id="level-summary"),
                 html.H2("Change from 2015/16 to 2016/17"),
                 html.Div(id="transition-summary"),
             ], className="summary-column", **{"aria-label": "Summary"}),
         ], className="grid"),
+        explainer(),
         html.Section([
-            dcc.Graph(id="team-chart", config=CHART_CONFIG),
-            dcc.Graph(id="imd-chart", config=CHART_CONFIG),
-        ], className="charts"),
+            chart(dcc.Graph(id="team-chart", config=CHART_CONFIG), "Area team chart",
+                  "Stacked bar chart: for each NHS England area team with CCGs in the filter, the share of its CCGs "
+                  "at each level in the chosen year, the teams most uniform in level on top. The table of CCGs "
+                  "below lists the same CCGs with their levels."),
+            chart(dcc.Graph(id="imd-chart", config=CHART_CONFIG), "Deprivation chart",
+                  "Box plot: the Index of Multiple Deprivation 2015 score of each CCG in the filter, one row per "
+                  "level in the chosen year, each CCG a dot; a higher score is more deprived. The table of CCGs "
+                  "below gives each CCG's score."),
+        ], className="charts", **{"aria-label": "Charts"}),
         html.Section([
             html.H2("Clustering and deprivation"),
             dcc.Loading(html.Div(id="clustering", className="clustering")),
@@ -181,12 +270,13 @@ def page(service: AtlasService, state: ViewState) -> html.Div:
             ),
         ], className="table"),
         html.Section([
-            html.H2("Published totals beside this atlas"),
+            html.H2("Published totals beside this atlas", id="totals-heading"),
             html.P("Each published national or regional count for the year, beside how many CCGs this atlas can "
                    "name at that level, and how many in that scope are still unknown. The atlas never claims more "
                    "than a published total (the build checks this).", className="hint"),
             html.Div(components.reconciliation_table(atlas.reconciliation), id="reconciliation"),
-        ], className="reconciliation"),
+            # Wider than a phone, it scrolls sideways: focusable, so the keyboard can scroll it too.
+        ], className="reconciliation", tabIndex="0", **{"aria-labelledby": "totals-heading"}),
         html.Section([
             html.H2("What the published totals imply for the unknown levels"),
             html.P("Each total is a range where sources differ by one (63 in operation against 64 approved), and "

@@ -1,0 +1,196 @@
+"""The page on a phone (390x844, touch) and the map's zoom buttons, in a real Chromium."""
+
+from __future__ import annotations
+
+import pytest
+import test_browser
+from test_a11y import LAPTOP, PHONE, Device
+from test_browser import Page, _atlas, _screen_xy, pytestmark  # noqa: F401  (the page tests' helpers and marks)
+
+browser = test_browser.browser  # the page tests' fixture: a fresh Chromium per test (tests ask for it by name)
+
+LONDON = (-0.52, 51.28, 0.34, 51.70)  # west, south, east, north: Greater London with a little margin
+
+
+def phone_page(request: pytest.FixtureRequest, url: str) -> Page:
+    chromium = request.getfixturevalue("browser")
+    return Page(Device(chromium, is_mobile=True, has_touch=True, device_scale_factor=2), url, PHONE)
+
+
+def loaded(p: Page) -> None:
+    """Wait until the last panel (robustness) has arrived and the map is idle: nothing reframes it after that."""
+    p.page.wait_for_selector("#clustering-robust table", timeout=60000)
+    p.settle()
+    p.wait_drawn()
+
+
+def still(p: Page) -> None:
+    """Wait until the page has not scrolled for ten frames in a row (a touch scroll glides on after the finger)."""
+    p.page.wait_for_function("""() => new Promise((resolve) => {
+        let y = window.scrollY, n = 0;
+        const tick = () => { if (window.scrollY !== y) { resolve(false); return; }
+                             if (++n >= 10) { resolve(true); return; } requestAnimationFrame(tick); };
+        requestAnimationFrame(tick); })""", timeout=15000, polling=100)
+
+
+def map_view(p: Page) -> dict[str, float]:
+    return p.js("""() => { const m = document.querySelector('#ccg-map .js-plotly-plot')._fullLayout.map._subplot.map;
+        const c = m.getCenter(); return {lon: c.lng, lat: c.lat, zoom: m.getZoom()}; }""")
+
+
+def test_shared_link_shows_its_map_first_on_a_phone(request: pytest.FixtureRequest, live_server: str) -> None:
+    p = phone_page(request, live_server + "/?year=2015&region=London")
+    p.wait_text("#level-summary", "32 CCGs in the filter")
+    assert p.js("() => document.getElementById('filters').open") is False, "the filters should start folded"
+    box = p.page.locator("#ccg-map").bounding_box()
+    assert box["y"] + 250 < PHONE["height"], f"the map starts at {box['y']:.0f} px, below the first screen"
+    assert p.js("() => document.documentElement.scrollWidth - window.innerWidth") <= 1
+    p.page.locator("#filters > summary").tap()
+    p.page.wait_for_function("() => document.getElementById('filters').open")
+    p.page.locator("#region").wait_for(state="visible", timeout=10000)
+    p.close()
+
+
+def test_filters_start_open_on_a_laptop(request: pytest.FixtureRequest, live_server: str) -> None:
+    p = Page(request.getfixturevalue("browser"), live_server + "/", LAPTOP)
+    assert p.js("() => document.getElementById('filters').open") is True
+    p.page.locator("#region").wait_for(state="visible", timeout=10000)
+    p.close()
+
+
+def _touch(cdp, kind: str, points: list[tuple[float, float]]) -> None:  # noqa: ANN001
+    cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [
+        {"x": x, "y": y, "id": i, "radiusX": 4, "radiusY": 4, "force": 1} for i, (x, y) in enumerate(points)]})
+
+
+def test_one_finger_scrolls_the_page_and_two_fingers_move_the_map(request: pytest.FixtureRequest,
+                                                                  live_server: str) -> None:
+    p = phone_page(request, live_server + "/?year=2016")
+    loaded(p)
+    p.js("() => window.scrollTo(0, document.getElementById('ccg-map').getBoundingClientRect().top - 40)")
+    p.page.wait_for_function("() => Math.abs(document.getElementById('ccg-map').getBoundingClientRect().top - 40) < 2")
+    top = p.js("() => window.scrollY")
+    x, y = _screen_xy(p, "E38000206")  # Wiltshire, well inside the map
+    assert p.js(f"() => !!document.elementFromPoint({x}, {y}).closest('.maplibregl-canvas-container')")
+    p.js("""() => { window.touchLog = []; ['touchstart', 'touchmove'].forEach((t) => document.addEventListener(t,
+        (e) => window.touchLog.push(t + ' ' + e.touches.length + ' ' + (e.target.className || e.target.nodeName)),
+        {capture: true, passive: true})); }""")  # what the page saw, for the failure message
+    before = map_view(p)
+    cdp = p.ctx.new_cdp_session(p.page)
+    _touch(cdp, "touchStart", [(x, y)])
+    for i in range(1, 13):
+        _touch(cdp, "touchMove", [(x, y - 25 * i)])
+    _touch(cdp, "touchEnd", [])
+    p.page.wait_for_function("(top) => window.scrollY > top + 100", arg=top, timeout=10000)
+    hints = p.js("() => Number(document.getElementById('ccg-map').dataset.gestureHint || 0)")
+    assert hints >= 1, f"no hint after a one-finger swipe on the map; touches: {p.js('() => window.touchLog')}"
+    assert p.page.locator("#map-gesture-hint.shown").count() == 1
+    assert "two fingers" in p.page.inner_text("#map-gesture-hint")
+    after = map_view(p)
+    assert abs(after["zoom"] - before["zoom"]) < 0.01 and abs(after["lat"] - before["lat"]) < 0.01, \
+        f"one finger moved the map: {before} -> {after}"
+
+    # Two fingers spreading apart zoom the map in (and do not scroll the page).
+    still(p)  # the swipe's fling has ended
+    p.js(f"() => window.scrollTo(0, {top})")
+    p.page.wait_for_function(f"() => Math.abs(window.scrollY - {top}) < 2")
+    still(p)
+    x, y = _screen_xy(p, "E38000206")
+    scrolled = p.js("() => window.scrollY")
+    _touch(cdp, "touchStart", [(x - 20, y), (x + 20, y)])
+    for i in range(1, 13):
+        _touch(cdp, "touchMove", [(x - 20 - 8 * i, y), (x + 20 + 8 * i, y)])
+    _touch(cdp, "touchEnd", [])
+    p.page.wait_for_function("(z) => document.querySelector('#ccg-map .js-plotly-plot')._fullLayout.map._subplot"
+                             ".map.getZoom() > z + 0.3", arg=before["zoom"], timeout=10000)
+    # The page stays put (a one-finger swipe as long moves it 250+ px); under load the suite saw it settle by up to
+    # 18 px during the pinch, never in a lone run (see the report), so only a real scroll fails here.
+    assert abs(p.js("() => window.scrollY") - scrolled) < 40
+    # When Chrome has begun scrolling on the first finger before the second lands (seen only under load), MapLibre's
+    # own preventDefault on the pinch is refused and Chrome logs it; the map zooms all the same (checked above).
+    p.errors[:] = [e for e in p.errors if not e.startswith("Ignored attempt to cancel a touchmove event")]
+    p.close()
+
+
+def test_a_tapped_ccg_shows_its_details_inside_the_phone_screen(request: pytest.FixtureRequest,
+                                                                live_server: str) -> None:
+    p = phone_page(request, live_server + "/?year=2016")
+    loaded(p)
+    p.js("() => window.scrollTo(0, document.getElementById('ccg-map').getBoundingClientRect().top - 40)")
+    p.page.wait_for_function("() => Math.abs(document.getElementById('ccg-map').getBoundingClientRect().top - 40) < 2")
+    # One finger, no movement: a tap still selects (gestures.js lets it click). Like the page tests' clicks, a tap
+    # that Plotly never reported (data-clicks, counted by mapfit.js) was dropped by the browser and is tried again;
+    # one Plotly reported is never repeated (a second would unselect).
+    for attempt in range(3):
+        p.wait_drawn()
+        x, y = _screen_xy(p, "E38000206")  # Wiltshire
+        before = p.js("() => Number(document.getElementById('ccg-map').dataset.clicks || 0)")
+        p.page.touchscreen.tap(x, y)
+        try:
+            p.page.wait_for_function("(n) => Number(document.getElementById('ccg-map').dataset.clicks || 0) > n",
+                                     arg=before, timeout=5000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+    p.page.wait_for_function("() => location.search.includes('ccg=E38000206')", timeout=20000)
+    p.wait_text("#ccg-details", "NHS Wiltshire CCG")
+    box = p.page.locator("#ccg-details").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    assert p.js("() => document.documentElement.scrollWidth - window.innerWidth") <= 1
+    p.close()
+
+
+def _js_inside(v: str, bounds: tuple[float, float, float, float]) -> str:
+    west, south, east, north = bounds
+    return f"{v}.lon >= {west} && {v}.lon <= {east} && {v}.lat >= {south} && {v}.lat <= {north}"
+
+
+def wait_view(p: Page, name: str, condition: str) -> None:
+    """Wait until the map, idle, shows the view (``v``: centre and zoom) that the button ``name`` asked for."""
+    try:
+        p.page.wait_for_function(f"""() => {{
+            const g = document.getElementById('ccg-map');
+            const m = g.querySelector('.js-plotly-plot')._fullLayout.map._subplot.map;
+            if (g.dataset.zoomedTo !== '{name}' || m.isMoving() || !m.loaded()) return false;
+            const c = m.getCenter(), v = {{lon: c.lng, lat: c.lat, zoom: m.getZoom()}};
+            return {condition}; }}""", timeout=20000, polling=200)
+    except Exception as exc:
+        raise AssertionError(f"the map never showed {name}: it shows {map_view(p)}") from exc
+
+
+def _inside(view: dict[str, float], bounds: tuple[float, float, float, float]) -> bool:
+    west, south, east, north = bounds
+    return west <= view["lon"] <= east and south <= view["lat"] <= north
+
+
+@pytest.mark.parametrize("phone", [False, True], ids=["laptop", "phone"])
+def test_london_button_zooms_to_london_and_england_returns(request: pytest.FixtureRequest, live_server: str,
+                                                            phone: bool) -> None:
+    p = phone_page(request, live_server + "/") if phone else Page(request.getfixturevalue("browser"),
+                                                                    live_server + "/", LAPTOP)
+    loaded(p)
+    england = map_view(p)
+    assert not _inside(england, LONDON)
+    p.page.click("#zoom-london")
+    wait_view(p, "london", f"v.zoom > {england['zoom'] + 1} && {_js_inside('v', LONDON)}")
+    london = map_view(p)
+    # London's CCGs are in the frame: the point inside each CCG lies within the map's visible bounds.
+    shown = p.js("""() => document.querySelector('#ccg-map .js-plotly-plot')._fullLayout.map._subplot.map
+        .getBounds().toArray().flat()""")
+    t = _atlas().table
+    london_points = t.loc[t["region"] == "London", ["lon", "lat"]].to_numpy()
+    assert len(london_points) == 32
+    outside = [(lon, lat) for lon, lat in london_points
+               if not (shown[0] <= lon <= shown[2] and shown[1] <= lat <= shown[3])]
+    assert not outside, f"London CCGs outside the frame {shown}: {outside}"
+    p.page.click("#zoom-england")
+    wait_view(p, "england", f"v.zoom < {london['zoom'] - 1} && !({_js_inside('v', LONDON)})")
+    # England is back in view: the point inside every CCG lies within the frame.
+    shown = p.js("""() => document.querySelector('#ccg-map .js-plotly-plot')._fullLayout.map._subplot.map
+        .getBounds().toArray().flat()""")
+    outside = [(lon, lat) for lon, lat in t[["lon", "lat"]].to_numpy()
+               if not (shown[0] <= lon <= shown[2] and shown[1] <= lat <= shown[3])]
+    assert not outside, f"{len(outside)} CCGs outside the frame {shown} after England"
+    p.close()
+
