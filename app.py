@@ -13,13 +13,21 @@ import argparse
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from dash import Dash
+from dash import Dash, dcc
+from dash.development.base_component import Component
+from flask import has_request_context, request
 
-from dashboard import callbacks, layout, routes, security
-from dashboard.service import AtlasService
-from dashboard.state import ViewState
+from dashboard import callbacks, components, figures, layout, plotly_bundle, routes, security, table
+from dashboard.caching import BoundedCache
+from dashboard.layout_cache import KeyedLayout
+from dashboard.service import CACHE_SIZES, AtlasService
+from dashboard.state import ViewState, map_parts, parse_query, to_query, to_store
 from geodata.atlas import read_atlas
+
+#: Serialised first layouts kept per canonical view (about 750 kB each; compressed forms are kept apart, by bytes).
+LAYOUT_ENTRIES = CACHE_SIZES.get("layout", 32)
 
 
 def create_app(debug: bool = False, atlas_dir: str | Path | None = None) -> Dash:
@@ -36,12 +44,47 @@ def create_app(debug: bool = False, atlas_dir: str | Path | None = None) -> Dash
                                                       "2015/16 and 2016/17, with sources."}],
     )
     app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)  # screen readers pick the language
-    app.layout = layout.page(service, ViewState())
+    plotly_bundle.install(app)
+    service.caches.setdefault("layout", BoundedCache(LAYOUT_ENTRIES))
+    app.layout = KeyedLayout(lambda: first_page(service, request_state(service)),
+                             lambda: layout_key(request_state(service)), service.cache("layout"))
     callbacks.register(app, service)
     routes.register(app.server, service)
     security.install(app, debug=debug)
     app.server.extensions["atlas_service"] = service
     return app
+
+
+def request_state(service: AtlasService) -> ViewState:
+    """The view a layout request is for: its own query string, else that of the page it was sent from.
+
+    Dash's renderer asks for ``/_dash-layout`` without the page's query string; the browser names the page in
+    ``Referer`` (same origin: ``Referrer-Policy: strict-origin-when-cross-origin``). Without either, England.
+    """
+    if not has_request_context():
+        return ViewState()
+    query = request.query_string.decode("utf-8", "replace")
+    if not query and request.referrer:
+        query = urlsplit(request.referrer).query
+    return parse_query(query, service.vocabulary)
+
+
+def layout_key(state: ViewState) -> str | None:
+    """Layouts are kept per canonical view; one with notices (values the page drops) is made afresh."""
+    return None if state.notices else to_query(state)
+
+
+def first_page(service: AtlasService, state: ViewState) -> Component:
+    """The page as the shared link shows it, its stores already holding what the first callbacks would compute,
+    so those callbacks change nothing: the first painted map is the link's view, drawn once."""
+    page = layout.page(service, state)
+    view = service.view(state)
+    page["view-state"].data = to_store(state)
+    page["map-applied"].data = map_parts(state, False)  # what the layout's figure shows (no cluster marks)
+    page["map-bounds"].data = figures.filter_bounds(view)  # the browser fits the map to its size at once
+    page["notices"].children = components.notices(state.notices)
+    page.children.append(dcc.Store(id=table.SHOWN_ID, data=table.shown(view)))
+    return page
 
 
 _DEFAULT: dict[str, Any] = {}

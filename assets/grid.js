@@ -1,5 +1,6 @@
-/* Functions the CCG table (dash-ag-grid) calls by name. */
+/* Functions the CCG table (dash-ag-grid) calls by name, and the clientside callback that filters it. */
 var dagfuncs = (window.dashAgGridFunctions = window.dashAgGridFunctions || {});
+var dagcomponentfuncs = (window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {});
 
 /* CSV cells that a spreadsheet would run as a formula (=, +, -, @, tab, carriage return first) are written
    with a leading quote (OWASP, CSV injection); numbers are left alone. Same rule as geodata/csv_safe.py. */
@@ -9,4 +10,69 @@ dagfuncs.escapeCsvCell = function (params) {
     return "'" + v;
   }
   return v;
+};
+
+/* The rows are all in the page; the table callback sends the codes of the CCGs the view lists (the table-shown
+   store), and AG Grid's external filter keeps those rows. Null until the first codes arrive: every row. */
+var atlasShown = null;
+
+dagfuncs.atlasTableFiltered = function () {
+  return atlasShown !== null;
+};
+
+dagfuncs.atlasTableShows = function (node) {
+  return atlasShown === null || (!!node.data && atlasShown.has(node.data.ccg_code));
+};
+
+/* The grid's scrolling region takes the keyboard focus (Tab reaches it; arrows then scroll it), as axe's
+   scrollable-region-focusable asks; AG Grid's cells themselves are only reached through the header. */
+function focusableScroller(root) {
+  root.querySelectorAll('.ag-body-viewport, .ag-center-cols-viewport, .ag-body-horizontal-scroll-viewport')
+    .forEach(function (el) {
+      if (!el.hasAttribute('tabindex')) {
+        el.setAttribute('tabindex', '0');
+        el.setAttribute('aria-label', 'CCG table rows (scrollable)');
+      }
+    });
+}
+
+window.dash_clientside = Object.assign({}, window.dash_clientside, {
+  atlasTable: {
+    show: function (shown) {
+      var codes = shown && Array.isArray(shown.codes) ? shown.codes : null;
+      atlasShown = codes ? new Set(codes) : null;
+      var grids = window.dash_ag_grid;
+      if (grids && grids.getApiAsync) {
+        grids.getApiAsync('ccg-table').then(function (api) {
+          api.onFilterChanged();
+          var root = document.getElementById('ccg-table');
+          if (root) {
+            focusableScroller(root);
+            root.dataset.shown = String(codes ? codes.length : -1);  /* a test can wait on the applied filter */
+          }
+        });
+      }
+      return window.dash_clientside.no_update;
+    }
+  }
+});
+
+/* Sources as links: 'title (date) <https://...> | rule:...' (the atlas's source cells); the same split as
+   dashboard/summaries.split_sources. Text stays text (React escapes it); only http(s) URLs become links. */
+dagcomponentfuncs.SourceLinks = function (props) {
+  var h = window.React.createElement;
+  var value = typeof props.value === 'string' ? props.value : '';
+  var parts = value.split(' | ').filter(function (p) { return p; });
+  var out = [];
+  parts.forEach(function (part, i) {
+    var m = part.match(/<(https?:\/\/[^>\s]+)>/);
+    var text = part.replace(/<(https?:\/\/[^>\s]+)>/g, '').trim();
+    if (i > 0) { out.push('; '); }
+    if (m) {
+      out.push(h('a', {key: i, href: m[1], target: '_blank', rel: 'noopener noreferrer'}, text || m[1]));
+    } else {
+      out.push(text);
+    }
+  });
+  return h('span', null, out.length ? out : 'none found');
 };

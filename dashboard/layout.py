@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import dash_ag_grid as dag
 from dash import dcc, html
 
-from dashboard import components, figures
+from dashboard import components, figures, table
 from dashboard.service import AtlasService
 from dashboard.state import REGION_HEADING, ViewState, slide_filename
 from geodata.atlas import Atlas
@@ -152,33 +151,7 @@ def page(service: AtlasService, state: ViewState) -> html.Div:
             html.Div([html.H2("CCGs"), html.Button("Download CSV of the table as shown", id="table-csv",
                                                    className="button", n_clicks=0)], className="table-head"),
             html.P(id="table-caption", className="hint", **{"aria-live": "polite"}),
-            dag.AgGrid(
-                id="ccg-table", rowData=[], getRowId="params.data.ccg_code",
-                columnDefs=[
-                    {"field": "ccg_name", "headerName": "CCG", "pinned": "left", "minWidth": 220},
-                    {"field": "ods_code", "headerName": "ODS", "maxWidth": 90},
-                    {"field": "ccg_code", "headerName": "GSS code", "maxWidth": 130},
-                    {"field": "area_team", "headerName": "Area team"},
-                    {"field": "region", "headerName": "Region"},
-                    {"field": "imd_score", "headerName": "IMD score", "filter": "agNumberColumnFilter",
-                     "maxWidth": 120},
-                    {"field": "imd_quintile", "headerName": "IMD quintile", "filter": "agNumberColumnFilter",
-                     "maxWidth": 120},
-                    {"field": "population", "headerName": "Population", "filter": "agNumberColumnFilter",
-                     "valueFormatter": {"function": "d3.format(',')(params.value)"},
-                     "useValueFormatterForExport": False},  # the CSV keeps plain numbers
-                    {"field": "level_2015", "headerName": "Level 2015/16"},
-                    {"field": "level_2016", "headerName": "Level 2016/17"},
-                    {"field": "source_2015", "headerName": "Source 2015/16", "tooltipField": "source_2015"},
-                    {"field": "source_2016", "headerName": "Source 2016/17", "tooltipField": "source_2016"},
-                ],
-                defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 110},
-                dashGridOptions={"rowSelection": {"mode": "multiRow", "enableClickSelection": False,
-                                                  "checkboxes": False, "headerCheckbox": False},
-                                 "tooltipShowDelay": 300, "animateRows": False},
-                csvExportParams=csv_export_params(state),
-                style={"height": "420px"}, className="ag-theme-quartz",
-            ),
+            table.grid(service, state),
         ], className="table"),
         html.Section([
             html.H2("Published totals beside this atlas"),
