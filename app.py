@@ -15,11 +15,23 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import dash_ag_grid as dag
 from dash import Dash, dcc
 from dash.development.base_component import Component
 from flask import has_request_context, request
 
-from dashboard import callbacks, components, figures, layout, plotly_bundle, routes, security, table
+from dashboard import (
+    callbacks,
+    components,
+    dash_internals,
+    figures,
+    layout,
+    layout_cache,
+    plotly_bundle,
+    routes,
+    security,
+    table,
+)
 from dashboard.caching import BoundedCache
 from dashboard.layout_cache import KeyedLayout
 from dashboard.service import CACHE_SIZES, AtlasService
@@ -45,7 +57,10 @@ def create_app(debug: bool = False, atlas_dir: str | Path | None = None) -> Dash
     )
     app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)  # screen readers pick the language
     plotly_bundle.install(app)
+    dash_internals.load_on_demand(dag, "dash_ag_grid.min.js")  # assets/grid-lazy.js loads it near the table
     service.caches.setdefault("layout", BoundedCache(LAYOUT_ENTRIES))
+    # Set first, so Dash does not take the whole default page (1 MB) as the validation layout in every page.
+    app.validation_layout = layout_cache.skeleton(first_page(service, ViewState()))
     app.layout = KeyedLayout(lambda: first_page(service, request_state(service)),
                              lambda: layout_key(request_state(service)), service.cache("layout"))
     callbacks.register(app, service)

@@ -11,12 +11,14 @@ per request) are served by Dash unchanged.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
 from dash import Dash
+from dash.development.base_component import Component
 from flask import Response, request
 
 from dashboard import compression, dash_internals
@@ -106,6 +108,29 @@ class LayoutCache:
         resp.vary.add("Referer")  # the view comes from the page's address (see app.request_state)
         compression.keep_compressed(f"layout:{entry.etag}")
         return resp.make_conditional(request)
+
+
+#: Props that carry data, not structure: left out of the validation layout (it only needs ids and types).
+DATA_PROPS = ("figure", "rowData", "options", "data", "columnDefs", "marks", "children")
+
+
+def skeleton(tree: Component) -> Component:
+    """A copy of ``tree`` with every component's id and type but none of its data, for ``app.validation_layout``
+    (the page config carries it: the whole page there would double the first load)."""
+    def strip(node: Any) -> Any:
+        if isinstance(node, list | tuple):
+            return [strip(n) for n in node if isinstance(n, Component)]
+        if not isinstance(node, Component):
+            return None
+        kept = copy.copy(node)
+        for prop in DATA_PROPS:
+            kept.__dict__.pop(prop, None)
+        children = getattr(node, "children", None)
+        if isinstance(children, Component | list | tuple):
+            kept.children = strip(children)
+        return kept
+
+    return strip(tree)
 
 
 class _NotKept(Exception):
