@@ -11,9 +11,24 @@
   var loading = null;
   var loaded = null;
   var ready = new Promise(function (resolve) { loaded = resolve; });
+  var realLib = null;
+  /* Once loaded, the library's AgGrid is kept here and window.dash_ag_grid.AgGrid stays the stand-in: were it
+     swapped, Dash's next render would see another component type there and mount a second grid. */
   var real = function () {
+    if (realLib) {
+      return realLib;
+    }
     var lib = window.dash_ag_grid;
-    return lib && lib !== stub && lib.AgGrid ? lib : null;
+    if (lib && lib !== stub && lib.AgGrid && lib.AgGrid !== LazyAgGrid) {
+      realLib = {AgGrid: lib.AgGrid, getApiAsync: lib.getApiAsync, getApi: lib.getApi};
+      Object.keys(lib.AgGrid).forEach(function (k) {
+        if (k !== 'defaultProps' && k !== 'propTypes' && !(k in LazyAgGrid)) {
+          LazyAgGrid[k] = lib.AgGrid[k];
+        }
+      });
+      lib.AgGrid = LazyAgGrid;
+    }
+    return realLib;
   };
   var load = function () {
     if (!loading) {

@@ -36,8 +36,47 @@ function focusableScroller(root) {
     });
 }
 
+/* On a phone (760 px or narrower) the CCG and its two levels share the screen's width, the rest scrolls beside
+   them; again after the grid reloads its columns, until the reader resizes one (then it stays as they left it). */
+var readerResized = false;
+function fitPhone(api, root) {
+  if (readerResized || window.innerWidth > 760) {
+    return;
+  }
+  var w = Math.max(root.clientWidth - 4, 300);
+  var ccg = Math.floor(w * 0.36), level = Math.floor((w - ccg) / 2);
+  api.applyColumnState({state: [{colId: 'ccg_name', width: ccg}, {colId: 'level_2015_words', width: level},
+                                {colId: 'level_2016_words', width: level}]});
+}
+
+/* After each (re)draw of the rows: the scrolling region focusable, the phone widths, and data-shown (how many
+   CCGs the filter lets through, for a test or a script to wait on). */
+function mark(api) {
+  if (!api.__atlasHooked) {
+    api.__atlasHooked = true;
+    api.addEventListener('modelUpdated', function () { mark(api); });
+    api.addEventListener('firstDataRendered', function () { mark(api); });
+    api.addEventListener('newColumnsLoaded', function () { mark(api); });
+    api.addEventListener('columnResized', function (e) {
+      if (e.source === 'uiColumnResized' && e.finished) {
+        readerResized = true;
+      }
+    });
+  }
+  var root = document.getElementById('ccg-table');
+  if (!root) {
+    return;
+  }
+  focusableScroller(root);
+  fitPhone(api, root);
+  if (root.classList.contains('ag-root-wrapper') || root.querySelector('.ag-root-wrapper')) {
+    root.dataset.shown = String(api.getDisplayedRowCount());
+  }
+}
+
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   atlasTable: {
+    /* The table-shown store changed: filter by its codes (the grid may load later: it reads them then). */
     show: function (shown) {
       var codes = shown && Array.isArray(shown.codes) ? shown.codes : null;
       atlasShown = codes ? new Set(codes) : null;
@@ -45,11 +84,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       if (grids && grids.getApiAsync) {
         grids.getApiAsync('ccg-table').then(function (api) {
           api.onFilterChanged();
-          var root = document.getElementById('ccg-table');
-          if (root) {
-            focusableScroller(root);
-            root.dataset.shown = String(codes ? codes.length : -1);  /* a test can wait on the applied filter */
-          }
+          mark(api);
         });
       }
       return window.dash_clientside.no_update;

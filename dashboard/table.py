@@ -22,6 +22,8 @@ GRID_ID = "ccg-table"
 SHOWN_ID = "table-shown"  # the store of the codes the grid shows, and the evidence choice its rows are for
 #: The fields each row carries beyond ``summaries.TABLE_COLUMNS``: the levels in words.
 WORD_FIELD = "level_{year}_words"
+#: Wrapped cells at text line height (AG Grid's own is the row's height, too loose for two lines).
+WRAPPED = {"lineHeight": "1.35", "paddingTop": "9px", "paddingBottom": "9px", "wordBreak": "normal"}
 
 
 def rows(service: AtlasService, evidence: str = "any") -> list[dict[str, object]]:
@@ -65,14 +67,17 @@ def csv_export_params(state: ViewState) -> dict[str, object]:
 
 def column_defs() -> list[dict[str, Any]]:
     """CCG and its two levels first (what a phone shows without scrolling sideways), then the rest."""
-    levels = [{"field": WORD_FIELD.format(year=y), "headerName": f"Level {YEAR_LABEL[y]}", "minWidth": 170,
-               "tooltipField": WORD_FIELD.format(year=y)} for y in YEARS]
+    # Words wrap in their cell, so on a phone (assets/grid.js narrows these three) both levels fit beside the CCG.
+    levels = [{"field": WORD_FIELD.format(year=y), "headerName": f"Level {YEAR_LABEL[y]}", "width": 180,
+               "minWidth": 100, "wrapText": True, "autoHeight": True, "wrapHeaderText": True,
+               "autoHeaderHeight": True, "cellStyle": WRAPPED} for y in YEARS]
     sources = [{"field": f"source_{y}", "headerName": f"Source {YEAR_LABEL[y]}", "minWidth": 260,
                 "cellRenderer": "SourceLinks", "tooltipField": f"source_{y}"} for y in YEARS]
     codes = [{"field": f"level_{y}", "headerName": f"level_{y}", "maxWidth": 160,
               "headerTooltip": f"Level code {YEAR_LABEL[y]}, as in geodata export-csv"} for y in YEARS]
     return [
-        {"field": "ccg_name", "headerName": "CCG", "pinned": "left", "minWidth": 150, "flex": 0, "width": 200},
+        {"field": "ccg_name", "headerName": "CCG", "pinned": "left", "width": 220, "minWidth": 100, "wrapText": True,
+         "autoHeight": True, "cellStyle": WRAPPED},
         *levels,
         {"field": "area_team", "headerName": "Area team"},
         {"field": "region", "headerName": "Region"},
@@ -98,6 +103,7 @@ def grid(service: AtlasService, state: ViewState) -> dag.AgGrid:
             "rowSelection": {"mode": "multiRow", "enableClickSelection": False, "checkboxes": False,
                              "headerCheckbox": False},
             "tooltipShowDelay": 300, "animateRows": False,
+            "suppressColumnVirtualisation": True,  # every column of a shown row is in the page (screen readers)
             # The view's CCGs, from the table-shown store (assets/grid.js keeps the set per grid).
             "isExternalFilterPresent": {"function": "atlasTableFiltered(params)"},
             "doesExternalFilterPass": {"function": "atlasTableShows(params)"},
