@@ -91,14 +91,15 @@ def layout_key(state: ViewState) -> str | None:
 
 def first_page(service: AtlasService, state: ViewState) -> Component:
     """The page as the shared link shows it, its stores already holding what the first callbacks would compute,
-    so those callbacks change nothing: the first painted map is the link's view, drawn once."""
+    so those callbacks change nothing: the first painted map is the link's view, drawn once (then fitted to the
+    browser's size with the bounds the first state callback sends)."""
     page = layout.page(service, state)
     view = service.view(state)
     page["view-state"].data = to_store(state)
     page["map-applied"].data = map_parts(state, False)  # what the layout's figure shows (no cluster marks)
-    page["map-bounds"].data = figures.filter_bounds(view)  # the browser fits the map to its size at once
     page["notices"].children = components.notices(state.notices)
     page.children.append(dcc.Store(id=table.SHOWN_ID, data=table.shown(view)))
+    page.children.append(dcc.Store(id=callbacks.FIRST_BOUNDS, data=figures.filter_bounds(view)))
     return page
 
 

@@ -51,7 +51,7 @@ function fitPhone(api, root) {
 
 /* After each (re)draw of the rows: the scrolling region focusable, the phone widths, and data-shown (how many
    CCGs the filter lets through, for a test or a script to wait on). */
-function mark(api) {
+function mark(api, tries) {
   if (!api.__atlasHooked) {
     api.__atlasHooked = true;
     api.addEventListener('modelUpdated', function () { mark(api); });
@@ -64,14 +64,16 @@ function mark(api) {
     });
   }
   var root = document.getElementById('ccg-table');
-  if (!root) {
+  if (!root || !(root.classList.contains('ag-root-wrapper') || root.querySelector('.ag-root-wrapper'))) {
+    /* The grid's own elements are not in the page yet (its chunk is still loading): look again shortly. */
+    if ((tries || 0) < 100) {
+      setTimeout(function () { mark(api, (tries || 0) + 1); }, 100);
+    }
     return;
   }
   focusableScroller(root);
   fitPhone(api, root);
-  if (root.classList.contains('ag-root-wrapper') || root.querySelector('.ag-root-wrapper')) {
-    root.dataset.shown = String(api.getDisplayedRowCount());
-  }
+  root.dataset.shown = String(api.getDisplayedRowCount());
 }
 
 window.dash_clientside = Object.assign({}, window.dash_clientside, {

@@ -26,6 +26,7 @@ from dashboard.state import (
     to_store,
 )
 
+FIRST_BOUNDS = "first-bounds"  # the first view's map bounds, in the page (app.first_page)
 CONTROLS = ("year", "view", "region", "area-team", "imd-range", "ccg-search", "evidence")
 
 
@@ -48,7 +49,7 @@ def _state(app: Dash, service: AtlasService) -> None:
         Output("year", "options"), *[Output(c, "value") for c in CONTROLS],
         Input("url", "search"), *[Input(c, "value") for c in CONTROLS],
         Input("ccg-map", "clickData"), Input("ccg-map", "selectedData"), Input("reset", "n_clicks"),
-        State("view-state", "data"), State("year", "options"),
+        State("view-state", "data"), State("year", "options")
     )
     def sync_state(search, year, view, regions, teams, imd, ccgs, evidence, click, selected, _reset,  # noqa: ANN001
                    stored, shown_years):  # noqa: ANN001
@@ -69,6 +70,23 @@ def _state(app: Dash, service: AtlasService) -> None:
         controls = [no_update if new == old else new for new, old in zip(controls, shown)]
         return (query if query != search else no_update, store if store != stored else no_update,
                 components.notices(state.notices), years if years != shown_years else no_update, *controls)
+
+    # The first view's bounds (app.first_page) reach the map's fit once Plotly has drawn the map (the map callback
+    # sends bounds only when the filter changes, and the fit also hooks the map's click counter, which needs it).
+    app.clientside_callback(
+        """function (bounds) {
+            return new Promise(function (resolve) {
+                var started = Date.now();
+                (function poll() {
+                    var gd = document.querySelector('#ccg-map .js-plotly-plot');
+                    if ((gd && gd.on && gd._fullLayout) || Date.now() - started > 20000) { resolve(bounds); }
+                    else { setTimeout(poll, 50); }
+                })();
+            });
+        }""",
+        Output("map-bounds", "data", allow_duplicate=True), Input(FIRST_BOUNDS, "data"),
+        prevent_initial_call="initial_duplicate",
+    )
 
     @app.callback(Output("area-team", "options"), Input("region", "value"), prevent_initial_call=True)
     def update_team_options(regions):  # noqa: ANN001

@@ -147,7 +147,7 @@ def test_dash_internal_grid_script_is_served_but_not_in_the_page() -> None:
 def _grid(p: Page) -> None:
     p.page.locator("#ccg-table").scroll_into_view_if_needed()
     p.page.wait_for_function("() => document.querySelectorAll('#ccg-table .ag-row').length > 0", timeout=30000)
-    p.page.wait_for_function("() => Number(document.getElementById('ccg-table').dataset.shown) > 0",
+    p.page.wait_for_function("() => Number(document.getElementById('ccg-table')?.dataset.shown) > 0",
                              timeout=30000)
 
 
@@ -177,7 +177,7 @@ def test_table_filters_in_the_browser_and_csv_has_words_and_codes(open_page) -> 
     p = open_page("?year=2015&region=London")
     _grid(p)
     n = int((_atlas().table["region"] == "London").sum())
-    assert p.js("() => document.getElementById('ccg-table').dataset.shown") == str(n)
+    assert p.js("() => document.getElementById('ccg-table')?.dataset.shown") == str(n)
     with p.page.expect_download(timeout=30000) as info:
         p.page.click("#table-csv")
     text = Path(info.value.path()).read_text(encoding="utf-8")
