@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8050
 export CCG_SOURCES ?= $(abspath ../shared/data/raw)
 
-.PHONY: run dev test lint bench atlas install install-dev chromium clean
+.PHONY: run dev test lint bench atlas install install-dev chromium node js clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,24 +31,46 @@ chromium:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-dejavu-core >/dev/null; \
 	else echo "warning: no /usr/bin/chromium; install it with: sudo apt-get install chromium chromium-driver" >&2; fi
 
+# The page's plotly.js: a partial bundle (only the traces it draws) built from the pinned npm packages
+# (package.json, package-lock.json) into build/js/. Debian's nodejs and npm are installed when run as root and
+# missing; without them the page falls back to Dash's full plotly.js (the log says so).
+JS_BUNDLE := build/js/plotly-atlas.min.js
+
+node:
+	@if command -v node >/dev/null && command -v npm >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's nodejs and npm"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	else echo "warning: no node/npm; the page will load Dash's full plotly.js (install nodejs and npm)" >&2; fi
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(JS_BUNDLE): js/build.mjs js/plotly-atlas.js node_modules/.package-lock.json
+	node js/build.mjs $@
+
+js: node
+	@if command -v node >/dev/null && command -v npm >/dev/null; then $(MAKE) --no-print-directory $(JS_BUNDLE); fi
+
 atlas: install
 	$(BIN)/python -m geodata ensure
 
-run: install chromium atlas
+run: install chromium atlas js
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py app:server
 
-dev: install atlas
+dev: install atlas js
 	$(BIN)/python app.py --debug --port $(PORT)
 
 lint: install-dev
 	$(BIN)/ruff check .
 
 # pytest exits 5 when it collects nothing; that alone is not a failure, any other non-zero is.
-test: install-dev chromium atlas lint
+test: install-dev chromium atlas js lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
 
-bench: install-dev chromium atlas
+bench: install-dev chromium atlas js
 	@for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf build .pytest_cache
+	rm -rf build .pytest_cache node_modules

@@ -13,12 +13,24 @@ import argparse
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import dash_ag_grid as dag
 from dash import Dash
+from flask import has_request_context, request
 
-from dashboard import callbacks, layout, routes, security
+from dashboard import (
+    callbacks,
+    dash_internals,
+    layout,
+    layout_cache,
+    plotly_bundle,
+    routes,
+    security,
+)
+from dashboard.layout_cache import KeyedLayout
 from dashboard.service import AtlasService
-from dashboard.state import ViewState
+from dashboard.state import ViewState, parse_query, to_query
 from geodata.atlas import read_atlas
 
 
@@ -36,12 +48,36 @@ def create_app(debug: bool = False, atlas_dir: str | Path | None = None) -> Dash
                                                       "2015/16 and 2016/17, with sources."}],
     )
     app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)  # screen readers pick the language
-    app.layout = layout.page(service, ViewState())
+    plotly_bundle.install(app)
+    dash_internals.load_on_demand(dag, "dash_ag_grid.min.js")  # assets/grid-lazy.js loads it near the table
+    # Set first, so Dash does not take the whole default page (1 MB) as the validation layout in every page.
+    app.validation_layout = layout_cache.skeleton(layout.page(service, ViewState()))
+    app.layout = KeyedLayout(lambda: layout.page(service, request_state(service)),
+                             lambda: layout_key(request_state(service)), service.cache("layout"))
     callbacks.register(app, service)
     routes.register(app.server, service)
     security.install(app, debug=debug)
     app.server.extensions["atlas_service"] = service
     return app
+
+
+def request_state(service: AtlasService) -> ViewState:
+    """The view a layout request is for: its own query string, else that of the page it was sent from.
+
+    Dash's renderer asks for ``/_dash-layout`` without the page's query string; the browser names the page in
+    ``Referer`` (same origin: ``Referrer-Policy: strict-origin-when-cross-origin``). Without either, England.
+    """
+    if not has_request_context():
+        return ViewState()
+    query = request.query_string.decode("utf-8", "replace")
+    if not query and request.referrer:
+        query = urlsplit(request.referrer).query
+    return parse_query(query, service.vocabulary)
+
+
+def layout_key(state: ViewState) -> str | None:
+    """Layouts are kept per canonical view; one with notices (values the page drops) is made afresh."""
+    return None if state.notices else to_query(state)
 
 
 _DEFAULT: dict[str, Any] = {}

@@ -1,5 +1,6 @@
-/* Functions the CCG table (dash-ag-grid) calls by name. */
+/* Functions the CCG table (dash-ag-grid) calls by name, and the clientside callback that filters it. */
 var dagfuncs = (window.dashAgGridFunctions = window.dashAgGridFunctions || {});
+var dagcomponentfuncs = (window.dashAgGridComponentFunctions = window.dashAgGridComponentFunctions || {});
 
 /* CSV cells that a spreadsheet would run as a formula (=, +, -, @, tab, carriage return first) are written
    with a leading quote (OWASP, CSV injection); numbers are left alone. Same rule as geodata/csv_safe.py. */
@@ -9,4 +10,106 @@ dagfuncs.escapeCsvCell = function (params) {
     return "'" + v;
   }
   return v;
+};
+
+/* The rows are all in the page; the table callback sends the codes of the CCGs the view lists (the table-shown
+   store), and AG Grid's external filter keeps those rows. Null until the first codes arrive: every row. */
+var atlasShown = null;
+
+dagfuncs.atlasTableFiltered = function () {
+  return atlasShown !== null;
+};
+
+dagfuncs.atlasTableShows = function (node) {
+  return atlasShown === null || (!!node.data && atlasShown.has(node.data.ccg_code));
+};
+
+/* The grid's scrolling region takes the keyboard focus (Tab reaches it; arrows then scroll it), as axe's
+   scrollable-region-focusable asks; AG Grid's cells themselves are only reached through the header. */
+function focusableScroller(root) {
+  root.querySelectorAll('.ag-body-viewport, .ag-center-cols-viewport, .ag-body-horizontal-scroll-viewport')
+    .forEach(function (el) {
+      if (!el.hasAttribute('tabindex')) {
+        el.setAttribute('tabindex', '0');
+        el.setAttribute('aria-label', 'CCG table rows (scrollable)');
+      }
+    });
+}
+
+/* On a phone (760 px or narrower) the CCG and its two levels share the screen's width, the rest scrolls beside
+   them; again after the grid reloads its columns, until the reader resizes one (then it stays as they left it). */
+var readerResized = false;
+function fitPhone(api, root) {
+  if (readerResized || window.innerWidth > 760) {
+    return;
+  }
+  var w = Math.max(root.clientWidth - 4, 300);
+  var ccg = Math.floor(w * 0.36), level = Math.floor((w - ccg) / 2);
+  api.applyColumnState({state: [{colId: 'ccg_name', width: ccg}, {colId: 'level_2015_words', width: level},
+                                {colId: 'level_2016_words', width: level}]});
+}
+
+/* After each (re)draw of the rows: the scrolling region focusable, the phone widths, and data-shown (how many
+   CCGs the filter lets through, for a test or a script to wait on). */
+function mark(api, tries) {
+  if (!api.__atlasHooked) {
+    api.__atlasHooked = true;
+    api.addEventListener('modelUpdated', function () { mark(api); });
+    api.addEventListener('firstDataRendered', function () { mark(api); });
+    api.addEventListener('newColumnsLoaded', function () { mark(api); });
+    api.addEventListener('columnResized', function (e) {
+      if (e.source === 'uiColumnResized' && e.finished) {
+        readerResized = true;
+      }
+    });
+  }
+  var root = document.getElementById('ccg-table');
+  if (!root || !(root.classList.contains('ag-root-wrapper') || root.querySelector('.ag-root-wrapper'))) {
+    /* The grid's own elements are not in the page yet (its chunk is still loading): look again shortly. */
+    if ((tries || 0) < 100) {
+      setTimeout(function () { mark(api, (tries || 0) + 1); }, 100);
+    }
+    return;
+  }
+  focusableScroller(root);
+  fitPhone(api, root);
+  root.dataset.shown = String(api.getDisplayedRowCount());
+}
+
+window.dash_clientside = Object.assign({}, window.dash_clientside, {
+  atlasTable: {
+    /* The table-shown store changed: filter by its codes (the grid may load later: it reads them then). */
+    show: function (shown) {
+      var codes = shown && Array.isArray(shown.codes) ? shown.codes : null;
+      atlasShown = codes ? new Set(codes) : null;
+      var grids = window.dash_ag_grid;
+      if (grids && grids.getApiAsync) {
+        grids.getApiAsync('ccg-table').then(function (api) {
+          api.onFilterChanged();
+          mark(api);
+        });
+      }
+      return window.dash_clientside.no_update;
+    }
+  }
+});
+
+/* Sources as links: 'title (date) <https://...> | rule:...' (the atlas's source cells); the same split as
+   dashboard/summaries.split_sources. Text stays text (React escapes it); only http(s) URLs become links. */
+dagcomponentfuncs.SourceLinks = function (props) {
+  var h = window.React.createElement;
+  var value = typeof props.value === 'string' ? props.value : '';
+  var parts = value.split(' | ').filter(function (p) { return p; });
+  var out = [];
+  parts.forEach(function (part, i) {
+    var m = part.match(/<(https?:\/\/[^>\s]+)>/);
+    var text = part.replace(/<(https?:\/\/[^>\s]+)>/g, '').trim();
+    if (i > 0) { out.push('; '); }
+    if (m) {
+      out.push(h('a', {key: i, href: m[1], target: '_blank', rel: 'noopener noreferrer'}, text || m[1]));
+    } else {
+      out.push(text);
+    }
+  });
+  return h('span', null, out.length ? out : 'none found');
 };

@@ -7,13 +7,14 @@ from typing import Any
 
 from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx, no_update
 
-from dashboard import components, figures, summaries
+from dashboard import components, figures, summaries, table
 from dashboard.change import chart_state
 from dashboard.clustering_view import cluster_table, clustering_panel
-from dashboard.layout import area_team_options, csv_export_params, year_options
+from dashboard.layout import FIRST_BOUNDS, area_team_options, year_options
 from dashboard.robust_view import robust_section
 from dashboard.service import AtlasService
 from dashboard.state import (
+    EVIDENCE,
     ViewState,
     filters_only,
     from_store,
@@ -47,21 +48,44 @@ def _state(app: Dash, service: AtlasService) -> None:
         Output("year", "options"), *[Output(c, "value") for c in CONTROLS],
         Input("url", "search"), *[Input(c, "value") for c in CONTROLS],
         Input("ccg-map", "clickData"), Input("ccg-map", "selectedData"), Input("reset", "n_clicks"),
+        State("view-state", "data"), State("year", "options")
     )
-    def sync_state(search, year, view, regions, teams, imd, ccgs, evidence, click, selected, _reset):  # noqa: ANN001
-        """URL and controls kept in step: a URL change sets the controls, a control change sets the URL."""
+    def sync_state(search, year, view, regions, teams, imd, ccgs, evidence, click, selected, _reset,  # noqa: ANN001
+                   stored, shown_years):  # noqa: ANN001
+        """URL and controls kept in step: a URL change sets the controls, a control change sets the URL.
+
+        The page arrives showing the link's view (layout.page), so on load nothing changes: whatever already
+        holds its value (the store, a control, the year choices) is left alone, and nothing downstream fires again.
+        """
         trigger = next(iter(ctx.triggered_prop_ids), "") if ctx.triggered_id else ""
         state = next_state(vocab, trigger, search, year, view, regions, teams, imd, ccgs, click, selected,
                            evidence=evidence)
-        query = to_query(state)
+        query, store, years = to_query(state), to_store(state), year_options(state.view)
         controls = [state.year, state.view, list(state.regions), list(state.area_teams), list(state.imd),
                     list(state.ccgs), state.evidence]
         # A control already showing its value is left alone, so the callbacks it feeds (the area-team list) do
         # not fire again for nothing.
         shown = [year, view, regions, teams, imd, ccgs, evidence]
         controls = [no_update if new == old else new for new, old in zip(controls, shown)]
-        return (query if query != search else no_update, to_store(state), components.notices(state.notices),
-                year_options(state.view), *controls)
+        return (query if query != search else no_update, store if store != stored else no_update,
+                components.notices(state.notices), years if years != shown_years else no_update, *controls)
+
+    # The first view's bounds (layout.page) reach the map's fit once Plotly has drawn the map (the map callback
+    # sends bounds only when the filter changes, and the fit also hooks the map's click counter, which needs it).
+    app.clientside_callback(
+        """function (bounds) {
+            return new Promise(function (resolve) {
+                var started = Date.now();
+                (function poll() {
+                    var gd = document.querySelector('#ccg-map .js-plotly-plot');
+                    if ((gd && gd.on && gd._fullLayout) || Date.now() - started > 20000) { resolve(bounds); }
+                    else { setTimeout(poll, 50); }
+                })();
+            });
+        }""",
+        Output("map-bounds", "data", allow_duplicate=True), Input(FIRST_BOUNDS, "data"),
+        prevent_initial_call="initial_duplicate",
+    )
 
     @app.callback(Output("area-team", "options"), Input("region", "value"), prevent_initial_call=True)
     def update_team_options(regions):  # noqa: ANN001
@@ -147,27 +171,37 @@ def _table(app: Dash, service: AtlasService) -> None:
     vocab = service.vocabulary
 
     @app.callback(
-        Output("ccg-table", "rowData"), Output("ccg-table", "selectedRows"), Output("ccg-details", "children"),
-        Output("export-png", "href"), Output("export-png", "download"), Output("export-link", "href"),
-        Output("table-caption", "children"), Output("ccg-table", "csvExportParams"), Input("view-state", "data"),
+        Output(table.SHOWN_ID, "data"), Output(table.GRID_ID, "rowTransaction"), Output(table.GRID_ID, "selectedRows"),
+        Output("ccg-details", "children"), Output("export-png", "href"), Output("export-png", "download"),
+        Output("export-link", "href"), Output("table-caption", "children"), Output(table.GRID_ID, "csvExportParams"),
+        Input("view-state", "data"), State(table.SHOWN_ID, "data"),
     )
-    def update_table(data):  # noqa: ANN001
+    def update_table(data, shown):  # noqa: ANN001
+        """The rows are in the page: send which to show (codes), and only the rows another evidence choice changes."""
         state = from_store(data, vocab)
         query = to_query(state)
         view = service.view(state)
-        rows = summaries.table_rows(view)
+        now = table.shown(view)
+        had = shown.get("evidence") if isinstance(shown, dict) else None
+        changed = table.changed_rows(service, had, state.evidence) if had in EVIDENCE and had != state.evidence \
+            else None
         return (
-            rows,
+            now if now != shown else no_update,
+            {"update": changed} if changed else no_update,
             {"ids": list(state.ccgs)},
             components.details_panel([d for c in state.ccgs if (d := summaries.details(service, c))]),
             f"/export.png{query}&download=1",
             slide_filename(state),
             f"/export.png{query}",
-            summaries.table_caption(view, len(rows)),
-            csv_export_params(state),
+            summaries.table_caption(view, len(now["codes"])),
+            table.csv_export_params(state),
         )
 
-    @app.callback(Output("ccg-table", "exportDataAsCsv"), Input("table-csv", "n_clicks"), prevent_initial_call=True)
+    # The grid filters its rows in the browser by the shown codes (assets/grid.js).
+    app.clientside_callback(
+        ClientsideFunction(namespace="atlasTable", function_name="show"), Input(table.SHOWN_ID, "data"),
+    )
+
+    @app.callback(Output(table.GRID_ID, "exportDataAsCsv"), Input("table-csv", "n_clicks"), prevent_initial_call=True)
     def export_table(_n):  # noqa: ANN001
         return True
-

@@ -177,3 +177,22 @@ def compressor(server: Flask) -> Compress | None:
         if isinstance(owner, Compress):
             return owner
     return None
+
+
+def load_on_demand(package: Any, path: str) -> bool:
+    """Leave a component library's script out of the page (Dash still serves it): ``assets/grid-lazy.js`` loads
+    it when its first component comes into view. Dash's resources take ``"dynamic": True`` for that (its source
+    maps and async chunks use it). False, and the script stays in the page, if the entry is not where it was."""
+    for entry in getattr(package, "_js_dist", []):
+        if entry.get("relative_package_path") == path and not entry.get("async"):
+            entry["dynamic"] = True
+            return True
+    log.warning("%s has no script %r; it is loaded with the page", getattr(package, "__name__", package), path)
+    return False
+
+
+def full_plotly_entry() -> dict[str, Any] | None:
+    """The ``dcc._js_dist`` entry of Dash's full plotly.js, which graphs load unless ``window.Plotly`` exists."""
+    from dash import dcc
+
+    return next((e for e in dcc._js_dist if e.get("namespace") == "plotly"), None)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import dash_ag_grid as dag
 from dash import dcc, html
 
-from dashboard import components, figures
+from dashboard import components, figures, table
 from dashboard.service import AtlasService
-from dashboard.state import REGION_HEADING, ViewState, slide_filename
+from dashboard.state import REGION_HEADING, ViewState, map_parts, to_store
 from geodata.atlas import Atlas
 from geodata.vocabulary import EVIDENCE_LABEL, LEVEL_LABEL
+
+FIRST_BOUNDS = "first-bounds"  # the first view's map bounds, handed to the map's fit once Plotly has drawn
 
 GRAPH_CONFIG = {
     "displaylogo": False,
@@ -166,24 +167,23 @@ def year_options(view: str) -> list[dict[str, object]]:
             {"label": "2016/17" + suffix, "value": 2016, "disabled": change}]
 
 
-def csv_export_params(state: ViewState) -> dict[str, object]:
-    """The table download: named after the view like the slide, no cell a spreadsheet would run as a formula."""
-    name = slide_filename(state, "csv").replace("ccg-cocommissioning-", "ccg-cocommissioning-table-", 1)
-    return {"fileName": name, "processCellCallback": {"function": "escapeCsvCell(params)"}}
-
-
 def page(service: AtlasService, state: ViewState) -> html.Div:
-    """The whole page for an initial state (the URL's, applied again by the first callback)."""
+    """The page as a shared link shows it: its stores already hold what the first callbacks would compute, so
+    those callbacks change nothing and the first painted map is the link's view, drawn once (then fitted to the
+    browser's size with the bounds in ``first-bounds``)."""
     atlas = service.atlas
-    initial_map = figures.map_figure(service.view(state))
+    view = service.view(state)
+    initial_map = figures.map_figure(view)
     cov = atlas.manifest["coverage"]
     known = {y: 209 - cov[y]["unknown"] for y in cov}
     return html.Div([
         # The first thing a keyboard reaches: past the filters and the map's toolbar, to what the map shows in words.
         html.A("Skip to summary", href="#summary", className="skip-link"),
         dcc.Location(id="url", refresh="callback-nav"),
-        dcc.Store(id="view-state"),
-        dcc.Store(id="map-applied"),
+        dcc.Store(id="view-state", data=to_store(state)),
+        dcc.Store(id="map-applied", data=map_parts(state, False)),  # what the figure shows: no cluster marks
+        dcc.Store(id=table.SHOWN_ID, data=table.shown(view)),
+        dcc.Store(id=FIRST_BOUNDS, data=figures.filter_bounds(view)),
         dcc.Store(id="map-bounds"),
         dcc.Store(id="map-plotly-selection"),  # output slot of the clientside callback that clears Plotly's styling
         html.Header([
@@ -195,7 +195,7 @@ def page(service: AtlasService, state: ViewState) -> html.Div:
                             "2016/17; the rest are shown as unknown."),
                 " Every level names its source.",
             ]),
-            html.Div(id="notices", role="status", **{"aria-live": "polite"}),
+            html.Div(components.notices(state.notices), id="notices", role="status", **{"aria-live": "polite"}),
         ]),
         html.Main([
             filters(service, state),
@@ -241,33 +241,7 @@ def page(service: AtlasService, state: ViewState) -> html.Div:
             html.Div([html.H2("CCGs"), html.Button("Download CSV of the table as shown", id="table-csv",
                                                    className="button", n_clicks=0)], className="table-head"),
             html.P(id="table-caption", className="hint", **{"aria-live": "polite"}),
-            dag.AgGrid(
-                id="ccg-table", rowData=[], getRowId="params.data.ccg_code",
-                columnDefs=[
-                    {"field": "ccg_name", "headerName": "CCG", "pinned": "left", "minWidth": 220},
-                    {"field": "ods_code", "headerName": "ODS", "maxWidth": 90},
-                    {"field": "ccg_code", "headerName": "GSS code", "maxWidth": 130},
-                    {"field": "area_team", "headerName": "Area team"},
-                    {"field": "region", "headerName": "Region"},
-                    {"field": "imd_score", "headerName": "IMD score", "filter": "agNumberColumnFilter",
-                     "maxWidth": 120},
-                    {"field": "imd_quintile", "headerName": "IMD quintile", "filter": "agNumberColumnFilter",
-                     "maxWidth": 120},
-                    {"field": "population", "headerName": "Population", "filter": "agNumberColumnFilter",
-                     "valueFormatter": {"function": "d3.format(',')(params.value)"},
-                     "useValueFormatterForExport": False},  # the CSV keeps plain numbers
-                    {"field": "level_2015", "headerName": "Level 2015/16"},
-                    {"field": "level_2016", "headerName": "Level 2016/17"},
-                    {"field": "source_2015", "headerName": "Source 2015/16", "tooltipField": "source_2015"},
-                    {"field": "source_2016", "headerName": "Source 2016/17", "tooltipField": "source_2016"},
-                ],
-                defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 110},
-                dashGridOptions={"rowSelection": {"mode": "multiRow", "enableClickSelection": False,
-                                                  "checkboxes": False, "headerCheckbox": False},
-                                 "tooltipShowDelay": 300, "animateRows": False},
-                csvExportParams=csv_export_params(state),
-                style={"height": "420px"}, className="ag-theme-quartz",
-            ),
+            table.grid(service, state),
         ], className="table"),
         html.Section([
             html.H2("Published totals beside this atlas", id="totals-heading"),

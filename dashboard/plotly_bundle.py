@@ -1,0 +1,52 @@
+"""The page's plotly.js: a partial bundle with only the traces the page draws, built by ``make js``.
+
+Dash's graphs load the full plotly.min.js (4.8 MB, 1.1 MB compressed) unless ``window.Plotly`` is already
+defined. The partial bundle (``build/js/plotly-atlas.min.js``, from the pinned npm package: ``package.json``,
+``package-lock.json``, ``js/``) is put in the page as a script of this server, under a URL carrying its content
+hash, so it is cached for a year and a rebuilt bundle gets a new URL. Without it (no npm where the app was
+built) the page falls back to Dash's full bundle and the log says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+from dash import Dash
+from flask import Response, abort
+
+from dashboard import compression
+from dashboard.headers import IMMUTABLE
+
+log = logging.getLogger(__name__)
+
+BUNDLE = Path(os.environ.get("PLOTLY_BUNDLE", Path(__file__).resolve().parent.parent / "build/js/plotly-atlas.min.js"))
+ROUTE = "/_atlas/plotly-atlas.<digest>.min.js"
+#: The trace types the bundle holds (js/plotly-atlas.js); tests check the page's figures use no other.
+TRACES = ("choroplethmap", "scattermap", "bar", "box", "scatter")
+
+
+def install(app: Dash, bundle: Path = BUNDLE) -> str | None:
+    """Serve ``bundle`` and load it before Dash's graphs; its URL, or None (full bundle, logged) if it is absent."""
+    try:
+        body = bundle.read_bytes()
+    except OSError:
+        log.warning("no plotly.js partial bundle at %s (run `make js`): the page loads Dash's full plotly.js",
+                    bundle)
+        return None
+    digest = hashlib.sha256(body).hexdigest()[:16]
+    url = app.get_relative_path(ROUTE.replace("<digest>", digest))
+
+    def plotly_js(digest: str) -> Response:
+        if digest != url.rsplit("/", 1)[-1].split(".")[1]:
+            abort(404)
+        resp = Response(body, mimetype="text/javascript")
+        resp.headers["Cache-Control"] = IMMUTABLE  # the URL changes with the content
+        compression.keep_compressed(f"plotly-bundle:{digest}")
+        return resp
+
+    app.server.add_url_rule(app.get_relative_path(ROUTE), "atlas_plotly_bundle", plotly_js)
+    app.config.external_scripts = [*app.config.external_scripts, url]
+    return url

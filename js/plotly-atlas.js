@@ -1,0 +1,14 @@
+/* plotly.js with only the trace types the atlas page draws: the map (choroplethmap, scattermap) and the
+   charts (bar, box, scatter). Built by `make js` (js/build.mjs) into build/js/plotly-atlas.min.js. */
+'use strict';
+
+var Plotly = require('plotly.js/lib/core');
+
+Plotly.register([
+    require('plotly.js/lib/choroplethmap'),
+    require('plotly.js/lib/scattermap'),
+    require('plotly.js/lib/bar'),
+    require('plotly.js/lib/box')
+]);
+
+module.exports = Plotly;
