@@ -26,8 +26,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import app as app_module
-from dashboard import security
-from dashboard.state import parse_query
+from dashboard import layout, security
+from dashboard.state import ViewState, parse_query
 
 APP = app_module.create_app(atlas_dir=session_atlas_dir())  # strategies below are made from its callbacks
 SERVER = APP.server
@@ -151,7 +151,8 @@ def value_for(component: str, prop: str) -> st.SearchStrategy[Any]:
 def initial_values() -> dict[tuple[str, str], Any]:
     """(id, property) -> the value the page starts with, as the browser would send it for an untouched control."""
     out: dict[tuple[str, str], Any] = {}
-    for component in APP.layout._traverse():
+    page = layout.page(APP.server.extensions["atlas_service"], ViewState())  # the default page's first layout
+    for component in page._traverse():
         cid = getattr(component, "id", None)
         if isinstance(cid, str):
             for prop in component._prop_names:
