@@ -76,6 +76,19 @@ function mark(api, tries) {
   root.dataset.shown = String(api.getDisplayedRowCount());
 }
 
+/* A text file for the reader to save, with a byte-order mark so that spreadsheets read it as UTF-8. */
+function saveText(text, name) {
+  var url = URL.createObjectURL(new Blob(['\ufeff' + text], {type: 'text/csv;charset=utf-8'}));
+  var a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.style.display = 'none';
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
+}
+
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   atlasTable: {
     /* The table-shown store changed: filter by its codes (the grid may load later: it reads them then). */
@@ -90,6 +103,43 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         });
       }
       return window.dash_clientside.no_update;
+    },
+    /* "Download CSV": load the grid if it is not there yet, wait until it holds its rows and lists the view's (the
+       shown codes), then save them, named like the slide, formulas escaped. The file is made here from
+       getDataAsCsv and checked to hold one line per shown CCG: AG Grid's own export, right after the grid
+       loaded, could still write the rows of its previous filter (none). Returns the click count once saved
+       (data-exported on the button: a test or a script can wait on it). */
+    exportCsv: function (n, params) {
+      var grids = window.dash_ag_grid;
+      if (!n || !grids || !grids.getApiAsync) {
+        return window.dash_clientside.no_update;
+      }
+      if (grids.load) {
+        grids.load();
+      }
+      var name = (params && params.fileName) || 'ccg-cocommissioning-table.csv';
+      return grids.getApiAsync('ccg-table').then(function (api) {
+        return new Promise(function (resolve) {
+          var started = Date.now();
+          (function poll() {
+            var listed = 0;
+            var csv = atlasShown === null ? '' : api.getDataAsCsv({
+              processCellCallback: function (p) {
+                if (p.column && p.column.getColId() === 'ccg_name') {
+                  listed += 1;
+                }
+                return dagfuncs.escapeCsvCell(p);
+              }
+            });
+            if ((atlasShown !== null && listed === atlasShown.size) || Date.now() - started > 20000) {
+              saveText(csv, name);
+              resolve(String(n));
+            } else {
+              setTimeout(poll, 50);
+            }
+          })();
+        });
+      });
     }
   }
 });

@@ -202,6 +202,10 @@ def _table(app: Dash, service: AtlasService) -> None:
         ClientsideFunction(namespace="atlasTable", function_name="show"), Input(table.SHOWN_ID, "data"),
     )
 
-    @app.callback(Output(table.GRID_ID, "exportDataAsCsv"), Input("table-csv", "n_clicks"), prevent_initial_call=True)
-    def export_table(_n):  # noqa: ANN001
-        return True
+    # The CSV is written in the browser once the grid (loaded on demand) shows the view's rows: a click that
+    # arrives before the library would otherwise export a header and no rows.
+    app.clientside_callback(
+        ClientsideFunction(namespace="atlasTable", function_name="exportCsv"),
+        Output("table-csv", "data-exported"), Input("table-csv", "n_clicks"), State(table.GRID_ID, "csvExportParams"),
+        prevent_initial_call=True,
+    )
