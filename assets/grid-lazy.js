@@ -85,10 +85,28 @@
       window.addEventListener('scroll', watch, {once: true, passive: true});
       window.addEventListener('keydown', watch, {once: true});
       document.addEventListener('click', csv, true);
+      /* ... or once the last panel above has arrived (the robustness panel): the page then has its full length,
+         so a screen tall enough to show the table without scrolling loads it too. */
+      var filled = function () { return !!document.querySelector('#clustering-robust table, #clustering-robust p'); };
+      var mo = null;
+      if (filled()) {
+        watch();
+      } else if ('MutationObserver' in window) {
+        mo = new MutationObserver(function () {
+          if (filled()) {
+            mo.disconnect();
+            watch();
+          }
+        });
+        mo.observe(document.body, {childList: true, subtree: true});
+      }
       return function () {
         window.removeEventListener('scroll', watch);
         window.removeEventListener('keydown', watch);
         document.removeEventListener('click', csv, true);
+        if (mo) {
+          mo.disconnect();
+        }
         if (io) {
           io.disconnect();
         }

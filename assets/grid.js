@@ -76,6 +76,25 @@ function mark(api, tries) {
   root.dataset.shown = String(api.getDisplayedRowCount());
 }
 
+/* fn(api) once the grid exists. dash-ag-grid's getApiAsync gives up when the grid is slow to appear (the library
+   and its AG Grid chunk load on demand, seconds on a busy machine), so ask again until it answers (for a minute). */
+function withGrid(fn, started) {
+  var grids = window.dash_ag_grid;
+  started = started || Date.now();
+  var again = function () {
+    if (Date.now() - started < 60000) {
+      setTimeout(function () { withGrid(fn, started); }, 200);
+    }
+  };
+  if (!grids || !grids.getApiAsync) {
+    again();
+    return;
+  }
+  Promise.resolve(grids.getApiAsync('ccg-table')).then(function (api) {
+    if (api) { fn(api); } else { again(); }
+  }, again);
+}
+
 /* A text file for the reader to save, with a byte-order mark so that spreadsheets read it as UTF-8. */
 function saveText(text, name) {
   var url = URL.createObjectURL(new Blob(['\ufeff' + text], {type: 'text/csv;charset=utf-8'}));
@@ -95,13 +114,10 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     show: function (shown) {
       var codes = shown && Array.isArray(shown.codes) ? shown.codes : null;
       atlasShown = codes ? new Set(codes) : null;
-      var grids = window.dash_ag_grid;
-      if (grids && grids.getApiAsync) {
-        grids.getApiAsync('ccg-table').then(function (api) {
-          api.onFilterChanged();
-          mark(api);
-        });
-      }
+      withGrid(function (api) {
+        api.onFilterChanged();
+        mark(api);
+      });
       return window.dash_clientside.no_update;
     },
     /* "Download CSV": load the grid if it is not there yet, wait until it holds its rows and lists the view's (the
@@ -163,3 +179,22 @@ dagcomponentfuncs.SourceLinks = function (props) {
   });
   return h('span', null, out.length ? out : 'none found');
 };
+
+/* A grid instance can be replaced after it was first filtered (Dash re-renders it once the library has loaded):
+   each new instance, seen by its root element appearing, gets the filter and the marks above again. */
+(function watchGrid() {
+  var seen = null;
+  var check = function () {
+    var root = document.querySelector('#ccg-table .ag-root-wrapper');
+    if (root && root !== seen) {
+      seen = root;
+      withGrid(function (api) {
+        api.onFilterChanged();
+        mark(api);
+      });
+    }
+  };
+  if ('MutationObserver' in window) {
+    new MutationObserver(check).observe(document.documentElement, {childList: true, subtree: true});
+  }
+})();

@@ -9,7 +9,8 @@ from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx, no_
 
 from dashboard import components, figures, summaries, table
 from dashboard.change import chart_state
-from dashboard.clustering_view import cluster_table, clustering_panel
+from dashboard.clustering_summary import cluster_table
+from dashboard.clustering_view import clustering_panel
 from dashboard.layout import FIRST_BOUNDS, area_team_options, year_options
 from dashboard.robust_view import robust_section
 from dashboard.service import AtlasService
@@ -26,7 +27,7 @@ from dashboard.state import (
     to_store,
 )
 
-CONTROLS = ("year", "view", "region", "area-team", "imd-range", "ccg-search", "evidence")
+CONTROLS = ("year", "view", "region", "area-team", "imd-range", "ccg-search", "evidence", "show-clusters")
 
 
 def register(app: Dash, service: AtlasService) -> None:
@@ -50,8 +51,8 @@ def _state(app: Dash, service: AtlasService) -> None:
         Input("ccg-map", "clickData"), Input("ccg-map", "selectedData"), Input("reset", "n_clicks"),
         State("view-state", "data"), State("year", "options")
     )
-    def sync_state(search, year, view, regions, teams, imd, ccgs, evidence, click, selected, _reset,  # noqa: ANN001
-                   stored, shown_years):  # noqa: ANN001
+    def sync_state(search, year, view, regions, teams, imd, ccgs, evidence, marks, click, selected,  # noqa: ANN001
+                   _reset, stored, shown_years):  # noqa: ANN001
         """URL and controls kept in step: a URL change sets the controls, a control change sets the URL.
 
         The page arrives showing the link's view (layout.page), so on load nothing changes: whatever already
@@ -59,13 +60,13 @@ def _state(app: Dash, service: AtlasService) -> None:
         """
         trigger = next(iter(ctx.triggered_prop_ids), "") if ctx.triggered_id else ""
         state = next_state(vocab, trigger, search, year, view, regions, teams, imd, ccgs, click, selected,
-                           evidence=evidence)
+                           evidence=evidence, clusters=marks)
         query, store, years = to_query(state), to_store(state), year_options(state.view)
         controls = [state.year, state.view, list(state.regions), list(state.area_teams), list(state.imd),
-                    list(state.ccgs), state.evidence]
+                    list(state.ccgs), state.evidence, ["on"] if state.clusters else []]
         # A control already showing its value is left alone, so the callbacks it feeds (the area-team list) do
         # not fire again for nothing.
-        shown = [year, view, regions, teams, imd, ccgs, evidence]
+        shown = [year, view, regions, teams, imd, ccgs, evidence, marks]
         controls = [no_update if new == old else new for new, old in zip(controls, shown)]
         return (query if query != search else no_update, store if store != stored else no_update,
                 components.notices(state.notices), years if years != shown_years else no_update, *controls)
@@ -99,13 +100,14 @@ def _map(app: Dash, service: AtlasService) -> None:
 
     @app.callback(
         Output("ccg-map", "figure"), Output("map-applied", "data"), Output("map-bounds", "data"),
-        Input("view-state", "data"), Input("show-clusters", "value"), State("map-applied", "data"),
+        Input("view-state", "data"), State("map-applied", "data"),
     )
-    def update_map(data, show_clusters, applied):  # noqa: ANN001
+    def update_map(data, applied):  # noqa: ANN001
         """Patch only the arrays that changed: geometry is sent once, with the page."""
         state = from_store(data, vocab)
+        show_clusters = state.clusters
         applied = applied if isinstance(applied, dict) else {}
-        now = map_parts(state, bool(show_clusters))
+        now = map_parts(state, show_clusters)
         view = service.view(state)
         clusters = cluster_table(service, state) if show_clusters and applied.get("clusters") != now["clusters"] \
             else None

@@ -6,53 +6,20 @@ service's own relabelling store; the words come from :mod:`dashboard.clustering_
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 import pandas as pd
 from dash import html
 
 from dashboard import analysis, change
-from dashboard.analysis import MIN_KNOWN, PermutationTables
+from dashboard.analysis import MIN_KNOWN
 from dashboard.clustering_readings import Reading, change_readings, explain, ranked_teams, readings
+from dashboard.clustering_summary import _lookups, _tables, summary_for
 from dashboard.figures import NO_CCGS
 from dashboard.service import AtlasService
-from dashboard.state import ViewState, filters_only
+from dashboard.state import ViewState
 from geodata.vocabulary import DELEGATED, LEVEL_LABEL, NOT_DELEGATED, YEAR_LABEL
-
-
-def _tables(service: AtlasService) -> PermutationTables:
-    """The service's relabellings, shared by every filter state of this atlas."""
-    return service.derived("analysis.permutations", lambda: PermutationTables())
-
-
-def _lookups(service: AtlasService) -> dict[str, Mapping[str, Any]]:
-    """Code -> area team, IMD score, population and name, made once per service."""
-    def make() -> dict[str, Mapping[str, Any]]:
-        t = service.table
-        return {col: dict(zip(map(str, t.index), t[col].to_numpy(dtype=object)))
-                for col in ("area_team", "imd_score", "population", "ccg_name")}
-
-    return service.derived("analysis.lookups", make)
-
-
-def summary_for(service: AtlasService, state: ViewState) -> analysis.Summary:
-    """Statistics for the year and filters; the same filter state is answered from the service's cache."""
-    key = filters_only(state)
-
-    def make() -> analysis.Summary:
-        view, t, look = service.view(key), service.table, _lookups(service)
-        levels = pd.Series(view.level, index=t.index)
-        return analysis.summarise(levels, service.atlas.neighbours, look["area_team"], look["imd_score"],
-                                  look["population"], mask=view.mask, year=state.year, tables=_tables(service))
-
-    return service.cache("summary").get_or_make(key, make)
-
-
-def cluster_table(service: AtlasService, state: ViewState) -> pd.DataFrame:
-    """Per-CCG local clustering (full levels), indexed by GSS code, for the map layer."""
-    return summary_for(service, state).full.local.table.set_index("ccg_code")
 
 
 def _cluster_hint(local: analysis.LocalClusterResult) -> str:

@@ -15,11 +15,13 @@ import argparse
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
 from dashboard import render
 from dashboard.cli_args import UsageError, add_view_arguments, view_from_args
+from dashboard.clustering_summary import cluster_table
 from dashboard.service import AtlasService
 from dashboard.slide import slide_figure
 from dashboard.state import ViewState, Vocabulary, normalise, slide_filename
@@ -42,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="colour by level in the year, or by change 2015/16 to 2016/17")
     p.add_argument("--ccg", action="append", default=[], metavar="CODE",
                    help="outline a CCG (E38 code); repeatable")
+    p.add_argument("--clusters", action="store_true",
+                   help="mark CCGs in a significant same-level cluster (rings), as the page's checkbox does")
     p.add_argument("--out", metavar="FILE", help="the slide to write (.png or .svg)")
     p.add_argument("--by", choices=("area-team",), help="one slide per area team (all 25, or those given)")
     p.add_argument("--out-dir", metavar="DIR", help="folder for --by (created if missing)")
@@ -60,7 +64,7 @@ def _base_state(args: argparse.Namespace, vocab: Vocabulary) -> ViewState:
         if code.strip().upper() not in vocab.ccgs:
             raise UsageError(f"unknown CCG code {code!r}: use an ONS code such as E38000001 "
                              "(see `python -m geodata export-csv FILE`)")
-    return view_from_args(args, vocab, ccgs=args.ccg, view=args.view)
+    return replace(view_from_args(args, vocab, ccgs=args.ccg, view=args.view), clusters=bool(args.clusters))
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -89,7 +93,8 @@ def plan(args: argparse.Namespace, service: AtlasService) -> list[tuple[ViewStat
             raise UsageError("no area team lies in the given region(s)")
         out_dir = Path(args.out_dir)
         views = [normalise(vocab, year=state.year, area_teams=[t], regions=list(state.regions), imd=state.imd,
-                           ccgs=list(state.ccgs), view=state.view, evidence=state.evidence) for t in teams]
+                           ccgs=list(state.ccgs), view=state.view, evidence=state.evidence, clusters=state.clusters)
+                 for t in teams]
         return [(v, out_dir / slide_filename(v, fmt)) for v in views]
     if args.out_dir:
         raise UsageError("--out-dir is for --by area-team; for one slide use --out FILE")
@@ -126,7 +131,8 @@ def _label(state: ViewState) -> str:
 def run(service: AtlasService, jobs: list[tuple[ViewState, Path]], fmt: str, width: int, height: int,
         renderer: render.Renderer, progress: Progress) -> Iterator[Path]:
     """Render and write every slide with the one renderer; yields each file written."""
-    figs = (slide_figure(service.view(state), width=width, height=height) for state, _ in jobs)
+    figs = (slide_figure(service.view(state), width=width, height=height,
+                         clusters=cluster_table(service, state) if state.clusters else None) for state, _ in jobs)
     progress.update(0, "starting the browser")
     renderer.start()
     for i, ((state, path), data) in enumerate(zip(jobs, renderer.render_many(figs, fmt, width, height)), 1):

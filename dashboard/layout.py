@@ -208,7 +208,8 @@ def page(service: AtlasService, state: ViewState) -> html.Div:
                          className="map-frame", **{"data-a11y-name": "Map"}),
                 html.Div("Use two fingers to move the map", id="map-gesture-hint", className="gesture-hint",
                          **{"aria-hidden": "true"}),
-                dcc.Checklist(id="show-clusters", value=[], className="cluster-toggle", options=[
+                dcc.Checklist(id="show-clusters", value=["on"] if state.clusters else [], className="cluster-toggle",
+                              options=[
                     {"label": " Mark CCGs in a significant same-level cluster (see Clustering below)", "value": "on"}]),
                 html.P("Click a CCG to select it (click again to unselect), or use the box or lasso select tool "
                        "for several. CCGs outside the filters stay visible, faded.", className="hint"),

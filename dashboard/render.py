@@ -446,6 +446,7 @@ def slide_bytes(service: AtlasService, state: ViewState, fmt: str = "png", width
     RenderCancelled when ``cancel`` is set before the slide is done (checked before and after building the
     figure, and while the browser draws).
     """
+    from dashboard.clustering_summary import cluster_table
     from dashboard.slide import slide_figure
 
     check_size(fmt, width, height)
@@ -455,7 +456,8 @@ def slide_bytes(service: AtlasService, state: ViewState, fmt: str = "png", width
         try:
             if cancel is not None and cancel.is_set():
                 raise RenderCancelled("nobody waits for this slide")
-            fig = slide_figure(service.view(state), width=width, height=height)
+            marks = cluster_table(service, state) if state.clusters else None
+            fig = slide_figure(service.view(state), width=width, height=height, clusters=marks)
             return r.render(fig, fmt=fmt, width=width, height=height, cancel=cancel)
         finally:
             release_memory()

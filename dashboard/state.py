@@ -21,7 +21,10 @@ YEARS = (2015, 2016)
 VIEWS = ("level", "change")
 MAX_ITEMS = 250  # more values than CCGs is never a real view
 MAX_TEXT = 200
-QUERY_KEYS = ("year", "area_team", "region", "imd", "ccg", "view", "evidence")  # ../shared/CONTRACT.md
+QUERY_KEYS = ("year", "area_team", "region", "imd", "ccg", "view", "evidence",  # ../shared/CONTRACT.md
+              "clusters")  # README: interface beyond the contract
+CLUSTERS_ON = ("1", "on", "true", "yes")
+CLUSTERS_OFF = ("0", "off", "false", "no", "")
 EVIDENCE = tuple(EVIDENCE_CHOICES)  # any, approved, operating: weaker claims are treated as unknown
 REGION_HEADING = "__region__"  # value prefix of the region headings in the area-team list (not selectable)
 
@@ -66,6 +69,7 @@ class ViewState:
     ccgs: tuple[str, ...] = ()
     view: str = "level"
     evidence: str = "any"
+    clusters: bool = False  # mark CCGs in a significant same-level cluster (map and slide)
     notices: tuple[Notice, ...] = field(default=(), compare=False)
 
     @property
@@ -134,8 +138,8 @@ def parse_imd(value: object) -> tuple[int, int] | None:
 
 
 def normalise(vocab: Vocabulary, year: object = 2016, area_teams: object = (), regions: object = (),
-              imd: object = (1, 5), ccgs: object = (), view: object = "level", evidence: object = "any"
-              ) -> ViewState:
+              imd: object = (1, 5), ccgs: object = (), view: object = "level", evidence: object = "any",
+              clusters: object = False) -> ViewState:
     """A valid ViewState from untrusted values (URL or callback inputs), with a notice per dropped value."""
     notices: list[Notice] = []
 
@@ -205,8 +209,29 @@ def normalise(vocab: Vocabulary, year: object = 2016, area_teams: object = (), r
     if ev is None:
         notices.append(Notice("evidence", _short(evidence), "use 'any', 'approved' or 'operating'"))
         ev = "any"
+    marks = as_marks(clusters)
+    if marks is None:
+        notices.append(Notice("clusters", _short(clusters), "use 1 or 0"))
+        marks = False
     return ViewState(year=y, area_teams=tuple(sorted(teams)), regions=tuple(sorted(regs)), imd=rng,
-                     ccgs=tuple(codes), view=v, evidence=ev, notices=tuple(notices))
+                     ccgs=tuple(codes), view=v, evidence=ev, clusters=marks, notices=tuple(notices))
+
+
+def as_marks(value: object) -> bool | None:
+    """The cluster marks switch from a URL value ("1", "0"), a checkbox value (["on"] or []) or a bool; None
+    when it is none of these.
+
+    >>> as_marks("1"), as_marks(["on"]), as_marks([]), as_marks("maybe")
+    (True, True, False, None)
+    """
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, list | tuple):
+        return "on" in value if all(isinstance(v, str) for v in value) else None
+    text = str(value).strip().lower()
+    return True if text in CLUSTERS_ON else False if text in CLUSTERS_OFF else None
 
 
 def _imd_pair(value: Sequence[object]) -> tuple[int, int] | None:
@@ -241,6 +266,7 @@ def parse_query(search: object, vocab: Vocabulary) -> ViewState:
         ccgs=multi["ccg"],
         view=multi["view"][-1] if multi["view"] else "level",
         evidence=multi["evidence"][-1] if multi["evidence"] else "any",
+        clusters=multi["clusters"][-1] if multi["clusters"] else False,
     )
     notices = list(state.notices) + [Notice("parameter", _short(k), "unknown") for k in dict.fromkeys(extra)]
     return state.with_notices(notices)
@@ -258,6 +284,8 @@ def to_query(state: ViewState) -> str:
         pairs.append(("view", state.view))
     if state.evidence != "any":
         pairs.append(("evidence", state.evidence))
+    if state.clusters:
+        pairs.append(("clusters", "1"))
     return "?" + urlencode(pairs)
 
 
@@ -312,7 +340,7 @@ def slide_filename(state: ViewState, ext: str = "png") -> str:
 
 def next_state(vocab: Vocabulary, trigger: str, search: object, year: object, view: object, regions: object,
                area_teams: object, imd: object, ccgs: object, click: object = None,
-               selected: object = None, evidence: object = "any") -> ViewState:
+               selected: object = None, evidence: object = "any", clusters: object = False) -> ViewState:
     """The view after one event: ``trigger`` is the Dash prop that fired (``"url.search"``, ``"year.value"``,
     ``"ccg-map.clickData"``, ``"reset.n_clicks"`` ...; empty on page load).
 
@@ -325,21 +353,23 @@ def next_state(vocab: Vocabulary, trigger: str, search: object, year: object, vi
         return parse_query(search, vocab)
     if isinstance(area_teams, list):  # the list's region headings are not teams (a keyboard can still pick one)
         area_teams = [t for t in area_teams if not (isinstance(t, str) and t.startswith(REGION_HEADING))]
-    state = normalise(vocab, year, area_teams, regions, imd, ccgs, view, evidence)
+    state = normalise(vocab, year, area_teams, regions, imd, ccgs, view, evidence, clusters)
     if trigger == "ccg-map.clickData":
         for code in map_event_codes(click, limit=1):
-            state = normalise(vocab, year, area_teams, regions, imd, list(toggle(state.ccgs, code)), view, evidence)
+            state = normalise(vocab, year, area_teams, regions, imd, list(toggle(state.ccgs, code)), view, evidence,
+                              clusters)
     elif trigger == "ccg-map.selectedData":
         picked = map_event_codes(selected)
         if picked:
-            state = normalise(vocab, year, area_teams, regions, imd, picked, view, evidence)
+            state = normalise(vocab, year, area_teams, regions, imd, picked, view, evidence, clusters)
     return state
 
 
 def to_store(state: ViewState) -> dict[str, object]:
     """JSON for the browser-side store that every other callback reads (notices are shown, not stored)."""
     return {"year": state.year, "area_teams": list(state.area_teams), "regions": list(state.regions),
-            "imd": list(state.imd), "ccgs": list(state.ccgs), "view": state.view, "evidence": state.evidence}
+            "imd": list(state.imd), "ccgs": list(state.ccgs), "view": state.view, "evidence": state.evidence,
+            "clusters": state.clusters}
 
 
 def from_store(data: object, vocab: Vocabulary) -> ViewState:
@@ -347,7 +377,7 @@ def from_store(data: object, vocab: Vocabulary) -> ViewState:
     if not isinstance(data, dict):
         return ViewState()
     return normalise(vocab, data.get("year"), data.get("area_teams"), data.get("regions"), data.get("imd"),
-                     data.get("ccgs"), data.get("view"), data.get("evidence", "any"))
+                     data.get("ccgs"), data.get("view"), data.get("evidence", "any"), data.get("clusters", False))
 
 
 def filters_only(state: ViewState) -> ViewState:

@@ -302,7 +302,7 @@ def test_headline_names_the_finding_its_p_and_the_verdict(england_2015):
 
 
 def test_known_only_values_are_the_panels(service):
-    from dashboard.clustering_view import summary_for
+    from dashboard.clustering_summary import summary_for
 
     for state in (ViewState(year=2016, regions=("London",)), ViewState(year=2015, imd=(1, 2), evidence="approved")):
         panel = summary_for(service, state)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from dashboard import figures, slide, slide_labels
-from dashboard.clustering_view import cluster_table
+from dashboard.clustering_summary import cluster_table
 from dashboard.slide_place import MapFrame, clip, overlaps
 from dashboard.state import ViewState
 from geodata.vocabulary import FADED_COLOR, LEVEL_COLOR
