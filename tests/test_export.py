@@ -380,3 +380,22 @@ def test_titles_wrap_into_balanced_lines_without_an_orphaned_word() -> None:
     widths = [slide.html_width(line, 46) for line in balanced]
     assert min(widths) > 0.6 * max(widths), balanced  # greedy leaves a short last line
     assert " ".join(balanced).replace("<b>", "").replace("</b>", "") == title
+
+
+def test_cluster_marks_reach_the_exported_slide(client, export_app) -> None:  # noqa: ANN001
+    """``/export.png?clusters=1`` (the page's link when the box is ticked) and ``--clusters`` draw the rings: the
+    slide differs from the unmarked one over many pixels and its legend explains the ring."""
+    from PIL import Image, ImageChops
+
+    plain = client.get("/export.png?year=2016")
+    marked = client.get("/export.png?year=2016&clusters=1")
+    assert plain.status_code == marked.status_code == 200, marked.get_data(as_text=True)[:200]
+    a = Image.open(io.BytesIO(plain.data)).convert("RGB")
+    b = Image.open(io.BytesIO(marked.data)).convert("RGB")
+    changed = sum(1 for px in ImageChops.difference(a, b).convert("L").getdata() if px > 40)
+    assert changed > 800, f"only {changed} pixels differ with cluster marks"
+    assert client.get("/export.png?year=2016&clusters=maybe").status_code == 400
+    service = export_app.server.extensions["atlas_service"]
+    args = export.build_parser().parse_args(["--year", "2016", "--clusters", "--out", "x.png"])
+    [(state, _path)] = export.plan(args, service)
+    assert state.clusters and state == normalise(service.vocabulary, year=2016, clusters=True)

@@ -171,3 +171,17 @@ def test_map_parts_resend_only_what_changed() -> None:
     assert pick["colour"] == base["colour"] and pick["filter"] == base["filter"]
     assert pick["selection"] != base["selection"]
     assert map_parts(ViewState(), True)["clusters"] != base["clusters"]
+
+
+def test_cluster_marks_are_part_of_the_link(vocab: Vocabulary) -> None:
+    """``clusters=1`` marks clustered CCGs on the map and the slide; the link carries it, a bad value is dropped."""
+    on = parse_query("?year=2015&clusters=1", vocab)
+    assert on.clusters and not on.notices and to_query(on) == "?year=2015&clusters=1"
+    assert parse_query(to_query(on), vocab) == on
+    assert not parse_query("?year=2015", vocab).clusters and "clusters" not in to_query(parse_query("", vocab))
+    bad = parse_query("?clusters=maybe", vocab)
+    assert not bad.clusters and [n.field for n in bad.notices] == ["clusters"]
+    assert from_store(to_store(on), vocab) == on
+    ticked = next_state(vocab, "show-clusters.value", "", 2016, "level", [], [], [1, 5], [], clusters=["on"])
+    assert ticked.clusters and not next_state(vocab, "show-clusters.value", "", 2016, "level", [], [], [1, 5], [],
+                                              clusters=[]).clusters
