@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8050
 export CCG_SOURCES ?= $(abspath ../shared/data/raw)
 
-.PHONY: run dev test lint bench atlas install install-dev chromium node js clean
+.PHONY: run dev test lint bench atlas install install-dev chromium node js screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,10 @@ test: install-dev chromium atlas js lint
 
 bench: install-dev chromium atlas js
 	@for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# The README's images (page, phone, slides) from a local server: docs/img/*.png.
+screenshots: install-dev chromium atlas js
+	$(BIN)/python docs/screenshots.py
 
 clean:
 	rm -rf build .pytest_cache node_modules

@@ -34,6 +34,7 @@
     el.textContent = text;
   }
 
+  /* Shared with grid.js (the table's CSV): a blob saved under a name, as a download. */
   function save(blob, name) {
     var url = URL.createObjectURL(blob);
     var a = document.createElement('a');
@@ -45,6 +46,8 @@
     a.remove();
     setTimeout(function () { URL.revokeObjectURL(url); }, 30000);
   }
+
+  window.atlasSave = save;
 
   function refusal(resp, text) {
     var message = (text || '').trim().slice(0, 300) || ('The server answered ' + resp.status + '.');

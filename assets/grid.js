@@ -95,17 +95,10 @@ function withGrid(fn, started) {
   }, again);
 }
 
-/* A text file for the reader to save, with a byte-order mark so that spreadsheets read it as UTF-8. */
+/* A text file for the reader to save (assets/export.js's download), with a byte-order mark so that spreadsheets
+   read it as UTF-8. */
 function saveText(text, name) {
-  var url = URL.createObjectURL(new Blob(['\ufeff' + text], {type: 'text/csv;charset=utf-8'}));
-  var a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  a.style.display = 'none';
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
+  window.atlasSave(new Blob(['\ufeff' + text], {type: 'text/csv;charset=utf-8'}), name);
 }
 
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
