@@ -27,6 +27,17 @@ READY = ("() => { const g = document.querySelector('#ccg-map .js-plotly-plot');"
          " return g && g.data && g.data[0].locations.length > 0"
          " && document.querySelector('#clustering-robust table, #clustering-robust p'); }")
 
+# The map has its fit and MapLibre has drawn it (the browser tests' wait_drawn): WebGL is software-rendered here.
+DRAWN = """() => new Promise((resolve) => {
+    const g = document.querySelector('#ccg-map .js-plotly-plot');
+    const m = g && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot && g._fullLayout.map._subplot.map;
+    const fit = Number(document.getElementById('ccg-map').dataset.fitZoom);
+    const idle = () => !!m && Number.isFinite(fit) && Math.abs(m.getZoom() - fit) < 0.01 && m.loaded()
+                       && !m.isMoving() && m.areTilesLoaded();
+    if (!idle()) { resolve(false); return; }
+    requestAnimationFrame(() => requestAnimationFrame(() => resolve(idle())));
+})"""
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -54,6 +65,8 @@ def _page(browser, url: str, path: Path, **context: object) -> None:  # noqa: AN
     page.goto(url, wait_until="networkidle")
     page.wait_for_function(READY, timeout=60000)
     page.wait_for_function("() => !document.querySelector('[data-dash-is-loading]')", timeout=60000)
+    page.wait_for_load_state("networkidle")
+    page.wait_for_function(DRAWN, timeout=60000, polling=200)
     page.screenshot(path=str(path))
     ctx.close()
     print(f"wrote {path.relative_to(ROOT)}")
