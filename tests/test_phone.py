@@ -67,12 +67,18 @@ def _touch(cdp, kind: str, points: list[tuple[float, float]], page=None) -> None
         page.evaluate("() => new Promise((done) => requestAnimationFrame(() => done()))")
 
 
-def test_one_finger_scrolls_the_page_and_two_fingers_move_the_map(request: pytest.FixtureRequest,
-                                                                  live_server: str) -> None:
+def _phone_map_at_top(request: pytest.FixtureRequest, live_server: str) -> Page:
+    """The phone page, loaded, scrolled so that the map's top is 40 px below the screen's."""
     p = phone_page(request, live_server + "/?year=2016")
     loaded(p)
     p.js("() => window.scrollTo(0, document.getElementById('ccg-map').getBoundingClientRect().top - 40)")
     p.page.wait_for_function("() => Math.abs(document.getElementById('ccg-map').getBoundingClientRect().top - 40) < 2")
+    return p
+
+
+def test_one_finger_scrolls_the_page_and_two_fingers_move_the_map(request: pytest.FixtureRequest,
+                                                                  live_server: str) -> None:
+    p = _phone_map_at_top(request, live_server)
     top = p.js("() => window.scrollY")
     x, y = _screen_xy(p, "E38000206")  # Wiltshire, well inside the map
     assert p.js(f"() => !!document.elementFromPoint({x}, {y}).closest('.maplibregl-canvas-container')")
@@ -118,10 +124,7 @@ def test_one_finger_scrolls_the_page_and_two_fingers_move_the_map(request: pytes
 
 def test_a_tapped_ccg_shows_its_details_inside_the_phone_screen(request: pytest.FixtureRequest,
                                                                 live_server: str) -> None:
-    p = phone_page(request, live_server + "/?year=2016")
-    loaded(p)
-    p.js("() => window.scrollTo(0, document.getElementById('ccg-map').getBoundingClientRect().top - 40)")
-    p.page.wait_for_function("() => Math.abs(document.getElementById('ccg-map').getBoundingClientRect().top - 40) < 2")
+    p = _phone_map_at_top(request, live_server)
     # One finger, no movement: a tap still selects (gestures.js lets it click). Like the page tests' clicks, a tap
     # that Plotly never reported (data-clicks, counted by mapfit.js) was dropped by the browser and is tried again;
     # one Plotly reported is never repeated (a second would unselect).
