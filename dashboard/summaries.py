@@ -74,15 +74,6 @@ def records(service: AtlasService, evidence: str = "any") -> list[dict[str, obje
     return service.derived(f"table_records.{evidence}", make)
 
 
-def table_rows(view: View) -> list[dict[str, object]]:
-    """Rows for the CCG table: CCGs in the filter, or only the selected ones when there is a selection."""
-    rows = records(view.service, view.state.evidence)
-    if view.state.ccgs:
-        position = view.service.position
-        return [rows[position[c]] for c in view.state.ccgs if c in position]
-    return [rows[i] for i in np.flatnonzero(view.mask)]
-
-
 def table_caption(view: View, shown: int) -> str:
     """Say what the table (and so its CSV) holds: the selection narrows it, which is easy to miss."""
     if view.state.ccgs:

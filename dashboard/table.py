@@ -54,6 +54,12 @@ def shown_codes(view: View) -> list[str]:
     return view.table.index[np.flatnonzero(view.mask)].tolist()
 
 
+def shown_rows(view: View) -> list[dict[str, object]]:
+    """The rows the grid lists for a view (what its CSV holds): :func:`rows` of :func:`shown_codes`."""
+    everyone, position = rows(view.service, view.state.evidence), view.service.position
+    return [everyone[position[c]] for c in shown_codes(view)]
+
+
 def shown(view: View) -> dict[str, object]:
     """What the browser filters the grid by (``table-shown`` store): codes, and the evidence its rows are for."""
     return {"codes": shown_codes(view), "evidence": view.state.evidence}

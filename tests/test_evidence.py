@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dashboard import figures, summaries
+from dashboard import figures, summaries, table
 from dashboard.state import ViewState, parse_query, to_query
 from geodata import levels, vocabulary
 
@@ -59,7 +59,7 @@ def test_evidence_choice_changes_counts_map_and_table(service) -> None:  # noqa:
     assert counts.at["unknown", "ccgs"] == want
     z = figures.map_arrays(strict).z
     assert z.count(figures.LEVEL_ORDER.index("unknown")) == want
-    rows = summaries.table_rows(strict)
+    rows = table.shown_rows(strict)
     assert sum(r["level_2016"] == "unknown" for r in rows) == want
     assert all(r["claim_2016"] == "" for r in rows if r["level_2016"] == "unknown")
 

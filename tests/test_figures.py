@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from dashboard import figures, summaries
+from dashboard import figures, summaries, table
 from dashboard.state import ViewState, normalise
 
 
@@ -119,7 +119,7 @@ def test_filters_that_match_no_ccg_say_so_everywhere(atlas, service) -> None:  #
 
 def test_table_caption_says_when_the_selection_narrows_the_table(atlas, service) -> None:  # noqa: ANN001
     state = ViewState(regions=("London",), ccgs=("E38000011",))
-    rows = summaries.table_rows(service.view(state))
+    rows = table.shown_rows(service.view(state))
     caption = summaries.table_caption(service.view(state), len(rows))
     assert len(rows) == 1 and "1 selected CCG only, not all 32 in the filter" in caption
     london = service.view(ViewState(regions=("London",)))
