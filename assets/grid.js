@@ -51,7 +51,7 @@ function fitPhone(api, root) {
 
 /* After each (re)draw of the rows: the scrolling region focusable, the phone widths, and data-shown (how many
    CCGs the filter lets through, for a test or a script to wait on). */
-function mark(api, tries) {
+function mark(api) {
   if (!api.__atlasHooked) {
     api.__atlasHooked = true;
     api.addEventListener('modelUpdated', function () { mark(api); });
@@ -65,11 +65,7 @@ function mark(api, tries) {
   }
   var root = document.getElementById('ccg-table');
   if (!root || !(root.classList.contains('ag-root-wrapper') || root.querySelector('.ag-root-wrapper'))) {
-    /* The grid's own elements are not in the page yet (its chunk is still loading): look again shortly. */
-    if ((tries || 0) < 100) {
-      setTimeout(function () { mark(api, (tries || 0) + 1); }, 100);
-    }
-    return;
+    return;  /* the grid's own elements are not in the page yet: watchGrid (below) marks it when they arrive */
   }
   focusableScroller(root);
   fitPhone(api, root);
