@@ -47,7 +47,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(JS_BUNDLE): js/build.mjs js/plotly-atlas.js node_modules/.package-lock.json
+$(JS_BUNDLE): js/build.mjs $(wildcard js/*.js) node_modules/.package-lock.json
 	node js/build.mjs $@
 
 js: node

@@ -24,6 +24,7 @@ from dashboard import (
     dash_internals,
     layout,
     layout_cache,
+    map_geometry,
     plotly_bundle,
     routes,
     security,
@@ -48,11 +49,12 @@ def create_app(debug: bool = False, atlas_dir: str | Path | None = None) -> Dash
                                                       "2015/16 and 2016/17, with sources."}],
     )
     app.index_string = app.index_string.replace("<html>", '<html lang="en">', 1)  # screen readers pick the language
-    plotly_bundle.install(app)
+    # With the partial bundle (which decodes it), the map's geometry is sent once, not in every view's layout.
+    geometry = map_geometry.install(app, map_geometry.for_service(service)) if plotly_bundle.install(app) else None
     dash_internals.load_on_demand(dag, "dash_ag_grid.min.js")  # assets/grid-lazy.js loads it near the table
     # Set first, so Dash does not take the whole default page (1 MB) as the validation layout in every page.
-    app.validation_layout = layout_cache.skeleton(layout.page(service, ViewState()))
-    app.layout = KeyedLayout(lambda: layout.page(service, request_state(service)),
+    app.validation_layout = layout_cache.skeleton(layout.page(service, ViewState(), geometry))
+    app.layout = KeyedLayout(lambda: layout.page(service, request_state(service), geometry),
                              lambda: layout_key(request_state(service)), service.cache("layout"))
     callbacks.register(app, service)
     routes.register(app.server, service)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from dash import dcc, html
 
-from dashboard import components, figures, table
+from dashboard import components, figures, map_geometry, table
 from dashboard.service import AtlasService
 from dashboard.state import REGION_HEADING, ViewState, map_parts, to_store
 from geodata.atlas import Atlas
@@ -167,13 +167,16 @@ def year_options(view: str) -> list[dict[str, object]]:
             {"label": "2016/17" + suffix, "value": 2016, "disabled": change}]
 
 
-def page(service: AtlasService, state: ViewState) -> html.Div:
+def page(service: AtlasService, state: ViewState, geometry_url: str | None = None) -> html.Div:
     """The page as a shared link shows it: its stores already hold what the first callbacks would compute, so
     those callbacks change nothing and the first painted map is the link's view, drawn once (then fitted to the
-    browser's size with the bounds in ``first-bounds``)."""
+    browser's size with the bounds in ``first-bounds``). With ``geometry_url`` the map refers to its geometry
+    there (:mod:`dashboard.map_geometry`) instead of carrying it."""
     atlas = service.atlas
     view = service.view(state)
     initial_map = figures.map_figure(view)
+    if geometry_url:
+        initial_map = map_geometry.on_the_wire(initial_map, geometry_url)
     cov = atlas.manifest["coverage"]
     known = {y: 209 - cov[y]["unknown"] for y in cov}
     return html.Div([

@@ -1,0 +1,156 @@
+"""The page map's geometry travels once, as a topology, and comes back exactly (dashboard/map_geometry.py).
+
+Round trips on the real atlas, a small golden case, the errors, the route and the page's layout; and in real
+Chromium, that the bundle's decoder (js/atlas-geometry.js) gives the very GeoJSON and borders Python has.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+
+import pytest
+from test_browser import browser, open_page  # noqa: F401
+
+from dashboard import figures, map_geometry
+from dashboard.figures import _line_coords
+from dashboard.service import AtlasService
+from dashboard.state import ViewState
+
+
+def canonical_ring(ring: list[list[float]]) -> tuple:
+    """A ring up to where it starts (the encoder starts rings at a junction); its direction is kept."""
+    pts = [tuple(p) for p in ring[:-1]]
+    k = pts.index(min(pts))
+    return tuple(pts[k:] + pts[:k])
+
+
+def canonical(collection: dict) -> list:
+    out = []
+    for f in collection["features"]:
+        g = f["geometry"]
+        polygons = [g["coordinates"]] if g["type"] == "Polygon" else g["coordinates"]
+        out.append((f["id"], g["type"], f["properties"], [[canonical_ring(r) for r in p] for p in polygons]))
+    return out
+
+
+def segments(lon: list, lat: list) -> set[frozenset]:
+    return {frozenset([(lon[i], lat[i]), (lon[i + 1], lat[i + 1])]) for i in range(len(lon) - 1)
+            if lon[i] is not None and lon[i + 1] is not None}
+
+
+@pytest.fixture(scope="module")
+def real(atlas):  # noqa: ANN001, ANN201
+    service = AtlasService(atlas)
+    body = map_geometry.for_service(service)
+    return service, body, map_geometry.decode(json.loads(body))
+
+
+def test_the_real_ccgs_come_back_exactly(real, atlas) -> None:  # noqa: ANN001
+    _, _, parts = real
+    assert canonical(parts["ccgs"]) == canonical(atlas.ccgs_geojson)
+    # Every coordinate is the very float the build wrote (integer steps / 1e5 give the nearest double).
+    assert [f["id"] for f in parts["ccgs"]["features"]] == [f["id"] for f in atlas.ccgs_geojson["features"]]
+
+
+@pytest.mark.parametrize(("part", "name"), [("teams", "area_teams_geojson"), ("regions", "regions_geojson")])
+def test_borders_are_the_builds_borders(real, atlas, part: str, name: str) -> None:  # noqa: ANN001
+    """Derived from arcs between CCGs of different groups, they cover exactly the build's internal borders."""
+    _, _, parts = real
+    mine = segments(parts[part]["lon"], parts[part]["lat"])
+    theirs = segments(*_line_coords(getattr(atlas, name)))
+    assert mine == theirs and len(mine) > 900
+
+
+def test_each_shared_edge_is_sent_once_and_the_payload_is_small(real) -> None:  # noqa: ANN001
+    service, body, _ = real
+    fig = figures.map_figure(service.view(ViewState())).to_plotly_json()
+    replaced = json.dumps([fig["data"][figures.T_CCG]["geojson"], fig["data"][figures.T_TEAMS]["lon"],
+                           fig["data"][figures.T_TEAMS]["lat"], fig["data"][figures.T_REGIONS]["lon"],
+                           fig["data"][figures.T_REGIONS]["lat"], fig["layout"]["map"]["layers"][0]["source"]],
+                          separators=(",", ":")).encode()
+    topology = json.loads(body)
+    n_points = sum(len(a) // 2 for a in topology["arcs"])
+    n_ring_points = sum(len(r) - 1 for f in service.atlas.ccgs_geojson["features"]
+                        for p in ([f["geometry"]["coordinates"]] if f["geometry"]["type"] == "Polygon"
+                                  else f["geometry"]["coordinates"]) for r in p)
+    assert n_points < 0.7 * n_ring_points  # shared edges once, not twice
+    assert len(gzip.compress(body, 6)) < 0.4 * len(gzip.compress(replaced, 6))
+
+
+def test_two_squares_share_one_arc() -> None:
+    """Golden case: squares A and B share the edge x = 1; the border between their teams is that edge alone."""
+    a = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.0, 0.0]]
+    b = [[1.0, 0.0], [2.0, 0.0], [2.0, 1.0], [1.0, 1.0], [1.0, 0.0]]
+    fc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "A", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [a]}},
+        {"type": "Feature", "id": "B", "properties": {}, "geometry": {"type": "MultiPolygon", "coordinates": [[b]]}},
+    ]}
+    topology = map_geometry.encode(fc, {"teams": {"A": "x", "B": "y"}, "regions": {"A": "r", "B": "r"}})
+    assert len(topology["arcs"]) == 3
+    assert topology["arcs"][0] == [100000, 0, 0, 100000]  # the shared edge, in steps of 1e-5 degrees
+    assert topology["ccgs"]["polygons"][1] == [[[2, ~0]]]  # B runs along it the other way
+    assert topology["lines"] == {"teams": [[0]], "regions": []}
+    parts = map_geometry.decode(topology)
+    assert canonical(parts["ccgs"]) == canonical(fc)
+    assert parts["teams"] == {"lon": [1.0, 1.0, None], "lat": [0.0, 1.0, None]}
+
+
+def test_geometry_off_the_grid_or_not_a_polygon_is_refused() -> None:
+    def fc(geometry: dict) -> dict:
+        return {"type": "FeatureCollection", "features": [{"type": "Feature", "id": "A", "properties": {},
+                                                           "geometry": geometry}]}
+
+    square = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]
+    with pytest.raises(ValueError, match="not on the 1e-05 degree grid"):
+        map_geometry.encode(fc({"type": "Polygon", "coordinates": [[[0.000001, 0.0], *square[1:3], [0.000001, 0.0]]]}),
+                            {})
+    with pytest.raises(ValueError, match="Polygon or MultiPolygon, not LineString"):
+        map_geometry.encode(fc({"type": "LineString", "coordinates": square}), {})
+    with pytest.raises(ValueError, match="not an atlas-topology/1 payload"):
+        map_geometry.decode({"format": "topojson"})
+
+
+def map_figure_in(node: object) -> dict | None:
+    if isinstance(node, dict):
+        if node.get("props", {}).get("id") == "ccg-map":
+            return node["props"]["figure"]
+        node = list(node.values())
+    for child in node if isinstance(node, list) else []:
+        found = map_figure_in(child)
+        if found:
+            return found
+    return None
+
+
+def test_the_page_layout_refers_to_the_geometry_served_once(dash_app) -> None:  # noqa: ANN001
+    client = dash_app.server.test_client()
+    html = client.get("/").get_data(as_text=True)
+    (url,) = re.findall(r'<link rel="preload" href="([^"]+)" as="fetch" crossorigin="anonymous">', html)
+    layout = client.get("/_dash-layout?area_team=Greater%20Manchester", headers={"Accept-Encoding": "identity"})
+    body = layout.get_data(as_text=True)
+    fig = map_figure_in(json.loads(body))
+    assert fig["data"][figures.T_CCG]["geojson"] == fig["layout"]["map"]["layers"][0]["source"] == f"{url}#ccgs"
+    assert fig["data"][figures.T_TEAMS]["lon"] == f"{url}#teams"
+    assert fig["data"][figures.T_REGIONS]["lat"] == f"{url}#regions"
+    assert '"coordinates"' not in body
+    assert len(gzip.compress(layout.data, 6)) < 60_000  # it was about 285 kB with the geometry
+    geometry = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert geometry.status_code == 200 and geometry.headers["Content-Encoding"] == "gzip"
+    assert "immutable" in geometry.headers["Cache-Control"]
+    assert json.loads(gzip.decompress(geometry.data))["format"] == "atlas-topology/1"
+    assert client.get(url.replace(url.split(".")[-2], "0" * 16)).status_code == 404
+
+
+def test_the_browser_decodes_the_same_geometry(open_page, atlas) -> None:  # noqa: ANN001, F811
+    """The map in Chromium holds Python's GeoJSON and borders (the decoder in the bundle agrees with decode())."""
+    p = open_page("?area_team=Greater%20Manchester")
+    shown = p.js("""() => { const g = document.querySelector('#ccg-map .js-plotly-plot');
+        return {ccgs: g.data[0].geojson, teams: [g.data[1].lon, g.data[1].lat], regions: [g.data[2].lon, g.data[2].lat],
+                layer: g._fullLayout.map.layers[0].source === g.data[0].geojson}; }""")
+    assert canonical(shown["ccgs"]) == canonical(atlas.ccgs_geojson)
+    assert segments(*shown["teams"]) == segments(*_line_coords(atlas.area_teams_geojson))
+    assert segments(*shown["regions"]) == segments(*_line_coords(atlas.regions_geojson))
+    assert shown["layer"] is True  # the faded England beneath is the same decoded CCGs, not a second copy
+    assert sum("/_atlas/geometry." in u for u in p.requests) == 1
