@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import dash_ag_grid as dag
-from dash import Dash
+from dash import Dash, dash_table
 from flask import has_request_context, request
 
 from dashboard import (
@@ -52,6 +52,7 @@ def create_app(debug: bool = False, atlas_dir: str | Path | None = None) -> Dash
     # With the partial bundle (which decodes it), the map's geometry is sent once, not in every view's layout.
     geometry = map_geometry.install(app, map_geometry.for_service(service)) if plotly_bundle.install(app) else None
     dash_internals.load_on_demand(dag, "dash_ag_grid.min.js")  # assets/grid-lazy.js loads it near the table
+    dash_internals.load_on_demand(dash_table, "dash_table/bundle.js")  # Dash always adds it; no DataTable here
     # Set first, so Dash does not take the whole default page (1 MB) as the validation layout in every page.
     app.validation_layout = layout_cache.skeleton(layout.page(service, ViewState(), geometry))
     app.layout = KeyedLayout(lambda: layout.page(service, request_state(service), geometry),

@@ -9,6 +9,9 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         return window.dash_clientside.no_update;
       }
       bounds = bounds.slice(0, 4);
+      /* Every fit asked for is counted: one still waiting below when a newer one arrives is dropped, so the map
+         never jumps back to an older frame (the first view's bounds wait for the first draw in callbacks.py). */
+      const fit = window.__atlasFits = (window.__atlasFits || 0) + 1;
       /* The graph can still be unmounted or zero-sized (behind dcc.Loading) when the bounds arrive: wait for it
          (a Promise is allowed here), else the fit would be skipped or computed for a 0-pixel map. */
       const sized = () => {
@@ -19,7 +22,9 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         return new Promise((resolve) => {
           const started = Date.now();
           const poll = () => {
-            if (sized() || Date.now() - started > 10000) {
+            if (window.__atlasFits !== fit) {
+              resolve(window.dash_clientside.no_update);
+            } else if (sized() || Date.now() - started > 10000) {
               resolve(sized() ? window.dash_clientside.atlas.fitMap(bounds) : window.dash_clientside.no_update);
             } else {
               setTimeout(poll, 50);

@@ -73,13 +73,17 @@ def _state(app: Dash, service: AtlasService) -> None:
 
     # The first view's bounds (layout.page) reach the map's fit once Plotly has drawn the map (the map callback
     # sends bounds only when the filter changes, and the fit also hooks the map's click counter, which needs it).
+    # A fit asked for meanwhile (a filter change, a zoom button: window.__atlasFits counts them in mapfit.js) is
+    # newer than these bounds, so they are then dropped rather than framing the map back to the first view.
     app.clientside_callback(
         """function (bounds) {
+            var fits = window.__atlasFits || 0;
             return new Promise(function (resolve) {
                 var started = Date.now();
                 (function poll() {
                     var gd = document.querySelector('#ccg-map .js-plotly-plot');
-                    if ((gd && gd.on && gd._fullLayout) || Date.now() - started > 20000) { resolve(bounds); }
+                    if ((window.__atlasFits || 0) !== fits) { resolve(window.dash_clientside.no_update); }
+                    else if ((gd && gd.on && gd._fullLayout) || Date.now() - started > 20000) { resolve(bounds); }
                     else { setTimeout(poll, 50); }
                 })();
             });
