@@ -11,7 +11,7 @@ from dashboard import components, figures, summaries, table
 from dashboard.change import chart_state
 from dashboard.clustering_summary import cluster_table
 from dashboard.clustering_view import clustering_panel
-from dashboard.layout import FIRST_BOUNDS, area_team_options, year_options
+from dashboard.layout import FIRST_BOUNDS, IMD_WIRE, area_team_options, year_options
 from dashboard.robust_view import robust_section
 from dashboard.service import AtlasService
 from dashboard.state import (
@@ -151,11 +151,18 @@ def _panels(app: Dash, service: AtlasService) -> None:
         state = chart_state(from_store(data, vocab))
         return cached("team_chart", state, lambda: figures.team_share_figure(service.view(state)))
 
-    @app.callback(Output("imd-chart", "figure"), Input("view-state", "data"))
+    @app.callback(Output(IMD_WIRE, "data"), Input("view-state", "data"))
     def update_imd_chart(data):  # noqa: ANN001
+        """The deprivation chart with its points as rows of the map's customdata, which the browser fills in."""
         state = from_store(data, vocab)
         key = (chart_state(state), state.ccgs)
-        return cached("imd_chart", key, lambda: figures.imd_by_level_figure(service.view(key[0]), state.ccgs))
+        return cached("imd_chart", key,
+                      lambda: figures.imd_by_level_figure(service.view(key[0]), state.ccgs, wire=True))
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="atlasCharts", function_name="fromMap"),
+        Output("imd-chart", "figure"), Input(IMD_WIRE, "data"), State("ccg-map", "figure"),
+    )
 
     @app.callback(Output("clustering", "children"), Input("view-state", "data"))
     def update_clustering(data):  # noqa: ANN001

@@ -103,6 +103,38 @@ def test_imd_chart_rings_selected_ccgs(atlas, service) -> None:  # noqa: ANN001
     assert mark["y"][0] in [trace["name"] for trace in plain["data"]]  # on its level's row
 
 
+def _filled_from_map(wire: dict, map_json: dict) -> dict:
+    """What assets/charts.js draws from a wire figure: each trace's rows looked up in the map's customdata."""
+    custom = map_json["data"][figures.T_CCG]["customdata"]
+    data = []
+    for trace in wire["data"]:
+        out = {k: v for k, v in trace.items() if k != "rows"}
+        if "rows" in trace:
+            out.update({k: [custom[r][i] for r in trace["rows"]] for k, i in wire["fromMap"].items()})
+        data.append(out)
+    return {"data": data, "layout": wire["layout"]}
+
+
+def test_imd_chart_as_sent_draws_the_same_figure_from_the_map(service) -> None:  # noqa: ANN001
+    """The page gets the deprivation chart's points as map rows (names and scores are in the map's customdata):
+    filled in, it is the full figure, for every view kind, with a filter and with a selection."""
+    import plotly.io as pio
+    from plotly.utils import PlotlyJSONEncoder
+
+    def as_sent(fig: dict) -> dict:
+        return json.loads(json.dumps(fig, cls=PlotlyJSONEncoder))
+
+    map_json = json.loads(pio.to_json(figures.map_figure(service.view(ViewState()))))
+    for state in (ViewState(), ViewState(year=2015), ViewState(view="change"),
+                  ViewState(area_teams=("Greater Manchester",), ccgs=("E38000024",)),
+                  ViewState(area_teams=("Thames Valley",), imd=(1, 1))):
+        view = service.view(state)
+        full = as_sent(figures.imd_by_level_figure(view, state.ccgs))
+        wire = as_sent(figures.imd_by_level_figure(view, state.ccgs, wire=True))
+        assert not any("x" in t or "text" in t for t in wire["data"]), "names and scores are not sent again"
+        assert _filled_from_map(wire, map_json) == full, state
+
+
 def test_filters_that_match_no_ccg_say_so_everywhere(atlas, service) -> None:  # noqa: ANN001
     """Thames Valley has no CCG in the most deprived quintile: charts, summary and clustering say why they are empty."""
     from dashboard.clustering_view import clustering_panel
