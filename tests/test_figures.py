@@ -216,3 +216,28 @@ def test_the_year_control_says_it_does_not_apply_to_the_change_view() -> None:
     assert not any(o["disabled"] for o in year_options("level"))
     change = year_options("change")
     assert all(o["disabled"] for o in change) and "both years" in change[-1]["label"]
+
+
+def test_clustering_patch_turns_the_panel_shown_into_the_new_one(service) -> None:  # noqa: ANN001
+    """A change patches only the panel's items that differ; applied to the panel shown, it gives the new panel."""
+    from dash import no_update
+
+    from dashboard.callbacks import _as_json, changed_children
+    from dashboard.clustering_view import clustering_panel
+
+    for before, after in ((ViewState(year=2016), ViewState(year=2015)),
+                          (ViewState(year=2015), ViewState(year=2015, area_teams=("Greater Manchester",))),
+                          (ViewState(), ViewState(view="change", year=2016))):
+        old, new = clustering_panel(service, before), clustering_panel(service, after)
+        sent = changed_children(old, new)
+        if isinstance(sent, list):
+            assert sent is new
+            continue
+        ops = sent.to_plotly_json()["operations"]
+        shown = list(old)
+        for op in ops:
+            assert op["operation"] == "Assign" and len(op["location"]) == 1
+            shown[op["location"][0]] = op["params"]["value"]
+        assert [_as_json(c) for c in shown] == [_as_json(c) for c in new], (before, after)
+    panel = clustering_panel(service, ViewState())
+    assert changed_children(panel, clustering_panel(service, ViewState())) is no_update
