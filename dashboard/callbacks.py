@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import Callable
 from typing import Any
 
 from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx, no_update
+from plotly.utils import PlotlyJSONEncoder
 
 from dashboard import components, figures, summaries, table
 from dashboard.change import chart_state
 from dashboard.clustering_summary import cluster_table
 from dashboard.clustering_view import clustering_panel
-from dashboard.layout import FIRST_BOUNDS, area_team_options, year_options
+from dashboard.layout import CLUSTERING_SHOWN, FIRST_BOUNDS, IMD_WIRE, area_team_options, year_options
 from dashboard.robust_view import robust_section
 from dashboard.service import AtlasService
 from dashboard.state import (
@@ -34,6 +37,28 @@ def register(app: Dash, service: AtlasService) -> None:
     """Every callback of the page, for one atlas service."""
     for part in (_state, _map, _panels, _table):
         part(app, service)
+
+
+def _as_json(component: object) -> str:
+    return json.dumps(component, cls=PlotlyJSONEncoder, sort_keys=True)
+
+
+def changed_children(old: object, new: object) -> Any:
+    """``new`` (a list of components) as what the browser needs when it shows ``old``: ``no_update`` if the same,
+    a Patch of the changed items if both have as many items and it compresses smaller (the hints and headings
+    that every view shares are not sent again), else ``new`` whole."""
+    if not isinstance(old, list) or not isinstance(new, list) or len(old) != len(new):
+        return new
+    changed = [i for i, (a, b) in enumerate(zip(old, new)) if _as_json(a) != _as_json(b)]
+    if not changed:
+        return no_update
+    if len(changed) == len(new):
+        return new
+    patch = Patch()
+    for i in changed:
+        patch[i] = new[i]
+    smaller = len(gzip.compress(_as_json(patch.to_plotly_json()).encode())) < len(gzip.compress(_as_json(new).encode()))
+    return patch if smaller else new
 
 
 def _cached(service: AtlasService, name: str, key: object, make: Callable[[], Any]) -> Any:
@@ -155,16 +180,33 @@ def _panels(app: Dash, service: AtlasService) -> None:
         state = chart_state(from_store(data, vocab))
         return cached("team_chart", state, lambda: figures.team_share_figure(service.view(state)))
 
-    @app.callback(Output("imd-chart", "figure"), Input("view-state", "data"))
+    @app.callback(Output(IMD_WIRE, "data"), Input("view-state", "data"))
     def update_imd_chart(data):  # noqa: ANN001
+        """The deprivation chart with its points as rows of the map's customdata, which the browser fills in."""
         state = from_store(data, vocab)
         key = (chart_state(state), state.ccgs)
-        return cached("imd_chart", key, lambda: figures.imd_by_level_figure(service.view(key[0]), state.ccgs))
+        return cached("imd_chart", key,
+                      lambda: figures.imd_by_level_figure(service.view(key[0]), state.ccgs, wire=True))
 
-    @app.callback(Output("clustering", "children"), Input("view-state", "data"))
-    def update_clustering(data):  # noqa: ANN001
+    app.clientside_callback(
+        ClientsideFunction(namespace="atlasCharts", function_name="fromMap"),
+        Output("imd-chart", "figure"), Input(IMD_WIRE, "data"), State("ccg-map", "figure"),
+    )
+
+    @app.callback(Output("clustering", "children"), Output(CLUSTERING_SHOWN, "data"),
+                  Input("view-state", "data"), State(CLUSTERING_SHOWN, "data"))
+    def update_clustering(data, shown):  # noqa: ANN001
+        """Only the parts of the panel that differ from the one the browser shows (``shown``: its view)."""
         state = chart_state(from_store(data, vocab))
-        return cached("clustering", state, lambda: clustering_panel(service, state))
+        now = to_store(state)
+        panel = cached("clustering", state, lambda: clustering_panel(service, state))
+        if not isinstance(shown, dict):
+            return panel, now
+        before = chart_state(from_store(shown, vocab))
+        if before == state:
+            return no_update, no_update
+        old = cached("clustering", before, lambda: clustering_panel(service, before))
+        return cached("clustering_patch", (before, state), lambda: changed_children(old, panel)), now
 
     # Its own callback: the known-only panel above shows at once, the completions (about 0.1 to 0.6 s) after.
     @app.callback(Output("clustering-robust", "children"), Input("view-state", "data"))

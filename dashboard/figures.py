@@ -453,26 +453,40 @@ def team_share_figure(view: View) -> dict:
     return {"data": data, "layout": _bar_layout(labels, teams, xaxis, title, len(LEVEL_ORDER))}
 
 
-def imd_by_level_figure(view: View, selected: Sequence[str] = ()) -> dict:
+def imd_by_level_figure(view: View, selected: Sequence[str] = (), wire: bool = False) -> dict:
     """IMD 2015 score of each CCG by level: box and points, so small groups are not hidden by a box.
 
     Selected CCGs are ringed, so a CCG picked on the map can be found among its peers. In the change view, by
-    change group instead (:func:`imd_by_change_figure`).
+    change group instead (:func:`imd_by_change_figure`). ``wire``: the page's compact form (:func:`wire_points`).
     """
     if view.state.view == "change":
-        return imd_by_change_figure(view, selected)
+        return imd_by_change_figure(view, selected, wire)
     title = _title(f"Deprivation by level, {YEAR_LABEL[view.year]}", "IMD 2015 score of each CCG in the filter")
     groups = pd.Series(view.level, index=view.table.index)
-    return _imd_boxes(view, groups, LEVEL_ORDER, LEVEL_LABEL, LEVEL_COLOR, title, selected)
+    return _imd_boxes(view, groups, LEVEL_ORDER, LEVEL_LABEL, LEVEL_COLOR, title, selected, wire)
 
 
 IMD_AXIS_TITLE = "IMD 2015 average score<br>(higher = more deprived)"
+#: Where each CCG's name and IMD score sit in the map's per-CCG ``customdata`` (:func:`map_figure`, rows in table
+#: order), which the page already holds: the deprivation chart's points are sent as row numbers into it.
+MAP_CUSTOM_FIELDS = {"text": 0, "x": 2}
+
+
+def wire_points(trace: dict, rows: Sequence[int]) -> dict:
+    """A trace whose per-CCG ``text`` (names) and ``x`` (IMD scores) the browser fills in from the map's customdata
+    (assets/charts.js): only the row numbers travel, so a change does not re-send 209 names and scores."""
+    out = {k: v for k, v in trace.items() if k not in MAP_CUSTOM_FIELDS}
+    out["rows"] = [int(r) for r in rows]
+    return out
 
 
 def _imd_boxes(view: View, groups: pd.Series, order: Sequence[str], labels: dict[str, str], colors: dict[str, str],
-               title: dict, selected: Sequence[str]) -> dict:
-    """Box and points of IMD score per group of CCGs in the filter (groups not in ``order`` are not drawn)."""
-    sub = view.table[view.mask].assign(_group=groups[view.mask].to_numpy())
+               title: dict, selected: Sequence[str], wire: bool = False) -> dict:
+    """Box and points of IMD score per group of CCGs in the filter (groups not in ``order`` are not drawn).
+
+    ``wire``: each trace carries ``rows`` (its CCGs' rows in the table) in place of ``x`` and ``text``, and the
+    figure ``fromMap`` (:data:`MAP_CUSTOM_FIELDS`), for the page to fill in; the figure drawn is the same."""
+    sub = view.table[view.mask].assign(_group=groups[view.mask].to_numpy(), _row=np.flatnonzero(view.mask))
     if sub.empty:
         return _no_ccgs_figure(title)
     counts = sub["_group"].value_counts()
@@ -482,25 +496,27 @@ def _imd_boxes(view: View, groups: pd.Series, order: Sequence[str], labels: dict
         part = sub[sub["_group"] == g]
         if part.empty:
             continue
-        data.append({
+        trace = {
             "type": "box", "x": part["imd_score"].tolist(), "name": names[g],
             "marker": {"color": colors[g]}, "boxpoints": "all", "jitter": 0.4, "pointpos": 0,
             "hoveron": "points",  # the box's own hover (five numbers, each naming the group) piled up on a phone
             "text": part["ccg_name"].tolist(), "line": {"width": 1.5},
             "hovertemplate": "<b>%{text}</b><br>IMD %{x:.1f}<br>" + labels[g] + "<extra></extra>",
             **({"fillcolor": "rgba(0,0,0,0)"} if g == "unknown" else {}),
-        })
+        }
+        data.append(wire_points(trace, part["_row"]) if wire else trace)
     picked = sub[sub.index.isin(list(selected)) & sub["_group"].isin(list(order))]
     if len(picked):
-        data.append({
+        trace = {
             "type": "scatter", "mode": "markers", "x": picked["imd_score"].tolist(),
             "y": [names[g] for g in picked["_group"]], "text": picked["ccg_name"].tolist(), "name": "Selected",
             "marker": {"size": 16, "color": "rgba(0,0,0,0)", "line": {"width": 2.5, "color": SELECTED_COLOR}},
             "hovertemplate": "%{text} (selected): IMD %{x:.1f}<extra></extra>",
-        })
+        }
+        data.append(wire_points(trace, picked["_row"]) if wire else trace)
     shown = [names[g] for g in order if (sub["_group"] == g).any()]
     plot = _rows_px(shown) * max(len(shown), 1)
-    return {"data": data, "layout": {
+    return {**({"fromMap": MAP_CUSTOM_FIELDS} if wire else {}), "data": data, "layout": {
         "height": max(300, CHART_TOP + plot + 70), "showlegend": False, "font": {"family": FONT},
         "margin": {"l": 8, "r": 16, "t": CHART_TOP, "b": 60},
         "xaxis": {"title": {"text": IMD_AXIS_TITLE}, "automargin": True, "tickfont": TICK_FONT, "nticks": 6},
@@ -555,7 +571,7 @@ def team_change_figure(view: View) -> dict:
     return {"data": data, "layout": _bar_layout(labels, teams, xaxis, title, len(CHANGE_ORDER))}
 
 
-def imd_by_change_figure(view: View, selected: Sequence[str] = ()) -> dict:
+def imd_by_change_figure(view: View, selected: Sequence[str] = (), wire: bool = False) -> dict:
     """IMD 2015 score of the CCGs that became delegated in 2016/17 against those delegated in both years and those
     not delegated in either; CCGs with an unknown level in either year are left out, and the subtitle says how many."""
     groups = pd.Series(change.view_groups(view), index=view.table.index)
@@ -563,4 +579,5 @@ def imd_by_change_figure(view: View, selected: Sequence[str] = ()) -> dict:
     sub = (f"IMD 2015 score; {_plural(unknown, 'CCG')} unknown in either year left out" if unknown
            else "IMD 2015 score of each CCG in the filter")
     title = _title(f"Deprivation by change, {change.SPAN}", sub)
-    return _imd_boxes(view, groups, change.GROUP_ORDER, change.GROUP_LABEL, change.GROUP_COLOR, title, selected)
+    return _imd_boxes(view, groups, change.GROUP_ORDER, change.GROUP_LABEL, change.GROUP_COLOR, title, selected,
+                      wire)

@@ -13,6 +13,8 @@ from geodata.atlas import Atlas
 from geodata.vocabulary import EVIDENCE_LABEL, LEVEL_LABEL
 
 FIRST_BOUNDS = "first-bounds"  # the first view's map bounds, handed to the map's fit once Plotly has drawn
+CLUSTERING_SHOWN = "clustering-shown"  # the view the clustering panel shows, so a change patches only what differs
+IMD_WIRE = "imd-chart-wire"  # the deprivation chart as the server sends it (dashboard/figures.py wire_points)
 
 GRAPH_CONFIG = {
     "displaylogo": False,
@@ -189,6 +191,8 @@ def page(service: AtlasService, state: ViewState, geometry_url: str | None = Non
         dcc.Store(id=FIRST_BOUNDS, data=figures.filter_bounds(view)),
         dcc.Store(id="map-bounds"),
         dcc.Store(id="map-plotly-selection"),  # output slot of the clientside callback that clears Plotly's styling
+        dcc.Store(id=IMD_WIRE),
+        dcc.Store(id=CLUSTERING_SHOWN),  # the deprivation chart as sent, its points as map rows (assets/charts.js)
         html.Header([
             html.H1("CCG primary care co-commissioning atlas, England 2015/16 and 2016/17"),
             html.P([

@@ -103,6 +103,38 @@ def test_imd_chart_rings_selected_ccgs(atlas, service) -> None:  # noqa: ANN001
     assert mark["y"][0] in [trace["name"] for trace in plain["data"]]  # on its level's row
 
 
+def _filled_from_map(wire: dict, map_json: dict) -> dict:
+    """What assets/charts.js draws from a wire figure: each trace's rows looked up in the map's customdata."""
+    custom = map_json["data"][figures.T_CCG]["customdata"]
+    data = []
+    for trace in wire["data"]:
+        out = {k: v for k, v in trace.items() if k != "rows"}
+        if "rows" in trace:
+            out.update({k: [custom[r][i] for r in trace["rows"]] for k, i in wire["fromMap"].items()})
+        data.append(out)
+    return {"data": data, "layout": wire["layout"]}
+
+
+def test_imd_chart_as_sent_draws_the_same_figure_from_the_map(service) -> None:  # noqa: ANN001
+    """The page gets the deprivation chart's points as map rows (names and scores are in the map's customdata):
+    filled in, it is the full figure, for every view kind, with a filter and with a selection."""
+    import plotly.io as pio
+    from plotly.utils import PlotlyJSONEncoder
+
+    def as_sent(fig: dict) -> dict:
+        return json.loads(json.dumps(fig, cls=PlotlyJSONEncoder))
+
+    map_json = json.loads(pio.to_json(figures.map_figure(service.view(ViewState()))))
+    for state in (ViewState(), ViewState(year=2015), ViewState(view="change"),
+                  ViewState(area_teams=("Greater Manchester",), ccgs=("E38000024",)),
+                  ViewState(area_teams=("Thames Valley",), imd=(1, 1))):
+        view = service.view(state)
+        full = as_sent(figures.imd_by_level_figure(view, state.ccgs))
+        wire = as_sent(figures.imd_by_level_figure(view, state.ccgs, wire=True))
+        assert not any("x" in t or "text" in t for t in wire["data"]), "names and scores are not sent again"
+        assert _filled_from_map(wire, map_json) == full, state
+
+
 def test_filters_that_match_no_ccg_say_so_everywhere(atlas, service) -> None:  # noqa: ANN001
     """Thames Valley has no CCG in the most deprived quintile: charts, summary and clustering say why they are empty."""
     from dashboard.clustering_view import clustering_panel
@@ -184,3 +216,28 @@ def test_the_year_control_says_it_does_not_apply_to_the_change_view() -> None:
     assert not any(o["disabled"] for o in year_options("level"))
     change = year_options("change")
     assert all(o["disabled"] for o in change) and "both years" in change[-1]["label"]
+
+
+def test_clustering_patch_turns_the_panel_shown_into_the_new_one(service) -> None:  # noqa: ANN001
+    """A change patches only the panel's items that differ; applied to the panel shown, it gives the new panel."""
+    from dash import no_update
+
+    from dashboard.callbacks import _as_json, changed_children
+    from dashboard.clustering_view import clustering_panel
+
+    for before, after in ((ViewState(year=2016), ViewState(year=2015)),
+                          (ViewState(year=2015), ViewState(year=2015, area_teams=("Greater Manchester",))),
+                          (ViewState(), ViewState(view="change", year=2016))):
+        old, new = clustering_panel(service, before), clustering_panel(service, after)
+        sent = changed_children(old, new)
+        if isinstance(sent, list):
+            assert sent is new
+            continue
+        ops = sent.to_plotly_json()["operations"]
+        shown = list(old)
+        for op in ops:
+            assert op["operation"] == "Assign" and len(op["location"]) == 1
+            shown[op["location"][0]] = op["params"]["value"]
+        assert [_as_json(c) for c in shown] == [_as_json(c) for c in new], (before, after)
+    panel = clustering_panel(service, ViewState())
+    assert changed_children(panel, clustering_panel(service, ViewState())) is no_update
