@@ -4,8 +4,11 @@ The map figure carries the CCG polygons (about 185 kB compressed as GeoJSON), th
 (another 30 kB) and, beneath them, England in the faded tone (34 kB). All of them are made of the same CCG
 edges, and every edge is shared by two CCGs. Here each edge is kept once: the CCG rings are cut into arcs at the
 points where three or more edges meet, each arc is stored once as integer steps of 1e-5 degrees (the grid the build
-rounds the web geometry to, ``geodata.geometry.GRID_DEG``, so nothing is lost), and polygons and borders become
-lists of arc numbers, as in TopoJSON (``~i`` is arc ``i`` reversed).
+rounds the web geometry to, ``geodata.geometry.GRID_DEG``), and polygons and borders become lists of arc numbers,
+as in TopoJSON (``~i`` is arc ``i`` reversed). The arcs are then sent in steps of 1e-4 degrees (``WEB_SCALE``:
+at most 6 m east-west and 11 m north-south, a thirtieth of the 300 m the build simplifies the boundaries by, and
+less than a pixel at any zoom the page frames); as neighbours share the very same arcs, rounding them leaves no
+gap or overlap between CCGs.
 
 The payload is served at a content-hashed URL with a year's ``Cache-Control``, so a second view, a reload or a
 visitor's next day costs nothing, and the page's layout (one per view) no longer repeats the geometry. In the
@@ -34,7 +37,8 @@ from dashboard.service import AtlasService
 from geodata.geometry import GRID_DEG
 
 FORMAT = "atlas-topology/1"
-SCALE = round(1 / GRID_DEG)  # integer steps per degree
+SCALE = round(1 / GRID_DEG)  # integer steps per degree of the build's web geometry
+WEB_SCALE = 10_000  # integer steps per degree of what is sent (see the module docstring)
 ROUTE = "/_atlas/geometry.<digest>.json"
 #: The parts a figure can refer to, as ``<url>#<part>``: the CCG FeatureCollection, and the borders as lines.
 PARTS = ("ccgs", "teams", "regions")
@@ -150,8 +154,22 @@ def _chains(refs: Sequence[int], arcs: _Arcs) -> list[list[int]]:
     return out
 
 
-def encode(ccgs_geojson: Mapping[str, Any], groups: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
-    """The topology of the CCG FeatureCollection, with the borders between CCGs of different ``groups``.
+def _rescaled(pts: Sequence[Point], scale: int) -> list[Point]:
+    """An arc's points in ``scale`` steps per degree, without the repeats that rounding makes (ends kept)."""
+    div = SCALE // scale
+    out: list[Point] = []
+    for x, y in pts:
+        p = (round(x / div), round(y / div))
+        if not out or p != out[-1]:
+            out.append(p)
+    last = (round(pts[-1][0] / div), round(pts[-1][1] / div))
+    return out if len(out) > 1 else [out[0], last]
+
+
+def encode(ccgs_geojson: Mapping[str, Any], groups: Mapping[str, Mapping[str, str]],
+           scale: int = WEB_SCALE) -> dict[str, Any]:
+    """The topology of the CCG FeatureCollection, with the borders between CCGs of different ``groups``, its arcs
+    in ``scale`` steps per degree (``SCALE`` keeps every coordinate as built; it must divide ``SCALE``).
 
     ``groups`` maps a line name (``"teams"``, ``"regions"``) to each CCG code's group; a border is an arc with a
     CCG of one group on one side and of another on the other (the coast is no border, as in
@@ -174,14 +192,16 @@ def encode(ccgs_geojson: Mapping[str, Any], groups: Mapping[str, Mapping[str, st
     for name, group_of in groups.items():
         border = [i for i, who in users.items() if len(who) == 2 and len({group_of[c] for c in who}) == 2]
         lines[name] = _chains(sorted(border), arcs)
+    if scale <= 0 or SCALE % scale:
+        raise ValueError(f"scale must divide {SCALE}, not {scale}")
     flat_arcs = []
-    for pts in arcs.points:
+    for pts in (_rescaled(a, scale) for a in arcs.points):
         flat = [pts[0][0], pts[0][1]]
         for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
             flat += [x1 - x0, y1 - y0]
         flat_arcs.append(flat)
     return {
-        "format": FORMAT, "scale": SCALE, "arcs": flat_arcs,
+        "format": FORMAT, "scale": scale, "arcs": flat_arcs,
         "ccgs": {"ids": [f["id"] for f in features],
                  "multi": [int(f["geometry"]["type"] == "MultiPolygon") for f in features],
                  "polygons": polygons_out},
