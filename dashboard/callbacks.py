@@ -14,7 +14,7 @@ from dashboard import components, figures, summaries, table
 from dashboard.change import chart_state
 from dashboard.clustering_summary import cluster_table
 from dashboard.clustering_view import clustering_panel
-from dashboard.layout import CLUSTERING_SHOWN, FIRST_BOUNDS, IMD_WIRE, area_team_options, year_options
+from dashboard.layout import CLUSTERING_SHOWN, FIRST_BOUNDS, IMD_WIRE, TEAM_WIRE, area_team_options, year_options
 from dashboard.robust_view import robust_section
 from dashboard.service import AtlasService
 from dashboard.state import (
@@ -171,10 +171,16 @@ def _panels(app: Dash, service: AtlasService) -> None:
         state = filters_only(from_store(data, vocab))
         return cached("counts", state, lambda: counts_for(state))
 
-    @app.callback(Output("team-chart", "figure"), Input("view-state", "data"))
+    @app.callback(Output(TEAM_WIRE, "data"), Input("view-state", "data"))
     def update_team_chart(data):  # noqa: ANN001
+        """The team chart with each team's names once, which the browser puts back on every bar."""
         state = chart_state(from_store(data, vocab))
-        return cached("team_chart", state, lambda: figures.team_share_figure(service.view(state)))
+        return cached("team_chart", state, lambda: figures.team_wire(figures.team_share_figure(service.view(state))))
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="atlasCharts", function_name="teamChart"),
+        Output("team-chart", "figure"), Input(TEAM_WIRE, "data"),
+    )
 
     @app.callback(Output(IMD_WIRE, "data"), Input("view-state", "data"))
     def update_imd_chart(data):  # noqa: ANN001

@@ -135,6 +135,38 @@ def test_imd_chart_as_sent_draws_the_same_figure_from_the_map(service) -> None: 
         assert _filled_from_map(wire, map_json) == full, state
 
 
+def _team_chart_from_wire(wire: dict) -> dict:
+    """What assets/charts.js (teamChart) draws from the team chart as sent: names put back on every bar."""
+    if "teams" not in wire:
+        return wire
+    teams, hover = wire["teams"], wire["hover"]
+    data = [{**trace, "y": teams, "x": [row[0] for row in trace["customdata"]],
+             "customdata": [[*row, h] for row, h in zip(trace["customdata"], hover)]} for trace in wire["data"]]
+    return {"data": data, "layout": {**wire["layout"], "yaxis": {**wire["layout"]["yaxis"], "tickvals": teams,
+                                                                  "categoryarray": teams}}}
+
+
+def test_team_chart_as_sent_draws_the_same_figure_with_each_name_once(service) -> None:  # noqa: ANN001
+    """The page gets the team chart with each team's name and hover name once: put back, it is the full figure,
+    for both views, a filter and no CCGs at all; the bars are counts drawn as shares of each team (barnorm)."""
+    from plotly.utils import PlotlyJSONEncoder
+
+    def as_sent(fig: dict) -> str:
+        return json.dumps(fig, cls=PlotlyJSONEncoder, sort_keys=True)
+
+    for state in (ViewState(), ViewState(year=2015), ViewState(view="change"),
+                  ViewState(area_teams=("Greater Manchester",)), ViewState(area_teams=("Thames Valley",), imd=(1, 1))):
+        full = figures.team_share_figure(service.view(state))
+        wire = figures.team_wire(full)
+        assert as_sent(_team_chart_from_wire(json.loads(as_sent(wire)))) == as_sent(full), state
+        if full["data"]:
+            names = full["data"][0]["y"]
+            assert not any(json.dumps(name) in as_sent(wire["data"]) for name in names), "names are sent once"
+            assert all(trace["y"] == names for trace in full["data"])
+    level = figures.team_share_figure(service.view(ViewState()))
+    assert level["layout"]["barnorm"] == "fraction" and level["layout"]["xaxis"]["range"] == [0, 1]
+
+
 def test_filters_that_match_no_ccg_say_so_everywhere(atlas, service) -> None:  # noqa: ANN001
     """Thames Valley has no CCG in the most deprived quintile: charts, summary and clustering say why they are empty."""
     from dashboard.clustering_view import clustering_panel
