@@ -22,6 +22,24 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         return out;
       });
       return {data: data, layout: wire.layout};
+    },
+
+    /* The team chart arrives with each team's name and hover name once (dashboard/figures.py team_wire): every
+       bar trace gets them back as its y and its last customdata item, its x is its customdata[0] (counts, drawn
+       as shares by the layout's barnorm), and the y axis's categories are the names again. */
+    teamChart: function (wire) {
+      if (!wire || !Array.isArray(wire.data) || !Array.isArray(wire.teams)) {
+        return wire || window.dash_clientside.no_update;
+      }
+      const teams = wire.teams, hover = wire.hover;
+      const data = wire.data.map(function (trace) {
+        const custom = trace.customdata.map(function (row, i) { return row.concat([hover[i]]); });
+        return Object.assign({}, trace, {
+          y: teams.slice(), x: trace.customdata.map(function (row) { return row[0]; }), customdata: custom
+        });
+      });
+      const yaxis = Object.assign({}, wire.layout.yaxis, {tickvals: teams.slice(), categoryarray: teams.slice()});
+      return {data: data, layout: Object.assign({}, wire.layout, {yaxis: yaxis})};
     }
   }
 });

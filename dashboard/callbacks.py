@@ -14,7 +14,16 @@ from dashboard import components, figures, summaries, table
 from dashboard.change import chart_state
 from dashboard.clustering_summary import cluster_table
 from dashboard.clustering_view import clustering_panel
-from dashboard.layout import CLUSTERING_SHOWN, FIRST_BOUNDS, IMD_WIRE, area_team_options, year_options
+from dashboard.layout import (
+    CLUSTERING_SHOWN,
+    COUNTS_SHOWN,
+    FIRST_BOUNDS,
+    IMD_WIRE,
+    ROBUST_SHOWN,
+    TEAM_WIRE,
+    area_team_options,
+    year_options,
+)
 from dashboard.robust_view import robust_section
 from dashboard.service import AtlasService
 from dashboard.state import (
@@ -43,20 +52,36 @@ def _as_json(component: object) -> str:
     return json.dumps(component, cls=PlotlyJSONEncoder, sort_keys=True)
 
 
-def changed_children(old: object, new: object) -> Any:
-    """``new`` (a list of components) as what the browser needs when it shows ``old``: ``no_update`` if the same,
-    a Patch of the changed items if both have as many items and it compresses smaller (the hints and headings
-    that every view shares are not sent again), else ``new`` whole."""
-    if not isinstance(old, list) or not isinstance(new, list) or len(old) != len(new):
-        return new
-    changed = [i for i, (a, b) in enumerate(zip(old, new)) if _as_json(a) != _as_json(b)]
-    if not changed:
+def _tree_ops(old: Any, new: Any, path: tuple) -> list[tuple[tuple, Any]]:
+    """Assignments (path, value) that turn ``old`` into ``new`` (both JSON), each subtree sent whole where that is
+    no longer than the assignments into it."""
+    if old == new:
+        return []
+    same_list = isinstance(old, list) and isinstance(new, list) and len(old) == len(new)
+    same_dict = isinstance(old, dict) and isinstance(new, dict) and old.keys() == new.keys()
+    if not (same_list or same_dict):
+        return [(path, new)]
+    keys = range(len(new)) if same_list else new.keys()
+    ops = [op for k in keys for op in _tree_ops(old[k], new[k], (*path, k))]
+    return ops if len(json.dumps(ops)) < len(json.dumps(new)) + len(json.dumps(path)) else [(path, new)]
+
+
+def changed_tree(old: object, new: object) -> Any:
+    """``new`` (components) as what the browser needs when it shows ``old``: ``no_update`` if the same, else a
+    Patch of the parts that differ, at any depth (a table's head, a panel's hints are not sent again), if it
+    compresses smaller than ``new`` whole."""
+    old_json, new_json = json.loads(_as_json(old)), json.loads(_as_json(new))
+    ops = _tree_ops(old_json, new_json, ())
+    if not ops:
         return no_update
-    if len(changed) == len(new):
+    if ops[0][0] == ():
         return new
     patch = Patch()
-    for i in changed:
-        patch[i] = new[i]
+    for path, value in ops:
+        target = patch
+        for k in path[:-1]:
+            target = target[k]
+        target[path[-1]] = value
     smaller = len(gzip.compress(_as_json(patch.to_plotly_json()).encode())) < len(gzip.compress(_as_json(new).encode()))
     return patch if smaller else new
 
@@ -168,17 +193,42 @@ def _panels(app: Dash, service: AtlasService) -> None:
     def cached(name: str, key: object, make: Callable[[], Any]) -> Any:
         return _cached(service, name, key, make)
 
-    # Separate callbacks, so the browser asks for them in parallel and each stays small and fast.
-    @app.callback(Output("level-summary", "children"), Output("transition-summary", "children"),
-                  Input("view-state", "data"))
-    def update_counts(data):  # noqa: ANN001
-        state = filters_only(from_store(data, vocab))
-        return cached("counts", state, lambda: counts_for(state))
+    def shown_patch(name: str, key: Callable[[ViewState], ViewState], make: Callable[[ViewState], Any],
+                    diff: Callable[[Any, Any], Any], data: Any, shown: Any) -> tuple[Any, Any]:
+        """A panel (``make`` of the view's ``key``) as what the browser needs when it shows the one of ``shown``
+        (the key it was made for, as stored): whole at first, then only what ``diff`` finds changed."""
+        state = key(from_store(data, vocab))
+        now = to_store(state)
+        panel = cached(name, state, lambda: make(state))
+        if not isinstance(shown, dict):
+            return panel, now
+        before = key(from_store(shown, vocab))
+        if before == state:
+            return no_update, no_update
+        old = cached(name, before, lambda: make(before))
+        return cached(f"{name}_patch", (before, state), lambda: diff(old, panel)), now
 
-    @app.callback(Output("team-chart", "figure"), Input("view-state", "data"))
+    def diff_each(old: tuple, new: tuple) -> tuple:
+        return tuple(changed_tree(a, b) for a, b in zip(old, new))
+
+    # Separate callbacks, so the browser asks for them in parallel and each stays small and fast. A change sends
+    # only what differs from what the browser shows (the transitions, both years, do not change with the year).
+    @app.callback(Output("level-summary", "children"), Output("transition-summary", "children"),
+                  Output(COUNTS_SHOWN, "data"), Input("view-state", "data"), State(COUNTS_SHOWN, "data"))
+    def update_counts(data, shown):  # noqa: ANN001
+        counts, now = shown_patch("counts", filters_only, counts_for, diff_each, data, shown)
+        return (*counts, now) if isinstance(counts, tuple) else (no_update, no_update, now)
+
+    @app.callback(Output(TEAM_WIRE, "data"), Input("view-state", "data"))
     def update_team_chart(data):  # noqa: ANN001
+        """The team chart with each team's names once, which the browser puts back on every bar."""
         state = chart_state(from_store(data, vocab))
-        return cached("team_chart", state, lambda: figures.team_share_figure(service.view(state)))
+        return cached("team_chart", state, lambda: figures.team_wire(figures.team_share_figure(service.view(state))))
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="atlasCharts", function_name="teamChart"),
+        Output("team-chart", "figure"), Input(TEAM_WIRE, "data"),
+    )
 
     @app.callback(Output(IMD_WIRE, "data"), Input("view-state", "data"))
     def update_imd_chart(data):  # noqa: ANN001
@@ -197,22 +247,15 @@ def _panels(app: Dash, service: AtlasService) -> None:
                   Input("view-state", "data"), State(CLUSTERING_SHOWN, "data"))
     def update_clustering(data, shown):  # noqa: ANN001
         """Only the parts of the panel that differ from the one the browser shows (``shown``: its view)."""
-        state = chart_state(from_store(data, vocab))
-        now = to_store(state)
-        panel = cached("clustering", state, lambda: clustering_panel(service, state))
-        if not isinstance(shown, dict):
-            return panel, now
-        before = chart_state(from_store(shown, vocab))
-        if before == state:
-            return no_update, no_update
-        old = cached("clustering", before, lambda: clustering_panel(service, before))
-        return cached("clustering_patch", (before, state), lambda: changed_children(old, panel)), now
+        return shown_patch("clustering", chart_state, lambda state: clustering_panel(service, state),
+                           changed_tree, data, shown)
 
     # Its own callback: the known-only panel above shows at once, the completions (about 0.1 to 0.6 s) after.
-    @app.callback(Output("clustering-robust", "children"), Input("view-state", "data"))
-    def update_robust(data):  # noqa: ANN001
-        state = chart_state(from_store(data, vocab))
-        return cached("robust_panel", state, lambda: robust_section(service, state))
+    @app.callback(Output("clustering-robust", "children"), Output(ROBUST_SHOWN, "data"),
+                  Input("view-state", "data"), State(ROBUST_SHOWN, "data"))
+    def update_robust(data, shown):  # noqa: ANN001
+        return shown_patch("robust_panel", chart_state, lambda state: robust_section(service, state),
+                           changed_tree, data, shown)
 
 
 def _table(app: Dash, service: AtlasService) -> None:

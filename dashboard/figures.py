@@ -439,7 +439,8 @@ def team_share_figure(view: View) -> dict:
     data = []
     for i, level in enumerate(LEVEL_ORDER):
         data.append({
-            "type": "bar", "orientation": "h", "y": teams, "x": np.round(grid[:, i] / totals, 4).tolist(),
+            # counts, drawn as shares of each bar by the layout's barnorm: x is then customdata[0] (team_wire)
+            "type": "bar", "orientation": "h", "y": teams, "x": grid[:, i].tolist(),
             "name": LEVEL_LABEL[level], "marker": {"color": LEVEL_COLOR[level]},
             "customdata": [[int(c), int(t), hover_name(team)] for c, t, team in zip(grid[:, i], totals, teams)],
             # %{y} would show the wrapped tick label: the full name comes from customdata
@@ -450,7 +451,23 @@ def team_share_figure(view: View) -> dict:
               for t, tp, k, r in zip(teams, top, known, modal)]
     # three ticks: five did not fit beside the labels on a phone
     xaxis = {"tickformat": ".0%", "range": [0, 1], "tickvals": [0, 0.5, 1]}
-    return {"data": data, "layout": _bar_layout(labels, teams, xaxis, title, len(LEVEL_ORDER))}
+    layout = _bar_layout(labels, teams, xaxis, title, len(LEVEL_ORDER))
+    return {"data": data, "layout": {**layout, "barnorm": "fraction"}}
+
+
+def team_wire(fig: dict) -> dict:
+    """The team chart (:func:`team_share_figure`) as the page's callback sends it: the team names (each trace's
+    ``y``, the y axis's categories) and the hover names (each trace's last ``customdata`` item) once, and no ``x``,
+    which is each point's ``customdata[0]``; assets/charts.js (``teamChart``) rebuilds ``fig`` exactly. A chart
+    without bars is sent as it is."""
+    if not fig["data"]:
+        return fig
+    first = fig["data"][0]
+    data = [{**{k: v for k, v in trace.items() if k not in ("x", "y")},
+             "customdata": [row[:-1] for row in trace["customdata"]]} for trace in fig["data"]]
+    yaxis = {k: v for k, v in fig["layout"]["yaxis"].items() if k not in ("tickvals", "categoryarray")}
+    return {"data": data, "layout": {**fig["layout"], "yaxis": yaxis},
+            "teams": list(first["y"]), "hover": [row[-1] for row in first["customdata"]]}
 
 
 def imd_by_level_figure(view: View, selected: Sequence[str] = (), wire: bool = False) -> dict:

@@ -14,7 +14,10 @@ from geodata.vocabulary import EVIDENCE_LABEL, LEVEL_LABEL
 
 FIRST_BOUNDS = "first-bounds"  # the first view's map bounds, handed to the map's fit once Plotly has drawn
 CLUSTERING_SHOWN = "clustering-shown"  # the view the clustering panel shows, so a change patches only what differs
+COUNTS_SHOWN = "counts-shown"  # the filters the level and transition summaries show (the same for a change)
+ROBUST_SHOWN = "robust-shown"  # the view the clustering panel's robustness section shows
 IMD_WIRE = "imd-chart-wire"  # the deprivation chart as the server sends it (dashboard/figures.py wire_points)
+TEAM_WIRE = "team-chart-wire"  # the team chart as the server sends it, names once (dashboard/figures.py team_wire)
 
 GRAPH_CONFIG = {
     "displaylogo": False,
@@ -191,8 +194,11 @@ def page(service: AtlasService, state: ViewState, geometry_url: str | None = Non
         dcc.Store(id=FIRST_BOUNDS, data=figures.filter_bounds(view)),
         dcc.Store(id="map-bounds"),
         dcc.Store(id="map-plotly-selection"),  # output slot of the clientside callback that clears Plotly's styling
-        dcc.Store(id=IMD_WIRE),
-        dcc.Store(id=CLUSTERING_SHOWN),  # the deprivation chart as sent, its points as map rows (assets/charts.js)
+        dcc.Store(id=IMD_WIRE),  # the deprivation chart as sent, its points as map rows (assets/charts.js)
+        dcc.Store(id=TEAM_WIRE),  # the team chart as sent, each team's names once (assets/charts.js)
+        dcc.Store(id=CLUSTERING_SHOWN),  # the view the clustering panel shows (dashboard/callbacks.py)
+        dcc.Store(id=COUNTS_SHOWN),
+        dcc.Store(id=ROBUST_SHOWN),
         html.Header([
             html.H1("CCG primary care co-commissioning atlas, England 2015/16 and 2016/17"),
             html.P([

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from dashboard import figures, summaries, table
+from dashboard import components, figures, summaries, table
 from dashboard.state import ViewState, normalise
 
 
@@ -135,6 +135,38 @@ def test_imd_chart_as_sent_draws_the_same_figure_from_the_map(service) -> None: 
         assert _filled_from_map(wire, map_json) == full, state
 
 
+def _team_chart_from_wire(wire: dict) -> dict:
+    """What assets/charts.js (teamChart) draws from the team chart as sent: names put back on every bar."""
+    if "teams" not in wire:
+        return wire
+    teams, hover = wire["teams"], wire["hover"]
+    data = [{**trace, "y": teams, "x": [row[0] for row in trace["customdata"]],
+             "customdata": [[*row, h] for row, h in zip(trace["customdata"], hover)]} for trace in wire["data"]]
+    return {"data": data, "layout": {**wire["layout"], "yaxis": {**wire["layout"]["yaxis"], "tickvals": teams,
+                                                                  "categoryarray": teams}}}
+
+
+def test_team_chart_as_sent_draws_the_same_figure_with_each_name_once(service) -> None:  # noqa: ANN001
+    """The page gets the team chart with each team's name and hover name once: put back, it is the full figure,
+    for both views, a filter and no CCGs at all; the bars are counts drawn as shares of each team (barnorm)."""
+    from plotly.utils import PlotlyJSONEncoder
+
+    def as_sent(fig: dict) -> str:
+        return json.dumps(fig, cls=PlotlyJSONEncoder, sort_keys=True)
+
+    for state in (ViewState(), ViewState(year=2015), ViewState(view="change"),
+                  ViewState(area_teams=("Greater Manchester",)), ViewState(area_teams=("Thames Valley",), imd=(1, 1))):
+        full = figures.team_share_figure(service.view(state))
+        wire = figures.team_wire(full)
+        assert as_sent(_team_chart_from_wire(json.loads(as_sent(wire)))) == as_sent(full), state
+        if full["data"]:
+            names = full["data"][0]["y"]
+            assert not any(json.dumps(name) in as_sent(wire["data"]) for name in names), "names are sent once"
+            assert all(trace["y"] == names for trace in full["data"])
+    level = figures.team_share_figure(service.view(ViewState()))
+    assert level["layout"]["barnorm"] == "fraction" and level["layout"]["xaxis"]["range"] == [0, 1]
+
+
 def test_filters_that_match_no_ccg_say_so_everywhere(atlas, service) -> None:  # noqa: ANN001
     """Thames Valley has no CCG in the most deprived quintile: charts, summary and clustering say why they are empty."""
     from dashboard.clustering_view import clustering_panel
@@ -218,26 +250,59 @@ def test_the_year_control_says_it_does_not_apply_to_the_change_view() -> None:
     assert all(o["disabled"] for o in change) and "both years" in change[-1]["label"]
 
 
-def test_clustering_patch_turns_the_panel_shown_into_the_new_one(service) -> None:  # noqa: ANN001
-    """A change patches only the panel's items that differ; applied to the panel shown, it gives the new panel."""
+def _patched(shown: object, sent: object) -> object:
+    """What the browser shows after ``sent`` (a callback's answer: a value, ``no_update`` or a Patch of assignments)."""
+    from dash import Patch, no_update
+
+    if sent is no_update:
+        return shown
+    if not isinstance(sent, Patch):
+        return sent
+    shown = json.loads(_as_json(shown))
+    for op in sent.to_plotly_json()["operations"]:
+        assert op["operation"] == "Assign"
+        *path, last = op["location"]
+        target = shown
+        for k in path:
+            target = target[k]
+        target[last] = op["params"]["value"]
+    return shown
+
+
+def _as_json(value: object) -> str:
+    from dashboard.callbacks import _as_json as as_json
+
+    return as_json(value)
+
+
+def test_panel_patches_turn_the_panel_shown_into_the_new_one(service) -> None:  # noqa: ANN001
+    """A change patches only the parts of a panel that differ, at any depth; applied to the panel shown, it gives
+    the new panel: the clustering panel, its robustness section and the level and transition summaries."""
     from dash import no_update
 
-    from dashboard.callbacks import _as_json, changed_children
+    from dashboard.callbacks import changed_tree
     from dashboard.clustering_view import clustering_panel
+    from dashboard.robust_view import robust_section
 
+    def counts(state: ViewState) -> tuple[object, object]:
+        view = service.view(state)
+        return (components.level_summary(summaries.level_counts(view), state.year, summaries.coverage_sentence(view)),
+                components.transition_table(summaries.transition_counts(view)))
+
+    panels = (lambda s: clustering_panel(service, s), lambda s: robust_section(service, s),
+              lambda s: counts(s)[0], lambda s: counts(s)[1])
+    patched = 0
     for before, after in ((ViewState(year=2016), ViewState(year=2015)),
                           (ViewState(year=2015), ViewState(year=2015, area_teams=("Greater Manchester",))),
-                          (ViewState(), ViewState(view="change", year=2016))):
-        old, new = clustering_panel(service, before), clustering_panel(service, after)
-        sent = changed_children(old, new)
-        if isinstance(sent, list):
-            assert sent is new
-            continue
-        ops = sent.to_plotly_json()["operations"]
-        shown = list(old)
-        for op in ops:
-            assert op["operation"] == "Assign" and len(op["location"]) == 1
-            shown[op["location"][0]] = op["params"]["value"]
-        assert [_as_json(c) for c in shown] == [_as_json(c) for c in new], (before, after)
-    panel = clustering_panel(service, ViewState())
-    assert changed_children(panel, clustering_panel(service, ViewState())) is no_update
+                          (ViewState(), ViewState(view="change", year=2016)),
+                          (ViewState(area_teams=("Thames Valley",), imd=(1, 1)), ViewState())):
+        for make in panels:
+            old, new = make(before), make(after)
+            sent = changed_tree(old, new)
+            patched += sent is not new and sent is not no_update
+            assert _as_json(_patched(old, sent)) == _as_json(new), (before, after)
+    assert patched >= 4, "no change was sent as a patch"
+    for make in panels:
+        assert changed_tree(make(ViewState()), make(ViewState())) is no_update
+    # the transitions count both years: a year change does not send them again
+    assert changed_tree(counts(ViewState())[1], counts(ViewState(year=2015))[1]) is no_update
