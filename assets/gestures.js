@@ -8,12 +8,12 @@
   document.documentElement.classList.add('touch-map');
   var hideTimer = null;
 
-  /* The map's drawing area: its canvas and Plotly's layers over it (a hover label, a loading spinner), not the
-     toolbar or the legend, which take their own taps. */
+  /* The map's drawing area: its canvas and what lies over it (a hover label, the loading spinner that covers the
+     map while a slow callback redraws it), not the toolbar or the legend, which take their own taps. */
   function onMap(ev) {
     var t = ev.target;
-    var graph = t && t.closest && t.closest('#ccg-map');
-    return graph && !t.closest('.modebar, .legend') ? graph : null;
+    var frame = t && t.closest && t.closest('.map-frame');
+    return frame && !t.closest('.modebar, .legend') ? frame.querySelector('#ccg-map') : null;
   }
   function panning(graph) {
     var gd = graph.querySelector('.js-plotly-plot');

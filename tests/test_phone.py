@@ -83,7 +83,8 @@ def test_one_finger_scrolls_the_page_and_two_fingers_move_the_map(request: pytes
     x, y = _screen_xy(p, "E38000206")  # Wiltshire, well inside the map
     assert p.js(f"() => !!document.elementFromPoint({x}, {y}).closest('.maplibregl-canvas-container')")
     p.js("""() => { window.touchLog = []; ['touchstart', 'touchmove'].forEach((t) => document.addEventListener(t,
-        (e) => window.touchLog.push(t + ' ' + e.touches.length + ' ' + (e.target.className || e.target.nodeName)),
+        (e) => window.touchLog.push(t + ' ' + e.touches.length + ' ' + e.target.nodeName + ' in #'
+                                    + ((e.target.closest && e.target.closest('[id]')) || {}).id),
         {capture: true, passive: true})); }""")  # what the page saw, for the failure message
     before = map_view(p)
     cdp = p.ctx.new_cdp_session(p.page)
