@@ -124,8 +124,8 @@ def short(url: str) -> str:
 
 
 def replayed(urls: list[str], encoding: str) -> int:
-    """Body bytes of the same requests asked again with ``Accept-Encoding: encoding`` (what a browser gets over
-    a browser that offers only that one)."""
+    """Body bytes of the same requests asked again with ``Accept-Encoding: encoding`` (what a browser that
+    offers only that one gets)."""
     total = 0
     for url in urls:
         req = urllib.request.Request(url, headers={"Accept-Encoding": encoding})
