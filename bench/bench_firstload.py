@@ -7,7 +7,8 @@ headers) and stops the server. Reports, never asserts.
 
 - ``first_load``: every request of a cold load of ``/`` (and of a shared area-team link) until the page is idle,
   against the 1.2 MB target, with the largest responses; ``get_bodies_br``/``_zstd``: the same GET bodies asked
-  again with that encoding (what HTTPS browsers get; on plain http Chromium offers gzip only).
+  again with that encoding only (Chromium 156 offers gzip, deflate, br and zstd even on loopback http, where the
+  server picks br for the bundle and the geometry and zstd for the rest; other browsers may offer less).
 - ``table_on_demand``: what scrolling to the table adds (its grid library is loaded only then).
 - ``filter_change``: all callback answers of one change together (the England year change, an area-team change):
   their compressed bodies against the 10 kB target, and with their response headers.
@@ -123,8 +124,8 @@ def short(url: str) -> str:
 
 
 def replayed(urls: list[str], encoding: str) -> int:
-    """Body bytes of the same requests asked again with ``Accept-Encoding: encoding`` (what a browser gets over
-    HTTPS, where it also offers br and zstd; Chromium offers only gzip on plain-http loopback)."""
+    """Body bytes of the same requests asked again with ``Accept-Encoding: encoding`` (what a browser that
+    offers only that one gets)."""
     total = 0
     for url in urls:
         req = urllib.request.Request(url, headers={"Accept-Encoding": encoding})

@@ -291,13 +291,12 @@ def install(app: Dash, body: bytes) -> str:
     digest = hashlib.sha256(body).hexdigest()[:16]
     url = app.get_relative_path(ROUTE.replace("<digest>", digest))
 
+    encoded = compression.Precompressed(body)  # its tight encodings are made when first asked for (0.5 s)
+
     def geometry(digest: str) -> Response:
         if digest != url.rsplit("/", 1)[-1].split(".")[1]:
             abort(404)
-        resp = Response(body, mimetype="application/json")
-        resp.headers["Cache-Control"] = IMMUTABLE  # the URL changes with the content
-        compression.keep_compressed(f"map-geometry:{digest}")
-        return resp
+        return encoded.response("application/json", IMMUTABLE)  # the URL changes with the content
 
     app.server.add_url_rule(app.get_relative_path(ROUTE), "atlas_map_geometry", geometry)
     # Fetched from the head while the scripts load, so the map need not wait for it after the layout arrives.

@@ -4,7 +4,8 @@ Dash's graphs load the full plotly.min.js (4.8 MB, 1.1 MB compressed) unless ``w
 defined. The partial bundle (``build/js/plotly-atlas.min.js``, from the pinned npm package: ``package.json``,
 ``package-lock.json``, ``js/``) is put in the page as a script of this server, under a URL carrying its content
 hash, so it is cached for a year and a rebuilt bundle gets a new URL. Without it (no npm where the app was
-built) the page falls back to Dash's full bundle and the log says so.
+built) the page falls back to Dash's full bundle and the log says so. ``make js`` also writes its zstd, brotli and
+gzip encodings at their tightest settings (``python -m dashboard.compression``), which the route sends as they are.
 """
 
 from __future__ import annotations
@@ -38,14 +39,14 @@ def install(app: Dash, bundle: Path = BUNDLE) -> str | None:
         return None
     digest = hashlib.sha256(body).hexdigest()[:16]
     url = app.get_relative_path(ROUTE.replace("<digest>", digest))
+    # Its tightest encodings, written beside it by `make js`; one missing or stale is made when first asked for.
+    encoded = compression.Precompressed(body, {e: bundle.with_name(bundle.name + compression.SUFFIX[e])
+                                               for e in compression.ENCODINGS})
 
     def plotly_js(digest: str) -> Response:
         if digest != url.rsplit("/", 1)[-1].split(".")[1]:
             abort(404)
-        resp = Response(body, mimetype="text/javascript")
-        resp.headers["Cache-Control"] = IMMUTABLE  # the URL changes with the content
-        compression.keep_compressed(f"plotly-bundle:{digest}")
-        return resp
+        return encoded.response("text/javascript", IMMUTABLE)  # the URL changes with the content
 
     app.server.add_url_rule(app.get_relative_path(ROUTE), "atlas_plotly_bundle", plotly_js)
     app.config.external_scripts = [*app.config.external_scripts, url]
