@@ -34,15 +34,26 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         });
       }
       const graph = sized();
-      /* Record each click Plotly reports (its feature and a counter) on the graph: a test, or a script, can then
-         tell a click that reached the map from one the browser dropped, without waiting on the server. */
+      /* The map's clicks and box or lasso selections go to the app from here, into the map-click and map-select
+         stores (dashboard/state.py MAP_CLICK, MAP_SELECT), each event with a counter so that a second click on the
+         same CCG is a new value. Each click is also recorded on the graph (a counter and its CCG): a test, or a
+         script, can tell a click that reached the map from one the browser dropped, without the server. */
       const gd = graph.querySelector('.js-plotly-plot');
       if (gd && gd.on && !gd.dataset.clickHook) {
         gd.dataset.clickHook = '1';
+        const points = (ev) => ((ev && ev.points) || []).filter((p) => p && p.curveNumber === 0 && p.location)
+          .slice(0, 209).map((p) => ({curveNumber: 0, location: String(p.location)}));
+        let events = 0;
         gd.on('plotly_click', (ev) => {
           const pt = ev && ev.points && ev.points[0];
           graph.dataset.clicks = String(Number(graph.dataset.clicks || 0) + 1);
           graph.dataset.lastClick = pt && pt.location ? String(pt.location) : '';
+          events += 1;
+          window.dash_clientside.set_props('map-click', {data: {points: points(ev).slice(0, 1), n: events}});
+        });
+        gd.on('plotly_selected', (ev) => {
+          events += 1;
+          window.dash_clientside.set_props('map-select', {data: {points: points(ev), n: events}});
         });
       }
       const merc = (lat) => Math.log(Math.tan(Math.PI / 4 + lat * Math.PI / 360));

@@ -112,8 +112,8 @@ def main() -> None:
                 {"id": "area-team", "property": "value", "value": ["Greater Manchester"]},
                 {"id": "imd-range", "property": "value", "value": [1, 5]},
                 {"id": "ccg-search", "property": "value", "value": []},
-                {"id": "ccg-map", "property": "clickData", "value": None},
-                {"id": "ccg-map", "property": "selectedData", "value": None},
+                {"id": "map-click", "property": "data", "value": None},
+                {"id": "map-select", "property": "data", "value": None},
                 {"id": "reset", "property": "n_clicks", "value": 0}]
     # Cold: each area team once (nothing cached); warm: the same states again (served from the caches).
     teams_all = sorted(atlas.table["area_team"].unique())

@@ -28,6 +28,8 @@ from dashboard.robust_view import robust_section
 from dashboard.service import AtlasService
 from dashboard.state import (
     EVIDENCE,
+    MAP_CLICK,
+    MAP_SELECT,
     ViewState,
     filters_only,
     from_store,
@@ -98,7 +100,7 @@ def _state(app: Dash, service: AtlasService) -> None:
         Output("url", "search"), Output("view-state", "data"), Output("notices", "children"),
         Output("year", "options"), *[Output(c, "value") for c in CONTROLS],
         Input("url", "search"), *[Input(c, "value") for c in CONTROLS],
-        Input("ccg-map", "clickData"), Input("ccg-map", "selectedData"), Input("reset", "n_clicks"),
+        Input(MAP_CLICK, "data"), Input(MAP_SELECT, "data"), Input("reset", "n_clicks"),
         State("view-state", "data"), State("year", "options")
     )
     def sync_state(search, year, view, regions, teams, imd, ccgs, evidence, marks, click, selected,  # noqa: ANN001
@@ -177,7 +179,7 @@ def _map(app: Dash, service: AtlasService) -> None:
     )
     app.clientside_callback(
         ClientsideFunction(namespace="atlas", function_name="clearPlotlySelection"),
-        Output("map-plotly-selection", "data"), Input("ccg-map", "selectedData"), prevent_initial_call=True,
+        Output("map-plotly-selection", "data"), Input(MAP_SELECT, "data"), prevent_initial_call=True,
     )
 
 

@@ -8,7 +8,7 @@ from dash import dcc, html
 
 from dashboard import components, figures, map_geometry, table
 from dashboard.service import AtlasService
-from dashboard.state import REGION_HEADING, ViewState, map_parts, to_store
+from dashboard.state import MAP_CLICK, MAP_SELECT, REGION_HEADING, ViewState, map_parts, to_store
 from geodata.atlas import Atlas
 from geodata.vocabulary import EVIDENCE_LABEL, LEVEL_LABEL
 
@@ -194,6 +194,7 @@ def page(service: AtlasService, state: ViewState, geometry_url: str | None = Non
         dcc.Store(id=FIRST_BOUNDS, data=figures.filter_bounds(view)),
         dcc.Store(id="map-bounds"),
         dcc.Store(id="map-plotly-selection"),  # output slot of the clientside callback that clears Plotly's styling
+        dcc.Store(id=MAP_CLICK), dcc.Store(id=MAP_SELECT),  # the map's clicks and selections (assets/mapfit.js)
         dcc.Store(id=IMD_WIRE),  # the deprivation chart as sent, its points as map rows (assets/charts.js)
         dcc.Store(id=TEAM_WIRE),  # the team chart as sent, each team's names once (assets/charts.js)
         dcc.Store(id=CLUSTERING_SHOWN),  # the view the clustering panel shows (dashboard/callbacks.py)

@@ -309,7 +309,7 @@ def toggle(codes: tuple[str, ...], code: str) -> tuple[str, ...]:
 
 
 def map_event_codes(event: object, limit: int = MAX_ITEMS) -> list[str]:
-    """CCG codes in a plotly clickData/selectedData payload (only the choropleth's points carry them)."""
+    """CCG codes in a map event (Plotly's click or selection points; only the choropleth's points carry them)."""
     if not isinstance(event, dict) or not isinstance(event.get("points"), list):
         return []
     out = []
@@ -338,11 +338,19 @@ def slide_filename(state: ViewState, ext: str = "png") -> str:
     return "-".join(parts)[:150] + f".{ext}"
 
 
+#: Stores the map's clicks and box or lasso selections reach the app through (assets/mapfit.js puts Plotly's events
+#: there with ``dash_clientside.set_props``, each with a counter so a repeated click is a new value). Not the
+#: graph's own clickData/selectedData: those are set through the callback dcc.Graph bound when it first drew,
+#: which on some loads never reaches Dash (Plotly reports the click and nothing happens: seen in about one load
+#: in four on the phone).
+MAP_CLICK, MAP_SELECT = "map-click", "map-select"
+
+
 def next_state(vocab: Vocabulary, trigger: str, search: object, year: object, view: object, regions: object,
                area_teams: object, imd: object, ccgs: object, click: object = None,
                selected: object = None, evidence: object = "any", clusters: object = False) -> ViewState:
     """The view after one event: ``trigger`` is the Dash prop that fired (``"url.search"``, ``"year.value"``,
-    ``"ccg-map.clickData"``, ``"reset.n_clicks"`` ...; empty on page load).
+    ``"map-click.data"``, ``"reset.n_clicks"`` ...; empty on page load).
 
     A URL change (page load, back, forward) wins over the controls; a click toggles one CCG; a box or lasso
     selection replaces the selection; any other control rebuilds the view from the controls.
@@ -354,11 +362,11 @@ def next_state(vocab: Vocabulary, trigger: str, search: object, year: object, vi
     if isinstance(area_teams, list):  # the list's region headings are not teams (a keyboard can still pick one)
         area_teams = [t for t in area_teams if not (isinstance(t, str) and t.startswith(REGION_HEADING))]
     state = normalise(vocab, year, area_teams, regions, imd, ccgs, view, evidence, clusters)
-    if trigger == "ccg-map.clickData":
+    if trigger == f"{MAP_CLICK}.data":
         for code in map_event_codes(click, limit=1):
             state = normalise(vocab, year, area_teams, regions, imd, list(toggle(state.ccgs, code)), view, evidence,
                               clusters)
-    elif trigger == "ccg-map.selectedData":
+    elif trigger == f"{MAP_SELECT}.data":
         picked = map_event_codes(selected)
         if picked:
             state = normalise(vocab, year, area_teams, regions, imd, picked, view, evidence, clusters)

@@ -120,25 +120,35 @@ function resolve(data, layout) {
   return {data: outData, layout: outLayout};
 }
 
+/* Figures are drawn in the order they were handed over. One that waits for the geometry holds back every later
+   one (even one that needs no waiting), else a newer figure (the map's fit, say) could be drawn first and then
+   be overwritten by the older one when the geometry arrives. */
+var queue = Promise.resolve();
+var waiting = 0;
+
 function wrap(Plotly, name) {
   var original = Plotly[name];
   Plotly[name] = function (gd, a, b, c) {
     var whole = a && !Array.isArray(a) && typeof a === 'object';  /* react(gd, {data, layout, config, frames}) */
     var data = whole ? a.data : a, layout = whole ? a.layout : b;
     var urls = references(data, layout);
-    if (!urls.length) { return original.apply(this, arguments); }
-    var self = this;
+    var pending = urls.filter(function (u) { return !decoded[u]; });
+    var self = this, args = arguments;
     var draw = function () {
+      if (!urls.length) { return original.apply(self, args); }
       var r = resolve(data, layout);
       return whole ? original.call(self, gd, Object.assign({}, a, r))
                    : original.call(self, gd, r.data, r.layout, c);
     };
-    var pending = urls.filter(function (u) { return !decoded[u]; });
-    if (!pending.length) { return draw(); }
-    return Promise.all(pending.map(load)).then(draw, function (err) {
+    if (!pending.length && !waiting) { return draw(); }
+    waiting += 1;
+    var out = queue.then(function () { return Promise.all(pending.map(load)); }).then(draw, function (err) {
       console.error(err);  /* the map stays empty; the rest of the page works */
       throw err;
     });
+    var done = function () { waiting -= 1; };
+    queue = out.then(done, done);
+    return out;
   };
 }
 

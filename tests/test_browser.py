@@ -42,7 +42,7 @@ class Page:
         self.page = self.ctx.new_page()
         self.errors: list[str] = []
         self.requests: list[str] = []
-        self.map_clicks_sent = 0  # callback requests that carried a map click (Dash's clickData) to the server
+        self.map_clicks_sent = 0  # callback requests that carried a map click (the map-click store) to the server
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("request", self._on_request)
@@ -112,7 +112,7 @@ class Page:
 
     def _on_request(self, request) -> None:  # noqa: ANN001
         self.requests.append(request.url)
-        if "_dash-update-component" in request.url and "ccg-map.clickData" in (request.post_data or ""):
+        if "_dash-update-component" in request.url and "map-click.data" in (request.post_data or ""):
             self.map_clicks_sent += 1
 
     def close(self) -> None:
@@ -291,7 +291,7 @@ def _click(p: Page, code: str) -> None:
     """Hover until Plotly's hover point is the CCG, click once, and wait until the click reached the server.
 
     Signals, in order: ``mapfit.js`` counts the clicks Plotly reports (``data-clicks`` on ``#ccg-map``), then the
-    page sends a callback whose ``changedPropIds`` names ``ccg-map.clickData``. A click is repeated only when that
+    page sends a callback whose ``changedPropIds`` names ``map-click.data``. A click is repeated only when that
     callback was never sent, so the server never saw it and clicking again cannot toggle twice.
     """
     name = str(_atlas().table.at[code, "ccg_name"])
@@ -315,7 +315,7 @@ def _click(p: Page, code: str) -> None:
             p.page.wait_for_timeout(50)  # Playwright delivers request events while the page runs
         if p.map_clicks_sent > sent:
             return
-    raise AssertionError(f"three clicks on {name} never reached the server (no clickData callback was sent)")
+    raise AssertionError(f"three clicks on {name} never reached the server (no map-click callback was sent)")
 
 
 def _hover(p: Page, code: str, name: str) -> tuple[int, int]:

@@ -139,8 +139,8 @@ def value_for(component: str, prop: str) -> st.SearchStrategy[Any]:
         ("url", "search"): st.one_of(queries.map(lambda q: "?" + q), raw_queries),
         ("view-state", "data"): store, ("map-applied", "data"): st.one_of(junk, st.dictionaries(
             st.sampled_from(["colour", "filter", "selection", "clusters"]), junk)),
-        ("imd-range", "value"): imd_values, ("ccg-map", "clickData"): map_event,
-        ("ccg-map", "selectedData"): map_event,
+        ("imd-range", "value"): imd_values, ("map-click", "data"): map_event,
+        ("map-select", "data"): map_event,
     }.get((component, prop))
     by_property = {"value": st.one_of(scalars, st.lists(st.sampled_from(NAMES), max_size=6)),
                    "n_clicks": st.one_of(st.integers(-5, 10**12), scalars)}.get(prop, junk)

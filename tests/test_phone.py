@@ -141,7 +141,12 @@ def test_a_tapped_ccg_shows_its_details_inside_the_phone_screen(request: pytest.
         except Exception:
             if attempt == 2:
                 raise
-    p.page.wait_for_function("() => location.search.includes('ccg=E38000206')", timeout=20000)
+    try:
+        p.page.wait_for_function("() => location.search.includes('ccg=E38000206')", timeout=20000)
+    except Exception as exc:
+        seen = p.js("() => [document.getElementById('ccg-map').dataset.lastClick, location.search]")
+        raise AssertionError(f"the tap on Wiltshire did not select it: Plotly reported {seen[0]!r}, "
+                             f"the URL is {seen[1]!r}") from exc
     p.wait_text("#ccg-details", "NHS Wiltshire CCG")
     box = p.page.locator("#ccg-details").bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]

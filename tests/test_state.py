@@ -146,12 +146,12 @@ def test_events_change_the_view_as_a_user_expects(vocab: Vocabulary) -> None:
     assert event("year.value").area_teams == ("Wessex",)  # a control: the controls win
     assert event("reset.n_clicks") == ViewState()
     click = {"points": [{"curveNumber": 0, "location": "E38000206"}]}
-    assert event("ccg-map.clickData", click=click).ccgs == ("E38000024", "E38000206")
+    assert event("map-click.data", click=click).ccgs == ("E38000024", "E38000206")
     again = {"points": [{"curveNumber": 0, "location": "E38000024"}]}
-    assert event("ccg-map.clickData", click=again).ccgs == ()  # clicking a selected CCG unselects it
+    assert event("map-click.data", click=again).ccgs == ()  # clicking a selected CCG unselects it
     box = {"points": [{"curveNumber": 0, "location": c} for c in ("E38000001", "E38000002")]}
-    assert event("ccg-map.selectedData", selected=box).ccgs == ("E38000001", "E38000002")
-    assert event("ccg-map.selectedData", selected={"points": []}).ccgs == ("E38000024",)
+    assert event("map-select.data", selected=box).ccgs == ("E38000001", "E38000002")
+    assert event("map-select.data", selected={"points": []}).ccgs == ("E38000024",)
 
 
 def test_store_round_trip_and_forged_store(vocab: Vocabulary) -> None:
