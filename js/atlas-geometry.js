@@ -120,15 +120,17 @@ function resolve(data, layout) {
   return {data: outData, layout: outLayout};
 }
 
-/* Figures are drawn in the order they were handed over. One that waits for the geometry holds back every later
-   one (even one that needs no waiting), else a newer figure (the map's fit, say) could be drawn first and then
-   be overwritten by the older one when the geometry arrives. */
-var queue = Promise.resolve();
-var waiting = 0;
+/* A graph's figures are drawn one after another, in the order they were handed over: a figure waits until the
+   graph's previous draw has finished (for the map: until MapLibre has loaded it) and, if it refers to the geometry,
+   until that has arrived. Plotly starts a second react before the first has finished loading a map, and the map
+   then ends at the older figure's zoom; and a newer figure drawn before an older one still waiting for the
+   geometry would be overwritten by it. */
+var drawing = new WeakMap();  /* graph div -> the promise of its last draw */
 
 function wrap(Plotly, name) {
   var original = Plotly[name];
   Plotly[name] = function (gd, a, b, c) {
+    var el = typeof gd === 'string' ? document.getElementById(gd) : gd;
     var whole = a && !Array.isArray(a) && typeof a === 'object';  /* react(gd, {data, layout, config, frames}) */
     var data = whole ? a.data : a, layout = whole ? a.layout : b;
     var urls = references(data, layout);
@@ -140,14 +142,22 @@ function wrap(Plotly, name) {
       return whole ? original.call(self, gd, Object.assign({}, a, r))
                    : original.call(self, gd, r.data, r.layout, c);
     };
-    if (!pending.length && !waiting) { return draw(); }
-    waiting += 1;
-    var out = queue.then(function () { return Promise.all(pending.map(load)); }).then(draw, function (err) {
-      console.error(err);  /* the map stays empty; the rest of the page works */
-      throw err;
-    });
-    var done = function () { waiting -= 1; };
-    queue = out.then(done, done);
+    var before = el ? drawing.get(el) : null;
+    var out;
+    if (!before && !pending.length) {
+      out = Promise.resolve(draw());
+    } else {
+      out = (before || Promise.resolve()).then(function () { return Promise.all(pending.map(load)); })
+        .then(draw, function (err) {
+          console.error(err);  /* the map stays empty; the rest of the page works */
+          throw err;
+        });
+    }
+    if (el) {
+      var settled = out.then(function () {}, function () {});
+      drawing.set(el, settled);
+      settled.then(function () { if (drawing.get(el) === settled) { drawing.delete(el); } });
+    }
     return out;
   };
 }

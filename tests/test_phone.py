@@ -80,7 +80,11 @@ def test_one_finger_scrolls_the_page_and_two_fingers_move_the_map(request: pytes
                                                                   live_server: str) -> None:
     p = _phone_map_at_top(request, live_server)
     top = p.js("() => window.scrollY")
-    x, y = _screen_xy(p, "E38000206")  # Wiltshire, well inside the map
+    # A point of the map's drawing area clear of the legend, wherever the fit put it (a column on the right or a
+    # band underneath; which one a phone load gets is not yet the same on every load, see the README): a quarter
+    # across and 120 px down. A touch near the legend is the legend's (touch adjustment picks its nearest toggle).
+    box = p.page.locator("#ccg-map").bounding_box()
+    x, y = box["x"] + box["width"] / 4, box["y"] + 120
     assert p.js(f"() => !!document.elementFromPoint({x}, {y}).closest('.maplibregl-canvas-container')")
     p.js("""() => { window.touchLog = []; ['touchstart', 'touchmove'].forEach((t) => document.addEventListener(t,
         (e) => window.touchLog.push(t + ' ' + e.touches.length + ' ' + e.target.nodeName + ' in #'
@@ -95,7 +99,7 @@ def test_one_finger_scrolls_the_page_and_two_fingers_move_the_map(request: pytes
     p.page.wait_for_function("(top) => window.scrollY > top + 100", arg=top, timeout=10000)
     hints = p.js("() => Number(document.getElementById('ccg-map').dataset.gestureHint || 0)")
     assert hints >= 1, f"no hint after a one-finger swipe on the map; touches: {p.js('() => window.touchLog')}"
-    assert p.page.locator("#map-gesture-hint.shown").count() == 1
+    # (Whether it is still on screen now depends on how long the scroll took: it hides 1.6 s after it shows.)
     assert "two fingers" in p.page.inner_text("#map-gesture-hint")
     after = map_view(p)
     assert abs(after["zoom"] - before["zoom"]) < 0.01 and abs(after["lat"] - before["lat"]) < 0.01, \
