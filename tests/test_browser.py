@@ -58,7 +58,7 @@ class Page:
         self.wait_drawn()
 
     def wait_drawn(self, timeout: int = 30000) -> None:
-        """Wait until the clientside fit is applied and MapLibre has drawn it, checked on two frames in a row.
+        """Wait until the clientside fit is applied and MapLibre has drawn it, checked on three frames in a row.
 
         The map draws asynchronously after Plotly has its data, and the clientside fit moves it once more; a
         screenshot or a click before then hits a blank, half-drawn or moving map (seen on a loaded CI run).
@@ -74,17 +74,20 @@ class Page:
             raise AssertionError(f"the map never finished drawing: {state}; console errors {self.errors[:3]}") from exc
 
     def _wait_idle(self, timeout: int) -> None:
+        # The predicate is synchronous and polled once a frame: Playwright takes a returned Promise as the answer
+        # itself (truthy), so a predicate that resolves a Promise to false still ends the wait at once.
+        self.js("() => { window.__atlasIdleFrames = 0; }")
         self.page.wait_for_function(
-            """() => new Promise((resolve) => {
+            """() => {
                  const g = document.querySelector('#ccg-map .js-plotly-plot');
                  const m = g && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot
                            && g._fullLayout.map._subplot.map;
                  const fit = Number(document.getElementById('ccg-map').dataset.fitZoom);
-                 const idle = () => !!m && Number.isFinite(fit) && Math.abs(m.getZoom() - fit) < 0.01
-                                    && m.loaded() && !m.isMoving() && m.areTilesLoaded();
-                 if (!idle()) { resolve(false); return; }
-                 requestAnimationFrame(() => requestAnimationFrame(() => resolve(idle())));
-               })""", timeout=timeout, polling=200)
+                 const idle = !!m && Number.isFinite(fit) && Math.abs(m.getZoom() - fit) < 0.01
+                              && m.loaded() && !m.isMoving() && m.areTilesLoaded();
+                 window.__atlasIdleFrames = idle ? window.__atlasIdleFrames + 1 : 0;
+                 return window.__atlasIdleFrames >= 3;
+               }""", timeout=timeout, polling="raf")
 
     def settle(self) -> None:
         """Wait until Dash has no callback in flight (no request for 500 ms) and React has painted twice since."""

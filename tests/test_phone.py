@@ -26,11 +26,13 @@ def loaded(p: Page) -> None:
 
 def still(p: Page) -> None:
     """Wait until the page has not scrolled for ten frames in a row (a touch scroll glides on after the finger)."""
-    p.page.wait_for_function("""() => new Promise((resolve) => {
-        let y = window.scrollY, n = 0;
-        const tick = () => { if (window.scrollY !== y) { resolve(false); return; }
-                             if (++n >= 10) { resolve(true); return; } requestAnimationFrame(tick); };
-        requestAnimationFrame(tick); })""", timeout=15000, polling=100)
+    # A synchronous predicate polled once a frame (a Promise would be taken as the answer at once; see
+    # test_browser.Page._wait_idle).
+    p.js("() => { window.__stillY = window.scrollY; window.__stillFrames = 0; }")
+    p.page.wait_for_function("""() => {
+        window.__stillFrames = window.scrollY === window.__stillY ? window.__stillFrames + 1 : 0;
+        window.__stillY = window.scrollY;
+        return window.__stillFrames >= 10; }""", timeout=15000, polling="raf")
 
 
 def map_view(p: Page) -> dict[str, float]:
