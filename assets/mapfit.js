@@ -1,115 +1,151 @@
 /* Fit the map to the filtered CCGs for the graph's actual size, sent as a clientside Patch (no server trip).
    The formula is the one in dashboard/figures.py fit_view(). */
-window.dash_clientside = Object.assign({}, window.dash_clientside, {
-  atlas: {
-    fitMap: function (bounds) {
-      /* Four numbers (west, south, east, north); a fifth, from the zoom buttons below, only makes a repeated click
-         a new value, so the same button frames the map again after a pan. */
-      if (!Array.isArray(bounds) || bounds.length < 4 || bounds.length > 5) {
+(function () {
+  'use strict';
+
+  /* The map's clicks and box or lasso selections go to the app from here, into the map-click and map-select stores
+     (dashboard/state.py MAP_CLICK, MAP_SELECT), each event with a counter so that a second click on the same CCG is a
+     new value. Each click is also recorded on the graph (a counter and its CCG): a test, or a script, can tell a click
+     that reached the map from one the browser dropped, without the server. Plotly's graph div exists only once
+     dcc.Graph has mounted, which can be after the first fit (that one frames the figure before its first draw), so
+     every fit hooks the div it finds, or waits for one. */
+  let waitingSince = null;
+  function hookClicks() {
+    const graph = document.getElementById('ccg-map');
+    const gd = graph && graph.querySelector('.js-plotly-plot');
+    if (!gd || !gd.on) {
+      if (waitingSince === null) {
+        waitingSince = Date.now();
+        const poll = () => {
+          const g = document.querySelector('#ccg-map .js-plotly-plot');
+          if ((g && g.on) || Date.now() - waitingSince > 60000) {
+            waitingSince = null;
+            if (g && g.on) { hookClicks(); }
+          } else {
+            setTimeout(poll, 50);
+          }
+        };
+        setTimeout(poll, 50);
+      }
+      return;
+    }
+    if (gd.dataset.clickHook) {
+      return;
+    }
+    gd.dataset.clickHook = '1';
+    const points = (ev) => ((ev && ev.points) || []).filter((p) => p && p.curveNumber === 0 && p.location)
+      .slice(0, 209).map((p) => ({curveNumber: 0, location: String(p.location)}));
+    let events = 0;
+    gd.on('plotly_click', (ev) => {
+      const pt = ev && ev.points && ev.points[0];
+      graph.dataset.clicks = String(Number(graph.dataset.clicks || 0) + 1);
+      graph.dataset.lastClick = pt && pt.location ? String(pt.location) : '';
+      events += 1;
+      window.dash_clientside.set_props('map-click', {data: {points: points(ev).slice(0, 1), n: events}});
+    });
+    gd.on('plotly_selected', (ev) => {
+      events += 1;
+      window.dash_clientside.set_props('map-select', {data: {points: points(ev), n: events}});
+    });
+  }
+
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    atlas: {
+      fitMap: function (bounds) {
+        /* Four numbers (west, south, east, north); a fifth, from the zoom buttons below, only makes a repeated click
+           a new value, so the same button frames the map again after a pan. */
+        if (!Array.isArray(bounds) || bounds.length < 4 || bounds.length > 5) {
+          return window.dash_clientside.no_update;
+        }
+        bounds = bounds.slice(0, 4);
+        /* Every fit asked for is counted: one still waiting below when a newer one arrives is dropped, so the map
+           never jumps back to an older frame. */
+        const fit = window.__atlasFits = (window.__atlasFits || 0) + 1;
+        /* The map's size: the graph's once it is laid out. Before that (the first view's fit, on page load: the
+           graph has not mounted, or has no height until Plotly draws) it is the frame the graph fills, already
+           laid out, with the graph's fixed height (data-map-height). So the first draw is already framed for this
+           screen and the map is drawn once. A frame that is not laid out (hidden) is waited for (a Promise is
+           allowed here), else the fit would be computed for a 0-pixel map. */
+        const frame = document.getElementById('map-frame');
+        const size = () => {
+          const g = document.getElementById('ccg-map');
+          if (g && g.clientWidth > 0 && g.clientHeight > 0) {
+            return [g.clientWidth, g.clientHeight];
+          }
+          const h = frame ? Number(frame.dataset.mapHeight) : 0;
+          return frame && frame.clientWidth > 0 && h > 0 ? [frame.clientWidth, h] : null;
+        };
+        if (!size()) {
+          return new Promise((resolve) => {
+            const started = Date.now();
+            const poll = () => {
+              if (window.__atlasFits !== fit) {
+                resolve(window.dash_clientside.no_update);
+              } else if (size() || Date.now() - started > 10000) {
+                resolve(size() ? window.dash_clientside.atlas.fitMap(bounds) : window.dash_clientside.no_update);
+              } else {
+                setTimeout(poll, 50);
+              }
+            };
+            poll();
+          });
+        }
+        const [W, H] = size();
+        hookClicks();
+        const merc = (lat) => Math.log(Math.tan(Math.PI / 4 + lat * Math.PI / 360));
+        const [west, south, east, north] = bounds;
+        const zoomFor = (w, h) => Math.min(
+          Math.log2(0.9 * w * 360 / (512 * Math.max(east - west, 1e-3))),
+          Math.log2(0.9 * h * 2 * Math.PI / (512 * Math.max(merc(north) - merc(south), 1e-4))), 11);
+        /* The legend never covers the map: it takes a column on the right (200 px, LEGEND_PX in figures.py) or a
+           band underneath (270 px), whichever leaves the larger map; on narrow screens always underneath. */
+        const zRight = W < 600 ? -Infinity : zoomFor(W - 200, H);
+        const zBelow = zoomFor(W, H - 270);
+        const below = zBelow >= zRight;
+        const legendSpace = below ? 270 : 0, legendWidth = below ? 0 : 200;
+        const y = (merc(north) + merc(south)) / 2;
+        const lat = (2 * Math.atan(Math.exp(y)) - Math.PI / 2) * 180 / Math.PI;
+        const patch = new window.dash_clientside.Patch();
+        patch.assign(['layout', 'map', 'center'], {lon: (west + east) / 2, lat: lat});
+        const zoom = Math.max(below ? zBelow : zRight, 0);
+        patch.assign(['layout', 'map', 'zoom'], zoom);
+        if (frame) { frame.dataset.fitZoom = zoom.toFixed(4); }  /* a test (or a script) waits until it is drawn */
+        patch.assign(['layout', 'margin', 'b'], legendSpace);
+        patch.assign(['layout', 'margin', 'r'], legendWidth);
+        patch.assign(['layout', 'legend', 'x'], below ? 0 : 1);
+        patch.assign(['layout', 'legend', 'xanchor'], 'left');
+        patch.assign(['layout', 'legend', 'y'], below ? 0 : 0.94);  /* beside: under the modebar */
+        patch.assign(['layout', 'legend', 'yanchor'], 'top');
+        return patch.build();
+      },
+      /* A box or lasso selection becomes the app's selection (outlined in black); Plotly's own selection styling
+         would also fade every CCG outside the box, which on this map means "outside the filter". Clear it. */
+      clearPlotlySelection: function (selected) {
+        const gd = document.querySelector('#ccg-map .js-plotly-plot');
+        if (selected && gd && window.Plotly && gd.data && gd.data[0] && gd.data[0].selectedpoints) {
+          window.Plotly.restyle(gd, {selectedpoints: [null]}, [0]);
+        }
         return window.dash_clientside.no_update;
       }
-      bounds = bounds.slice(0, 4);
-      /* Every fit asked for is counted: one still waiting below when a newer one arrives is dropped, so the map
-         never jumps back to an older frame (the first view's bounds wait for the first draw in callbacks.py). */
-      const fit = window.__atlasFits = (window.__atlasFits || 0) + 1;
-      /* The graph can still be unmounted or zero-sized (behind dcc.Loading) when the bounds arrive: wait for it
-         (a Promise is allowed here), else the fit would be skipped or computed for a 0-pixel map. */
-      const sized = () => {
-        const g = document.getElementById('ccg-map');
-        return g && g.clientWidth > 0 && g.clientHeight > 0 ? g : null;
-      };
-      if (!sized()) {
-        return new Promise((resolve) => {
-          const started = Date.now();
-          const poll = () => {
-            if (window.__atlasFits !== fit) {
-              resolve(window.dash_clientside.no_update);
-            } else if (sized() || Date.now() - started > 10000) {
-              resolve(sized() ? window.dash_clientside.atlas.fitMap(bounds) : window.dash_clientside.no_update);
-            } else {
-              setTimeout(poll, 50);
-            }
-          };
-          poll();
-        });
-      }
-      const graph = sized();
-      /* The map's clicks and box or lasso selections go to the app from here, into the map-click and map-select
-         stores (dashboard/state.py MAP_CLICK, MAP_SELECT), each event with a counter so that a second click on the
-         same CCG is a new value. Each click is also recorded on the graph (a counter and its CCG): a test, or a
-         script, can tell a click that reached the map from one the browser dropped, without the server. */
-      const gd = graph.querySelector('.js-plotly-plot');
-      if (gd && gd.on && !gd.dataset.clickHook) {
-        gd.dataset.clickHook = '1';
-        const points = (ev) => ((ev && ev.points) || []).filter((p) => p && p.curveNumber === 0 && p.location)
-          .slice(0, 209).map((p) => ({curveNumber: 0, location: String(p.location)}));
-        let events = 0;
-        gd.on('plotly_click', (ev) => {
-          const pt = ev && ev.points && ev.points[0];
-          graph.dataset.clicks = String(Number(graph.dataset.clicks || 0) + 1);
-          graph.dataset.lastClick = pt && pt.location ? String(pt.location) : '';
-          events += 1;
-          window.dash_clientside.set_props('map-click', {data: {points: points(ev).slice(0, 1), n: events}});
-        });
-        gd.on('plotly_selected', (ev) => {
-          events += 1;
-          window.dash_clientside.set_props('map-select', {data: {points: points(ev), n: events}});
-        });
-      }
-      const merc = (lat) => Math.log(Math.tan(Math.PI / 4 + lat * Math.PI / 360));
-      const [west, south, east, north] = bounds;
-      const zoomFor = (w, h) => Math.min(
-        Math.log2(0.9 * w * 360 / (512 * Math.max(east - west, 1e-3))),
-        Math.log2(0.9 * h * 2 * Math.PI / (512 * Math.max(merc(north) - merc(south), 1e-4))), 11);
-      /* The legend never covers the map: it takes a column on the right (200 px, LEGEND_PX in figures.py) or a
-         band underneath (270 px), whichever leaves the larger map; on narrow screens always underneath. */
-      const W = graph.clientWidth, H = graph.clientHeight;
-      const zRight = W < 600 ? -Infinity : zoomFor(W - 200, H);
-      const zBelow = zoomFor(W, H - 270);
-      const below = zBelow >= zRight;
-      const legendSpace = below ? 270 : 0, legendWidth = below ? 0 : 200;
-      const y = (merc(north) + merc(south)) / 2;
-      const lat = (2 * Math.atan(Math.exp(y)) - Math.PI / 2) * 180 / Math.PI;
-      const patch = new window.dash_clientside.Patch();
-      patch.assign(['layout', 'map', 'center'], {lon: (west + east) / 2, lat: lat});
-      const zoom = Math.max(below ? zBelow : zRight, 0);
-      patch.assign(['layout', 'map', 'zoom'], zoom);
-      graph.dataset.fitZoom = zoom.toFixed(4);  /* lets a test (or a script) wait until the fit has been drawn */
-      patch.assign(['layout', 'margin', 'b'], legendSpace);
-      patch.assign(['layout', 'margin', 'r'], legendWidth);
-      patch.assign(['layout', 'legend', 'x'], below ? 0 : 1);
-      patch.assign(['layout', 'legend', 'xanchor'], 'left');
-      patch.assign(['layout', 'legend', 'y'], below ? 0 : 0.94);  /* beside: under the modebar */
-      patch.assign(['layout', 'legend', 'yanchor'], 'top');
-      return patch.build();
-    },
-    /* A box or lasso selection becomes the app's selection (outlined in black); Plotly's own selection styling
-       would also fade every CCG outside the box, which on this map means "outside the filter". Clear it. */
-    clearPlotlySelection: function (selected) {
-      const gd = document.querySelector('#ccg-map .js-plotly-plot');
-      if (selected && gd && window.Plotly && gd.data && gd.data[0] && gd.data[0].selectedpoints) {
-        window.Plotly.restyle(gd, {selectedpoints: [null]}, [0]);
-      }
-      return window.dash_clientside.no_update;
     }
-  }
-});
+  });
 
-/* The England and London buttons beside the map: each carries its bounds (data-bounds, from the layout) and hands
-   them to the same fit as the filters, through the map-bounds store, so the figure Dash holds is framed too and a
-   later change (a click on a CCG) keeps the frame. */
-document.addEventListener('click', function (ev) {
-  const button = ev.target && ev.target.closest && ev.target.closest('#zoom-england, #zoom-london');
-  if (!button || !window.dash_clientside || !window.dash_clientside.set_props) {
-    return;
-  }
-  const bounds = (button.dataset.bounds || '').split(',').map(Number);
-  if (bounds.length !== 4 || !bounds.every(Number.isFinite)) {
-    return;
-  }
-  const graph = document.getElementById('ccg-map');
-  const n = Number(graph.dataset.zoomRequests || 0) + 1;
-  graph.dataset.zoomRequests = String(n);
-  graph.dataset.zoomedTo = button.id.replace('zoom-', '');
-  window.dash_clientside.set_props('map-bounds', {data: bounds.concat([n])});
-});
+  /* The England and London buttons beside the map: each carries its bounds (data-bounds, from the layout) and hands
+     them to the same fit as the filters, through the map-bounds store, so the figure Dash holds is framed too and a
+     later change (a click on a CCG) keeps the frame. */
+  document.addEventListener('click', function (ev) {
+    const button = ev.target && ev.target.closest && ev.target.closest('#zoom-england, #zoom-london');
+    if (!button || !window.dash_clientside || !window.dash_clientside.set_props) {
+      return;
+    }
+    const bounds = (button.dataset.bounds || '').split(',').map(Number);
+    if (bounds.length !== 4 || !bounds.every(Number.isFinite)) {
+      return;
+    }
+    const graph = document.getElementById('ccg-map');
+    const n = Number(graph.dataset.zoomRequests || 0) + 1;
+    graph.dataset.zoomRequests = String(n);
+    graph.dataset.zoomedTo = button.id.replace('zoom-', '');
+    window.dash_clientside.set_props('map-bounds', {data: bounds.concat([n])});
+  });
+})();

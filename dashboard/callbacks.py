@@ -123,27 +123,6 @@ def _state(app: Dash, service: AtlasService) -> None:
         return (query if query != search else no_update, store if store != stored else no_update,
                 components.notices(state.notices), years if years != shown_years else no_update, *controls)
 
-    # The first view's bounds (layout.page) reach the map's fit once Plotly has drawn the map (the map callback
-    # sends bounds only when the filter changes, and the fit also hooks the map's click counter, which needs it).
-    # A fit asked for meanwhile (a filter change, a zoom button: window.__atlasFits counts them in mapfit.js) is
-    # newer than these bounds, so they are then dropped rather than framing the map back to the first view.
-    app.clientside_callback(
-        """function (bounds) {
-            var fits = window.__atlasFits || 0;
-            return new Promise(function (resolve) {
-                var started = Date.now();
-                (function poll() {
-                    var gd = document.querySelector('#ccg-map .js-plotly-plot');
-                    if ((window.__atlasFits || 0) !== fits) { resolve(window.dash_clientside.no_update); }
-                    else if ((gd && gd.on && gd._fullLayout) || Date.now() - started > 20000) { resolve(bounds); }
-                    else { setTimeout(poll, 50); }
-                })();
-            });
-        }""",
-        Output("map-bounds", "data", allow_duplicate=True), Input(FIRST_BOUNDS, "data"),
-        prevent_initial_call="initial_duplicate",
-    )
-
     @app.callback(Output("area-team", "options"), Input("region", "value"), prevent_initial_call=True)
     def update_team_options(regions):  # noqa: ANN001
         """Offer only the chosen regions' teams, so a team and a region that exclude each other cannot be picked."""
@@ -171,12 +150,15 @@ def _map(app: Dash, service: AtlasService) -> None:
         bounds = figures.filter_bounds(view) if applied.get("filter") != now["filter"] else no_update
         return patch, now, bounds
 
-    # Framing depends on the graph's size, which only the browser knows: fitted there, sent as a Patch.
-    app.clientside_callback(
-        ClientsideFunction(namespace="atlas", function_name="fitMap"),
-        Output("ccg-map", "figure", allow_duplicate=True), Input("map-bounds", "data"),
-        prevent_initial_call="initial_duplicate",
-    )
+    # Framing depends on the graph's size, which only the browser knows: fitted there, sent as a Patch. The first
+    # view's bounds have a store of their own: map-bounds is also the map callback's output, and a callback waits
+    # on load for the callbacks that write its inputs, so a fit from map-bounds would come after the first draw.
+    for bounds in ("map-bounds", FIRST_BOUNDS):
+        app.clientside_callback(
+            ClientsideFunction(namespace="atlas", function_name="fitMap"),
+            Output("ccg-map", "figure", allow_duplicate=True), Input(bounds, "data"),
+            prevent_initial_call="initial_duplicate",
+        )
     app.clientside_callback(
         ClientsideFunction(namespace="atlas", function_name="clearPlotlySelection"),
         Output("map-plotly-selection", "data"), Input(MAP_SELECT, "data"), prevent_initial_call=True,

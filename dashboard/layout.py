@@ -12,13 +12,16 @@ from dashboard.state import MAP_CLICK, MAP_SELECT, REGION_HEADING, ViewState, ma
 from geodata.atlas import Atlas
 from geodata.vocabulary import EVIDENCE_LABEL, LEVEL_LABEL
 
-FIRST_BOUNDS = "first-bounds"  # the first view's map bounds, handed to the map's fit once Plotly has drawn
 CLUSTERING_SHOWN = "clustering-shown"  # the view the clustering panel shows, so a change patches only what differs
 COUNTS_SHOWN = "counts-shown"  # the filters the level and transition summaries show (the same for a change)
 ROBUST_SHOWN = "robust-shown"  # the view the clustering panel's robustness section shows
 IMD_WIRE = "imd-chart-wire"  # the deprivation chart as the server sends it (dashboard/figures.py wire_points)
 TEAM_WIRE = "team-chart-wire"  # the team chart as the server sends it, names once (dashboard/figures.py team_wire)
 
+# The first view's map bounds: the map's fit (assets/mapfit.js) frames the figure for the browser's size from them
+# on page load, before the graph's first draw.
+FIRST_BOUNDS = "first-bounds"
+MAP_HEIGHT_PX = 640  # the map's height on every screen (also in style.css); mapfit.js reads it from the frame
 GRAPH_CONFIG = {
     "displaylogo": False,
     "scrollZoom": True,
@@ -174,9 +177,9 @@ def year_options(view: str) -> list[dict[str, object]]:
 
 def page(service: AtlasService, state: ViewState, geometry_url: str | None = None) -> html.Div:
     """The page as a shared link shows it: its stores already hold what the first callbacks would compute, so
-    those callbacks change nothing and the first painted map is the link's view, drawn once (then fitted to the
-    browser's size with the bounds in ``first-bounds``). With ``geometry_url`` the map refers to its geometry
-    there (:mod:`dashboard.map_geometry`) instead of carrying it."""
+    those callbacks change nothing and the first painted map is the link's view, drawn once and framed for the
+    browser's size (the clientside fit reads its bounds from ``first-bounds``). With ``geometry_url`` the map
+    refers to its geometry there (:mod:`dashboard.map_geometry`) instead of carrying it."""
     atlas = service.atlas
     view = service.view(state)
     initial_map = figures.map_figure(view)
@@ -218,8 +221,10 @@ def page(service: AtlasService, state: ViewState, geometry_url: str | None = Non
                 html.P("On a touch screen, scroll the page with one finger; move and zoom the map with two.",
                        className="hint touch-only"),
                 html.Div(dcc.Loading(dcc.Graph(id="ccg-map", figure=initial_map, config=GRAPH_CONFIG,
-                                               className="map", style={"height": "640px"}), delay_show=400),
-                         className="map-frame", **{"data-a11y-name": "Map"}),
+                                               className="map", style={"height": f"{MAP_HEIGHT_PX}px"}),
+                                     delay_show=400),
+                         id="map-frame", className="map-frame",
+                         **{"data-a11y-name": "Map", "data-map-height": str(MAP_HEIGHT_PX)}),
                 html.Div("Use two fingers to move the map", id="map-gesture-hint", className="gesture-hint",
                          **{"aria-hidden": "true"}),
                 dcc.Checklist(id="show-clusters", value=["on"] if state.clusters else [], className="cluster-toggle",

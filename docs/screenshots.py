@@ -28,15 +28,17 @@ READY = ("() => { const g = document.querySelector('#ccg-map .js-plotly-plot');"
          " && document.querySelector('#clustering-robust table, #clustering-robust p'); }")
 
 # The map has its fit and MapLibre has drawn it (the browser tests' wait_drawn): WebGL is software-rendered here.
-DRAWN = """() => new Promise((resolve) => {
+# A synchronous predicate polled once a frame, true on the third idle frame in a row (Playwright takes a returned
+# Promise as a truthy answer at once); the caller resets window.__atlasIdleFrames first.
+DRAWN = """() => {
     const g = document.querySelector('#ccg-map .js-plotly-plot');
     const m = g && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot && g._fullLayout.map._subplot.map;
-    const fit = Number(document.getElementById('ccg-map').dataset.fitZoom);
-    const idle = () => !!m && Number.isFinite(fit) && Math.abs(m.getZoom() - fit) < 0.01 && m.loaded()
-                       && !m.isMoving() && m.areTilesLoaded();
-    if (!idle()) { resolve(false); return; }
-    requestAnimationFrame(() => requestAnimationFrame(() => resolve(idle())));
-})"""
+    const fit = Number(document.getElementById('map-frame').dataset.fitZoom);
+    const idle = !!m && Number.isFinite(fit) && Math.abs(m.getZoom() - fit) < 0.01 && m.loaded()
+                 && !m.isMoving() && m.areTilesLoaded();
+    window.__atlasIdleFrames = idle ? (window.__atlasIdleFrames || 0) + 1 : 0;
+    return window.__atlasIdleFrames >= 3;
+}"""
 
 
 def _free_port() -> int:
@@ -66,7 +68,8 @@ def _page(browser, url: str, path: Path, **context: object) -> None:  # noqa: AN
     page.wait_for_function(READY, timeout=60000)
     page.wait_for_function("() => !document.querySelector('[data-dash-is-loading]')", timeout=60000)
     page.wait_for_load_state("networkidle")
-    page.wait_for_function(DRAWN, timeout=60000, polling=200)
+    page.evaluate("() => { window.__atlasIdleFrames = 0; }")
+    page.wait_for_function(DRAWN, timeout=60000, polling="raf")
     page.screenshot(path=str(path))
     ctx.close()
     print(f"wrote {path.relative_to(ROOT)}")

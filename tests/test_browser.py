@@ -70,7 +70,7 @@ class Page:
                 const m = g && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot
                           && g._fullLayout.map._subplot.map;
                 return m ? {loaded: m.loaded(), moving: m.isMoving(), tiles: m.areTilesLoaded(), zoom: m.getZoom(),
-                            fit: document.getElementById('ccg-map').dataset.fitZoom} : 'no map'; }""")
+                            fit: document.getElementById('map-frame').dataset.fitZoom} : 'no map'; }""")
             raise AssertionError(f"the map never finished drawing: {state}; console errors {self.errors[:3]}") from exc
 
     def _wait_idle(self, timeout: int) -> None:
@@ -82,7 +82,7 @@ class Page:
                  const g = document.querySelector('#ccg-map .js-plotly-plot');
                  const m = g && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot
                            && g._fullLayout.map._subplot.map;
-                 const fit = Number(document.getElementById('ccg-map').dataset.fitZoom);
+                 const fit = Number(document.getElementById('map-frame').dataset.fitZoom);
                  const idle = !!m && Number.isFinite(fit) && Math.abs(m.getZoom() - fit) < 0.01
                               && m.loaded() && !m.isMoving() && m.areTilesLoaded();
                  window.__atlasIdleFrames = idle ? window.__atlasIdleFrames + 1 : 0;

@@ -11,6 +11,7 @@ import gzip
 import json
 
 import pytest
+from test_a11y import LAPTOP, PHONE
 from test_browser import Page, _atlas, browser  # noqa: F401, F811
 
 from dashboard.figures import IN_OPACITY
@@ -26,6 +27,7 @@ RECORD_DRAWS = """
     const t = gd.data[0];
     window.__mapDraws.push({z: Array.from(t.z || []), opacity: Array.from((t.marker || {}).opacity || []),
                             title: ((gd.layout.legend || {}).title || {}).text || '',
+                            zoom: (gd.layout.map || {}).zoom, legendY: (gd.layout.legend || {}).y,
                             locations: (t.locations || []).length});
   };
   const wrap = (P) => {
@@ -127,6 +129,17 @@ def test_change_view_link_first_draw_is_the_change(open_recorded) -> None:  # no
     assert "Change" in first["title"]
     in_london = (_atlas().table["region"] == "London").tolist()
     assert [o == IN_OPACITY for o in first["opacity"]] == in_london
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_shared_link_map_is_framed_for_the_screen_from_its_first_draw(open_recorded, viewport) -> None:  # noqa: ANN001
+    """The fit for the browser's size frames the first draw: no draw at the server's guess, then a jump."""
+    p = open_recorded("?year=2016&region=London", viewport)
+    fit = float(p.js("() => document.getElementById('map-frame').dataset.fitZoom"))
+    assert fit > 7, f"London's frame is far closer than England's (about 5); the fit gave {fit}"
+    draws = _draws(p)
+    assert [round(d["zoom"], 3) for d in draws] == [round(fit, 3)] * len(draws), \
+        f"the map was drawn at zooms {[d['zoom'] for d in draws]}, not only at the fit's {fit}"
 
 
 def test_default_page_draws_england_and_its_first_callbacks_send_no_map(open_recorded) -> None:  # noqa: ANN001

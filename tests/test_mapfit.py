@@ -1,8 +1,8 @@
 """The map's fit (assets/mapfit.js) never frames the map back to an older view.
 
-A fit can wait: the graph may be hidden or unsized when bounds arrive, and the first view's bounds wait for the
-first draw. A newer fit asked for meanwhile (a filter change, a zoom button) must win, or the map jumps back to
-the old frame under a visitor's finger, or under a test's click.
+A fit can wait: the map's frame may be hidden when bounds arrive. A newer fit asked for meanwhile (a filter
+change, a zoom button) must win, or the map jumps back to the old frame under a visitor's finger, or under a
+test's click.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ MANCHESTER = [-2.73, 53.33, -1.91, 53.69]
 def test_a_waiting_fit_is_dropped_when_a_newer_one_arrives(open_page) -> None:  # noqa: ANN001, F811
     p = open_page()
     out = p.page.evaluate("""async ([older, newer]) => {
-        const graph = document.getElementById('ccg-map');
+        const frame = document.getElementById('map-frame');
         const fit = window.dash_clientside.atlas.fitMap;
-        graph.style.display = 'none';                 /* unsized: both fits wait for the graph */
+        frame.style.display = 'none';                 /* not laid out: both fits wait for it */
         const first = fit(older), second = fit(newer);
         await new Promise((r) => setTimeout(r, 200));
-        graph.style.display = '';
+        frame.style.display = '';
         const [a, b] = await Promise.all([first, second]);
         const noUpdate = window.dash_clientside.no_update;
         const centre = (patch) => (patch.operations || []).find((op) => op.location.join('.') === 'layout.map.center');
