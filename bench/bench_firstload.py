@@ -10,6 +10,9 @@ headers) and stops the server. Reports, never asserts.
   again with that encoding only (Chromium 156 offers gzip, deflate, br and zstd even on loopback http, where the
   server picks br for the bundle and the geometry and zstd for the rest; other browsers may offer less).
 - ``table_on_demand``: what scrolling to the table adds (its grid library is loaded only then).
+- ``map_first_frame``: on a laptop (1400x1000) and a phone-sized (390x844) window, for England and a London
+  link: milliseconds from navigation until MapLibre first draws, and until the map is drawn and idle at its
+  clientside fit; how many times Plotly drew the map, and at which zooms (one draw, at the fit, is the goal).
 - ``filter_change``: all callback answers of one change together (the England year change, an area-team change):
   their compressed bodies against the 10 kB target, and with their response headers.
 """
@@ -47,6 +50,40 @@ window.fetch = function (url) {
   if (counted) out.finally(() => { window.__inflight -= 1; });
   return out;
 };
+"""
+# Every Plotly draw of the map (its zoom) and, sampled each frame, when MapLibre first drew and when it was first
+# idle at the zoom the clientside fit chose (data-fit-zoom on #map-frame; #ccg-map before 2 December 2026).
+RECORD_FRAMES = """
+(() => {
+  window.__draws = [];
+  const wrap = (P) => {
+    ['newPlot', 'react'].forEach((name) => {
+      const original = P[name];
+      if (typeof original !== 'function' || original.__benched) return;
+      P[name] = function (gd, a, b) {
+        const el = typeof gd === 'string' ? document.getElementById(gd) : gd;
+        const layout = a && !Array.isArray(a) ? a.layout : b;
+        if (el && el.closest && el.closest('#ccg-map')) window.__draws.push(((layout || {}).map || {}).zoom);
+        return original.apply(this, arguments);
+      };
+      P[name].__benched = true;
+    });
+    return P;
+  };
+  let plotly;
+  Object.defineProperty(window, 'Plotly', {configurable: true, get: () => plotly, set: (v) => { plotly = wrap(v); }});
+  const tick = () => {
+    const g = document.querySelector('#ccg-map .js-plotly-plot');
+    const m = g && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot && g._fullLayout.map._subplot.map;
+    const holder = document.getElementById('map-frame') || document.getElementById('ccg-map');
+    const fit = Number(holder && holder.dataset.fitZoom);
+    if (m && window.__firstDrawn === undefined && m.loaded()) window.__firstDrawn = performance.now();
+    if (m && window.__fitted === undefined && Number.isFinite(fit) && Math.abs(m.getZoom() - fit) < 0.01
+        && m.loaded() && !m.isMoving() && m.areTilesLoaded()) window.__fitted = performance.now();
+    if (window.__fitted === undefined) requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+})();
 """
 
 
@@ -202,6 +239,23 @@ def change(browser: Any, base: str) -> list[dict[str, Any]]:
     return results
 
 
+def map_first_frame(browser: Any, base: str) -> list[dict[str, Any]]:
+    out = []
+    for device, viewport in (("laptop", {"width": 1400, "height": 1000}), ("phone", {"width": 390, "height": 844})):
+        for query in ("?year=2016", "?year=2016&region=London"):
+            ctx = browser.new_context(viewport=viewport)
+            ctx.add_init_script(RECORD_FRAMES)
+            page = ctx.new_page()
+            page.goto(base + "/" + query)
+            page.wait_for_function("() => window.__fitted !== undefined", timeout=60000, polling=100)
+            got = page.evaluate("() => ({first: window.__firstDrawn, fitted: window.__fitted, draws: window.__draws})")
+            out.append({"bench": "map_first_frame", "device": device, "query": query,
+                        "first_draw_ms": round(got["first"] or 0), "fitted_ms": round(got["fitted"]),
+                        "plotly_draws": len(got["draws"]), "draw_zooms": [round(z, 3) for z in got["draws"] if z]})
+            ctx.close()
+    return out
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -216,6 +270,8 @@ def main() -> None:
             for query in ("", "?year=2015&area_team=Greater%20Manchester"):
                 for line in first_load(browser, base, query):
                     print(json.dumps({**line, "machine": machine}), flush=True)
+            for line in map_first_frame(browser, base):
+                print(json.dumps({**line, "machine": machine}), flush=True)
             for line in change(browser, base):
                 print(json.dumps({**line, "machine": machine}), flush=True)
             browser.close()
