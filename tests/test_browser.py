@@ -60,8 +60,9 @@ class Page:
     def wait_drawn(self, timeout: int = 30000) -> None:
         """Wait until the clientside fit is applied and MapLibre has drawn it, checked on three frames in a row.
 
-        The map draws asynchronously after Plotly has its data, and the clientside fit moves it once more; a
-        screenshot or a click before then hits a blank, half-drawn or moving map (seen on a loaded CI run).
+        The map draws asynchronously after Plotly has its data, and a fit that arrives after the first draw (a
+        filter change, a zoom button) moves it once more; a screenshot or a click before then hits a blank,
+        half-drawn or moving map (seen on a loaded CI run).
         """
         try:
             self._wait_idle(timeout)

@@ -27,7 +27,7 @@ RECORD_DRAWS = """
     const t = gd.data[0];
     window.__mapDraws.push({z: Array.from(t.z || []), opacity: Array.from((t.marker || {}).opacity || []),
                             title: ((gd.layout.legend || {}).title || {}).text || '',
-                            zoom: (gd.layout.map || {}).zoom, legendY: (gd.layout.legend || {}).y,
+                            zoom: (gd.layout.map || {}).zoom,
                             locations: (t.locations || []).length});
   };
   const wrap = (P) => {
