@@ -82,9 +82,9 @@ def test_one_finger_scrolls_the_page_and_two_fingers_move_the_map(request: pytes
                                                                   live_server: str) -> None:
     p = _phone_map_at_top(request, live_server)
     top = p.js("() => window.scrollY")
-    # A point of the map's drawing area clear of the legend, wherever the fit put it (a column on the right or a
-    # band underneath; which one a phone load gets is not yet the same on every load, see the README): a quarter
-    # across and 120 px down. A touch near the legend is the legend's (touch adjustment picks its nearest toggle).
+    # A point of the map's drawing area clear of the legend (on a phone the fit puts it in a band underneath): a
+    # quarter across and 120 px down. A touch near the legend is the legend's (touch adjustment picks its nearest
+    # toggle).
     box = p.page.locator("#ccg-map").bounding_box()
     x, y = box["x"] + box["width"] / 4, box["y"] + 120
     assert p.js(f"() => !!document.elementFromPoint({x}, {y}).closest('.maplibregl-canvas-container')")
