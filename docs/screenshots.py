@@ -20,25 +20,15 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from dashboard.page_signals import MAP_IDLE_AT_FIT, RESET_MAP_IDLE  # noqa: E402
+
 OUT = ROOT / "docs" / "img"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 READY = ("() => { const g = document.querySelector('#ccg-map .js-plotly-plot');"
          " return g && g.data && g.data[0].locations.length > 0"
          " && document.querySelector('#clustering-robust table, #clustering-robust p'); }")
-
-# The map has its fit and MapLibre has drawn it (the browser tests' wait_drawn): WebGL is software-rendered here.
-# A synchronous predicate polled once a frame, true on the third idle frame in a row (Playwright takes a returned
-# Promise as a truthy answer at once); the caller resets window.__atlasIdleFrames first.
-DRAWN = """() => {
-    const g = document.querySelector('#ccg-map .js-plotly-plot');
-    const m = g && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot && g._fullLayout.map._subplot.map;
-    const fit = Number(document.getElementById('map-frame').dataset.fitZoom);
-    const idle = !!m && Number.isFinite(fit) && Math.abs(m.getZoom() - fit) < 0.01 && m.loaded()
-                 && !m.isMoving() && m.areTilesLoaded();
-    window.__atlasIdleFrames = idle ? (window.__atlasIdleFrames || 0) + 1 : 0;
-    return window.__atlasIdleFrames >= 3;
-}"""
 
 
 def _free_port() -> int:
@@ -68,8 +58,8 @@ def _page(browser, url: str, path: Path, **context: object) -> None:  # noqa: AN
     page.wait_for_function(READY, timeout=60000)
     page.wait_for_function("() => !document.querySelector('[data-dash-is-loading]')", timeout=60000)
     page.wait_for_load_state("networkidle")
-    page.evaluate("() => { window.__atlasIdleFrames = 0; }")
-    page.wait_for_function(DRAWN, timeout=60000, polling="raf")
+    page.evaluate(RESET_MAP_IDLE)  # then the map has its fit and MapLibre has drawn it (the browser tests' wait)
+    page.wait_for_function(MAP_IDLE_AT_FIT, timeout=60000, polling="raf")
     page.screenshot(path=str(path))
     ctx.close()
     print(f"wrote {path.relative_to(ROOT)}")

@@ -11,6 +11,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from dashboard.page_signals import MAP_IDLE_AT_FIT, RESET_MAP_IDLE
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -75,20 +77,8 @@ class Page:
             raise AssertionError(f"the map never finished drawing: {state}; console errors {self.errors[:3]}") from exc
 
     def _wait_idle(self, timeout: int) -> None:
-        # The predicate is synchronous and polled once a frame: Playwright takes a returned Promise as the answer
-        # itself (truthy), so a predicate that resolves a Promise to false still ends the wait at once.
-        self.js("() => { window.__atlasIdleFrames = 0; }")
-        self.page.wait_for_function(
-            """() => {
-                 const g = document.querySelector('#ccg-map .js-plotly-plot');
-                 const m = g && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot
-                           && g._fullLayout.map._subplot.map;
-                 const fit = Number(document.getElementById('map-frame').dataset.fitZoom);
-                 const idle = !!m && Number.isFinite(fit) && Math.abs(m.getZoom() - fit) < 0.01
-                              && m.loaded() && !m.isMoving() && m.areTilesLoaded();
-                 window.__atlasIdleFrames = idle ? window.__atlasIdleFrames + 1 : 0;
-                 return window.__atlasIdleFrames >= 3;
-               }""", timeout=timeout, polling="raf")
+        self.js(RESET_MAP_IDLE)
+        self.page.wait_for_function(MAP_IDLE_AT_FIT, timeout=timeout, polling="raf")
 
     def settle(self) -> None:
         """Wait until Dash has no callback in flight (no request for 500 ms) and React has painted twice since."""
