@@ -252,7 +252,8 @@ def counts_panel(view: View, brief: bool = False, england: bool = True) -> Count
 
 
 def finding_line(view: View) -> str:
-    """One line: the headline clustering finding for the slide's filter and whether it survives the unknowns."""
+    """One line: the headline clustering finding for the slide's filter and whether it survives the unknowns.
+    The tests are of one year's levels; a change slide's title names two years, so its line says which."""
     from dashboard.robust import fmt_p, percent, robust_for
 
     state = view.state
@@ -268,7 +269,8 @@ def finding_line(view: View) -> str:
     verdict = {"holds": "holds whatever the unknown levels were",
                "most": f"holds in {percent(c.share_agree)} of {c.n} admissible completions of the unknown levels",
                "depends": "depends on the unknown levels"}.get(s.verdict.code, s.verdict.words)
-    return f"{s.finding.rstrip('.')} (known CCGs, {fmt_p(s.known_only.p)}): {verdict}."
+    line = f"{s.finding.rstrip('.')} (known CCGs, {fmt_p(s.known_only.p)}): {verdict}."
+    return f"{YEAR_LABEL[year]}: {line}" if state.view == "change" else line
 
 
 _OGL = r"(?:the )?(?:Open Government Licence v3\.0|OGL v3\.0)"

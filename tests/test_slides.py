@@ -276,3 +276,11 @@ def test_every_area_team_slide_is_named_and_located_without_overlaps(service) ->
         assert meta["locator_px"], f"{team}: no locator map"
         assert not [b for b in shown_boxes(service, state, slide.slide_figure(view))
                     if overlaps(tuple(meta["locator_px"]), b)], team
+
+
+def test_change_slide_finding_says_which_years_levels_it_tested(service) -> None:  # noqa: ANN001
+    """A change slide's title names two years; the clustering finding in its footer is of one year's levels."""
+    change = slide.finding_line(service.view(ViewState(view="change", regions=("London",))))
+    level = slide.finding_line(service.view(ViewState(year=2016, regions=("London",))))
+    assert change == f"2016/17: {level}"
+    assert not level.startswith("2016/17")
