@@ -17,6 +17,7 @@ from dashboard.clustering_view import clustering_panel
 from dashboard.layout import (
     CLUSTERING_SHOWN,
     COUNTS_SHOWN,
+    COVERAGE_HEADER,
     FIRST_BOUNDS,
     IMD_WIRE,
     ROBUST_SHOWN,
@@ -24,6 +25,7 @@ from dashboard.layout import (
     area_team_options,
     year_options,
 )
+from dashboard.report import report_for
 from dashboard.robust_view import robust_section
 from dashboard.service import AtlasService
 from dashboard.state import (
@@ -168,11 +170,11 @@ def _map(app: Dash, service: AtlasService) -> None:
 def _panels(app: Dash, service: AtlasService) -> None:
     vocab = service.vocabulary
 
-    def counts_for(state: ViewState) -> tuple[object, object]:
-        view = service.view(state)
-        return (components.level_summary(summaries.level_counts(view), state.year,
-                                         summaries.coverage_sentence(view)),
-                components.transition_table(summaries.transition_counts(view)))
+    def counts_for(state: ViewState) -> tuple[object, object, object]:
+        report = report_for(service, state)
+        return (components.level_summary(report),
+                components.transition_table(summaries.transition_counts(service.view(state))),
+                report.header)
 
     def cached(name: str, key: object, make: Callable[[], Any]) -> Any:
         return _cached(service, name, key, make)
@@ -198,10 +200,11 @@ def _panels(app: Dash, service: AtlasService) -> None:
     # Separate callbacks, so the browser asks for them in parallel and each stays small and fast. A change sends
     # only what differs from what the browser shows (the transitions, both years, do not change with the year).
     @app.callback(Output("level-summary", "children"), Output("transition-summary", "children"),
+                  Output(COVERAGE_HEADER, "children"),
                   Output(COUNTS_SHOWN, "data"), Input("view-state", "data"), State(COUNTS_SHOWN, "data"))
     def update_counts(data, shown):  # noqa: ANN001
         counts, now = shown_patch("counts", filters_only, counts_for, diff_each, data, shown)
-        return (*counts, now) if isinstance(counts, tuple) else (no_update, no_update, now)
+        return (*counts, now) if isinstance(counts, tuple) else (no_update, no_update, no_update, now)
 
     @app.callback(Output(TEAM_WIRE, "data"), Input("view-state", "data"))
     def update_team_chart(data):  # noqa: ANN001

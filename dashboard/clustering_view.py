@@ -16,7 +16,7 @@ from dashboard import analysis, change
 from dashboard.analysis import MIN_KNOWN
 from dashboard.clustering_readings import Reading, change_readings, explain, ranked_teams, readings
 from dashboard.clustering_summary import _lookups, _tables, summary_for
-from dashboard.figures import NO_CCGS
+from dashboard.report import NO_CCGS
 from dashboard.service import AtlasService
 from dashboard.state import ViewState
 from geodata.vocabulary import DELEGATED, LEVEL_LABEL, NOT_DELEGATED, YEAR_LABEL

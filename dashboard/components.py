@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import pandas as pd
 from dash import html
 
+from dashboard.report import SET_ASIDE, ViewReport
 from dashboard.state import Notice
-from geodata.vocabulary import LEVEL_COLOR, LEVEL_LABEL, LEVEL_ORDER, LEVEL_SHORT, LEVEL_WORDS, YEAR_LABEL
+from geodata.vocabulary import LEVEL_COLOR, LEVEL_LABEL, LEVEL_ORDER, LEVEL_SHORT, UNKNOWN, YEAR_LABEL
 
 
 def swatch(level: str) -> html.Span:
@@ -16,35 +17,38 @@ def swatch(level: str) -> html.Span:
                      **{"aria-hidden": "true"})
 
 
-def level_summary(counts: pd.DataFrame, year: int, coverage: str) -> html.Div:
+def level_summary(report: ViewReport) -> html.Div:
+    """The view's report (dashboard/report.py) as the page's counts table, its coverage sentence and the map's
+    text alternative."""
     head = html.Tr([html.Th("Level"), html.Th("CCGs"), html.Th("% of known"),
-                    html.Th("England: atlas", title="CCGs in England this atlas names at the level"),
+                    html.Th("England: atlas", title="CCGs in England this atlas names at the level, under the "
+                                                    "evidence chosen"),
                     html.Th("England: published", title="Published national total")])
     rows = []
-    for r in counts.itertuples():
+    for r in report.rows:
+        mark = swatch(r.key) if r.key != SET_ASIDE else html.Span(className="swatch set-aside",
+                                                                  **{"aria-hidden": "true"})
         rows.append(html.Tr([
-            html.Td([swatch(r.level), r.label]), html.Td(r.ccgs, className="num"),
-            html.Td("" if r.share_known is None or pd.isna(r.share_known) else f"{r.share_known:.0%}",
-                    className="num"),
-            html.Td(r.england_atlas, className="num"),
-            html.Td("" if r.england_published is None or pd.isna(r.england_published)
-                    else int(r.england_published), className="num"),
-        ], className="unknown-row" if r.level == "unknown" else None))
+            html.Td([mark, r.label]), html.Td(r.ccgs, className="num"), html.Td(r.share_known, className="num"),
+            html.Td(r.england, className="num"),
+            html.Td("" if r.published is None else r.published, className="num"),
+        ], className="unknown-row" if r.key in (UNKNOWN, SET_ASIDE) else None))
     return html.Div([
-        html.P(map_sentence(counts, year), id="map-summary", className="visually-hidden"),
-        html.Table([html.Caption(f"CCGs by level, {YEAR_LABEL[year]}"), html.Thead(head), html.Tbody(rows)],
+        html.P(map_sentence(report), id="map-summary", className="visually-hidden"),
+        html.Table([html.Caption(f"CCGs by level, {YEAR_LABEL[report.year]}"), html.Thead(head), html.Tbody(rows)],
                    className="summary-table"),
-        html.P(coverage, className="coverage"),
+        html.P(report.coverage, className="coverage"),
+        *([html.P(report.selection.sentence, className="selection-note")] if report.selection.sentence else []),
         html.P("Published: national totals in operation from 1 April (NHS England board paper, March 2016; "
                "BJGP 2018). Blank where no total was published.", className="hint"),
     ])
 
 
-def map_sentence(counts: pd.DataFrame, year: int) -> str:
+def map_sentence(report: ViewReport) -> str:
     """The map in words, for screen readers (the map section's description): it is a picture of these counts."""
-    parts = [f"{int(r.ccgs)} {LEVEL_WORDS.get(r.level, r.level)}" for r in counts.itertuples() if r.ccgs]
+    parts = [f"{r.ccgs} {r.words}" for r in report.rows if r.ccgs]
     inside = "; ".join(parts) if parts else "no CCG matches the filters"
-    return (f"The map shows England's 209 CCGs coloured by their co-commissioning level in {YEAR_LABEL[year]}, "
+    return (f"The map shows England's 209 CCGs coloured by their co-commissioning level in {YEAR_LABEL[report.year]}, "
             f"those outside the filters faded. In the filter: {inside}.")
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard import change
+from dashboard.report import NO_CCGS, SET_ASIDE_LABEL, report_for, set_aside_mask
 from dashboard.service import AtlasService, View, level_codes, transition
 from dashboard.state import ViewState
 from geodata.vocabulary import (
@@ -49,6 +50,8 @@ N_LEGEND = max(len(LEVEL_ORDER), len(CHANGE_ORDER))
 T_CCG, T_TEAMS, T_REGIONS, T_INFERRED, T_CLUSTERS, T_LEGEND = 0, 1, 2, 3, 4, 5
 INFERRED_COLOR = "#FFFFFF"  # white: on every level colour (L* 27 to 73), never on unknown (nothing inferred)
 INFERRED_NAME = "Dot: level inferred (implied, group or rule), not stated"
+SET_ASIDE_COLOR = "#333333"  # dark on the unknown grey (L* 84) that a set-aside level is drawn in
+SET_ASIDE_NAME = "Dark dot on grey: " + SET_ASIDE_LABEL[0].lower() + SET_ASIDE_LABEL[1:]
 CLUSTER_SIZE, CLUSTER_RING = 17, 4  # pixels: a cluster mark's diameter and the dark ring's width
 
 
@@ -96,8 +99,12 @@ def map_arrays(view: View) -> MapArrays:
     """The per-CCG arrays and legend of the map for one view (what a Patch re-sends)."""
     state = view.state
     order, labels, colors = palette(state)
-    counts = np.bincount(view.category[view.mask], minlength=len(order))
-    names = [f"{labels[c]}: {int(counts[i])}" for i, c in enumerate(order)]
+    if state.view == "change":
+        counts = np.bincount(view.category[view.mask], minlength=len(order))
+        names = [f"{labels[c]}: {int(counts[i])}" for i, c in enumerate(order)]
+    else:  # the view's report: set-aside levels are counted apart from "no source found" (their dot's entry)
+        rows = {r.key: r for r in report_for(view.service, state).rows}
+        names = [f"{labels[c]}: {rows[c].ccgs}" for c in order]
     pad = N_LEGEND - len(order)
     if state.view == "change":
         year_lines = ("Level 2015/16: %{customdata[3]}<br>Level 2016/17: %{customdata[4]}<br>"
@@ -220,8 +227,9 @@ def map_figure(view: View, clusters: pd.DataFrame | None = None, height: int = 6
     fig.add_trace(go.Scattermap(lon=reg_lon, lat=reg_lat, mode="lines", name="Region border",
                                 line={"color": "#000000", "width": 3}, hoverinfo="skip", showlegend=True))
     ilon, ilat = inferred_points(view)
-    fig.add_trace(go.Scattermap(lon=ilon, lat=ilat, mode="markers", name=legend_entry(INFERRED_NAME),
-                                marker={"size": 5, "color": INFERRED_COLOR, "symbol": "circle"},
+    dot_color, dot_name = dot_style(view)
+    fig.add_trace(go.Scattermap(lon=ilon, lat=ilat, mode="markers", name=legend_entry(dot_name),
+                                marker={"size": 5, "color": dot_color, "symbol": "circle"},
                                 hoverinfo="skip", showlegend=True))
     lon, lat, text = cluster_points(view.service, clusters)
     # Each marked CCG is two points (see cluster_points): a dark disc and a white centre, i.e. a ring that reads on
@@ -265,9 +273,26 @@ def legend_entry(name: str, width: int = 22) -> str:
 
 
 def inferred_points(view: View) -> tuple[list[float], list[float]]:
-    """A dot inside each CCG in the filter whose level rests on an inferred claim, so stated levels read apart."""
-    rows = view.table[view.inferred & view.mask]
+    """The map's dots: under "any evidence", one inside each CCG in the filter whose level rests on an inferred
+    claim (so stated levels read apart); under a stricter choice, which keeps no inferred level, one inside each
+    CCG whose level is set aside (drawn in the unknown grey, the dot tells it from "no source found")."""
+    rows = view.table[dotted(view)]
     return rows["lon"].tolist(), rows["lat"].tolist()
+
+
+def dotted(view: View) -> np.ndarray:
+    """CCGs in the filter that the map marks with a dot (see :func:`inferred_points`)."""
+    if view.state.evidence == "any":
+        return view.inferred & view.mask
+    year = 2016 if view.state.view == "change" else view.state.year
+    return set_aside_mask(view, year) & view.mask
+
+
+def dot_style(view: View) -> tuple[str, str]:
+    """The dot's colour and legend name for the view: white for inferred levels, dark for set-aside ones."""
+    if view.state.evidence == "any":
+        return INFERRED_COLOR, INFERRED_NAME
+    return SET_ASIDE_COLOR, f"{SET_ASIDE_NAME}: {int(dotted(view).sum())}"
 
 
 def cluster_points(service: AtlasService, clusters: pd.DataFrame | None
@@ -311,6 +336,9 @@ def map_patch(patch: Any, service: AtlasService, view: View, applied: dict[str, 
         for i, name in enumerate(arr.legend_names):
             patch["data"][T_LEGEND + i]["name"] = legend_entry(name)
         patch["data"][T_INFERRED]["lon"], patch["data"][T_INFERRED]["lat"] = inferred_points(view)
+        dot_color, dot_name = dot_style(view)
+        patch["data"][T_INFERRED]["marker"]["color"] = dot_color
+        patch["data"][T_INFERRED]["name"] = legend_entry(dot_name)
     if applied.get("selection") != now["selection"]:
         patch["data"][T_CCG]["marker"]["line"]["width"] = arr.line_width
         patch["data"][T_CCG]["marker"]["line"]["color"] = arr.line_color
@@ -324,7 +352,6 @@ def map_patch(patch: Any, service: AtlasService, view: View, applied: dict[str, 
     return patch
 
 
-NO_CCGS = "No CCG matches these filters: widen the deprivation range, or choose other regions or area teams."
 
 
 # The charts' toolbar (top right) takes the first TOOLBAR_PX of the chart, so titles start below it; the tools a

@@ -7,12 +7,14 @@ from collections.abc import Sequence
 from dash import dcc, html
 
 from dashboard import components, figures, map_geometry, table
+from dashboard.report import report_for
 from dashboard.service import AtlasService
-from dashboard.state import MAP_CLICK, MAP_SELECT, REGION_HEADING, ViewState, map_parts, to_store
+from dashboard.state import MAP_CLICK, MAP_SELECT, REGION_HEADING, ViewState, filters_only, map_parts, to_store
 from geodata.atlas import Atlas
 from geodata.vocabulary import EVIDENCE_LABEL, LEVEL_LABEL
 
 CLUSTERING_SHOWN = "clustering-shown"  # the view the clustering panel shows, so a change patches only what differs
+COVERAGE_HEADER = "coverage-header"  # the header's sentence on what is sourced, for the evidence chosen
 COUNTS_SHOWN = "counts-shown"  # the filters the level and transition summaries show (the same for a change)
 ROBUST_SHOWN = "robust-shown"  # the view the clustering panel's robustness section shows
 IMD_WIRE = "imd-chart-wire"  # the deprivation chart as the server sends it (dashboard/figures.py wire_points)
@@ -185,8 +187,6 @@ def page(service: AtlasService, state: ViewState, geometry_url: str | None = Non
     initial_map = figures.map_figure(view)
     if geometry_url:
         initial_map = map_geometry.on_the_wire(initial_map, geometry_url)
-    cov = atlas.manifest["coverage"]
-    known = {y: 209 - cov[y]["unknown"] for y in cov}
     return html.Div([
         # The first thing a keyboard reaches: past the filters and the map's toolbar, to what the map shows in words.
         html.A("Skip to summary", href="#summary", className="skip-link"),
@@ -208,8 +208,7 @@ def page(service: AtlasService, state: ViewState, geometry_url: str | None = Non
             html.P([
                 "From April 2015 each of the 209 Clinical Commissioning Groups chose a level of primary care "
                 "co-commissioning with NHS England: greater involvement (1), joint (2) or delegated (3). ",
-                html.Strong(f"Levels are sourced for {known['2015']} CCGs in 2015/16 and {known['2016']} in "
-                            "2016/17; the rest are shown as unknown."),
+                html.Strong(report_for(service, filters_only(state)).header, id=COVERAGE_HEADER),
                 " Every level names its source.",
             ]),
             html.Div(components.notices(state.notices), id="notices", role="status", **{"aria-live": "polite"}),

@@ -29,7 +29,7 @@ T = TypeVar("T")
 #: Entries kept per cache; a filter state costs a few kB to a few hundred kB, so these bound a worker's memory.
 CACHE_SIZES = {"view": 512, "counts": 512, "team_chart": 512, "imd_chart": 512, "clustering": 256,
                "clustering_patch": 256, "counts_patch": 256, "summary": 256, "team_options": 32, "robust": 128,
-               "robust_panel": 128, "robust_panel_patch": 128,
+               "robust_panel": 128, "robust_panel_patch": 128, "report": 512,
                "layout": 32}  # serialised first pages per canonical view, ~750 kB each
 
 

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard import figures, slide_inset, slide_labels, summaries
-from dashboard.clustering_readings import plural
+from dashboard import figures, slide_inset, slide_labels
+from dashboard.report import report_for
 from dashboard.service import View
 from dashboard.slide_place import Box, MapFrame, clip, free_spot
 from dashboard.state import ViewState, describe
@@ -180,7 +180,7 @@ def subtitle_text(view: View, max_teams: int | None = None) -> str:
     colour = ("Colour: change in delegated commissioning between the two years" if state.view == "change"
               else f"Colour: co-commissioning level in {YEAR_LABEL[state.year]}")
     if state.evidence != "any":
-        colour += f" · evidence: {EVIDENCE_LABEL[state.evidence].lower()} (weaker claims shown as unknown)"
+        colour += f" · evidence: {EVIDENCE_LABEL[state.evidence].lower()} (weaker claims set aside)"
     if not state.filtered:
         return f"{colour} · all {n_all} CCGs in England"
     return f"{colour} · {filter_words(state, max_teams)} · {n} of {n_all} CCGs; the others in a neutral tone"
@@ -203,25 +203,16 @@ class CountsPanel:
 
 
 def counts_panel(view: View, brief: bool = False, england: bool = True) -> CountsPanel:
-    """Counts for the slide's panel; ``brief`` drops the caveat sentence, ``england=False`` the atlas's
-    England counts (both only when the panel would not fit otherwise)."""
-    state, table, mask = view.state, view.table, view.mask
-    n = view.n
-    year = 2016 if state.view == "change" else state.year
-    ylab = YEAR_LABEL[year]
+    """The view's report (dashboard/report.py) as the slide's counts panel; ``brief`` drops the caveat sentence,
+    ``england=False`` the atlas's England counts (both only when the panel would not fit otherwise)."""
+    state, table = view.state, view.table
+    report = report_for(view.service, state)
+    year, ylab = report.year, YEAR_LABEL[report.year]
     published_by_year = view.service.published
-    counts = summaries.level_counts(view.service.view(ViewState(year=year, area_teams=state.area_teams,
-                                                                regions=state.regions, imd=state.imd)))
-    by_level = dict(zip(counts["level"], counts["ccgs"]))
-    unknown = int(by_level.get("unknown", 0))
-    known = n - unknown
-    where = "in England" if not state.filtered else "shown"
-    paras: list[list[Segment]] = []
-    paras.append([(f"{plural(n, 'CCG')} {where}: ", True),
-                  (f"level known for {known}, from a named public source.", False)])
-    caveat = "" if brief else " Shares of known levels depend on which CCGs could be sourced."
-    paras.append([(f"Level unknown for {unknown} of {plural(n, 'CCG')} {where} — no public source found", True),
-                  (" (light grey on the map)." + caveat, False)])
+    paras: list[list[Segment]] = [_lead(report.known_line)]
+    if report.n:
+        caveat = "" if brief else " Shares of known levels depend on which CCGs could be sourced."
+        paras.append([*_lead(report.unknown_line), (" (light grey on the map)." + caveat, False)])
     if state.view == "change":
         prev = published_by_year.get(2015, {}).get("delegated")
         now = published_by_year.get(2016, {}).get("delegated")
@@ -234,21 +225,16 @@ def counts_panel(view: View, brief: bool = False, england: bool = True) -> Count
                       (f"{_fmt_list(published)}, of {len(table)} CCGs in operation from 1 April {year} "
                        f"({PUBLISHED_SOURCE}).", False)])
     if england and (state.filtered or state.view == "change"):
-        nat = {_SHORT[r.level]: int(r.england_atlas) for r in counts.itertuples() if r.england_atlas}
-        paras.append([(f"This atlas, all England {ylab}: ", True), (_fmt_list(nat) + ".", False)])
-    if state.ccgs:
-        # Only selected CCGs that the slide frames (those in the filter) are named; the rest are counted.
-        picked = [c for c in state.ccgs if c in table.index]
-        position = view.service.position
-        names = [str(table.at[c, "ccg_name"]) for c in picked if mask[position[c]]]
-        outside = len(picked) - len(names)
-        shown = "; ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-        note = f" {outside} selected CCG{'s' if outside != 1 else ''} outside the filter not shown." if outside else ""
-        if names:
-            paras.append([("Outlined in black: ", True), (shown + "." + note, False)])
-        elif note:
-            paras.append([("Selection: ", True), (note.strip(), False)])
-    return CountsPanel(paragraphs=paras, shown=n, unknown=unknown)
+        paras.append([(f"This atlas, all England {ylab}: ", True), (report.national_words() + ".", False)])
+    if report.selection.sentence:
+        paras.append(_lead(report.selection.sentence))
+    return CountsPanel(paragraphs=paras, shown=report.n, unknown=report.n - report.known)
+
+
+def _lead(sentence: str) -> list[Segment]:
+    """A sentence with its lead (up to the first colon) in bold."""
+    head, sep, rest = sentence.partition(": ")
+    return [(head + sep, True), (rest, False)] if sep else [(sentence, False)]
 
 
 def finding_line(view: View) -> str:
@@ -615,8 +601,13 @@ def _names(view: View, cv: _Canvas, frame: MapFrame, taken: list[Box], s: float,
                                            first=len(key) + 1)
         labels += placed.labels
         key += placed.key
+    inferred = set(view.table.index[figures.dotted(view)])
     for lab in labels:
         cv.label(list(lab.lines), lab.box, size, anchor=lab.anchor if lab.leader else None, scale=s)
+        if lab.code in inferred and not lab.leader:  # the label covers the CCG's dot: draw it beside the name
+            r = 3.5 * s
+            cv.dot(lab.box[0] - r - 2 * s, (lab.box[1] + lab.box[3]) / 2, r, figures.dot_style(view)[0],
+                   edge="#333333")
     key_box = None
     if key:
         ksize = LABEL_PX * s
@@ -658,8 +649,9 @@ def _right_panel(cv: _Canvas | None, view: View, s: float, x: float, w: float,
         rows.append(("Outside the filter (any level), for context", FADED_COLOR, "faded"))
     if state.ccgs:
         rows.append(("Outlined: selected CCGs", "#ffffff", "selected"))
-    if view.inferred[view.mask].any():
-        rows.append((figures.INFERRED_NAME, figures.INFERRED_COLOR, "dot"))
+    if figures.dotted(view).any() or state.evidence != "any":
+        color, name = figures.dot_style(view)
+        rows.append((name, color, "dot"))
     if rings:
         rows.append((CLUSTER_NAME, "#ffffff", "ring"))
     rows += [("Area team border (2013–15)", "#333333", "team"), ("NHS England region border", "#000000", "region")]

@@ -91,11 +91,11 @@ def inset_traces(view: View, fig: go.Figure, opacity: Sequence[float], scale: fl
     lon, lat = geo["border"]
     traces.append(go.Scattermap(lon=lon, lat=lat, mode="lines", subplot="map2", hoverinfo="skip", showlegend=False,
                                 line={"color": "#000000", "width": 2.0 * scale}, name="London border"))
-    inferred = view.inferred & view.mask & london_mask(service)
+    inferred = figures.dotted(view) & london_mask(service)
     rows = table[inferred]
     traces.append(go.Scattermap(lon=rows["lon"].tolist(), lat=rows["lat"].tolist(), mode="markers",
                                 subplot="map2", hoverinfo="skip", showlegend=False, name="inferred (London)",
-                                marker={"size": 7 * scale, "color": figures.INFERRED_COLOR}))
+                                marker={"size": 7 * scale, "color": figures.dot_style(view)[0]}))
     clusters = fig.data[figures.T_CLUSTERS]
     if clusters.lon:
         import shapely

@@ -11,29 +11,17 @@ import re
 import numpy as np
 import pandas as pd
 
-from dashboard.clustering_readings import plural
-from dashboard.figures import NO_CCGS
+from dashboard.report import NO_CCGS, report_for
 from dashboard.service import AtlasService, View, level_codes, level_column
 from geodata.vocabulary import CLAIM_LABEL, LEVEL_LABEL, LEVEL_ORDER, UNKNOWN, YEAR_LABEL, YEARS
 
 
 def level_counts(view: View) -> pd.DataFrame:
-    """Per level: CCGs in the filter, their share of all and of those with a known level, and the
-    published national total, so that a gap between the atlas and the published figure is visible."""
-    national = np.bincount(view.codes, minlength=len(LEVEL_ORDER))
-    n, known = view.n, view.known
-    published = view.service.published.get(view.year, {})
-    rows = []
-    for i, level in enumerate(LEVEL_ORDER):
-        c = int(view.counts[i])
-        rows.append({
-            "level": level, "label": LEVEL_LABEL[level], "ccgs": c,
-            "share_all": c / n if n else 0.0,
-            "share_known": (c / known if known else 0.0) if level != UNKNOWN else None,
-            "england_atlas": int(national[i]),
-            "england_published": published.get(level),
-        })
-    return pd.DataFrame(rows)
+    """The view's report rows as a table (level, label, ccgs, share_known, england_atlas, england_published): per
+    level, then set-aside levels (under a stricter evidence choice) and unknown ones, for scripts and tests."""
+    rows = report_for(view.service, view.state).rows
+    return pd.DataFrame([{"level": r.key, "label": r.label, "ccgs": r.ccgs, "share_known": r.share_known or None,
+                          "england_atlas": r.england, "england_published": r.published} for r in rows])
 
 
 def transition_counts(view: View) -> pd.DataFrame:
@@ -46,13 +34,8 @@ def transition_counts(view: View) -> pd.DataFrame:
 
 
 def coverage_sentence(view: View) -> str:
-    if view.n == 0:
-        return NO_CCGS
-    have = "has" if view.known == 1 else "have"
-    are = "is" if view.unknown == 1 else "are"
-    return (f"{plural(view.n, 'CCG')} in the filter; {view.known} {have} a sourced level for "
-            f"{YEAR_LABEL[view.year]}, {view.unknown} {are} unknown. Shares of known levels depend on which CCGs "
-            "could be sourced.")
+    """The view's coverage sentence, from its report."""
+    return report_for(view.service, view.state).coverage
 
 
 TABLE_COLUMNS = ["ccg_code", "ods_code", "ccg_name", "area_team", "region", "local_office", "imd_score", "imd_rank",

@@ -56,7 +56,10 @@ def test_evidence_choice_changes_counts_map_and_table(service) -> None:  # noqa:
     want = int((t["level_2016_operating"] == "unknown").sum())
     assert strict.unknown == want > anyv.unknown
     counts = summaries.level_counts(strict).set_index("level")
-    assert counts.at["unknown", "ccgs"] == want
+    no_source = int((t["level_2016"] == "unknown").sum())
+    assert counts.at["unknown", "ccgs"] == no_source, "set-aside levels are not called 'no source found'"
+    assert counts.at["set_aside", "ccgs"] == want - no_source > 0
+    assert "set_aside" not in summaries.level_counts(anyv).set_index("level").index
     z = figures.map_arrays(strict).z
     assert z.count(figures.LEVEL_ORDER.index("unknown")) == want
     rows = table.shown_rows(strict)
@@ -94,4 +97,8 @@ def test_the_map_marks_levels_that_rest_on_inferred_claims(service) -> None:  # 
     in_london = weak[weak["region"] == "London"]
     assert len(london.data[figures.T_INFERRED].lon) == len(in_london), "only CCGs in the filter are marked"
     strict = figures.map_figure(service.view(ViewState(year=2016, evidence="approved")))
-    assert len(strict.data[figures.T_INFERRED].lon) == 0, "a stricter choice sets inferred levels aside"
+    # a stricter choice keeps no inferred level; its dots mark the levels it sets aside, named so in the legend
+    dots = strict.data[figures.T_INFERRED]
+    aside = t[(t["level_2016"] != "unknown") & (t["level_2016_approved"] == "unknown")]
+    assert sorted(zip(dots.lon, dots.lat)) == sorted(zip(aside["lon"], aside["lat"])) and len(aside) > 0
+    assert "set aside" in dots.name.replace("<br>", " ") and dots.name.endswith(f": {len(aside)}")

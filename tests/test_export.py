@@ -78,7 +78,7 @@ def test_slide_says_what_is_shown(atlas: Atlas, service, vocab: Vocabulary) -> N
     assert "CCG primary care co-commissioning, 2016/17 — Greater Manchester" in text
     gm = atlas.table[atlas.table["area_team"] == "Greater Manchester"]
     unknown = int((gm["level_2016"] == "unknown").sum())
-    assert f"Level unknown for {unknown} of {len(gm)} CCGs shown — no public source found" in text
+    assert f"Level not shown for {unknown} of {len(gm)} CCGs shown: no public source found for {unknown}" in text
     assert "Published national totals 2016/17: 115 delegated, 68 joint, 26 greater involvement" in text
     # the legend in words is the page's own legend, with the page's counts for the filter
     for name, visible in zip(figures.map_arrays(service.view(state)).legend_names,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from dashboard import components, figures, summaries, table
+from dashboard.report import report_for
 from dashboard.state import ViewState, normalise
 
 
@@ -195,9 +196,9 @@ def test_slide_names_only_outlined_ccgs_inside_the_filter(atlas, service) -> Non
 
     bexley, bury = "E38000011", "E38000024"  # London; Greater Manchester
     panel = counts_panel(service.view(ViewState(regions=("London",), ccgs=(bexley, bury))))
-    text = " ".join(t for para in panel.paragraphs for t, _ in para)
-    assert "NHS Bexley CCG" in text and "NHS Bury CCG" not in text
-    assert "1 selected CCG outside the filter not shown" in text
+    text = " ".join("".join(t for t, _ in para) for para in panel.paragraphs)
+    assert "Selected (outlined on the map): NHS Bexley CCG." in text
+    assert "Selected but outside the filter, so not counted in this view: NHS Bury CCG" in text
 
 
 def test_map_patch_sends_only_the_parts_that_changed(service) -> None:  # noqa: ANN001
@@ -285,9 +286,8 @@ def test_panel_patches_turn_the_panel_shown_into_the_new_one(service) -> None:  
     from dashboard.robust_view import robust_section
 
     def counts(state: ViewState) -> tuple[object, object]:
-        view = service.view(state)
-        return (components.level_summary(summaries.level_counts(view), state.year, summaries.coverage_sentence(view)),
-                components.transition_table(summaries.transition_counts(view)))
+        return (components.level_summary(report_for(service, state)),
+                components.transition_table(summaries.transition_counts(service.view(state))))
 
     panels = (lambda s: clustering_panel(service, s), lambda s: robust_section(service, s),
               lambda s: counts(s)[0], lambda s: counts(s)[1])
