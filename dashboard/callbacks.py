@@ -22,6 +22,7 @@ from dashboard.layout import (
     IMD_WIRE,
     ROBUST_SHOWN,
     TEAM_WIRE,
+    VIEW_LINE,
     area_team_options,
     year_options,
 )
@@ -170,11 +171,11 @@ def _map(app: Dash, service: AtlasService) -> None:
 def _panels(app: Dash, service: AtlasService) -> None:
     vocab = service.vocabulary
 
-    def counts_for(state: ViewState) -> tuple[object, object, object]:
+    def counts_for(state: ViewState) -> tuple[object, object, object, object]:
         report = report_for(service, state)
         return (components.level_summary(report),
                 components.transition_table(summaries.transition_counts(service.view(state))),
-                report.header)
+                report.header, report.view_line)
 
     def cached(name: str, key: object, make: Callable[[], Any]) -> Any:
         return _cached(service, name, key, make)
@@ -200,11 +201,11 @@ def _panels(app: Dash, service: AtlasService) -> None:
     # Separate callbacks, so the browser asks for them in parallel and each stays small and fast. A change sends
     # only what differs from what the browser shows (the transitions, both years, do not change with the year).
     @app.callback(Output("level-summary", "children"), Output("transition-summary", "children"),
-                  Output(COVERAGE_HEADER, "children"),
+                  Output(COVERAGE_HEADER, "children"), Output(VIEW_LINE, "children"),
                   Output(COUNTS_SHOWN, "data"), Input("view-state", "data"), State(COUNTS_SHOWN, "data"))
     def update_counts(data, shown):  # noqa: ANN001
         counts, now = shown_patch("counts", filters_only, counts_for, diff_each, data, shown)
-        return (*counts, now) if isinstance(counts, tuple) else (no_update, no_update, no_update, now)
+        return (*counts, now) if isinstance(counts, tuple) else (no_update, no_update, no_update, no_update, now)
 
     @app.callback(Output(TEAM_WIRE, "data"), Input("view-state", "data"))
     def update_team_chart(data):  # noqa: ANN001
@@ -267,7 +268,8 @@ def _table(app: Dash, service: AtlasService) -> None:
             now if now != shown else no_update,
             {"update": changed} if changed else no_update,
             {"ids": list(state.ccgs)},
-            components.details_panel([d for c in state.ccgs if (d := summaries.details(service, c))]),
+            components.details_panel([d for c in state.ccgs if (d := summaries.details(service, c))],
+                                     report_for(service, state).selection.sentence),
             f"/export.png{query}&download=1",
             slide_filename(state),
             f"/export.png{query}",

@@ -38,7 +38,6 @@ def level_summary(report: ViewReport) -> html.Div:
         html.Table([html.Caption(f"CCGs by level, {YEAR_LABEL[report.year]}"), html.Thead(head), html.Tbody(rows)],
                    className="summary-table"),
         html.P(report.coverage, className="coverage"),
-        *([html.P(report.selection.sentence, className="selection-note")] if report.selection.sentence else []),
         html.P("Published: national totals in operation from 1 April (NHS England board paper, March 2016; "
                "BJGP 2018). Blank where no total was published.", className="hint"),
     ])
@@ -66,11 +65,13 @@ def transition_table(tab: pd.DataFrame) -> html.Table:
     return html.Table(rows, className="summary-table transitions")
 
 
-def details_panel(items: list[dict[str, object]]) -> list[object]:
+def details_panel(items: list[dict[str, object]], note: str = "") -> list[object]:
+    """The selected CCGs' details (the last three), after ``note``: the view report's sentence on the selection,
+    which says when a selected CCG is outside the filter and so not counted in the view."""
     if not items:
         return [html.P("Select a CCG on the map or with “Find CCGs” to see its codes, levels and sources.",
                        className="hint")]
-    out: list[object] = []
+    out: list[object] = [html.P(note, className="selection-note")] if note else []
     for d in items[-3:]:
         years = []
         for label, level, sources, claim in d["years"]:  # type: ignore[union-attr]

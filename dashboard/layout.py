@@ -14,6 +14,7 @@ from geodata.atlas import Atlas
 from geodata.vocabulary import EVIDENCE_LABEL, LEVEL_LABEL
 
 CLUSTERING_SHOWN = "clustering-shown"  # the view the clustering panel shows, so a change patches only what differs
+VIEW_LINE = "view-line"  # what the view shows, in one line above everything else (a phone's first screen)
 COVERAGE_HEADER = "coverage-header"  # the header's sentence on what is sourced, for the evidence chosen
 COUNTS_SHOWN = "counts-shown"  # the filters the level and transition summaries show (the same for a change)
 ROBUST_SHOWN = "robust-shown"  # the view the clustering panel's robustness section shows
@@ -205,6 +206,7 @@ def page(service: AtlasService, state: ViewState, geometry_url: str | None = Non
         dcc.Store(id=ROBUST_SHOWN),
         html.Header([
             html.H1("CCG primary care co-commissioning atlas, England 2015/16 and 2016/17"),
+            html.P(report_for(service, filters_only(state)).view_line, id=VIEW_LINE, className="view-line"),
             html.P([
                 "From April 2015 each of the 209 Clinical Commissioning Groups chose a level of primary care "
                 "co-commissioning with NHS England: greater involvement (1), joint (2) or delegated (3). ",

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from dashboard.service import AtlasService, View, level_codes
-from dashboard.state import ViewState
+from dashboard.state import ViewState, describe
 from geodata.vocabulary import (
     EVIDENCE_LABEL,
     LEVEL_LABEL,
@@ -116,6 +116,7 @@ class ViewReport:
     known_line: str  # the slide's first counts sentence
     unknown_line: str  # the slide's second
     header: str  # the page header's sentence on what is sourced, for the evidence chosen
+    view_line: str  # the one line above the map: "Greater Manchester, 2016/17: 9 of 12 CCGs known, all delegated"
     selection: Selection
 
     def row(self, key: str) -> Row:
@@ -166,7 +167,7 @@ def build_report(view: View) -> ViewReport:
     report = ViewReport(
         year=year, evidence=state.evidence, filtered=state.filtered, n=n, outside=len(levels) - n, known=known,
         set_aside=n_aside, no_source=no_source, inferred=inferred, rows=tuple(rows),
-        coverage="", known_line="", unknown_line="", header=header_sentence(view),
+        coverage="", known_line="", unknown_line="", header=header_sentence(view), view_line=describe(state),
         selection=selection(view),
     )
     return _worded(report)
@@ -175,8 +176,9 @@ def build_report(view: View) -> ViewReport:
 def _worded(r: ViewReport) -> ViewReport:
     """The sentences of a report, from its numbers alone."""
     ylab = YEAR_LABEL[r.year]
+    place = r.view_line  # build_report puts the place's words here
     if r.n == 0:
-        return replace(r, coverage=NO_CCGS, known_line=NO_CCGS, unknown_line="")
+        return replace(r, coverage=NO_CCGS, known_line=NO_CCGS, unknown_line="", view_line=f"{place}: {NO_CCGS}")
     evidence = "" if r.evidence == "any" else f" under the evidence chosen ({EVIDENCE_LABEL[r.evidence].lower()})"
     aside = f", {r.set_aside} set aside (their source is weaker than the evidence chosen)" if r.evidence != "any" \
         else ""
@@ -192,7 +194,17 @@ def _worded(r: ViewReport) -> ViewReport:
     if r.evidence != "any":
         parts.append(f"set aside for {r.set_aside} (source weaker than the evidence chosen)")
     unknown_line = f"Level not shown for {r.n - r.known} of {plural(r.n, 'CCG')} {shown}: " + "; ".join(parts)
-    return replace(r, coverage=coverage, known_line=known_line, unknown_line=unknown_line)
+    levels = [row for row in r.rows if row.key in LEVELS and row.ccgs]
+    if not levels:
+        makeup = "none known"
+    elif len(levels) == 1:
+        makeup = ("the one known " if r.known == 1 else "all ") + levels[0].words
+    else:
+        makeup = ", ".join(f"{row.ccgs} {row.words}" for row in levels)
+    aside = f" ({r.set_aside} set aside)" if r.set_aside else ""
+    joint = ": " if len(levels) > 1 else ", "
+    view_line = f"{place}, {ylab}: {r.known} of {plural(r.n, 'CCG')} known{aside}{joint}{makeup}"
+    return replace(r, coverage=coverage, known_line=known_line, unknown_line=unknown_line, view_line=view_line)
 
 
 def header_sentence(view: View) -> str:

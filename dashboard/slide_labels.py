@@ -1,9 +1,10 @@
 """Names on a slide's map: a short name for each CCG shown, placed so that no two labels overlap.
 
-A slide of 30 CCGs or fewer is read by people who want to find their CCG, so each gets a short name ("NHS
-Heywood, Middleton and Rochdale CCG" -> "Heywood, Middleton & Rochdale", on two lines). Labels are measured in
-pixels (DejaVu Sans metrics, :func:`dashboard.slide.text_width`) and placed greedily: on the CCG's own point
-when there is room, else nearby with a leader line, else as a number on the map with the name in a key beside it.
+A slide of 40 CCGs or fewer (London's 32 included) is read by people who want to find their CCG, so each gets a
+short name ("NHS Heywood, Middleton and Rochdale CCG" -> "Heywood, Middleton & Rochdale", on two lines).
+Labels are measured in pixels (DejaVu Sans metrics, :func:`dashboard.slide.text_width`) and placed greedily: on
+the CCG's own point when there is room, else nearby with a leader line, else as a number on the map with the
+name in a key beside it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from dashboard.slide_place import Box, free_spot, overlaps
 
-MAX_LABELLED = 30
+MAX_LABELLED = 40  # London, 32 CCGs, is the largest region a briefing names CCG by CCG
 LINE = 1.25  # line height of a label, in font sizes
 _COUNTIES = {
     "Cambridgeshire": "Cambs", "Gloucestershire": "Glos", "Hertfordshire": "Herts", "Lincolnshire": "Lincs",

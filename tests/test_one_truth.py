@@ -17,7 +17,7 @@ import re
 import numpy as np
 import pytest
 
-from dashboard import components, figures, slide, stats, table
+from dashboard import components, figures, slide, stats, summaries, table
 from dashboard.report import report_for
 from dashboard.state import ViewState
 
@@ -157,7 +157,8 @@ def test_a_selection_outside_the_filter_is_said_alike_on_page_and_slide(service)
     state = _state("selection-outside", 2016, "any", "level")
     sentence = "Selected but outside the filter, so not counted in this view: NHS Bury CCG."
     assert sentence in slide_text(service, state)
-    assert sentence in page_text(components.level_summary(report_for(service, state)))
+    details = [d for c in state.ccgs if (d := summaries.details(service, c))]
+    assert sentence in page_text(components.details_panel(details, report_for(service, state).selection.sentence))
 
 
 def test_percentages_round_half_up_everywhere() -> None:

@@ -43,6 +43,10 @@ def test_page_and_slide_state_the_same_counts(chromium, live_server, service, qu
         page.wait_text("#level-summary", "Unknown: no source found")
         summary = page.page.inner_text("#level-summary")
         header = page.page.inner_text("#coverage-header")
+        if state.ccgs:
+            page.wait_text("#ccg-details", "Selected")
+        details = page.page.inner_text("#ccg-details")
+        view_line = page.page.inner_text("#view-line")
         legend = page.js("""() => Array.from(document.querySelectorAll('#ccg-map .legendtext')).map((e) => {
             const lines = Array.from(e.querySelectorAll('tspan.line'));
             return lines.length ? lines.map((t) => t.textContent).join(' ') : e.textContent; }).join(' | ')""")
@@ -59,6 +63,7 @@ def test_page_and_slide_state_the_same_counts(chromium, live_server, service, qu
     where = "in the filter" if state.filtered else "in England"
     assert f"{want['n']} CCGs {where}; {want['known']} have a level" in summary
     assert f"Unknown: no source found: {want['no_source']}" in legend
+    assert f"{want['known']} of {want['n']} CCGs known" in view_line, "the line above the map says what it shows"
     if state.ccgs:
         sentence = "Selected but outside the filter, so not counted in this view: NHS Bury CCG."
-        assert sentence in summary
+        assert sentence in details

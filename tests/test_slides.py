@@ -262,7 +262,7 @@ def test_cluster_marks_are_visible_on_the_england_slide(service) -> None:  # noq
 
 
 def test_every_area_team_slide_is_named_and_located_without_overlaps(service) -> None:  # noqa: ANN001
-    """The 25 slides of ``--by area-team``: names (where 30 CCGs or fewer), locator and key never collide."""
+    """The 25 slides of ``--by area-team``: names (where 40 CCGs or fewer), locator and key never collide."""
     for team in sorted(set(service.table["area_team"])):
         state = ViewState(year=2016, area_teams=(team,))
         view = service.view(state)
