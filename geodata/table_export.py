@@ -148,6 +148,7 @@ def flat_table(table: pd.DataFrame, evidence: str = "any", level_rows: pd.DataFr
         out[f"level_{y}_words"] = [level_words(c, s) for c, s in zip(chosen, status)]
         out[f"level_{y}_status"] = status
         out[f"claim_{y}"] = claims
+        out[f"claim_{y}_words"] = [claim_words(c, s, y) for c, s in zip(claims, table[f"source_{y}"])]
         out[f"inferred_{y}"] = [c in INFERRED_CLAIMS for c in claims]
         out[f"set_aside_level_{y}"] = table[f"level_{y}"].where(narrowed, "")
         out[f"set_aside_claim_{y}"] = table[f"claim_{y}"].where(narrowed, "")
@@ -197,6 +198,9 @@ def _year_columns(y: int, slots: int) -> list[Column]:
         Column(f"claim_{y}", "string", f"Claim {period}",
                f"The strongest claim behind the level shown ({claims}); empty where the level is unknown.",
                enum=CLAIMS),
+        Column(f"claim_{y}_words", "string", f"Claim in words {period}",
+               "The claim in the words of the page's details panel (which rule, for an inferred level); empty "
+               "where the level is unknown."),
         Column(f"inferred_{y}", "boolean", f"Inferred {period}",
                "True where the level shown is inferred (claim implied, area or rule: the page marks it with a dot), "
                "False where a source states it or the level is unknown.",

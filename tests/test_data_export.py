@@ -10,10 +10,13 @@ import json
 import re
 import zipfile
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pandas as pd
 import pytest
 from frictionless import validate
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dashboard import layout, table
 from dashboard.state import ViewState
@@ -261,3 +264,31 @@ def test_csv_cells_cannot_run_as_formulas_in_the_page_download(dash_app) -> None
     text = dash_app.server.test_client().get("/export.csv?year=2016").get_data(as_text=True)
     cells = [c for row in csv.reader(io.StringIO(text)) for c in row]
     assert len(cells) > 209 and not [c for c in cells if c[:1] in ("=", "+", "@")]
+
+
+def test_claim_words_are_the_details_panels(service) -> None:  # noqa: ANN001
+    from dashboard.summaries import details
+
+    f = flat(service, "any")
+    for code in f.index[f["claim_2016"] == "rule"][:3].tolist() + f.index[f["claim_2015"] == "approved"][:3].tolist():
+        panel = {year: words for year, _, _, words in details(service, code)["years"]}
+        assert (f.at[code, "claim_2015_words"], f.at[code, "claim_2016_words"]) == (panel["2015/16"], panel["2016/17"])
+
+
+QUERY_VALUES = st.sampled_from(["2015", "2016", "2099", "London", "North", "Greater Manchester", "E39000018",
+                                "Atlantis", "1-2", "3-3", "0-9", "E38000024", "E38000001", "E38999999", "level",
+                                "change", "share", "map", "any", "approved", "operating", "hearsay", "", "%FF"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pairs=st.lists(st.tuples(st.sampled_from(["year", "area_team", "region", "imd", "ccg", "view", "evidence",
+                                                 "utm_source"]), QUERY_VALUES), max_size=5),
+       path=st.sampled_from(["/export.csv", "/export.zip"]))
+def test_downloads_answer_a_file_or_a_400_naming_the_value_never_a_500(dash_app, pairs, path) -> None:  # noqa: ANN001
+    from dashboard.state import parse_query
+
+    query = urlencode(pairs)
+    resp = dash_app.server.test_client().get(path, query_string=query)
+    kept = urlencode([(k, v) for k, v in pairs if k != "utm_source"])  # a parameter the page does not use is ignored
+    refused = bool(parse_query(kept, dash_app.server.extensions["atlas_service"].vocabulary).notices)
+    assert resp.status_code == (400 if refused else 200), (query, resp.get_data(as_text=True)[:200])
