@@ -77,7 +77,8 @@ def descriptor(frame: pd.DataFrame, csv_name: str, data: bytes, *, build_id: str
     name = package_name(csv_name)
     return {
         "name": name,
-        "title": f"CCG primary care co-commissioning levels 2015/16 and 2016/17: {view['description']}",
+        "title": (f"CCG primary care co-commissioning levels 2015/16 and 2016/17: {view['description']} "
+                  f"(evidence: {EVIDENCE_LABEL[evidence].lower()})"),
         "description": (
             "One row per Clinical Commissioning Group (CCG) of England: its codes, NHS England area team and region, "
             "deprivation and population, and its primary care co-commissioning level in 2015/16 and 2016/17 with "
