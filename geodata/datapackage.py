@@ -24,8 +24,8 @@ from pathlib import Path
 import pandas as pd
 
 from geodata.csv_safe import safe_frame
-from geodata.table_export import columns
-from geodata.vocabulary import EVIDENCE_LABEL
+from geodata.table_export import SET_ASIDE, SET_ASIDE_LABEL, STATUS_LABEL, columns
+from geodata.vocabulary import CLAIM_LABEL, EVIDENCE_LABEL, LEVEL_LABEL, LEVEL_ORDER
 
 DESCRIPTOR = "datapackage.json"
 #: The licence of every source file (``../shared/README.md``: all Open Government Licence v3.0).
@@ -61,6 +61,18 @@ def schema(frame: pd.DataFrame) -> dict[str, object]:
     return {"fields": fields, "primaryKey": ["ccg_code"], "missingValues": [""]}
 
 
+def vocabularies() -> dict[str, dict[str, str]]:
+    """Each code list of the file with what each code means: levels (codes beside the page's words), claims, level
+    statuses and evidence choices; the same words the column descriptions use."""
+    return {
+        "level": {code: LEVEL_LABEL[code] for code in LEVEL_ORDER},
+        "level_words_set_aside": {SET_ASIDE: SET_ASIDE_LABEL},
+        "claim": dict(CLAIM_LABEL),
+        "level_status": dict(STATUS_LABEL),
+        "evidence_choice": dict(EVIDENCE_LABEL),
+    }
+
+
 def package_name(csv_name: str) -> str:
     """A descriptor ``name`` (lower case, digits, '-', '.', '_') from the CSV's file name."""
     return re.sub(r"[^a-z0-9._-]+", "-", Path(csv_name).stem.lower()).strip("-") or "ccg-cocommissioning"
@@ -90,6 +102,7 @@ def descriptor(frame: pd.DataFrame, csv_name: str, data: bytes, *, build_id: str
         "sources": [{"title": line} for line in attributions],
         "attributions": list(attributions),
         "keywords": ["NHS", "CCG", "primary care co-commissioning", "England"],
+        "vocabularies": vocabularies(),
         "atlas": {"build_id": build_id, "built_at": built_at},
         "view": {**view, "evidence_label": EVIDENCE_LABEL[evidence], "rows": int(len(frame))},
         "resources": [{

@@ -191,6 +191,8 @@ def test_export_csv_datapackage_validates_and_describes_every_column(atlas_dir, 
     codes = next(f for f in fields if f["name"] == "level_2016")
     assert all(f"{c} = {LEVEL_LABEL[c]}" in codes["description"] for c in LEVEL_LABEL)  # both vocabularies said
     assert (df["evidence_choice"] == "operating").all()
+    assert desc["vocabularies"]["level"] == LEVEL_LABEL and set(desc["vocabularies"]["level_status"]) == {
+        "known", SET_ASIDE, NO_SOURCE}
 
 
 def test_a_damaged_package_fails_validation(atlas_dir, tmp_path) -> None:  # noqa: ANN001
