@@ -190,7 +190,7 @@ def test_table_filters_in_the_browser_and_csv_has_words_and_codes(open_page) -> 
 
 
 @pytest.mark.browser
-def test_page_downloads_the_views_data_zip_with_its_descriptor(open_page, tmp_path) -> None:  # noqa: ANN001, F811
+def test_page_downloads_the_views_data_zip_with_its_descriptor(open_page) -> None:  # noqa: ANN001, F811
     import zipfile
 
     p = open_page("?year=2016&region=London&evidence=operating")
