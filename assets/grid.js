@@ -109,48 +109,33 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       });
       return window.dash_clientside.no_update;
     },
-    /* "Download CSV": load the grid if it is not there yet, wait until it holds its rows and lists the view's (the
-       shown codes), then save them, named like the slide, formulas escaped. The file is made here from
-       getDataAsCsv and checked to hold one line per shown CCG: AG Grid's own export, right after the grid
-       loaded, could still write the rows of its previous filter (none). Returns the click count once saved
-       (data-exported on the button: a test or a script can wait on it). */
-    exportCsv: function (n, params) {
-      var grids = window.dash_ag_grid;
-      if (!n || !grids || !grids.getApiAsync) {
+    /* "Download CSV": the server's CSV of the view (/export.csv, the same rows as the ZIP and geodata export-csv;
+       its URL is the button's data-href, kept in step with the view), saved named like the slide, with a
+       byte-order mark for spreadsheets. Returns the click count once saved (data-exported on the button: a test
+       or a script can wait on it). */
+    exportCsv: function (n, href, params) {
+      if (!n || !href) {
         return window.dash_clientside.no_update;
       }
-      if (grids.load) {
-        grids.load();
-      }
       var name = (params && params.fileName) || 'ccg-cocommissioning-table.csv';
-      return grids.getApiAsync('ccg-table').then(function (api) {
-        return new Promise(function (resolve) {
-          var started = Date.now();
-          (function poll() {
-            var listed = 0;
-            var csv = atlasShown === null ? '' : api.getDataAsCsv({
-              processCellCallback: function (p) {
-                if (p.column && p.column.getColId() === 'ccg_name') {
-                  listed += 1;
-                }
-                return dagfuncs.escapeCsvCell(p);
-              }
-            });
-            if ((atlasShown !== null && listed === atlasShown.size) || Date.now() - started > 20000) {
-              saveText(csv, name);
-              resolve(String(n));
-            } else {
-              setTimeout(poll, 50);
-            }
-          })();
-        });
+      return fetch(href, {credentials: 'same-origin'}).then(function (r) {
+        if (!r.ok) {
+          throw new Error('CSV download answered ' + r.status);
+        }
+        return r.text();
+      }).then(function (csv) {
+        saveText(csv, name);
+        return String(n);
+      }, function (err) {
+        console.error(err);
+        return window.dash_clientside.no_update;
       });
     }
   }
 });
 
 /* Sources as links: 'title (date) <https://...> | rule:...' (the atlas's source cells); the same split as
-   dashboard/summaries.split_sources. Text stays text (React escapes it); only http(s) URLs become links. */
+   geodata/table_export.split_sources. Text stays text (React escapes it); only http(s) URLs become links. */
 dagcomponentfuncs.SourceLinks = function (props) {
   var h = window.React.createElement;
   var value = typeof props.value === 'string' ? props.value : '';

@@ -253,6 +253,7 @@ def _table(app: Dash, service: AtlasService) -> None:
         Output(table.SHOWN_ID, "data"), Output(table.GRID_ID, "rowTransaction"), Output(table.GRID_ID, "selectedRows"),
         Output("ccg-details", "children"), Output("export-png", "href"), Output("export-png", "download"),
         Output("export-link", "href"), Output("table-caption", "children"), Output(table.GRID_ID, "csvExportParams"),
+        Output("table-csv", "data-href"), Output("table-zip", "href"), Output("table-zip", "download"),
         Input("view-state", "data"), State(table.SHOWN_ID, "data"),
     )
     def update_table(data, shown):  # noqa: ANN001
@@ -275,6 +276,7 @@ def _table(app: Dash, service: AtlasService) -> None:
             f"/export.png{query}",
             summaries.table_caption(view, len(now["codes"])),
             table.csv_export_params(state),
+            table.download_urls(state)["csv"], table.download_urls(state)["zip"], table.zip_name(state),
         )
 
     # The grid filters its rows in the browser by the shown codes (assets/grid.js).
@@ -282,10 +284,9 @@ def _table(app: Dash, service: AtlasService) -> None:
         ClientsideFunction(namespace="atlasTable", function_name="show"), Input(table.SHOWN_ID, "data"),
     )
 
-    # The CSV is written in the browser once the grid (loaded on demand) shows the view's rows: a click that
-    # arrives before the library would otherwise export a header and no rows.
+    # The CSV is the server's (/export.csv, the rows of the ZIP and of geodata export-csv), saved by the browser.
     app.clientside_callback(
         ClientsideFunction(namespace="atlasTable", function_name="exportCsv"),
-        Output("table-csv", "data-exported"), Input("table-csv", "n_clicks"), State(table.GRID_ID, "csvExportParams"),
-        prevent_initial_call=True,
+        Output("table-csv", "data-exported"), Input("table-csv", "n_clicks"), State("table-csv", "data-href"),
+        State(table.GRID_ID, "csvExportParams"), prevent_initial_call=True,
     )

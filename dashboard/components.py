@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import pandas as pd
 from dash import html
 
-from dashboard.report import SET_ASIDE, ViewReport
+from dashboard.report import ViewReport
 from dashboard.state import Notice
-from geodata.vocabulary import LEVEL_COLOR, LEVEL_LABEL, LEVEL_ORDER, LEVEL_SHORT, UNKNOWN, YEAR_LABEL
+from geodata.vocabulary import LEVEL_COLOR, LEVEL_LABEL, LEVEL_ORDER, LEVEL_SHORT, SET_ASIDE, UNKNOWN, YEAR_LABEL
 
 
 def swatch(level: str) -> html.Span:

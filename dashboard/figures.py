@@ -18,7 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard import change
-from dashboard.report import NO_CCGS, SET_ASIDE_LABEL, report_for, set_aside_mask
+from dashboard.report import NO_CCGS, report_for, set_aside_mask
 from dashboard.service import AtlasService, View, level_codes, transition
 from dashboard.state import ViewState
 from geodata.vocabulary import (
@@ -30,6 +30,7 @@ from geodata.vocabulary import (
     LEVEL_LABEL,
     LEVEL_ORDER,
     LEVEL_WORDS,
+    SET_ASIDE_LABEL,
     YEAR_LABEL,
     level_label,
 )

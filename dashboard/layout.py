@@ -259,8 +259,13 @@ def page(service: AtlasService, state: ViewState, geometry_url: str | None = Non
             dcc.Loading(html.Div(id="clustering-robust", className="clustering robust"), delay_show=300),
         ], className="analysis"),
         html.Section([
-            html.Div([html.H2("CCGs"), html.Button("Download CSV of the table as shown", id="table-csv",
-                                                   className="button", n_clicks=0)], className="table-head"),
+            html.Div([html.H2("CCGs"), html.Div([
+                html.Button("Download CSV of the table as shown", id="table-csv", className="button", n_clicks=0,
+                            **{"data-href": table.download_urls(state)["csv"]}),
+                # The same rows plus datapackage.json: what each column means, licence, view and atlas build.
+                html.A("Download data (ZIP)", id="table-zip", href=table.download_urls(state)["zip"],
+                       download=table.zip_name(state), className="button"),
+            ], className="buttons")], className="table-head"),
             html.P(id="table-caption", className="hint", **{"aria-live": "polite"}),
             table.grid(service, state),
         ], className="table"),

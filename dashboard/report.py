@@ -33,14 +33,13 @@ from geodata.vocabulary import (
     LEVEL_ORDER,
     LEVEL_WORDS,
     LEVELS,
+    SET_ASIDE,
+    SET_ASIDE_LABEL,
     UNKNOWN,
     YEAR_LABEL,
     YEARS,
 )
 
-#: The category key of a level set aside by the evidence choice (never a level in the atlas's tables).
-SET_ASIDE = "set_aside"
-SET_ASIDE_LABEL = "Set aside: its source is weaker than the evidence chosen"
 SET_ASIDE_WORDS = "set aside (source weaker than the evidence chosen)"
 NO_SOURCE_WORDS = "unknown (no source found)"
 

@@ -15,7 +15,7 @@ from urllib.parse import unquote_plus
 
 from flask import Flask, Response, jsonify, request
 
-from dashboard import render
+from dashboard import downloads, render
 from dashboard.errors import HttpProblem
 from dashboard.service import AtlasService
 from dashboard.state import QUERY_KEYS, parse_query, slide_filename
@@ -69,6 +69,7 @@ def register(server: Flask, service: AtlasService) -> None:
         resp.headers["Cache-Control"] = "public, max-age=3600"
         return resp
 
+    downloads.register(server, service)  # /export.csv and /export.zip: the table's data for the same parameters
     _register_body_errors(server)
 
 

@@ -23,6 +23,7 @@ from dashboard.caching import BoundedCache
 from dashboard.state import ViewState, Vocabulary
 from geodata import vocabulary as vocab
 from geodata.atlas import Atlas
+from geodata.vocabulary import level_column
 
 T = TypeVar("T")
 
@@ -66,11 +67,6 @@ def filter_mask(table: pd.DataFrame, state: ViewState) -> np.ndarray:
 def level_codes(levels: pd.Series | np.ndarray) -> np.ndarray:
     """Position of each level in LEVEL_ORDER (unknown last), for counting with ``np.bincount``."""
     return pd.Categorical(np.asarray(levels, dtype=object), categories=vocab.LEVEL_ORDER).codes.astype(np.int64)
-
-
-def level_column(year: int, evidence: str = "any") -> str:
-    """The atlas column holding the levels of ``year`` as an ``evidence`` choice admits them."""
-    return f"level_{year}" if evidence == "any" else f"level_{year}_{evidence}"
 
 
 def transition(level_2015: str, level_2016: str) -> str:

@@ -1,4 +1,6 @@
 """Counts and tables that follow the filters: plain numpy and pandas, shared by the page and the slide export.
+``split_sources`` and ``claim_words`` (the details panel's links and claim words) live in
+``geodata.table_export`` beside the download rows that use them too, and are re-exported here.
 
 Every function reads a :class:`dashboard.service.View` (mask, level codes and counts computed once per view
 state) or the :class:`dashboard.service.AtlasService` for data that no filter changes.
@@ -6,14 +8,13 @@ state) or the :class:`dashboard.service.AtlasService` for data that no filter ch
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
 from dashboard.report import NO_CCGS, report_for
-from dashboard.service import AtlasService, View, level_codes, level_column
-from geodata.vocabulary import CLAIM_LABEL, LEVEL_LABEL, LEVEL_ORDER, UNKNOWN, YEAR_LABEL, YEARS
+from dashboard.service import AtlasService, View, level_codes
+from geodata.table_export import claim_words, flat_table, split_sources
+from geodata.vocabulary import LEVEL_LABEL, LEVEL_ORDER, YEAR_LABEL, YEARS
 
 
 def level_counts(view: View) -> pd.DataFrame:
@@ -41,20 +42,22 @@ def coverage_sentence(view: View) -> str:
 TABLE_COLUMNS = ["ccg_code", "ods_code", "ccg_name", "area_team", "region", "local_office", "imd_score", "imd_rank",
                  "imd_quintile", "population", "level_2015", "level_2016", "claim_2015", "claim_2016", "source_2015",
                  "source_2016"]
+#: What the page's table rows carry beyond ``TABLE_COLUMNS``: the levels in words (set aside told apart from unknown).
+WORD_COLUMNS = [f"level_{year}_words" for year in YEARS]
+
+
+def flat(service: AtlasService, evidence: str = "any") -> pd.DataFrame:
+    """Every CCG's download row under an evidence choice (``geodata.table_export.flat_table``), made once per
+    service: the table's rows, its CSV, the ZIP and ``geodata export-csv`` all read this one derivation."""
+    return service.derived(f"flat_table.{evidence}",
+                           lambda: flat_table(service.table, evidence, service.atlas.level_rows))
 
 
 def records(service: AtlasService, evidence: str = "any") -> list[dict[str, object]]:
     """Table rows as dicts, made once per service and evidence choice (a level resting on a weaker claim is
-    'unknown'): slicing a list is cheaper than a DataFrame per request."""
-    def make() -> list[dict[str, object]]:
-        t = service.table
-        frame = t[TABLE_COLUMNS].copy()
-        for year in YEARS:
-            frame[f"level_{year}"] = t[level_column(year, evidence)]
-            frame[f"claim_{year}"] = t[f"claim_{year}"].where(frame[f"level_{year}"] != UNKNOWN, "")
-        return frame.to_dict("records")
-
-    return service.derived(f"table_records.{evidence}", make)
+    'unknown', its words say it was set aside): slicing a list is cheaper than a DataFrame per request."""
+    return service.derived(f"table_records.{evidence}",
+                           lambda: flat(service, evidence)[TABLE_COLUMNS + WORD_COLUMNS].to_dict("records"))
 
 
 def table_caption(view: View, shown: int) -> str:
@@ -65,18 +68,6 @@ def table_caption(view: View, shown: int) -> str:
     if not shown:
         return NO_CCGS
     return "Showing the one CCG in the filter." if shown == 1 else f"Showing the {shown} CCGs in the filter."
-
-
-URL = re.compile(r"<(https?://[^>\s]+)>")
-
-
-def split_sources(source: str) -> list[tuple[str, str | None]]:
-    """'title (date) <url> | rule:...' -> [(text, url)], for links in the details panel."""
-    out = []
-    for part in filter(None, source.split(" | ")):
-        m = URL.search(part)
-        out.append((URL.sub("", part).strip(), m.group(1) if m else None))
-    return out
 
 
 def details(service: AtlasService, code: str) -> dict[str, object] | None:
@@ -95,20 +86,3 @@ def details(service: AtlasService, code: str) -> dict[str, object] | None:
                    claim_words(r[f"claim_{y}"], r[f"source_{y}"], y)) for y in YEARS],
         "neighbours": [table.at[c, "ccg_name"] for c in service.atlas.neighbours.get(code, [])],
     }
-
-
-def claim_words(claim: str, source: str, year: int) -> str:
-    """What the evidence behind a level amounts to, in plain words ('approved by NHS England for 2015/16')."""
-    if not claim:
-        return ""
-    if claim == "rule":
-        if "rule:delegated_persists" in source:
-            return "inferred: CCGs delegated in 2015/16 stayed delegated"
-        if "rule:newly_authorised" in source:
-            return "inferred: newly authorised for April 2016, so not delegated in 2015/16"
-        return "inferred by a stated rule"
-    if claim == "approved":
-        return f"approved by NHS England for {YEAR_LABEL[year]}"
-    if claim == "operating":
-        return f"the source states the CCG held this level in {YEAR_LABEL[year]}"
-    return CLAIM_LABEL.get(claim, claim)

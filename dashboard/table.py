@@ -14,31 +14,22 @@ import dash_ag_grid as dag
 import numpy as np
 
 from dashboard.service import AtlasService, View
-from dashboard.state import ViewState, slide_filename
+from dashboard.state import ViewState, slide_filename, to_query
 from dashboard.summaries import records
-from geodata.vocabulary import LEVEL_LABEL, YEAR_LABEL, YEARS
+from geodata.vocabulary import YEAR_LABEL, YEARS
 
 GRID_ID = "ccg-table"
 SHOWN_ID = "table-shown"  # the store of the codes the grid shows, and the evidence choice its rows are for
-#: The fields each row carries beyond ``summaries.TABLE_COLUMNS``: the levels in words.
+#: The fields each row carries beyond ``summaries.TABLE_COLUMNS``: the levels in words (``summaries.WORD_COLUMNS``).
 WORD_FIELD = "level_{year}_words"
 #: Wrapped cells at text line height (AG Grid's own is the row's height, too loose for two lines).
 WRAPPED = {"lineHeight": "1.35", "paddingTop": "9px", "paddingBottom": "9px", "wordBreak": "normal"}
 
 
 def rows(service: AtlasService, evidence: str = "any") -> list[dict[str, object]]:
-    """Every CCG's row for an evidence choice, levels in words beside their codes; made once per service."""
-    def make() -> list[dict[str, object]]:
-        out = []
-        for rec in records(service, evidence):
-            row = dict(rec)
-            for year in YEARS:
-                code = str(row[f"level_{year}"])
-                row[WORD_FIELD.format(year=year)] = LEVEL_LABEL.get(code, code)
-            out.append(row)
-        return out
-
-    return service.derived(f"table_rows.{evidence}", make)
+    """Every CCG's row for an evidence choice, levels in words beside their codes (``summaries.records``: the
+    download rows' derivation, so the table and its CSV cannot disagree); made once per service."""
+    return records(service, evidence)
 
 
 def changed_rows(service: AtlasService, before: str, after: str) -> list[dict[str, object]]:
@@ -65,10 +56,25 @@ def shown(view: View) -> dict[str, object]:
     return {"codes": shown_codes(view), "evidence": view.state.evidence}
 
 
+def csv_name(state: ViewState) -> str:
+    """The table's CSV file name: named after the view like the slide (``ccg-cocommissioning-table-2016-....csv``)."""
+    return slide_filename(state, "csv").replace("ccg-cocommissioning-", "ccg-cocommissioning-table-", 1)
+
+
+def zip_name(state: ViewState) -> str:
+    """The data download's file name (``ccg-cocommissioning-data-2016-....zip``): the CSV and its descriptor."""
+    return slide_filename(state, "zip").replace("ccg-cocommissioning-", "ccg-cocommissioning-data-", 1)
+
+
+def download_urls(state: ViewState) -> dict[str, str]:
+    """Where the table's CSV and the data ZIP of a view are served (``dashboard/downloads.py``)."""
+    query = to_query(state)
+    return {"csv": f"/export.csv{query}", "zip": f"/export.zip{query}"}
+
+
 def csv_export_params(state: ViewState) -> dict[str, object]:
     """The table download: named after the view like the slide, no cell a spreadsheet would run as a formula."""
-    name = slide_filename(state, "csv").replace("ccg-cocommissioning-", "ccg-cocommissioning-table-", 1)
-    return {"fileName": name, "processCellCallback": {"function": "escapeCsvCell(params)"}}
+    return {"fileName": csv_name(state), "processCellCallback": {"function": "escapeCsvCell(params)"}}
 
 
 def column_defs() -> list[dict[str, Any]]:

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from geodata import build as build_mod
-from geodata import importer, levels, sources
+from geodata import datapackage, importer, levels, sources, table_export
 from geodata.atlas import read_atlas
-from geodata.csv_safe import safe_frame
+from geodata.vocabulary import EVIDENCE_CHOICES
 
 
 def _report(table_rec: object, manifest: dict) -> str:
@@ -40,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("report", help="coverage and published totals beside the atlas's counts")
     exp = sub.add_parser("export-csv", help="write the flat atlas table, one row per CCG")
     exp.add_argument("file")
+    exp.add_argument("--evidence", choices=tuple(EVIDENCE_CHOICES), default="any",
+                     help="claims the levels admit (default any); a level resting on a weaker claim is set aside")
+    exp.add_argument("--datapackage", metavar="DIR",
+                     help="also write the CSV and its Frictionless Data Package descriptor (datapackage.json) into DIR")
     imp = sub.add_parser("import-levels", help="import an official list of CCG levels (CSV or XLSX)")
     imp.add_argument("file")
     imp.add_argument("--year", type=int, required=True, choices=levels.YEARS)
@@ -72,15 +76,29 @@ def main(argv: list[str] | None = None) -> int:
             atlas = read_atlas(args.atlas)
             print(_report(atlas.reconciliation, atlas.manifest))
         elif args.cmd == "export-csv":
-            atlas = read_atlas(args.atlas)
-            safe_frame(atlas.table).to_csv(args.file, index=False)  # no cell a spreadsheet would run
-            print(f"wrote {len(atlas.table)} rows to {args.file}")
+            _export_csv(args)
         elif args.cmd == "import-levels":
             return _import(args, root)
     except (sources.SourceError, build_mod.BuildError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _export_csv(args: argparse.Namespace) -> None:
+    """Every CCG's row as the page's download has it (``geodata.table_export``), and optionally its data package."""
+    atlas = read_atlas(args.atlas)
+    frame = table_export.flat_table(atlas.table, args.evidence, atlas.level_rows)
+    out = Path(args.file)
+    out.write_text(datapackage.csv_text(frame), encoding="utf-8")  # no cell a spreadsheet would run
+    print(f"wrote {len(frame)} rows to {out}")
+    if args.datapackage:
+        view = {"evidence": args.evidence, "description": f"all {len(frame)} CCGs of England",
+                "command": f"python -m geodata export-csv {out.name} --evidence {args.evidence}"}
+        csv_path, desc = datapackage.write_package(
+            frame, args.datapackage, out.name, build_id=atlas.build_id, built_at=str(atlas.manifest["built_at"]),
+            attributions=atlas.attributions, view=view)
+        print(f"wrote {csv_path} and {desc}")
 
 
 def _import(args: argparse.Namespace, root: Path) -> int:

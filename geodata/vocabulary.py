@@ -40,6 +40,9 @@ LEVEL_LABEL: dict[str, str] = {
     NOT_DELEGATED: "Not delegated, level not stated",
     UNKNOWN: "Unknown: no source found",
 }
+#: A level a source states but on a weaker claim than the evidence the user chose: shown apart from "unknown".
+SET_ASIDE = "set_aside"
+SET_ASIDE_LABEL = "Set aside: its source is weaker than the evidence chosen"
 #: Lower-case words for running text ("12 delegated, 3 joint").
 LEVEL_WORDS: dict[str, str] = {
     DELEGATED: "delegated", JOINT: "joint", GREATER_INVOLVEMENT: "greater involvement", NONE: "no role",
@@ -127,6 +130,11 @@ def strongest_claim(claims: Iterable[str]) -> str:
     """The strongest of several rows' claims (order of :data:`CLAIMS`); '' for none."""
     ranked = [c for c in CLAIMS if c in set(claims)]
     return ranked[0] if ranked else ""
+
+
+def level_column(year: int, evidence: str = "any") -> str:
+    """The atlas column holding the levels of ``year`` as an ``evidence`` choice admits them."""
+    return f"level_{year}" if evidence == "any" else f"level_{year}_{evidence}"
 
 
 def level_label(level: str) -> str:

@@ -183,9 +183,28 @@ def test_table_filters_in_the_browser_and_csv_has_words_and_codes(open_page) -> 
     text = Path(info.value.path()).read_text(encoding="utf-8")
     lines = [line for line in text.splitlines() if line.strip()]
     assert len(lines) == n + 1
-    header = lines[0]
-    assert '"Level 2015/16"' in header and '"level_2015"' in header
+    header = lines[0].lstrip("\ufeff").split(",")  # the byte-order mark tells spreadsheets it is UTF-8
+    assert {"level_2015", "level_2015_words", "level_2015_status", "claim_2015", "inferred_2015",
+            "source_2015_1_title", "source_2015_1_url", "area_team_code"} <= set(header), header
     assert any(word in text for word in ("Delegated (level 3)", "Unknown: no source found"))
+
+
+@pytest.mark.browser
+def test_page_downloads_the_views_data_zip_with_its_descriptor(open_page) -> None:  # noqa: ANN001, F811
+    import zipfile
+
+    p = open_page("?year=2016&region=London&evidence=operating")
+    p.wait_text("#table-caption", "Showing the 32 CCGs in the filter.")
+    with p.page.expect_download(timeout=30000) as info:
+        p.page.click("#table-zip")
+    assert info.value.suggested_filename == "ccg-cocommissioning-data-2016-london-operating-only.zip"
+    with zipfile.ZipFile(info.value.path()) as z:
+        desc = json.loads(z.read("datapackage.json"))
+        rows = z.read(desc["resources"][0]["path"]).decode("utf-8").splitlines()
+    assert desc["view"]["evidence"] == "operating" and len(rows) == 33
+    # After a change of view the link follows it.
+    p.page.click("#year input[value='2015']")
+    p.page.wait_for_function("() => document.getElementById('table-zip').getAttribute('href').includes('year=2015')")
 
 
 @pytest.mark.browser
