@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from dash import dcc, html
 
-from dashboard import components, figures, map_geometry, table
+from dashboard import components, figures, first_map, table
 from dashboard.service import AtlasService
 from dashboard.state import MAP_CLICK, MAP_SELECT, REGION_HEADING, ViewState, map_parts, to_store
 from geodata.atlas import Atlas
@@ -182,9 +182,7 @@ def page(service: AtlasService, state: ViewState, geometry_url: str | None = Non
     refers to its geometry there (:mod:`dashboard.map_geometry`) instead of carrying it."""
     atlas = service.atlas
     view = service.view(state)
-    initial_map = figures.map_figure(view)
-    if geometry_url:
-        initial_map = map_geometry.on_the_wire(initial_map, geometry_url)
+    initial_map = first_map.page_map(view, geometry_url)  # England's map patched to the view: a few ms
     cov = atlas.manifest["coverage"]
     known = {y: 209 - cov[y]["unknown"] for y in cov}
     return html.Div([
