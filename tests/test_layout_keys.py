@@ -59,14 +59,14 @@ def test_ignored_parameters_share_the_views_layout(client: Any, layouts: Any) ->
 
 
 def test_the_view_in_the_referer_is_keyed_alike_and_revalidates(client: Any, layouts: Any) -> None:
-    first = client.get("/_dash-layout", headers={"Referer": PAGE + "?year=2015&region=North%20of%20England"})
+    first = client.get("/_dash-layout", headers={"Referer": PAGE + "?year=2015&region=North"})
     assert "Referer" in first.headers.get("Vary", "")
     misses = layouts.misses
-    again = client.get("/_dash-layout", headers={"Referer": PAGE + "?region=North%20of%20England&year=2015"
+    again = client.get("/_dash-layout", headers={"Referer": PAGE + "?region=North&year=2015"
                                                            "&utm_campaign=x&region=Narnia"})
     assert layouts.misses == misses
     assert again.headers["ETag"] == first.headers["ETag"] and "Referer" in again.headers["Vary"]
-    cached = client.get("/_dash-layout", headers={"Referer": PAGE + "?year=2015&region=North%20of%20England&x=1",
+    cached = client.get("/_dash-layout", headers={"Referer": PAGE + "?year=2015&region=North&x=1",
                                                   "If-None-Match": first.headers["ETag"]})
     assert cached.status_code == 304 and "Referer" in cached.headers["Vary"]
 
