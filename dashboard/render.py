@@ -59,7 +59,13 @@ EXTRA_FLAGS = ("--disable-background-networking",)
 
 
 class RendererUnavailable(RuntimeError):
-    """No slide can be rendered here (no browser, or it will not start or keeps failing); says what to do."""
+    """No slide can be rendered here (no browser, or it will not start or keeps failing); the message says what
+    the operator should do, ``user_text`` what the person asking for the slide reads (a 503 with
+    ``retry_after``)."""
+
+    user_text = ("Slide export is not available on this server at the moment; the map, charts and table on the "
+                 "page still work. Please try the download again later.")
+    retry_after = 600  # an operator has to install or fix the browser
 
 
 class RenderCancelled(Exception):
@@ -68,6 +74,9 @@ class RenderCancelled(Exception):
 
 class RenderFailed(RendererUnavailable):
     """The browser started but a render failed or timed out (twice, with a fresh browser in between)."""
+
+    user_text = "The slide could not be made just now. Please try the download again in a minute."
+    retry_after = 60  # the next request starts a fresh browser
 
 
 RELOAD_EVERY = 16  # kaleido reloads its page after every render (~1.3 s of CPU); we do it every N renders
