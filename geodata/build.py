@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -334,7 +333,8 @@ def build(root: str | Path | None = None, out: str | Path | None = None,
     }
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".atlas-", dir=out.parent))
+    store.remove_stale_builds(out.parent)  # what killed builds left behind; never a running build's folder
+    tmp = store.build_folder(out.parent)
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; the atlas is read by the app, maybe as another user
     try:
         table.to_csv(tmp / "table.csv", index=False)

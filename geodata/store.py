@@ -7,6 +7,10 @@ new one and never a gap; the previous folder is kept for a fallback. Every file'
 
 A load of the default link that finds the link missing (a build killed between writing its folder and switching)
 falls back to the newest complete folder beside it and says so; a damaged atlas is never served.
+
+A build writes into ``.atlas-<pid>-<random>`` beside the link (:func:`build_folder`); a build that was killed
+leaves it behind, and the next build removes every such folder whose process is gone (:func:`remove_stale_builds`),
+never one of a build still running, and likewise the half-made links of killed switches.
 """
 
 from __future__ import annotations
@@ -15,11 +19,20 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 FILES_MANIFEST = "files.json"
+BUILD_PREFIX = ".atlas-"
+#: A build's temporary folder this old is stale whatever its name says (a build takes a minute; this also covers
+#: folders from before the pid was in the name, and a pid reused by another process).
+STALE_SECONDS = 6 * 3600
+_BUILD_PID = re.compile(r"^\.atlas-(\d+)-[^/]+$")
+_LINK_PID = re.compile(r"^\..+\.link-(\d+)$")
 
 
 class AtlasMissing(FileNotFoundError):
@@ -123,3 +136,52 @@ def switch(out: Path, target: Path) -> None:
     for old in out.parent.glob(f"{out.name}.*"):
         if old.is_dir() and not old.is_symlink() and old.resolve() not in keep:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def build_folder(parent: Path) -> Path:
+    """A new private folder for a build to write into, named with this process's id (``.atlas-<pid>-<random>``)."""
+    return Path(tempfile.mkdtemp(prefix=f"{BUILD_PREFIX}{os.getpid()}-", dir=parent))
+
+
+def _alive(pid: int) -> bool:
+    """True when process ``pid`` exists (maybe as another user's): its build may still be writing."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OverflowError, OSError):
+        return False
+    return True
+
+
+def remove_stale_builds(parent: Path, now: float | None = None) -> list[Path]:
+    """Remove what killed builds left in ``parent``: ``.atlas-<pid>-*`` folders whose process is gone, any
+    ``.atlas-*`` folder untouched for :data:`STALE_SECONDS`, and ``.<name>.link-<pid>`` links of switches whose
+    process is gone. A running build's folder (its process alive, its files fresh) is left alone. Returns what was
+    removed."""
+    if not parent.is_dir():
+        return []
+    now = time.time() if now is None else now
+    removed = []
+    for path in parent.iterdir():
+        name = path.name
+        if name.startswith(BUILD_PREFIX) and path.is_dir() and not path.is_symlink():
+            m = _BUILD_PID.match(name)
+            try:
+                stale = now - path.stat().st_mtime > STALE_SECONDS or (m is not None and not _alive(int(m.group(1))))
+            except OSError:
+                continue
+            if stale:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        elif (m := _LINK_PID.match(name)) and path.is_symlink() and not _alive(int(m.group(1))):
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            removed.append(path)
+    return removed

@@ -7,6 +7,9 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -210,3 +213,37 @@ def test_csv_cells_cannot_run_as_formulas(atlas_dir: Path, tmp_path: Path, proje
     rows = sources.read_levels_file(project_levels)
     titles = rows.loc[rows["ods_code"] == "00V", "source_title"].tolist()
     assert titles and all(not t.startswith("=") for t in titles), titles
+
+
+def _exited_pid() -> int:
+    """The id of a process that has exited (and been reaped): what a killed build's pid looks like afterwards."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_the_next_build_removes_what_killed_builds_left_but_not_a_running_builds_folder(
+        atlas_copy: Path, sources_root: Path, fast_geometry: None) -> None:
+    parent = atlas_copy.parent
+    running = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        dead = _exited_pid()
+        left = {"killed": parent / f".atlas-{dead}-k1ll3d", "running": parent / f".atlas-{running.pid}-w0rk1ng",
+                "old_unnamed": parent / ".atlas-x7f2ab9q", "fresh_unnamed": parent / ".atlas-q9a8b7c6"}
+        for folder in left.values():
+            folder.mkdir()
+            (folder / "table.csv").write_text("ccg_code\n", encoding="utf-8")
+        week_ago = time.time() - 7 * 24 * 3600
+        os.utime(left["old_unnamed"], (week_ago, week_ago))
+        os.symlink("atlas.copy.20260101T000000", parent / f".atlas.link-{dead}")
+
+        build.build(root=sources_root, out=atlas_copy)
+
+        assert not left["killed"].exists() and not left["old_unnamed"].exists()
+        assert not (parent / f".atlas.link-{dead}").is_symlink()
+        assert (left["running"] / "table.csv").exists(), "a build still running lost its folder"
+        assert (left["fresh_unnamed"] / "table.csv").exists()
+        assert {p.name for p in parent.glob(".atlas-*")} == {left["running"].name, left["fresh_unnamed"].name}
+        assert read_atlas(atlas_copy).fallback == ""
+    finally:
+        running.communicate(b"")
