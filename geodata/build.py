@@ -245,8 +245,9 @@ def needs_build(root: Path | None = None, out: Path | None = None) -> bool:
         return True
     try:
         store.verify(out.resolve())
+        store.read_manifest(out.resolve())
     except store.AtlasDamaged:
-        return True  # a damaged atlas is rebuilt, not served
+        return True  # a damaged atlas (or one from an older build, its manifest short of keys) is rebuilt
     built = manifest.stat().st_mtime
     code = list((sources.PROJECT_ROOT / "geodata").glob("*.py")) + [PROJECT_LEVELS]
     return any(p.exists() and p.stat().st_mtime > built for p in input_files(root) + code)

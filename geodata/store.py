@@ -47,6 +47,35 @@ class AtlasDamaged(ValueError):
         super().__init__(f"{file}: {problem}; rebuild with 'python -m geodata build'")
 
 
+#: What ``manifest.json`` must hold, with the type of each value (``geodata.build`` writes every one).
+MANIFEST_KEYS: dict[str, type | tuple[type, ...]] = {
+    "build_id": str, "built_at": str, "sources_dir": str, "inputs": dict, "ccgs": int, "area_teams": int,
+    "coverage": dict, "level_files": list, "attributions": list, "geometry": dict, "islands": list,
+}
+
+
+def read_manifest(folder: Path) -> dict:
+    """``manifest.json`` of ``folder``, refused (:class:`AtlasDamaged`, naming it) when it is not a JSON object
+    with every key of :data:`MANIFEST_KEYS` holding a value of its type (an atlas from an older build, an edit)."""
+    path = folder / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise AtlasDamaged(path, f"not readable JSON ({type(exc).__name__})") from exc
+    if not isinstance(manifest, dict):
+        raise AtlasDamaged(path, "not a JSON object")
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    if missing:
+        raise AtlasDamaged(path, f"missing keys {missing} (written by an older build, or edited)")
+    wrong = [k for k, kind in MANIFEST_KEYS.items() if not isinstance(manifest[k], kind)
+             or (kind is int and isinstance(manifest[k], bool))]
+    if wrong:
+        raise AtlasDamaged(path, f"keys {wrong} hold values of the wrong type")
+    if not manifest["build_id"].strip():
+        raise AtlasDamaged(path, "empty build_id")
+    return manifest
+
+
 def rows_of(path: Path) -> int:
     """Data rows of a CSV (lines less the header), features of a GeoJSON, entries of another JSON file."""
     if path.suffix == ".csv":
