@@ -13,7 +13,7 @@ import select
 import socket
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qsl, unquote_plus
 
 from flask import Flask, Response, jsonify, request
 
@@ -63,7 +63,9 @@ def register(server: Flask, service: AtlasService) -> None:
             return errors.unavailable(exc.user_text, exc.retry_after, f"/export.png: {exc}").response(as_json=False)
         resp = Response(png, mimetype="image/png")
         name = slide_filename(state)
-        disposition = "attachment" if request.args.get("download") else "inline"
+        # From the query as decoded above: ``request.args`` raises on bytes that are not UTF-8 (client input).
+        download = any(k == "download" and v for k, v in parse_qsl(raw, keep_blank_values=True))
+        disposition = "attachment" if download else "inline"
         resp.headers["Content-Disposition"] = f'{disposition}; filename="{name}"'
         resp.headers["Cache-Control"] = "public, max-age=3600"
         return resp

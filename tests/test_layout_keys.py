@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from typing import Any
 
 import plotly.io
@@ -99,4 +100,20 @@ def test_a_malformed_referer_is_answered_as_england_without_an_error(client: Any
     assert resp.status_code == 200
     if "year=2015" not in referer:
         assert resp.headers["ETag"] == england.headers["ETag"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_random_bytes_in_the_query_or_referer_never_log_an_error(client: Any,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """200 seeded random query strings and Referers (percent signs, brackets, NUL, bytes that are not UTF-8)."""
+    rng = random.Random(21)
+    alphabet = "%&=?#[]:/\\@!;,+ \x00\x7f\xff\xe9" + "yearimdregionccgview0123456789"
+    with caplog.at_level(logging.INFO):
+        for _ in range(200):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+            for path in ("/_dash-layout", "/"):
+                resp = client.get(path, environ_overrides={"QUERY_STRING": text}, headers={"Referer": text})
+                assert resp.status_code < 500
+                resp = client.get(path, headers={"Referer": "http://127.0.0.1/?" + text})
+                assert resp.status_code < 500
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]

@@ -84,3 +84,21 @@ def test_a_400_keeps_its_one_line_with_our_detail(app_and_service: tuple[Any, An
     resp = dash_app.server.test_client().get("/export.png?year=2099")
     assert resp.status_code == 400 and "Retry-After" not in resp.headers
     assert resp.get_data(as_text=True).startswith("400 Bad Request: not understood, so no slide was made: year")
+
+
+def test_export_query_bytes_that_are_not_utf8_are_client_input_not_an_error(
+        app_and_service: tuple[Any, Any], caplog: pytest.LogCaptureFixture) -> None:
+    dash_app, service = app_and_service
+
+    def make(_state: ViewState, _fmt: str, _w: int, _h: int, _cancel: threading.Event) -> bytes:
+        return b"\x89PNG stand-in"
+
+    service._derived["export-queue"] = render.ExportQueue(service, make=make)
+    client = dash_app.server.test_client()
+    with caplog.at_level(logging.INFO):
+        saved = client.get("/export.png", environ_overrides={"QUERY_STRING": "year=2015&utm_\xff=1&download=1"})
+        shown = client.get("/export.png", environ_overrides={"QUERY_STRING": "year=2015&\xfe\xff&download="})
+    assert saved.status_code == shown.status_code == 200
+    assert saved.headers["Content-Disposition"].startswith("attachment")
+    assert shown.headers["Content-Disposition"].startswith("inline")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
