@@ -34,12 +34,12 @@ CACHE_SIZES = {"view": 512, "counts": 512, "team_chart": 512, "imd_chart": 512, 
                "layout": 32}  # serialised first pages per canonical view, ~270 kB each
 #: Megabytes all those caches may hold together (``CACHE_MB``): entries alone do not bound memory, since one
 #: view's entry is a few hundred bytes in one cache and a few hundred kilobytes in another.
-DEFAULT_CACHE_MB = 48.0
+DEFAULT_CACHE_MB = 40.0
 CACHE_MB_RANGE = (1.0, 4096.0)
 
 
 def cache_budget(env: Mapping[str, str] | None = None) -> int:
-    """Bytes the service's caches may hold together: ``CACHE_MB`` (default 48, clamped to 1-4096) megabytes."""
+    """Bytes the service's caches may hold together: ``CACHE_MB`` (default 40, clamped to 1-4096) megabytes."""
     env = os.environ if env is None else env
     try:
         mb = float(env.get("CACHE_MB", "").strip() or DEFAULT_CACHE_MB)
