@@ -14,10 +14,11 @@ Chromium runs headless with ``--no-sandbox --disable-gpu --disable-component-upd
 defaults when not sandboxed) plus ``--disable-background-networking``; WebGL (needed by ``choroplethmap``)
 still works through SwiftShader. MathJax is disabled, so nothing is fetched from a CDN.
 
-Without a browser, :class:`RendererUnavailable` says what to install instead of a stack trace (routes answer
-503 with it, the CLI exits 3). :func:`slide_bytes` is what ``/export.png`` calls: a thread-safe, bounded LRU
-(:class:`SlideCache`, one per :class:`dashboard.service.AtlasService`) keyed on the atlas build, the view, the
-format and the size serves repeats, and concurrent requests for the same slide render it once.
+Without a browser, :class:`RendererUnavailable` says what to install instead of a stack trace (the CLI prints it and
+exits 3; ``/export.png`` logs it and answers 503, ``Retry-After``, with its ``user_text``). :func:`slide_bytes` is
+what ``/export.png`` calls: a thread-safe, bounded LRU (:class:`SlideCache`, one per
+:class:`dashboard.service.AtlasService`) keyed on the atlas build, the view, the format and the size serves repeats,
+and concurrent requests for the same slide render it once.
 
 ``/export.png`` goes through :class:`ExportQueue` (one per service, so one per gunicorn worker): a bounded queue
 of slides rendered by one thread of its own, so a request thread only waits, with a deadline, and a burst of

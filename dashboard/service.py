@@ -2,7 +2,9 @@
 
 ``create_app`` builds one :class:`AtlasService` and hands it to the callbacks, the routes and the layout; the
 CLIs build their own. Nothing derived from an atlas lives at module level, so two atlases (a test atlas and
-another) can be served in one process, and every cache has a stated bound (``docs/deployment.md``).
+another) can be served in one process, and every cache has a stated bound (``docs/deployment.md``): entries
+per cache, and ``CACHE_MB`` for all of them together (:func:`cache_budget`). Outside that byte budget, and
+bounded by entries only: the slides (``render.SlideCache``, 64 MB) and the permutation tables (a few MB).
 
 A :class:`View` is computed once per view state (filter mask, level codes, counts) and passed down to the
 figure, summary and slide functions, which read it instead of recomputing the mask.
