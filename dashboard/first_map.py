@@ -8,7 +8,8 @@ when the view changes in the browser (``figures.map_patch``). So the wire form o
 per service and geometry URL, and a view's map is a copy of it with ``map_patch`` applied (as a plain
 nested-dict patch), plus what the callback leaves to the browser: the hover text of each year's level under the
 view's evidence choice, the legend's title, and the centre and zoom that frame the filter (as
-``figures.map_figure`` frames it). ``tests/test_layout_keys.py`` checks the result equals the direct build.
+``figures.map_figure`` frames it). ``tests/test_layout_keys.py`` checks the result equals the direct build and
+that England's map is left as it was.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def page_map(view: View, geometry_url: str | None) -> Any:
     if not geometry_url:
         return figures.map_figure(view)
     service = view.service
-    fig = copy.deepcopy(england_on_the_wire(service, geometry_url))
+    fig = _containers_copied(england_on_the_wire(service, geometry_url))
     figures.map_patch(fig, service, view, map_parts(ViewState(), False), map_parts(view.state, False), None)
     trace = fig["data"][figures.T_CCG]
     trace["customdata"] = [_with_levels(row, a, b) for row, a, b in
@@ -51,6 +52,17 @@ def page_map(view: View, geometry_url: str | None) -> Any:
     centre, zoom = figures.fit_view(figures.filter_bounds(view), 700 - figures.LEGEND_PX, height)
     layout["map"]["center"], layout["map"]["zoom"] = centre, zoom
     return fig
+
+
+def _containers_copied(node: Any) -> Any:
+    """``node`` with every dict, and every list that holds a dict or a list, copied; lists of plain values are
+    shared with England's map. ``map_patch`` and :func:`page_map` replace such arrays whole and never change one
+    in place, so this is as safe as a deep copy at a fraction of its cost (the arrays are most of the map)."""
+    if isinstance(node, dict):
+        return {k: _containers_copied(v) for k, v in node.items()}
+    if isinstance(node, list) and any(isinstance(v, dict | list) for v in node):
+        return [_containers_copied(v) for v in node]
+    return node
 
 
 def _with_levels(row: Any, level_2015: str, level_2016: str) -> list[Any]:

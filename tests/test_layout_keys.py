@@ -46,6 +46,14 @@ def test_the_patched_first_map_equals_the_directly_built_one(service: Any, query
     assert as_json(first_map.page_map(view, "/geometry.json")) == as_json(direct)
 
 
+def test_englands_map_is_left_as_it_was_by_the_views_patched_from_it(service: Any) -> None:
+    england = first_map.england_on_the_wire(service, "/geometry.json")
+    before = json.dumps(england, sort_keys=True, default=str)
+    for query in ("view=change&evidence=operating", "ccg=E38000001&region=North", "year=2015&imd=5"):
+        first_map.page_map(service.view(parse_query(query, service.vocabulary)), "/geometry.json")
+    assert json.dumps(england, sort_keys=True, default=str) == before
+
+
 def test_ignored_parameters_share_the_views_layout(client: Any, layouts: Any) -> None:
     first = client.get("/_dash-layout?year=2015&imd=2-4")
     misses = layouts.misses
