@@ -55,7 +55,7 @@ def create_app(debug: bool = False, atlas_dir: str | Path | None = None) -> Dash
     dash_internals.load_on_demand(dash_table, "dash_table/bundle.js")  # Dash always adds it; no DataTable here
     # Set first, so Dash does not take the whole default page (1 MB) as the validation layout in every page.
     app.validation_layout = layout_cache.skeleton(layout.page(service, ViewState(), geometry))
-    app.layout = KeyedLayout(lambda: layout.page(service, request_state(service), geometry),
+    app.layout = KeyedLayout(lambda: layout.page(service, page_state(request_state(service)), geometry),
                              lambda: layout_key(request_state(service)), service.cache("layout"))
     callbacks.register(app, service)
     routes.register(app.server, service)
@@ -69,18 +69,38 @@ def request_state(service: AtlasService) -> ViewState:
 
     Dash's renderer asks for ``/_dash-layout`` without the page's query string; the browser names the page in
     ``Referer`` (same origin: ``Referrer-Policy: strict-origin-when-cross-origin``). Without either, England.
+    A ``Referer`` that is not a URL (``http://[::1``, stray bytes) is client input like any other: it names no
+    view, so England, and nothing is logged as an error.
     """
     if not has_request_context():
         return ViewState()
     query = request.query_string.decode("utf-8", "replace")
-    if not query and request.referrer:
-        query = urlsplit(request.referrer).query
+    if not query:
+        query = referrer_query(request.headers.get("Referer", ""))
     return parse_query(query, service.vocabulary)
 
 
-def layout_key(state: ViewState) -> str | None:
-    """Layouts are kept per canonical view; one with notices (values the page drops) is made afresh."""
-    return None if state.notices else to_query(state)
+def referrer_query(referrer: str) -> str:
+    """The query string of a ``Referer`` header, or "" when the header is not a URL urllib can split."""
+    if not referrer:
+        return ""
+    try:
+        return urlsplit(referrer).query
+    except ValueError:  # an unclosed IPv6 bracket, a bad port ...
+        return ""
+
+
+def layout_key(state: ViewState) -> str:
+    """Layouts are kept per canonical view (``to_query``): a parameter or value the page drops (``utm_source``,
+    a junk region) is not part of the key, so such links share the view's one layout and the cache stays bounded
+    by the number of views, not of links. The layout itself carries no notices for the same reason: the page's
+    first callback (``sync_state``, which reads the address bar) shows them."""
+    return to_query(state)
+
+
+def page_state(state: ViewState) -> ViewState:
+    """The state a layout is built from: the view without its notices (see :func:`layout_key`)."""
+    return state.with_notices(())
 
 
 _DEFAULT: dict[str, Any] = {}

@@ -2,7 +2,9 @@
 
 Every error answer is one short line: text/plain, or JSON on Dash's ``/_dash-*`` endpoints (its renderer reads
 JSON there); never a stack trace or a file path, which go to the log. A view that raises one of
-``INPUT_ERRORS`` on what it was sent answers 400, not 500.
+``INPUT_ERRORS`` on what it was sent answers 400, not 500. Every 503 carries ``Retry-After`` and, as its whole
+line, a sentence for the person using the page (the page shows it as it is: ``assets/export.js``); what an
+operator should do goes to the log (:func:`unavailable`).
 """
 
 from __future__ import annotations
@@ -28,34 +30,63 @@ class RequestRejected(BadRequest):
     """A 400 whose description is ours (short and safe to show)."""
 
 
+#: Seconds a 503 asks the client to wait when the code refusing it gave no better estimate.
+DEFAULT_RETRY_AFTER = 30
+BUSY_TEXT = "The server is busy just now. Please try again in a moment."
+
+
 @dataclass(frozen=True)
 class HttpProblem:
-    """What went wrong, as it may be shown: status, its reason phrase, and an optional detail of ours."""
+    """What went wrong, as it may be shown: status, its reason phrase, an optional detail of ours, and for a 503
+    the seconds after which a retry should work."""
 
     status: int
     reason: str
     detail: str | None = None
+    retry_after: int | None = None
 
     @classmethod
     def of(cls, exc: HTTPException) -> HttpProblem:
         """Only our own descriptions are shown; Werkzeug's and other views' may say too much."""
         detail = exc.description if isinstance(exc, RequestRejected) else None
-        return cls(exc.code or 500, exc.name, detail or None)
+        status = exc.code or 500
+        if status == 503:
+            retry = getattr(exc, "retry_after", None)
+            seconds = retry if isinstance(retry, int) and retry > 0 else DEFAULT_RETRY_AFTER
+            return cls(503, exc.name, detail or BUSY_TEXT, seconds)
+        return cls(status, exc.name, detail or None)
 
     @property
     def message(self) -> str:
-        """The one line shown: ``400 Bad Request: detail``."""
+        """The one line shown: ``400 Bad Request: detail``; a 503's detail alone (a sentence for the user)."""
+        if self.status == 503 and self.detail:
+            return self.detail
         text = f"{self.status} {self.reason}"
         return f"{text}: {self.detail}" if self.detail else text
 
     def response(self, as_json: bool) -> Response:
-        """The answer: never stored, since it describes this request only."""
+        """The answer: never stored, since it describes this request only; a 503 says when to try again."""
         if as_json:
             resp = Response(json.dumps({"error": self.message}), status=self.status, mimetype="application/json")
         else:
             resp = Response(self.message + "\n", status=self.status, mimetype="text/plain")
         resp.headers["Cache-Control"] = "no-store"
+        if self.status == 503:
+            resp.headers["Retry-After"] = str(max(1, self.retry_after or DEFAULT_RETRY_AFTER))
         return resp
+
+
+def bad_request(detail: str) -> HttpProblem:
+    """A 400 with our own detail (short and safe to show)."""
+    return HttpProblem(400, "Bad Request", detail)
+
+
+def unavailable(user_text: str, retry_after: int, operator_text: str | None = None) -> HttpProblem:
+    """A 503: ``user_text`` is what the person at the page reads, ``operator_text`` (what to install or fix) goes
+    to the log as a warning, never to the client."""
+    if operator_text:
+        log.warning("answered 503: %s", operator_text)
+    return HttpProblem(503, "Service Unavailable", user_text, retry_after)
 
 
 NOT_FOUND = HttpProblem(404, "Not Found")

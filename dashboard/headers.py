@@ -26,25 +26,51 @@ log = logging.getLogger(__name__)
 YEAR = 31536000
 IMMUTABLE = f"public, max-age={YEAR}, immutable"
 PERMISSIONS = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
-_FRAME_TOKEN = re.compile(r"^(?:'self'|(?:[a-z][a-z0-9+.-]*:)?(?://)?(?:\*\.)?[A-Za-z0-9.-]*(?::(?:\d{1,5}|\*))?"
-                          r"(?:/[A-Za-z0-9._~/-]*)?)$")
+#: One host source: an optional http(s) scheme, a named host (no wildcard), an optional port and path.
+_HOST_SOURCE = re.compile(r"^(?:https?://)?[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*"
+                          r"[A-Za-z0-9])?)*(?::\d{1,5})?(?:/[A-Za-z0-9._~/-]*)?$")
+_SCHEME_ONLY = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:(?://)?$")
+
+
+def frame_source_problem(token: str) -> str | None:
+    """Why one ``FRAME_ANCESTORS`` source is refused, or None when it names one origin (or is 'self'/'none').
+
+    >>> frame_source_problem("https:"), frame_source_problem("https://*.example")
+    ('scheme-only: every site over https could frame the page', 'wildcard: any matching host could frame the page')
+    >>> frame_source_problem("https://intranet.example.nhs.uk") is None
+    True
+    """
+    if token in ("'self'", "'none'"):
+        return None
+    if "*" in token:
+        return "wildcard: any matching host could frame the page"
+    if _SCHEME_ONLY.match(token):
+        return f"scheme-only: every site over {token.split(':', 1)[0].lower()} could frame the page"
+    if not _HOST_SOURCE.match(token):
+        return "not a host source such as https://intranet.example.nhs.uk"
+    return None
 
 
 def frame_ancestors(value: str | None) -> tuple[str, str | None]:
     """The CSP ``frame-ancestors`` sources and the matching ``X-Frame-Options`` (None when it cannot say it).
 
-    ``FRAME_ANCESTORS`` is a space-separated CSP source list: ``'self'`` (default), ``'none'``, or hosts such as
-    ``'self' https://intranet.example.nhs.uk``. Quotes around self/none may be left out. Anything that is not a
-    plain source falls back to ``'self'`` with a warning, so a typo cannot open the page to every framer.
+    ``FRAME_ANCESTORS`` is a space-separated CSP source list: ``'self'`` (default), ``'none'``, or named hosts
+    such as ``'self' https://intranet.example.nhs.uk``. Quotes around self/none may be left out. A scheme-only
+    source (``https:``) or a wildcard (``*``, ``https://*.example``) would let sites nobody named frame the page
+    (clickjacking), so they are refused like anything else that is not a plain source: the whole setting falls
+    back to ``'self'``, with a warning naming each refused source, so a typo cannot open the page to every framer.
     """
     text = (value or "").strip()
     if not text:
         return "'self'", "SAMEORIGIN"
     tokens = ["'self'" if t.lower() in ("self", "'self'") else "'none'" if t.lower() in ("none", "'none'") else t
               for t in text.split()]
-    valid = all(t == "'none'" or (_FRAME_TOKEN.match(t) and t not in ("", "*", "//")) for t in tokens)
-    if not valid or ("'none'" in tokens and len(tokens) > 1):
-        log.warning("FRAME_ANCESTORS=%r is not a CSP source list; using 'self'", value)
+    problems = [f"{t!r} ({why})" for t in tokens if (why := frame_source_problem(t))]
+    if "'none'" in tokens and len(tokens) > 1:
+        problems.append("'none' cannot be combined with other sources")
+    if problems:
+        log.warning("FRAME_ANCESTORS=%r refused, using 'self' instead: %s", value[:200] if value else value,
+                    "; ".join(problems)[:1000])
         return "'self'", "SAMEORIGIN"
     joined = " ".join(dict.fromkeys(tokens))
     xfo = {"'self'": "SAMEORIGIN", "'none'": "DENY"}.get(joined)

@@ -2,11 +2,11 @@
 
 Dash serialises the whole layout (the map's geometry included: ~750 kB, ~200 ms) on every page load. The atlas's
 layout is a :class:`KeyedLayout`: a function of the request (the shared link's view), which also says under which
-key its answer may be kept (the canonical view; None for a request it must answer afresh, such as one with values
-the page drops and reports). Its serialisations are kept in a bounded cache of the app's service, so a link seen
-before, the default page included, costs a dictionary look-up. A fixed component tree is kept per process for
-the layout object it was made from. Browsers revalidate either (304). Layout hooks (a plugin rewriting the layout
-per request) are served by Dash unchanged.
+key its answer may be kept (the canonical view, so parameters the page ignores share the view's entry; None for a
+request it must answer afresh). Its serialisations are kept in a bounded cache of the app's service, so a link seen
+before, the default page included, costs a dictionary look-up. A fixed component tree is kept per process for the
+layout object it was made from. Browsers revalidate either (304). Layout hooks (a plugin rewriting the layout per
+request) are served by Dash unchanged.
 """
 
 from __future__ import annotations

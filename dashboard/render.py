@@ -14,10 +14,11 @@ Chromium runs headless with ``--no-sandbox --disable-gpu --disable-component-upd
 defaults when not sandboxed) plus ``--disable-background-networking``; WebGL (needed by ``choroplethmap``)
 still works through SwiftShader. MathJax is disabled, so nothing is fetched from a CDN.
 
-Without a browser, :class:`RendererUnavailable` says what to install instead of a stack trace (routes answer
-503 with it, the CLI exits 3). :func:`slide_bytes` is what ``/export.png`` calls: a thread-safe, bounded LRU
-(:class:`SlideCache`, one per :class:`dashboard.service.AtlasService`) keyed on the atlas build, the view, the
-format and the size serves repeats, and concurrent requests for the same slide render it once.
+Without a browser, :class:`RendererUnavailable` says what to install instead of a stack trace (the CLI prints it and
+exits 3; ``/export.png`` logs it and answers 503, ``Retry-After``, with its ``user_text``). :func:`slide_bytes` is
+what ``/export.png`` calls: a thread-safe, bounded LRU (:class:`SlideCache`, one per
+:class:`dashboard.service.AtlasService`) keyed on the atlas build, the view, the format and the size serves repeats,
+and concurrent requests for the same slide render it once.
 
 ``/export.png`` goes through :class:`ExportQueue` (one per service, so one per gunicorn worker): a bounded queue
 of slides rendered by one thread of its own, so a request thread only waits, with a deadline, and a burst of
@@ -59,7 +60,13 @@ EXTRA_FLAGS = ("--disable-background-networking",)
 
 
 class RendererUnavailable(RuntimeError):
-    """No slide can be rendered here (no browser, or it will not start or keeps failing); says what to do."""
+    """No slide can be rendered here (no browser, or it will not start or keeps failing); the message says what
+    the operator should do, ``user_text`` what the person asking for the slide reads (a 503 with
+    ``retry_after``)."""
+
+    user_text = ("Slide export is not available on this server at the moment; the map, charts and table on the "
+                 "page still work. Please try the download again later.")
+    retry_after = 600  # an operator has to install or fix the browser
 
 
 class RenderCancelled(Exception):
@@ -68,6 +75,9 @@ class RenderCancelled(Exception):
 
 class RenderFailed(RendererUnavailable):
     """The browser started but a render failed or timed out (twice, with a fresh browser in between)."""
+
+    user_text = "The slide could not be made just now. Please try the download again in a minute."
+    retry_after = 60  # the next request starts a fresh browser
 
 
 RELOAD_EVERY = 16  # kaleido reloads its page after every render (~1.3 s of CPU); we do it every N renders

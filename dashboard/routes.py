@@ -2,7 +2,9 @@
 
 ``/export.png`` goes through the service's :class:`dashboard.render.ExportQueue`: a request waits (with a
 deadline) for a slide that a thread of its own renders; when the queue is full it is answered at once with 503
-and ``Retry-After``. A request body whose framing is broken (a bad chunk size) is a 400, not a 500.
+and ``Retry-After``, as it is when no browser can render (the user reads that export is unavailable for now, the
+log says what to install). Every error answer is a :class:`dashboard.errors.HttpProblem`. A request body whose
+framing is broken (a bad chunk size) is a 400, not a 500.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ import select
 import socket
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qsl, unquote_plus
 
 from flask import Flask, Response, jsonify, request
 
-from dashboard import downloads, render
+from dashboard import downloads, errors, render
 from dashboard.errors import HttpProblem
 from dashboard.service import AtlasService
 from dashboard.state import QUERY_KEYS, parse_query, slide_filename
@@ -56,15 +58,14 @@ def register(server: Flask, service: AtlasService) -> None:
         try:
             png = render.export_queue(service).slide(state, fmt="png", gone=client_gone(request.environ))
         except render.ExportBusy as exc:
-            resp = Response(f"{exc}\n", status=503, mimetype="text/plain")
-            resp.headers["Retry-After"] = str(exc.retry_after)
-            return resp
-        except render.RendererUnavailable as exc:
-            return Response(f"Slide export is unavailable on this server: {exc}\n", status=503,
-                            mimetype="text/plain")
+            return errors.unavailable(str(exc), exc.retry_after).response(as_json=False)
+        except render.RendererUnavailable as exc:  # the operator's remedy (install Chromium) goes to the log
+            return errors.unavailable(exc.user_text, exc.retry_after, f"/export.png: {exc}").response(as_json=False)
         resp = Response(png, mimetype="image/png")
         name = slide_filename(state)
-        disposition = "attachment" if request.args.get("download") else "inline"
+        # From the query as decoded above: ``request.args`` raises on bytes that are not UTF-8 (client input).
+        download = any(k == "download" and v for k, v in parse_qsl(raw, keep_blank_values=True))
+        disposition = "attachment" if download else "inline"
         resp.headers["Content-Disposition"] = f'{disposition}; filename="{name}"'
         resp.headers["Cache-Control"] = "public, max-age=3600"
         return resp
@@ -74,7 +75,7 @@ def register(server: Flask, service: AtlasService) -> None:
 
 
 def _bad(message: str) -> Response:
-    return Response(f"Bad request: {message}\n", status=400, mimetype="text/plain")
+    return errors.bad_request(message).response(as_json=False)
 
 
 def _register_body_errors(server: Flask) -> None:

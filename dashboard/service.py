@@ -2,7 +2,9 @@
 
 ``create_app`` builds one :class:`AtlasService` and hands it to the callbacks, the routes and the layout; the
 CLIs build their own. Nothing derived from an atlas lives at module level, so two atlases (a test atlas and
-another) can be served in one process, and every cache has a stated bound (``docs/deployment.md``).
+another) can be served in one process, and every cache has a stated bound (``docs/deployment.md``): entries
+per cache, and ``CACHE_MB`` for all of them together (:func:`cache_budget`). Outside that byte budget, and
+bounded by entries only: the slides (``render.SlideCache``, 64 MB) and the permutation tables (a few MB).
 
 A :class:`View` is computed once per view state (filter mask, level codes, counts) and passed down to the
 figure, summary and slide functions, which read it instead of recomputing the mask.
@@ -11,15 +13,16 @@ figure, summary and slide functions, which read it instead of recomputing the ma
 from __future__ import annotations
 
 import atexit
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from dashboard.caching import BoundedCache
+from dashboard.caching import BoundedCache, ByteBudget, estimate_bytes
 from dashboard.state import ViewState, Vocabulary
 from geodata import vocabulary as vocab
 from geodata.atlas import Atlas
@@ -31,7 +34,24 @@ T = TypeVar("T")
 CACHE_SIZES = {"view": 512, "counts": 512, "team_chart": 512, "imd_chart": 512, "clustering": 256,
                "clustering_patch": 256, "counts_patch": 256, "summary": 256, "team_options": 32, "robust": 128,
                "robust_panel": 128, "robust_panel_patch": 128, "report": 512,
-               "layout": 32}  # serialised first pages per canonical view, ~750 kB each
+               "layout": 32}  # serialised first pages per canonical view, ~270 kB each
+#: Megabytes all those caches may hold together (``CACHE_MB``): entries alone do not bound memory, since one
+#: view's entry is a few hundred bytes in one cache and a few hundred kilobytes in another.
+DEFAULT_CACHE_MB = 40.0
+CACHE_MB_RANGE = (1.0, 4096.0)
+
+
+def cache_budget(env: Mapping[str, str] | None = None) -> int:
+    """Bytes the service's caches may hold together: ``CACHE_MB`` (default 40, clamped to 1-4096) megabytes."""
+    env = os.environ if env is None else env
+    try:
+        mb = float(env.get("CACHE_MB", "").strip() or DEFAULT_CACHE_MB)
+    except ValueError:
+        mb = DEFAULT_CACHE_MB
+    if mb != mb:  # NaN
+        mb = DEFAULT_CACHE_MB
+    lo, hi = CACHE_MB_RANGE
+    return int(max(lo, min(hi, mb)) * 2**20)
 
 
 def feature_bounds(geojson: dict) -> dict[str, tuple[float, float, float, float]]:
@@ -137,11 +157,16 @@ class View:
 class AtlasService:
     """The loaded atlas plus everything derived from it once, and every cache the app keeps for it."""
 
-    def __init__(self, atlas: Atlas) -> None:
+    def __init__(self, atlas: Atlas, cache_bytes: int | None = None) -> None:
+        """``cache_bytes``: the byte budget of all the caches together (default :func:`cache_budget`)."""
         self.atlas = atlas
         self.table = atlas.table
         self.vocabulary = Vocabulary.from_table(atlas.table)
-        self.caches: dict[str, BoundedCache[Any]] = {name: BoundedCache(n) for name, n in CACHE_SIZES.items()}
+        # A cached view refers to the service and its atlas; it is charged for what it holds, not for them.
+        self.budget = ByteBudget(cache_bytes or cache_budget(),
+                                 lambda value: estimate_bytes(value, shallow=(AtlasService, Atlas)))
+        self.caches: dict[str, BoundedCache[Any]] = {name: BoundedCache(n, self.budget)
+                                                     for name, n in CACHE_SIZES.items()}
         self.position = {c: i for i, c in enumerate(self.table.index)}
         self.bounds = feature_bounds(atlas.ccgs_geojson)
         self.published = published_national(atlas)

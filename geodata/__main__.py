@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--name-column")
     imp.add_argument("--level-column")
     imp.add_argument("--source-title")
-    imp.add_argument("--source-url")
+    imp.add_argument("--source-url", help="the list's web address (http or https); the page links it")
     imp.add_argument("--source-date")
     imp.add_argument("--claim", choices=("approved", "operating"), default="approved",
                      help="what the list states: levels approved for the year (default) or in operation")
@@ -120,21 +120,24 @@ def _import(args: argparse.Namespace, root: Path) -> int:
     import pandas as pd
 
     found = importer.find_conflicts(res.rows, pd.concat(existing), supersede=args.supersede)
-    conflicts = res.conflicts + found.conflicts
-    bad = {c.split()[0] for c in conflicts}
-    rows = [r for r in res.rows if r["ods_code"] not in bad]
+    bad = list(res.bad)
+    for c in found.conflicts:  # a contradiction with another source: the file's rows naming that CCG are bad
+        rows_naming = res.file_rows.get(c.split()[0], [])
+        bad += [(n, f"CONFLICT: {c}") for n in rows_naming] or [(0, f"CONFLICT (--rest {args.rest}): {c}")]
     for raw, name in res.approximate:
         print(f"  approximate match: {raw!r} -> {name!r} (check it)")
-    for name in res.unmatched:
-        print(f"  NOT MATCHED: {name!r}")
-    for c in conflicts:
-        print(f"  CONFLICT (not written): {c}")
     for c in found.superseded:
         print(f"  SUPERSEDED (the list's level replaces it): {c}")
-    status = 3 if res.unmatched or conflicts else 0
+    if bad:  # all or nothing: a partly bad list writes no row, so nothing half-imported reaches the atlas
+        for n, text in sorted(bad):
+            print(f"  {'row ' + str(n) if n else 'not in the file'}: {text}")
+        print(f"nothing written: {len(bad)} problem{'s' if len(bad) != 1 else ''} with {path.name} (listed above); "
+              f"fix the list and import it again. {target} and the atlas are unchanged")
+        return 3
+    rows = res.rows
     if not rows:
         print(f"matched no CCG to write for {args.year}: {target} and the atlas are unchanged")
-        return status
+        return 3
     # Rows go to a copy; the copy replaces the target only once the atlas built from it passed every check, so a
     # failed build leaves levels.csv byte for byte as it was.
     staged = target.with_name(f".{target.name}.import-{os.getpid()}")
@@ -150,7 +153,7 @@ def _import(args: argparse.Namespace, root: Path) -> int:
     finally:
         staged.unlink(missing_ok=True)
     print(f"matched {len(rows)} CCGs for {args.year}; wrote them to {target} with source '{title}'")
-    return status
+    return 0
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -246,8 +245,9 @@ def needs_build(root: Path | None = None, out: Path | None = None) -> bool:
         return True
     try:
         store.verify(out.resolve())
+        store.read_manifest(out.resolve())
     except store.AtlasDamaged:
-        return True  # a damaged atlas is rebuilt, not served
+        return True  # a damaged atlas (or one from an older build, its manifest short of keys) is rebuilt
     built = manifest.stat().st_mtime
     code = list((sources.PROJECT_ROOT / "geodata").glob("*.py")) + [PROJECT_LEVELS]
     return any(p.exists() and p.stat().st_mtime > built for p in input_files(root) + code)
@@ -334,7 +334,8 @@ def build(root: str | Path | None = None, out: str | Path | None = None,
     }
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".atlas-", dir=out.parent))
+    store.remove_stale_builds(out.parent)  # what killed builds left behind; never a running build's folder
+    tmp = store.build_folder(out.parent)
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; the atlas is read by the app, maybe as another user
     try:
         table.to_csv(tmp / "table.csv", index=False)

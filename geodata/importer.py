@@ -3,6 +3,11 @@
 NHS England lists name CCGs loosely: with or without "NHS" and "CCG", "&" for "and", hyphens, capitals,
 and sometimes names from before the April 2015 mergers. Names are matched to ODS codes through every
 name the lookups know; nothing is dropped silently: unmatched names and conflicts are reported.
+
+An import is all or nothing: a file with any bad row (a name no lookup knows, a level not understood, a CCG
+listed at two levels, a level contradicting another source) writes nothing, and each bad row is named by its
+row number in the file (the header is row 1), so the list can be fixed and imported again. A source URL must be
+an ``http`` or ``https`` address (it becomes a link on the page); without one the rows name the file instead.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -66,6 +72,41 @@ class ImportResult:
     approximate: list[tuple[str, str]] = field(default_factory=list)  # (name in file, name matched)
     unmatched: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
+    #: Each bad row of the file as (row number, the header being row 1; what is wrong with it).
+    bad: list[tuple[int, str]] = field(default_factory=list)
+    #: ODS code -> the file's row numbers that name it (empty for a CCG given the ``rest`` level).
+    file_rows: dict[str, list[int]] = field(default_factory=dict)
+
+
+def file_row(index: int) -> int:
+    """The row number a spreadsheet shows for the frame's row ``index`` (the header is row 1)."""
+    return index + 2
+
+
+def check_source_url(url: str | None) -> str:
+    """``url`` stripped, when it is an absolute ``http``/``https`` address with a host; "" for none.
+
+    The page links a level's source, so ``javascript:``, ``data:``, ``file:`` or a relative path would be a link
+    nobody should follow: refused (ValueError) before anything is written.
+
+    >>> check_source_url(" https://www.england.nhs.uk/commissioning/ ")
+    'https://www.england.nhs.uk/commissioning/'
+    >>> check_source_url("javascript:alert(1)")
+    Traceback (most recent call last):
+    ...
+    ValueError: --source-url must be an http:// or https:// address, not 'javascript:alert(1)'
+    """
+    text = (url or "").strip()
+    if not text:
+        return ""
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        parts = None
+    if (parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname
+            or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in text)):
+        raise ValueError(f"--source-url must be an http:// or https:// address, not {text[:200]!r}")
+    return text
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -119,12 +160,15 @@ def import_levels(path: Path, year: int, root: Path, level: str | None = None, n
     """Rows for ``geodata/levels.csv`` from an official list; ``rest`` gives every unlisted CCG a level.
 
     ``claim`` grades what the list says (``approved``: NHS England approved the levels for the year;
-    ``operating``: the list states the levels in force).
+    ``operating``: the list states the levels in force). ``bad`` lists the file's bad rows: a caller must write
+    none of ``rows`` while it is not empty (the module docstring). ``source_url`` must be http(s)
+    (:func:`check_source_url`); without it the rows name the file in their title and note.
     """
     if year not in levels.YEARS:
         raise ValueError(f"year must be one of {levels.YEARS}")
     if claim not in ("approved", "operating"):
         raise ValueError("claim of an official list must be 'approved' or 'operating'")
+    url = check_source_url(source_url)
     df = read_table(path)
     name_col = _pick(df, name_column, ("ccg", "name", "organisation", "commissioner"), "name")
     if name_col is None:
@@ -138,15 +182,23 @@ def import_levels(path: Path, year: int, root: Path, level: str | None = None, n
     date = source_date or dt.date.fromtimestamp(path.stat().st_mtime).isoformat()
     title = source_title or f"Imported list {path.name}"
     result = ImportResult(approximate=approx, unmatched=unmatched)
+    found = {i for i, _ in matched}
+    for i, raw in enumerate(df[name_col]):
+        if str(raw).strip() and i not in found:
+            result.bad.append((file_row(i), f"NOT MATCHED: {str(raw)!r} is no CCG the lookups know"))
     seen: dict[str, str] = {}
     listed = {ods for _, ods in matched}  # named in the file, whatever their level: never given ``rest``
     for i, ods in matched:
+        result.file_rows.setdefault(ods, []).append(file_row(i))
         lvl = level or parse_level(df.iloc[i][level_col])
         if lvl is None:
             result.unmatched.append(f"{df.iloc[i][name_col]} (level not understood: {df.iloc[i][level_col]!r})")
+            result.bad.append((file_row(i), f"LEVEL NOT UNDERSTOOD: {df.iloc[i][name_col]!r} has level "
+                                            f"{df.iloc[i][level_col]!r}"))
             continue
         if ods in seen and seen[ods] != lvl:
             result.conflicts.append(f"{ods} listed as both {seen[ods]} and {lvl} in {path.name}")
+            result.bad.append((file_row(i), f"LISTED TWICE: {ods} {names15[ods]} as both {seen[ods]} and {lvl}"))
             continue
         seen[ods] = lvl
     for ods in sorted(set(names15.index) - listed) if rest else []:
@@ -154,8 +206,9 @@ def import_levels(path: Path, year: int, root: Path, level: str | None = None, n
     for ods, lvl in sorted(seen.items()):
         note = f"Imported from {path.name}" + ("" if ods in listed else f"; not listed, so {rest}")
         result.rows.append({"ods_code": ods, "ccg_name": names15[ods], "year": str(year), "level": lvl,
-                            "evidence": "imported", "source_title": title, "source_url": source_url or path.name,
+                            "evidence": "imported", "source_title": title, "source_url": url,
                             "source_date": date, "note": note, "claim": claim})
+    result.bad.sort()
     return result
 
 

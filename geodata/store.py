@@ -7,6 +7,10 @@ new one and never a gap; the previous folder is kept for a fallback. Every file'
 
 A load of the default link that finds the link missing (a build killed between writing its folder and switching)
 falls back to the newest complete folder beside it and says so; a damaged atlas is never served.
+
+A build writes into ``.atlas-<pid>-<random>`` beside the link (:func:`build_folder`); a build that was killed
+leaves it behind, and the next build removes every such folder whose process is gone (:func:`remove_stale_builds`),
+never one of a build still running, and likewise the half-made links of killed switches.
 """
 
 from __future__ import annotations
@@ -15,11 +19,20 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 FILES_MANIFEST = "files.json"
+BUILD_PREFIX = ".atlas-"
+#: A build's temporary folder this old is stale whatever its name says (a build takes a minute; this also covers
+#: folders from before the pid was in the name, and a pid reused by another process).
+STALE_SECONDS = 6 * 3600
+_BUILD_PID = re.compile(r"^\.atlas-(\d+)-[^/]+$")
+_LINK_PID = re.compile(r"^\..+\.link-(\d+)$")
 
 
 class AtlasMissing(FileNotFoundError):
@@ -32,6 +45,35 @@ class AtlasDamaged(ValueError):
     def __init__(self, file: str | Path, problem: str) -> None:
         self.file, self.problem = str(file), problem
         super().__init__(f"{file}: {problem}; rebuild with 'python -m geodata build'")
+
+
+#: What ``manifest.json`` must hold, with the type of each value (``geodata.build`` writes every one).
+MANIFEST_KEYS: dict[str, type | tuple[type, ...]] = {
+    "build_id": str, "built_at": str, "sources_dir": str, "inputs": dict, "ccgs": int, "area_teams": int,
+    "coverage": dict, "level_files": list, "attributions": list, "geometry": dict, "islands": list,
+}
+
+
+def read_manifest(folder: Path) -> dict:
+    """``manifest.json`` of ``folder``, refused (:class:`AtlasDamaged`, naming it) when it is not a JSON object
+    with every key of :data:`MANIFEST_KEYS` holding a value of its type (an atlas from an older build, an edit)."""
+    path = folder / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise AtlasDamaged(path, f"not readable JSON ({type(exc).__name__})") from exc
+    if not isinstance(manifest, dict):
+        raise AtlasDamaged(path, "not a JSON object")
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    if missing:
+        raise AtlasDamaged(path, f"missing keys {missing} (written by an older build, or edited)")
+    wrong = [k for k, kind in MANIFEST_KEYS.items() if not isinstance(manifest[k], kind)
+             or (kind is int and isinstance(manifest[k], bool))]
+    if wrong:
+        raise AtlasDamaged(path, f"keys {wrong} hold values of the wrong type")
+    if not manifest["build_id"].strip():
+        raise AtlasDamaged(path, "empty build_id")
+    return manifest
 
 
 def rows_of(path: Path) -> int:
@@ -123,3 +165,52 @@ def switch(out: Path, target: Path) -> None:
     for old in out.parent.glob(f"{out.name}.*"):
         if old.is_dir() and not old.is_symlink() and old.resolve() not in keep:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def build_folder(parent: Path) -> Path:
+    """A new private folder for a build to write into, named with this process's id (``.atlas-<pid>-<random>``)."""
+    return Path(tempfile.mkdtemp(prefix=f"{BUILD_PREFIX}{os.getpid()}-", dir=parent))
+
+
+def _alive(pid: int) -> bool:
+    """True when process ``pid`` exists (maybe as another user's): its build may still be writing."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OverflowError, OSError):
+        return False
+    return True
+
+
+def remove_stale_builds(parent: Path, now: float | None = None) -> list[Path]:
+    """Remove what killed builds left in ``parent``: ``.atlas-<pid>-*`` folders whose process is gone, any
+    ``.atlas-*`` folder untouched for :data:`STALE_SECONDS`, and ``.<name>.link-<pid>`` links of switches whose
+    process is gone. A running build's folder (its process alive, its files fresh) is left alone. Returns what was
+    removed."""
+    if not parent.is_dir():
+        return []
+    now = time.time() if now is None else now
+    removed = []
+    for path in parent.iterdir():
+        name = path.name
+        if name.startswith(BUILD_PREFIX) and path.is_dir() and not path.is_symlink():
+            m = _BUILD_PID.match(name)
+            try:
+                stale = now - path.stat().st_mtime > STALE_SECONDS or (m is not None and not _alive(int(m.group(1))))
+            except OSError:
+                continue
+            if stale:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        elif (m := _LINK_PID.match(name)) and path.is_symlink() and not _alive(int(m.group(1))):
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            removed.append(path)
+    return removed

@@ -48,8 +48,15 @@ def project_levels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return stand_in
 
 
-def write_list(path: Path) -> Path:
-    df = pd.DataFrame([(n, lvl) for n, lvl, _ in LIST], columns=["CCG name", "Co-commissioning level"])
+#: The rows of LIST that can be written: matched, understood, contradicting nothing.
+GOOD = [(n, lvl, ods) for n, lvl, ods in LIST if ods in WRITTEN_2016]
+#: Row numbers (the header is row 1) of LIST's bad rows, and what is wrong with each.
+BAD_ROWS = {i + 2: ("CONFLICT" if ods in CONFLICTS_2016 else "NOT MATCHED" if ods is None else "LEVEL NOT UNDERSTOOD")
+            for i, (_, _, ods) in enumerate(LIST) if ods not in WRITTEN_2016}
+
+
+def write_list(path: Path, rows: list[tuple] = LIST) -> Path:
+    df = pd.DataFrame([(n, lvl) for n, lvl, _ in rows], columns=["CCG name", "Co-commissioning level"])
     if path.suffix == ".xlsx":
         df.to_excel(path, index=False)
     else:
@@ -89,80 +96,99 @@ def test_names_in_nhs_england_styles_match_their_ccg(sources_root):
 
 # --- the command -----------------------------------------------------------------------------------------
 
-def test_csv_import_writes_sourced_rows_and_reports_the_rest(tmp_path, capsys, project_levels, sources_root):
+def test_a_partly_bad_list_writes_nothing_and_names_each_bad_row(tmp_path, capsys, project_levels):
     src = write_list(tmp_path / "nhse_2016.csv")
     into = tmp_path / "imported.csv"
     before = project_levels.read_bytes()
     rc, out = run_import(capsys, str(src), "--year", "2016", "--into", str(into), "--no-build")
-    assert rc == 3  # something was not matched or conflicted: the user must look
+    assert rc == 3  # the user must look
+    assert not into.exists(), "a partly bad list wrote rows"
+    assert project_levels.read_bytes() == before
+    reported = {int(m.group(1)): m.group(2) for m in re.finditer(r"^  row (\d+): ([A-Z ]+):", out, re.M)}
+    assert reported == BAD_ROWS
+    assert "'Made Up Nowhere Health Board'" in out and "'Wibble'" in out
+    assert any("03N" in line and "file says joint" in line and "delegated" in line for line in out.splitlines())
+    assert any("08F" in line and levels.RULE_DELEGATED_PERSISTS in line for line in out.splitlines())
+    assert f"nothing written: {len(BAD_ROWS)} problems with nhse_2016.csv" in out and "unchanged" in out
+
+
+def test_csv_import_of_a_clean_list_writes_sourced_rows(tmp_path, capsys, project_levels, sources_root):
+    src = write_list(tmp_path / "nhse_2016.csv", GOOD)
+    into = tmp_path / "imported.csv"
+    before = project_levels.read_bytes()
+    rc, out = run_import(capsys, str(src), "--year", "2016", "--into", str(into), "--no-build")
+    assert rc == 0, out
     rows = written(into)
     assert dict(zip(rows["ods_code"], rows["level"])) == WRITTEN_2016
     assert (rows["year"] == "2016").all()
     assert (rows["evidence"] == "imported").all()
     assert (rows["source_title"] == "Imported list nhse_2016.csv").all()
-    assert (rows["source_url"] == "nhse_2016.csv").all()
+    assert (rows["source_url"] == "").all()  # no address given: the title and note name the file
     assert rows["note"].str.contains("nhse_2016.csv").all()
     assert rows.set_index("ods_code").at["13T", "ccg_name"] == "NHS Newcastle Gateshead CCG"
-    # the nonsense name is listed, not dropped; so is the level nobody understands
-    assert "NOT MATCHED: 'Made Up Nowhere Health Board'" in out
-    assert "NHS Darlington CCG (level not understood: 'Wibble')" in out
-    # conflicts are reported with what each side says, and not written
-    conflict_lines = [line for line in out.splitlines() if "CONFLICT" in line]
-    assert {line.split("CONFLICT (not written): ")[1].split()[0] for line in conflict_lines} == CONFLICTS_2016
-    assert any("03N" in line and "file says joint" in line and "delegated" in line for line in conflict_lines)
-    assert any("08F" in line and levels.RULE_DELEGATED_PERSISTS in line for line in conflict_lines)
-    assert not CONFLICTS_2016 & set(rows["ods_code"])
-    assert "00C" not in set(rows["ods_code"])
     # the written file is a valid levels table; the project's table was not touched
     levels.validate_rows(rows, sources.read_ccg15_codes(sources_root)["ods_code"])
     assert project_levels.read_bytes() == before
 
 
-def test_xlsx_import_gives_the_same_rows(tmp_path, capsys):
-    src = write_list(tmp_path / "nhse_2016.xlsx")
+@pytest.mark.parametrize("url", ["javascript:alert(document.cookie)", "data:text/html,<script>x</script>",
+                                 "file:///etc/passwd", "nhse_2016.csv", "/lists/2016.csv", "//evil.example/x",
+                                 "https://", "https://exa mple.org/", "ftp://example.org/list.csv"])
+def test_a_source_url_must_be_http_or_https(tmp_path, capsys, url):
+    src = write_list(tmp_path / "nhse_2016.csv", GOOD)
     into = tmp_path / "imported.csv"
+    rc = main(["import-levels", str(src), "--year", "2016", "--into", str(into), "--no-build", "--source-url", url])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--source-url must be an http:// or https:// address" in err
+    assert not into.exists()
+
+
+def test_an_http_source_url_is_kept(tmp_path, capsys):
+    src = write_list(tmp_path / "nhse_2016.csv", GOOD)
+    into = tmp_path / "imported.csv"
+    url = "https://www.england.nhs.uk/commissioning/pc-co-comms/"
+    rc, _ = run_import(capsys, str(src), "--year", "2016", "--into", str(into), "--no-build", "--source-url", url)
+    assert rc == 0 and (written(into)["source_url"] == url).all()
+
+
+def test_xlsx_import_gives_the_same_rows(tmp_path, capsys):
+    into = tmp_path / "imported.csv"
+    rc, out = run_import(capsys, str(write_list(tmp_path / "bad.xlsx")), "--year", "2016", "--into", str(into),
+                         "--no-build")
+    assert rc == 3 and not into.exists()
+    assert {int(n) for n in re.findall(r"^  row (\d+):", out, re.M)} == set(BAD_ROWS)  # spreadsheet rows
+    src = write_list(tmp_path / "nhse_2016.xlsx", GOOD)
     rc, out = run_import(capsys, str(src), "--year", "2016", "--into", str(into), "--no-build",
                          "--source-title", "NHS England list (xlsx)", "--source-date", "2015-12-17")
-    assert rc == 3
+    assert rc == 0, out
     rows = written(into)
     assert dict(zip(rows["ods_code"], rows["level"])) == WRITTEN_2016
     assert (rows["source_title"] == "NHS England list (xlsx)").all()
     assert (rows["source_date"] == "2015-12-17").all()
     assert (rows["evidence"] == "imported").all()
-    assert "NOT MATCHED: 'Made Up Nowhere Health Board'" in out
 
 
-def test_rest_fills_every_unlisted_ccg_but_not_listed_ones(tmp_path, capsys, sources_root):
+def test_rest_that_contradicts_a_source_writes_nothing(tmp_path, capsys, sources_root):
     src = tmp_path / "joint_2015.csv"
-    pd.DataFrame({"CCG": ["Airedale, Wharfedale & Craven", "NHS Darlington CCG"],
-                  "Level": ["joint", "Wibble"]}).to_csv(src, index=False)
+    pd.DataFrame({"CCG": ["Airedale, Wharfedale & Craven"], "Level": ["joint"]}).to_csv(src, index=False)
     into = tmp_path / "imported.csv"
     rc, out = run_import(capsys, str(src), "--year", "2015", "--rest", "none", "--into", str(into), "--no-build")
-    assert rc == 3
-    rows = written(into).set_index("ods_code")
-    conflicted = {line.split("CONFLICT (not written): ")[1].split()[0] for line in out.splitlines()
-                  if "CONFLICT" in line}
-    all_ods = set(sources.read_ccg15_codes(sources_root)["ods_code"])
-    assert set(rows.index) | conflicted | {"00C"} == all_ods
-    assert not set(rows.index) & conflicted
-    assert "00C" not in rows.index  # listed with a level nobody understands: not given the --rest level
-    assert rows.at["02N", "level"] == "joint" and "not listed" not in rows.at["02N", "note"]
-    unlisted = rows.drop(index="02N")
-    assert (unlisted["level"] == "none").all()
-    assert unlisted["note"].str.endswith("not listed, so none").all()
-    # a sourced 2015 level other than none conflicts; a bare 'not delegated' agrees with none
-    assert "02R" in conflicted  # delegated in 2015 per HSJ
-    assert rows.at["00K", "level"] == "none"  # Pulse: not delegated in 2015
+    assert rc == 3 and not into.exists()
+    conflicted = {line.split("CONFLICT (--rest none): ")[1].split()[0] for line in out.splitlines()
+                  if "CONFLICT (--rest none)" in line}
+    assert "02R" in conflicted  # delegated in 2015 per HSJ, so not 'none'
+    assert "00K" not in conflicted  # Pulse: not delegated in 2015, which agrees with none
+    assert "02N" not in conflicted  # listed, so never given the --rest level
 
 
 def test_import_then_build_uses_the_imported_rows(tmp_path, capsys, sources_root, fast_geometry):
     """Without --no-build the atlas is rebuilt with the --into table, and it builds: no conflict got through."""
-    src = write_list(tmp_path / "nhse_2016.csv")
+    src = write_list(tmp_path / "nhse_2016.csv", GOOD)
     into = tmp_path / "imported.csv"
     out_dir = tmp_path / "atlas"
     rc = main(["--sources", str(sources_root), "--atlas", str(out_dir), "import-levels", str(src), "--year", "2016",
                "--into", str(into)])
-    assert rc == 3
+    assert rc == 0
     assert "atlas " in capsys.readouterr().out
     t = read_atlas(out_dir).table.set_index("ods_code")
     assert t.at["02N", "level_2016"] == "joint"
@@ -170,7 +196,7 @@ def test_import_then_build_uses_the_imported_rows(tmp_path, capsys, sources_root
     assert t.at["13T", "level_2016"] == "joint"
     assert "Imported list nhse_2016.csv" in t.at["00K", "source_2016"]  # agrees with Pulse: both sources kept
     assert "Over 50 more CCGs" in t.at["00K", "source_2016"]
-    assert t.at["03N", "level_2016"] == "delegated"  # the conflicting row was not written
+    assert t.at["03N", "level_2016"] == "delegated"
     assert t.at["01F", "level_2016"] == "delegated"
 
 

@@ -5,10 +5,15 @@ run as a spreadsheet formula."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -210,3 +215,165 @@ def test_csv_cells_cannot_run_as_formulas(atlas_dir: Path, tmp_path: Path, proje
     rows = sources.read_levels_file(project_levels)
     titles = rows.loc[rows["ods_code"] == "00V", "source_title"].tolist()
     assert titles and all(not t.startswith("=") for t in titles), titles
+
+
+def _exited_pid() -> int:
+    """The id of a process that has exited (and been reaped): what a killed build's pid looks like afterwards."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_the_next_build_removes_what_killed_builds_left_but_not_a_running_builds_folder(
+        atlas_copy: Path, sources_root: Path, fast_geometry: None) -> None:
+    parent = atlas_copy.parent
+    running = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        dead = _exited_pid()
+        left = {"killed": parent / f".atlas-{dead}-k1ll3d", "running": parent / f".atlas-{running.pid}-w0rk1ng",
+                "old_unnamed": parent / ".atlas-x7f2ab9q", "fresh_unnamed": parent / ".atlas-q9a8b7c6"}
+        for folder in left.values():
+            folder.mkdir()
+            (folder / "table.csv").write_text("ccg_code\n", encoding="utf-8")
+        week_ago = time.time() - 7 * 24 * 3600
+        os.utime(left["old_unnamed"], (week_ago, week_ago))
+        os.symlink("atlas.copy.20260101T000000", parent / f".atlas.link-{dead}")
+
+        build.build(root=sources_root, out=atlas_copy)
+
+        assert not left["killed"].exists() and not left["old_unnamed"].exists()
+        assert not (parent / f".atlas.link-{dead}").is_symlink()
+        assert (left["running"] / "table.csv").exists(), "a build still running lost its folder"
+        assert (left["fresh_unnamed"] / "table.csv").exists()
+        assert {p.name for p in parent.glob(".atlas-*")} == {left["running"].name, left["fresh_unnamed"].name}
+        assert read_atlas(atlas_copy).fallback == ""
+    finally:
+        running.communicate(b"")
+
+
+# --- an atlas edited with files.json updated to match: the checksums pass, the meaning must not ------------------
+
+def _edit_table(change: Callable[[pd.DataFrame], None]) -> Callable[[Path], None]:
+    def edit(folder: Path) -> None:
+        t = pd.read_csv(folder / "table.csv", dtype=str, keep_default_na=False)
+        change(t)
+        t.to_csv(folder / "table.csv", index=False)
+    return edit
+
+
+def _edit_json(name: str, change: Callable[[object], object]) -> Callable[[Path], None]:
+    def edit(folder: Path) -> None:
+        data = json.loads((folder / name).read_text(encoding="utf-8"))
+        (folder / name).write_text(json.dumps(change(data)), encoding="utf-8")
+    return edit
+
+
+def _first(t: pd.DataFrame, year: int, level: str) -> int:
+    return int(t.index[t[f"level_{year}"] == level][0])
+
+
+def _set(t: pd.DataFrame, level: str, year: int, **cols: str) -> None:
+    i = _first(t, year, level)
+    for col, value in cols.items():
+        t.loc[i, col.format(y=year)] = value
+
+
+def _without(d: dict, key: str) -> dict:
+    return {k: v for k, v in d.items() if k != key}
+
+
+def _one_sided(nb: dict) -> dict:
+    code = next(c for c, near in nb.items() if near)
+    nb[code] = nb[code][1:]
+    return nb
+
+
+def _alone(nb: dict) -> dict:
+    code = next(c for c, near in nb.items() if near)
+    for other in nb[code]:
+        nb[other].remove(code)
+    nb[code] = []
+    return nb
+
+
+def _joint_everywhere(t: pd.DataFrame) -> None:
+    """Every 2016 delegated CCG made joint, with its stricter-evidence columns and claims kept consistent: only
+    the level rows (no source says joint for them) and the manifest's coverage can tell."""
+    for i in t.index[t["level_2016"] == "delegated"]:
+        for col in ("level_2016", "level_2016_approved", "level_2016_operating"):
+            if t.at[i, col] == "delegated":
+                t.at[i, col] = "joint"
+
+
+def _level_rows_claim(folder: Path) -> None:
+    rows = pd.read_csv(folder / "level_rows.csv", dtype=str, keep_default_na=False)
+    rows.loc[0, "claim"] = "hearsay"
+    rows.to_csv(folder / "level_rows.csv", index=False)
+
+
+CONSISTENT_DAMAGE: dict[str, tuple[str, str, Callable[[Path], None]]] = {
+    "manifest without coverage": ("manifest.json", "coverage", _edit_json("manifest.json",
+                                                                          lambda m: _without(m, "coverage"))),
+    "manifest without build_id": ("manifest.json", "build_id", _edit_json("manifest.json",
+                                                                          lambda m: _without(m, "build_id"))),
+    "manifest not an object": ("manifest.json", "not a JSON object", _edit_json("manifest.json", lambda m: [m])),
+    "a level outside the vocabulary": ("table.csv", "level 3", _edit_table(
+        lambda t: _set(t, "delegated", 2016, level_2016="level 3"))),
+    "an approved level outside the vocabulary": ("table.csv", "level_2015_approved", _edit_table(
+        lambda t: _set(t, "delegated", 2015, level_2015_approved="fully"))),
+    "a claim outside the vocabulary": ("table.csv", "hearsay", _edit_table(
+        lambda t: _set(t, "delegated", 2016, claim_2016="hearsay"))),
+    "a known level without a source": ("table.csv", "without their source", _edit_table(
+        lambda t: _set(t, "joint", 2015, source_2015=""))),
+    "a claim without a level": ("table.csv", "without their source", _edit_table(
+        lambda t: _set(t, "unknown", 2016, claim_2016="approved"))),
+    "an approved level the level does not have": ("table.csv", "stricter evidence", _edit_table(
+        lambda t: _set(t, "delegated", 2016, level_2016_approved="joint"))),
+    "a level no source gives": ("table.csv", "level_rows.csv", _edit_table(_joint_everywhere)),
+    "a missing column": ("table.csv", "missing columns", _edit_table(lambda t: t.pop("claim_2016"))),
+    "a quintile of 7": ("table.csv", "imd_quintile", _edit_table(lambda t: _set(t, "joint", 2016, imd_quintile="7"))),
+    "coverage that does not count the table": ("table.csv", "coverage", _edit_json(
+        "manifest.json", lambda m: {**m, "coverage": {**m["coverage"], "2015": {**m["coverage"]["2015"],
+                                                                              "unknown": 1}}})),
+    "a level row outside the vocabulary": ("level_rows.csv", "hearsay", _level_rows_claim),
+    "neighbours one way only": ("neighbours.json", "not the other way round", _edit_json("neighbours.json",
+                                                                                         _one_sided)),
+    "a CCG without neighbours": ("neighbours.json", "islands", _edit_json("neighbours.json", _alone)),
+    "a neighbour that is no CCG": ("neighbours.json", "known CCGs", _edit_json(
+        "neighbours.json", lambda nb: {**nb, next(iter(nb)): [*nb[next(iter(nb))], "E38999999"]})),
+}
+
+
+@pytest.mark.parametrize("case", list(CONSISTENT_DAMAGE))
+def test_an_edit_with_matching_checksums_is_refused_naming_the_file(case: str, atlas_copy: Path) -> None:
+    name, words, damage = CONSISTENT_DAMAGE[case]
+    folder = atlas_copy.resolve()
+    damage(folder)
+    store.write_files_manifest(folder)  # the checksums now agree with the edit
+    store.verify(folder)
+    with pytest.raises(AtlasDamaged) as err:
+        read_atlas(atlas_copy)
+    message = str(err.value)
+    assert err.value.file.endswith(name) and words in message, message
+    assert "\n" not in message and "rebuild" in message
+
+
+def test_a_manifest_missing_keys_stops_the_cli_and_app_with_one_line(atlas_copy: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    import app as app_module
+
+    folder = atlas_copy.resolve()
+    _edit_json("manifest.json", lambda m: _without(m, "coverage"))(folder)
+    store.write_files_manifest(folder)
+    assert main(["--atlas", str(atlas_copy), "report"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "manifest.json" in err and "coverage" in err, err
+    assert "KeyError" not in err and "Traceback" not in err
+    with pytest.raises(AtlasDamaged, match="manifest.json"):
+        app_module.create_app(atlas_dir=atlas_copy)
+    assert build.needs_build(out=atlas_copy), "an atlas the app refuses must be rebuilt by 'ensure'"
+
+
+def test_the_build_writes_every_key_a_load_requires(atlas: Any) -> None:
+    assert set(atlas.manifest) == set(store.MANIFEST_KEYS)
+    assert sorted(c for c, near in atlas.neighbours.items() if not near) == atlas.manifest["islands"]

@@ -127,3 +127,76 @@ def test_bytes_lru_is_bounded_by_bytes_and_entries() -> None:
     assert store.get("big") is None and len(store) == 2
     store.put("d", b"123456789")  # 9 bytes: everything older goes to stay within 10
     assert len(store) == 1 and store.size == 9
+
+
+# --- memory bounded by bytes: one budget (CACHE_MB) for all the service's caches ----------------------------------
+
+def test_the_cache_budget_comes_from_cache_mb() -> None:
+    from dashboard.service import DEFAULT_CACHE_MB, cache_budget
+
+    assert cache_budget({"CACHE_MB": "12"}) == 12 * 2**20
+    assert cache_budget({"CACHE_MB": "0.5"}) == 1 * 2**20  # clamped: a cache of nothing would thrash
+    assert cache_budget({}) == cache_budget({"CACHE_MB": "lots"}) == cache_budget({"CACHE_MB": "nan"}) \
+        == int(DEFAULT_CACHE_MB * 2**20)
+
+
+def test_estimate_bytes_counts_each_object_once_and_not_what_the_value_does_not_own() -> None:
+    import sys
+
+    from dashboard.caching import estimate_bytes
+
+    class Owner:  # stands for the service a cached view refers to
+        pass
+
+    owner = Owner()
+    owner.payload = b"x" * 10_000
+    shared = "a string both lists hold" * 3
+    a, b = 1.5, 2.5
+    inner = [a, b, shared]
+    value = {"k": inner, "again": inner, "owner": owner}
+    expected = (sys.getsizeof(value) + sys.getsizeof("k") + sys.getsizeof("again") + sys.getsizeof("owner")
+                + sys.getsizeof(inner) + sys.getsizeof(a) + sys.getsizeof(b) + sys.getsizeof(shared)
+                + sys.getsizeof(owner))
+    assert estimate_bytes(value, shallow=(Owner,)) == expected
+
+
+def test_one_byte_budget_drops_the_least_recent_entry_of_any_cache() -> None:
+    from dashboard.caching import ByteBudget
+
+    budget = ByteBudget(100, size=len)
+    views, layouts = BoundedCache(10, budget), BoundedCache(10, budget)
+    views.get_or_make("old", lambda: b"v" * 40)
+    layouts.get_or_make("page", lambda: b"p" * 40)
+    views.get_or_make("old", lambda: b"never made")  # used again: now the page is the least recent
+    views.get_or_make("new", lambda: b"n" * 40)  # 120 bytes: the least recent entry, of either cache, goes
+    assert (len(views), len(layouts), budget.used) == (2, 0, 80)
+    assert layouts.get_or_make("too big", lambda: b"x" * 101) == b"x" * 101  # handed back, not kept
+    assert (len(layouts), budget.used) == (0, 80)
+    views.clear()
+    assert budget.used == 0
+
+
+def test_distinct_views_keep_the_caches_within_their_byte_budget(atlas_dir, monkeypatch) -> None:  # noqa: ANN001
+    """Layouts of distinct views (about 270 kB each) and their views, through the app: the estimated total of
+    all the caches never passes CACHE_MB, entries are dropped to stay within it, and each layout is charged at
+    least its body."""
+    import app as app_module
+    from dashboard.caching import estimate_bytes
+
+    monkeypatch.setenv("CACHE_MB", "2")
+    dash_app = app_module.create_app(atlas_dir=atlas_dir)
+    service = dash_app.server.extensions["atlas_service"]
+    client = dash_app.server.test_client()
+    assert service.budget.max_bytes == 2 * 2**20
+    views = [f"year={y}&imd={lo}-{hi}" for y in (2015, 2016) for lo in (1, 2, 3) for hi in (3, 4, 5)]
+    peak = 0
+    for query in views:
+        assert client.get(f"/_dash-layout?{query}").status_code == 200
+        total = sum(cache.bytes for cache in service.caches.values())
+        assert total == service.budget.used
+        peak = max(peak, total)
+    layouts = service.cache("layout")
+    assert peak <= service.budget.max_bytes
+    assert service.budget.evicted > 0 and len(layouts) < len(views) == 18
+    body = len(client.get("/_dash-layout?year=2015&imd=1-3").get_data())
+    assert estimate_bytes(next(iter(layouts._items.values()))[0]) >= body * 0.9
