@@ -609,6 +609,23 @@ def test_killing_an_instance_loses_no_request(stack: Stack) -> None:
     assert get(stack.port, "/healthz")[0] == 200
 
 
+def test_with_no_instance_reachable_nginx_answers_503_for_the_user(stack: Stack) -> None:
+    """Both instances killed at once: until the launcher has them back, nginx answers 503 with Retry-After and a
+    line for the user (not nginx's HTML page); then the stack serves again."""
+    old = [stack.instance_pid(i) for i in range(2)]
+    for i in range(2):
+        for p in instance_processes(stack, i):
+            p.send_signal(signal.SIGKILL)
+    t0 = time.monotonic()
+    status, headers, body = get(stack.port, "/healthz", timeout=10)
+    assert time.monotonic() - t0 < 2
+    check_own_error(b"HTTP/1.1 503 x\r\n" + b"".join(f"{k}: {v}\r\n".encode() for k, v in headers.items())
+                    + b"\r\n" + body, 503, b"503 Service Unavailable: the atlas is busy; try again in a few seconds\n")
+    assert int(headers["retry-after"]) >= 1
+    wait_until(lambda: all(stack.instance_pid(i) != old[i] for i in range(2)), 30, "the instances were not restarted")
+    wait_until(lambda: get(stack.port, "/healthz", timeout=5)[0] == 200, 120, "the stack did not serve again")
+
+
 def stack_processes(stack: Stack) -> list[psutil.Process]:
     """Every process of the stack: the launcher's descendants (nginx, the gunicorn masters and their workers)."""
     return psutil.Process(stack.proc.pid).children(recursive=True)
