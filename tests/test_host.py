@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import random
 import re
 import selectors
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -198,6 +200,37 @@ def check_own_error(raw: bytes, status: int, line: bytes) -> dict[str, str]:
     assert headers["content-type"].startswith("text/plain")
     assert body == line, body
     return headers
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The configuration
+
+
+def test_the_generated_configuration_is_the_repository_s_with_fields_filled_in(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy/nginx.conf is used as written: only the fields between at-signs change, one upstream line per
+    instance, and nginx accepts the result."""
+    sys.path.insert(0, str(PROJECT_ROOT / "deploy"))
+    import serve as launcher
+
+    for name, value in {"PORT": "18999", "INSTANCES": "3", "REQUEST_TIMEOUT": "7", "CLIENT_TIMEOUT": "9",
+                        "SERVE_DIR": str(tmp_path)}.items():
+        monkeypatch.setenv(name, value)
+    settings = launcher.Settings.from_env()
+    text = launcher.render_config(settings)
+    assert not re.search(r"@[A-Z_]+@", text)
+    upstreams = re.findall(r"server unix:(\S+) max_fails=0;", text)
+    assert upstreams == [str(tmp_path / "run" / f"app-{i}.sock") for i in range(3)]
+    assert "listen 127.0.0.1:18999 " in text and "client_header_timeout 7s;" in text and "send_timeout 9s;" in text
+    template_lines = [line for line in TEMPLATE.splitlines() if "@" not in line or "@own" in line]
+    assert all(line in text.splitlines() for line in template_lines)
+    for sub in ("logs", "temp"):
+        (tmp_path / sub).mkdir()
+    (tmp_path / "nginx.conf").write_text(text)
+    os.chmod(tmp_path, 0o755)
+    checked = subprocess.run([settings.nginx, "-t", "-p", str(tmp_path), "-e", "stderr", "-c",
+                              str(tmp_path / "nginx.conf")], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
 
 
 # ---------------------------------------------------------------------------------------------------------------
