@@ -38,6 +38,10 @@ from conftest import PROJECT_ROOT, Stack, serve_stack
 sys.path.insert(0, str(PROJECT_ROOT / "bench"))
 from bench_load import Page  # noqa: E402  (the page's callback graph, as the load benchmark replays it)
 
+NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
+pytestmark = pytest.mark.skipif(not Path(NGINX).exists() and not os.environ.get("CI"),
+                                reason="Debian's nginx is not installed (make test installs it)")
+
 REQUEST_TIMEOUT = 3  # the stack's client time limits in this module (defaults: 10 and 10)
 CLIENT_TIMEOUT = 3
 TEMPLATE = (PROJECT_ROOT / "deploy" / "nginx.conf").read_text()
