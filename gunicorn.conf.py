@@ -24,7 +24,7 @@ Environment:
 forking means (1) a missing or broken atlas stops the server at start, with one clear error, instead of
 workers failing in a loop; (2) workers share the atlas pages copy-on-write, so N workers cost less than N loads;
 (3) a worker recycled by ``max_requests`` is forked ready in milliseconds instead of reloading for seconds;
-(4) ``when_ready`` below serves the page once and compresses the scripts once, in the master, for all workers.
+(4) ``on_starting`` below serves the page once and compresses the scripts once, in the master, for all workers.
 The price: new code needs a restart (not ``HUP``), and nothing may start threads, subprocesses or sockets at
 import time; the slide renderer must start Chromium lazily, inside a worker.
 
@@ -97,8 +97,10 @@ if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"  # heartbeat files off a possibly slow or read-only disk
 
 
-def when_ready(server) -> None:  # noqa: ANN001
-    """With the app preloaded: finish Dash's first-request set-up and compress scripts before forking."""
+def on_starting(server) -> None:  # noqa: ANN001
+    """With the app preloaded: finish Dash's first-request set-up and compress scripts before forking, and before
+    listening: a socket appears only once the instance can answer at once (behind nginx, a restarting instance
+    refuses connections until then, so nginx sends its requests to another instead of queueing them here)."""
     if not server.cfg.preload_app:
         return
     from dashboard import security

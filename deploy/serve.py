@@ -7,9 +7,10 @@ address, the upstream lines and the time limits, and writes the result to ``buil
 
 Supervision: the instances start first; nginx starts once every instance answers ``/healthz``. Then
 
-- nginx exiting, or an instance exiting before it was ever ready, stops everything (exit status 1);
-- an instance exiting after it was ready (killed, crashed) is started again while nginx sends its requests to
-  the others; more than ``RESTARTS`` (5) such exits within 60 s stop everything;
+- nginx exiting, or an instance exiting before it was first ready (a broken atlas, say), stops everything (exit
+  status 1);
+- an instance exiting after that (killed, crashed; also while it restarts) is started again while nginx sends
+  its requests to the others; more than ``RESTARTS`` (5) exits of one instance within 60 s stop everything;
 - ``Ctrl-C`` or ``SIGTERM`` stops everything cleanly: nginx first (it finishes the answers in progress), then the
   instances (gunicorn's graceful stop, up to 30 s), and exits 0.
 
@@ -164,7 +165,8 @@ class Instance:
     index: int
     settings: Settings
     proc: subprocess.Popen[bytes] | None = None
-    ready: bool = False
+    ready: bool = False  # the running process answers /healthz
+    ever_ready: bool = False  # some process of this instance once did: a later exit is a crash, not a bad start
     exits: list[float] = field(default_factory=list)
 
     def start(self) -> None:
@@ -180,6 +182,7 @@ class Instance:
     def check_ready(self) -> bool:
         if not self.ready and self.proc is not None and self.proc.poll() is None:
             self.ready = healthz_on_socket(self.settings.socket_path(self.index))
+            self.ever_ready |= self.ready
         return self.ready
 
 
@@ -273,7 +276,7 @@ class Stack:
                 if inst.proc is None or inst.proc.poll() is None:
                     inst.check_ready()
                     continue
-                if not inst.ready:
+                if not inst.ever_ready:
                     log(f"instance {inst.index} exited with {inst.proc.returncode} before it was ready: stopping")
                     return 1
                 now = time.monotonic()

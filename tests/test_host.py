@@ -36,6 +36,8 @@ import pytest
 from conftest import PROJECT_ROOT, Stack, serve_stack
 
 sys.path.insert(0, str(PROJECT_ROOT / "bench"))
+sys.path.insert(0, str(PROJECT_ROOT / "deploy"))
+import serve as launcher  # noqa: E402  (deploy/serve.py, make serve's launcher)
 from bench_load import Page  # noqa: E402  (the page's callback graph, as the load benchmark replays it)
 
 NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
@@ -214,9 +216,6 @@ def test_the_generated_configuration_is_the_repository_s_with_fields_filled_in(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """deploy/nginx.conf is used as written: only the fields between at-signs change, one upstream line per
     instance, and nginx accepts the result."""
-    sys.path.insert(0, str(PROJECT_ROOT / "deploy"))
-    import serve as launcher
-
     for name, value in {"PORT": "18999", "INSTANCES": "3", "REQUEST_TIMEOUT": "7", "CLIENT_TIMEOUT": "9",
                         "SERVE_DIR": str(tmp_path)}.items():
         monkeypatch.setenv(name, value)
@@ -567,7 +566,7 @@ class LightLoad:
             try:
                 status = get(self.port, path, timeout=30, method=method, body=body,
                              headers={"Content-Type": "application/json"} if body else None)[0]
-            except OSError as exc:
+            except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, cut short
                 error = type(exc).__name__
             with self.lock:
                 self.in_flight -= 1
@@ -612,11 +611,12 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
         time.sleep(0.1)
 
 
-def test_killing_an_instance_loses_no_request(stack: Stack) -> None:
+def test_killing_an_instance_fails_only_requests_in_flight(stack: Stack) -> None:
     """Under light load (4 clients, 30 requests/s), instance 0 hangs (its worker is stopped, SIGSTOP) until every
-    client waits on it, then its master and workers are killed outright (SIGKILL). The requests in flight on it
-    fail at the socket; nginx re-sends them to instance 1 (GETs, and callback POSTs, which are pure functions of
-    their bodies), so no client sees a failure. The launcher then starts instance 0 again and the stack goes on."""
+    client waits on it, then its master and workers are killed outright (SIGKILL). Only the requests in flight on
+    it may fail: nginx re-sends each whose answer had not begun to instance 1 (GETs, and callback POSTs, which are
+    pure functions of their bodies); one whose answer's head had already gone to the client cannot be re-sent and
+    is cut short. Every other request succeeds, and the launcher starts instance 0 again."""
     victims = instance_processes(stack, 0)
     old_master = victims[0].pid
     workers = victims[1:]
@@ -633,14 +633,18 @@ def test_killing_an_instance_loses_no_request(stack: Stack) -> None:
         load.wait_for(120)
         wait_until(lambda: "instance 0 exited" in stack.log_text(), 10, "the launcher did not notice the kill")
         wait_until(lambda: stack.instance_pid(0) != old_master, 30, "instance 0 was not started again")
+        wait_until(lambda: launcher.healthz_on_socket(stack.serve_dir / "run" / "app-0.sock"), 60,
+                   "instance 0 did not answer again")
         load.wait_for(60)
     failed = load.failed()
     resent = [o for o in load.outcomes if o[0] <= killed_at <= o[1]]
+    after = [o[1] - max(o[0], killed_at) for o in load.outcomes if o[1] >= killed_at]
     print(f"kill: {len(load.outcomes)} requests, {in_flight} in flight on the killed instance, "
-          f"{len(resent)} ended after the kill, {len(failed)} failed")
+          f"{len(resent)} ended after the kill, {len(failed)} failed, slowest after the kill {max(after):.2f} s")
     assert in_flight == 4 and len(resent) == in_flight
-    assert {o[3] for o in resent} == {200}, resent
-    assert failed == [], f"{len(failed)} failed: {failed[:5]}"
+    assert all(o in resent for o in failed), f"requests not in flight at the kill failed: {failed}"
+    assert all(o[4] == "IncompleteRead" for o in failed), failed  # answers cut short, nothing refused
+    assert len(failed) <= in_flight
     assert len(load.outcomes) >= 240
     assert "instance 0 exited" in stack.log_text()
     assert get(stack.port, "/healthz")[0] == 200
@@ -660,7 +664,16 @@ def test_with_no_instance_reachable_nginx_answers_503_for_the_user(stack: Stack)
                     + b"\r\n" + body, 503, b"503 Service Unavailable: the atlas is busy; try again in a few seconds\n")
     assert int(headers["retry-after"]) >= 1
     wait_until(lambda: all(stack.instance_pid(i) != old[i] for i in range(2)), 30, "the instances were not restarted")
-    wait_until(lambda: get(stack.port, "/healthz", timeout=5)[0] == 200, 120, "the stack did not serve again")
+
+    def healthy() -> bool:
+        """Answered fast either way: 503 while no instance listens, 200 once one does (an instance listens only
+        once it can answer: gunicorn.conf.py warms it before it binds its socket)."""
+        t0 = time.monotonic()
+        status = get(stack.port, "/healthz", timeout=5)[0]
+        assert time.monotonic() - t0 < 2 and status in (200, 503), (status, time.monotonic() - t0)
+        return status == 200
+
+    wait_until(healthy, 120, "the stack did not serve again")
 
 
 def stack_processes(stack: Stack) -> list[psutil.Process]:
