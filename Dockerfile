@@ -10,6 +10,9 @@
 #
 # The image holds only the derived atlas (build/atlas), checked by `python -m geodata build` before it is
 # written. See docs/deployment.md for the settings (HOST, PORT, WORKERS, FRAME_ANCESTORS, ...).
+#
+# The container is one app instance (gunicorn's stock gthread workers, as `make run`): publish it to nginx
+# (deploy/nginx.conf, an `upstream` line: docs/deployment.md "Scaling out"), never to the public directly.
 
 FROM python:3.11-slim
 

@@ -1,4 +1,5 @@
-# Two commands for a new user: `make run` serves the app, `make test` runs every test.
+# Two commands for a new user: `make run` serves the app, `make test` runs every test. `make serve` is the
+# public-host configuration (nginx in front of two app instances: docs/deployment.md).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -6,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8050
 export CCG_SOURCES ?= $(abspath ../shared/data/raw)
 
-.PHONY: run dev test lint bench atlas install install-dev chromium node js screenshots clean
+.PHONY: run serve dev test lint bench atlas install install-dev chromium nginx node js screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +31,16 @@ chromium:
 		echo "installing Debian's chromium and chromium-driver"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-dejavu-core >/dev/null; \
 	else echo "warning: no /usr/bin/chromium; install it with: sudo apt-get install chromium chromium-driver" >&2; fi
+
+# Debian's nginx fronts `make serve` (and its tests). Installing the package does not start Debian's own site
+# where services cannot start (containers); under systemd it does, on port 80: `systemctl disable --now nginx`
+# if it is not wanted. `make serve` runs its own nginx, configured from deploy/nginx.conf.
+nginx:
+	@if [ -x /usr/sbin/nginx ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's nginx"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+	else echo "warning: no /usr/sbin/nginx; install it with: sudo apt-get install nginx" >&2; fi
 
 # The page's plotly.js: a partial bundle (only the traces it draws) built from the pinned npm packages
 # (package.json, package-lock.json) into build/js/. Debian's nodejs and npm are installed when run as root and
@@ -60,6 +71,11 @@ atlas: install
 run: install chromium atlas js
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py app:server
 
+# The public-host configuration on one machine: nginx on HOST:PORT, two gunicorn instances on unix sockets
+# (deploy/serve.py; generated config, sockets, logs and temp files under build/serve/). Ctrl-C stops all of it.
+serve: install chromium nginx atlas js
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/python deploy/serve.py
+
 dev: install atlas js
 	$(BIN)/python app.py --debug --port $(PORT)
 
@@ -67,10 +83,10 @@ lint: install-dev
 	$(BIN)/ruff check .
 
 # pytest exits 5 when it collects nothing; that alone is not a failure, any other non-zero is.
-test: install-dev chromium atlas js lint
+test: install-dev chromium nginx atlas js lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
 
-bench: install-dev chromium atlas js
+bench: install-dev chromium nginx atlas js
 	@for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 # The README's images (page, phone, slides) from a local server: docs/img/*.png.

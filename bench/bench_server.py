@@ -1,16 +1,19 @@
-"""Availability benchmark: the production server under slow clients and an export burst; one JSON line each.
+"""Availability benchmark: the public-host stack under slow clients, half-sent waves and an export burst.
 
-Run from the repository root: ``python bench/bench_server.py [--views 36] [--baseline]``. It starts gunicorn with
-``gunicorn.conf.py`` (as ``make run`` does) on a free loopback port, measures, stops it. Loopback only, bounded
-(well under 3 minutes), never asserts.
+Run from the repository root: ``python bench/bench_server.py [--views 36] [--baseline]``. It starts ``make serve``'s
+stack (``deploy/serve.py``: nginx in front of two gunicorn instances) on a free loopback port, measures, stops it;
+one JSON line per measurement. Loopback only, bounded (about 2 minutes), never asserts.
 
 - ``server_slow_clients``: ``/healthz`` latency (p50, max, failures at a 2 s timeout) over 40 requests while 16
   half-sent request lines, 8 slow-body POSTs and 64 idle connections are held open.
-- ``server_export_burst``: ``--views`` distinct ``/export.png`` views asked at once (one client each, 120 s
-  timeout): how many were answered (200), refused (503 with ``Retry-After``) or failed, the slowest and median
-  answered, the slowest refusal, and ``/healthz`` latency sampled during the burst.
-- ``--baseline`` also measures the slow-client figure with gunicorn's plain ``gthread`` worker (``-k gthread``),
-  for comparison (adds about a minute).
+- ``server_half_sent_waves``: three waves of 2,200 connections that send half a request line: ``/healthz``
+  latency throughout, and how long nginx took to close each wave (``REQUEST_TIMEOUT``).
+- ``server_export_burst``: ``--views`` distinct ``/export.png`` views asked at once from one address (one client
+  each, 120 s timeout): how many were answered (200), refused by the app's queue (503 with ``Retry-After``) or by
+  nginx's per-address limit (429), or failed; the slowest and median answered, the slowest refusal, and
+  ``/healthz`` latency sampled during the burst.
+- ``--baseline`` also measures the slow-client figure against plain gunicorn (``make run``: stock ``gthread``, no
+  nginx), for comparison (adds about a minute).
 """
 
 from __future__ import annotations
@@ -40,13 +43,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(port: int, log_path: Path, extra_args: list[str], env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+def start(port: int, log_path: Path, stack: bool, env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``make serve``'s launcher (``stack``) or plain gunicorn as ``make run`` starts it."""
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), **env_extra}
     env.pop("DASH_DEBUG", None)
+    if stack:
+        cmd = [sys.executable, "deploy/serve.py"]
+    else:
+        cmd = [shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn", "-c", "gunicorn.conf.py",
+               "app:server"]
     with open(log_path, "ab") as log:
-        return subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", *extra_args, "app:server"], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def healthz(port: int, timeout: float) -> float | None:
@@ -67,11 +74,11 @@ def wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float = 120) -
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {proc.returncode}")
+            raise RuntimeError(f"the server exited with {proc.returncode}")
         if healthz(port, 2) is not None:
             return
         time.sleep(0.25)
-    raise RuntimeError("gunicorn did not answer /healthz in time")
+    raise RuntimeError("the server did not answer /healthz in time")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -135,6 +142,62 @@ def slow_clients(port: int, samples: int = 40) -> dict[str, Any]:
             s.close()
 
 
+def half_sent_waves(port: int, waves: int = 3, per_wave: int = 2200) -> dict[str, Any]:
+    """Waves of connections that send half a request line; /healthz probed from a thread meanwhile."""
+    import selectors
+
+    times: list[float] = []
+    failures = [0]
+    stop = threading.Event()
+
+    def probe() -> None:
+        while not stop.is_set():
+            h = healthz(port, 2.0)
+            if h is None:
+                failures[0] += 1
+            else:
+                times.append(h)
+            stop.wait(0.1)
+
+    prober = threading.Thread(target=probe, daemon=True)
+    prober.start()
+    closed_after: list[float] = []
+    try:
+        for _ in range(waves):
+            socks = []
+            t0 = time.monotonic()
+            for _ in range(per_wave):
+                s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                s.sendall(b"GET /healthz HT")
+                s.setblocking(False)
+                socks.append(s)
+            sel = selectors.DefaultSelector()
+            for s in socks:
+                sel.register(s, selectors.EVENT_READ)
+            open_ = len(socks)
+            while open_ and time.monotonic() - t0 < 60:
+                for key, _ in sel.select(1.0):
+                    try:
+                        data = key.fileobj.recv(4096)  # type: ignore[union-attr]
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        data = b""
+                    if not data:
+                        sel.unregister(key.fileobj)
+                        open_ -= 1
+            closed_after.append(round(time.monotonic() - t0, 1))
+            sel.close()
+            for s in socks:
+                s.close()
+    finally:
+        stop.set()
+        prober.join(5)
+    return {"waves": waves, "connections_per_wave": per_wave, "wave_closed_after_s": closed_after,
+            "healthz_requests": len(times) + failures[0], "healthz_failed_2s": failures[0],
+            "healthz_p50_ms": ms(percentile(times, 50)), "healthz_max_ms": ms(max(times, default=None))}
+
+
 def views(n: int) -> list[str]:
     out = []
     for year in (2016, 2015):
@@ -183,10 +246,11 @@ def export_burst(port: int, n: int) -> dict[str, Any]:
     for t in threads:
         t.join(5)
     ok = [s for code, s, _ in results if code == 200]
-    refused = [s for code, s, _ in results if code == 503]
-    return {"views": n, "answered": len(ok), "refused_503": len(refused),
-            "failed": len([1 for code, _, _ in results if code not in (200, 503)]),
-            "refusals_with_retry_after": len([1 for code, _, r in results if code == 503 and r]),
+    refused = [s for code, s, _ in results if code in (429, 503)]
+    return {"views": n, "answered": len(ok), "refused_503": len([1 for code, _, _ in results if code == 503]),
+            "refused_429": len([1 for code, _, _ in results if code == 429]),
+            "failed": len([1 for code, _, _ in results if code not in (200, 429, 503)]),
+            "refusals_with_retry_after": len([1 for code, _, r in results if code in (429, 503) and r]),
             "answered_p50_s": round(percentile(ok, 50), 1) if ok else None,
             "answered_max_s": round(max(ok), 1) if ok else None,
             "refused_max_s": round(max(refused), 2) if refused else None,
@@ -195,15 +259,18 @@ def export_burst(port: int, n: int) -> dict[str, Any]:
             "healthz_during_failed_2s": health_failed}
 
 
-def run(label: str, extra_args: list[str], env: dict[str, str], log_path: Path, burst: int | None) -> None:
+def run(label: str, stack: bool, env: dict[str, str], log_path: Path, burst: int | None) -> None:
     port = free_port()
-    proc = start(port, log_path, extra_args, env)
+    proc = start(port, log_path, stack, env)
     try:
         wait_ready(proc, port)
-        record = {"benchmark": "server_slow_clients", "worker": label, **slow_clients(port), **common()}
+        record = {"benchmark": "server_slow_clients", "server": label, **slow_clients(port), **common()}
         print(json.dumps(record), flush=True)
+        if stack:
+            record = {"benchmark": "server_half_sent_waves", "server": label, **half_sent_waves(port), **common()}
+            print(json.dumps(record), flush=True)
         if burst:
-            record = {"benchmark": "server_export_burst", "worker": label, **export_burst(port, burst), **common()}
+            record = {"benchmark": "server_export_burst", "server": label, **export_burst(port, burst), **common()}
             print(json.dumps(record), flush=True)
     finally:
         stop(proc)
@@ -212,15 +279,17 @@ def run(label: str, extra_args: list[str], env: dict[str, str], log_path: Path, 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--views", type=int, default=36, help="distinct slides in the export burst (at most 60)")
-    ap.add_argument("--workers", type=int, default=None, help="WORKERS for gunicorn (default: its config)")
-    ap.add_argument("--baseline", action="store_true", help="also measure plain gthread (slow clients only)")
+    ap.add_argument("--workers", type=int, default=None, help="WORKERS per instance (default: the launcher's)")
+    ap.add_argument("--baseline", action="store_true", help="also measure plain gunicorn, make run (slow clients)")
     args = ap.parse_args()
     env = {"WORKERS": str(args.workers)} if args.workers else {}
     with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
-        log_path = Path(tmp) / "gunicorn.log"
-        run("AtlasWorker", [], env, log_path, max(1, min(args.views, 60)))
+        os.chmod(tmp, 0o755)  # nginx's workers (nobody, when started as root) reach the sockets through it
+        log_path = Path(tmp) / "server.log"
+        run("make serve", True, {**env, "SERVE_DIR": str(Path(tmp) / "serve")}, log_path,
+            max(1, min(args.views, 60)))
         if args.baseline:
-            run("gthread", ["-k", "gthread"], env, log_path, None)
+            run("make run", False, env, log_path, None)
 
 
 if __name__ == "__main__":

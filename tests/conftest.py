@@ -212,3 +212,70 @@ def live_server(atlas_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     with serve(atlas_dir, tmp_path_factory.mktemp("live-server"), WORKERS="1") as server:
         os.environ["ATLAS_LIVE_SERVER_LOG"] = str(server.log)
         yield server.url
+
+
+@dataclass
+class Stack:
+    """A ``make serve`` stack started by a test: nginx on ``port``, the app instances, the launcher's log."""
+
+    port: int
+    serve_dir: Path
+    log: Path
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def instance_pid(self, index: int) -> int:
+        """The gunicorn master of instance ``index`` (from its pid file)."""
+        return int((self.serve_dir / "run" / f"app-{index}.pid").read_text().strip())
+
+    def nginx_log(self, name: str = "error.log") -> str:
+        path = self.serve_dir / "logs" / name
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+@contextlib.contextmanager
+def serve_stack(atlas_dir: Path, log_dir: Path, **env: str) -> Iterator[Stack]:
+    """``make serve`` (``deploy/serve.py``: nginx in front of two gunicorn instances) for ``atlas_dir`` on a free
+    loopback port, until the block ends; stopped with SIGTERM as Ctrl-C would. The serve folder (sockets, nginx's
+    config, logs and temp files) is a fresh folder under /tmp that nginx's workers may enter."""
+    port = _free_port()
+    serve_dir = Path(tempfile.mkdtemp(prefix="ccg-serve-"))
+    os.chmod(serve_dir, 0o755)
+    full_env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "CCG_ATLAS_DIR": str(atlas_dir),
+                "SERVE_DIR": str(serve_dir), **env}
+    for name in ("DASH_DEBUG", "FRAME_ANCESTORS", "BIND"):
+        full_env.pop(name, None)
+    log_path = log_dir / f"serve-{port}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "deploy/serve.py"], cwd=PROJECT_ROOT, env=full_env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    stack = Stack(port, serve_dir, log_path, proc)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"make serve exited with {proc.returncode}; its log: {log_path}\n"
+                                   + stack.log_text()[-3000:])
+            try:
+                if requests.get(stack.url + "/healthz", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"make serve did not answer /healthz within 180 s; its log: {log_path}")
+            time.sleep(0.2)
+        yield stack
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait(timeout=10)
+        shutil.rmtree(serve_dir, ignore_errors=True)

@@ -1,9 +1,7 @@
-"""Availability of the production server (``gunicorn -c gunicorn.conf.py app:server``) on loopback.
+"""Slide exports on the app server (``gunicorn -c gunicorn.conf.py app:server``, as ``make run``) on loopback.
 
-- Stalled, slow and idle connections wait in the worker's event loop, so ``/healthz`` keeps answering; an
-  incomplete request is answered 408 at its deadline.
-- gunicorn's own error answers (400, 414, 431) are one line of text with the app's headers; a bad chunk size in
-  a body is a 400, with no traceback in the log.
+Slow, stalled and malformed clients are nginx's to refuse: ``tests/test_host.py`` attacks the ``make serve`` stack.
+
 - ``/export.png`` has a bounded queue per worker: when full it answers 503 with ``Retry-After`` at once; identical
   requests share one render; a queued slide nobody waits for any more is never rendered.
 - The page's "Download slide (PNG)" shows the server's message on a 503 and saves the PNG otherwise.
@@ -16,18 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import conftest
 import pytest
 from conftest import Server, serve
-
-from dashboard import http_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -36,32 +30,8 @@ needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists() and not os.envir
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# A server of its own, and raw HTTP
+# A server of its own
 
-
-free_port = conftest._free_port
-
-
-def exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
-    """Send raw bytes on a new connection and read until the server closes it (or ``timeout``)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        return read_until_closed(s, timeout)
-
-
-def read_until_closed(s: socket.socket, timeout: float) -> bytes:
-    out = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        s.settimeout(max(0.01, deadline - time.monotonic()))
-        try:
-            chunk = s.recv(65536)
-        except (TimeoutError, ConnectionResetError):
-            break
-        if not chunk:
-            break
-        out += chunk
-    return out
 
 
 def get(port: int, path: str, timeout: float = 10.0, headers: dict[str, str] | None = None
@@ -77,122 +47,6 @@ def get(port: int, path: str, timeout: float = 10.0, headers: dict[str, str] | N
         conn.close()
 
 
-def parse(raw: bytes) -> tuple[int, dict[str, str], bytes]:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return status, headers, body
-
-
-@pytest.fixture(scope="module")
-def server(atlas_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """The production configuration with two workers; incomplete requests get 5 s (default 10) to keep this quick,
-    and a worker holds 100 connections (default 1000) so that a test can fill it."""
-    with serve(atlas_dir, tmp_path_factory.mktemp("server"), WORKERS="2", REQUEST_TIMEOUT="5",
-               WORKER_CONNECTIONS="100") as s:
-        yield s
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Slow and idle clients
-
-
-def test_healthz_answers_while_slow_and_idle_clients_hold_connections(server: Server) -> None:
-    """16 half-sent request lines, 8 slow-body POSTs and 64 idle connections: /healthz answers within 2 s, every
-    time (plain gthread with 2 x 4 threads stopped answering for 30 s)."""
-    held: list[socket.socket] = []
-    t_first = time.monotonic()
-    try:
-        for _ in range(16):
-            s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-            s.sendall(b"GET /healthz HT")
-            held.append(s)
-        for _ in range(8):
-            s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-            s.sendall(b"POST /_dash-update-component HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                      b"Content-Length: 1000\r\n\r\n{\"output\":")
-            held.append(s)
-        for _ in range(64):
-            held.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
-        slowest = 0.0
-        for _ in range(20):
-            t0 = time.monotonic()
-            status, _, body = get(server.port, "/healthz", timeout=2)
-            slowest = max(slowest, time.monotonic() - t0)
-            assert status == 200 and b'"status":"ok"' in body.replace(b" ", b"")
-        assert slowest < 2.0, slowest
-        # The stalled requests were still open while /healthz answered (their deadline is 5 s from their first byte).
-        if time.monotonic() - t_first < 4:
-            for s in held[:24]:
-                s.setblocking(False)
-                with pytest.raises(BlockingIOError):
-                    s.recv(1)
-    finally:
-        for s in held:
-            s.close()
-
-
-def test_idle_connections_beyond_the_limit_do_not_lock_out_new_clients(server: Server) -> None:
-    """300 idle connections against 2 x 100 allowed: the oldest idle ones are closed to admit new clients (plain
-    gthread stops accepting at its limit, so /healthz would wait in the backlog until idle ones time out)."""
-    held: list[socket.socket] = []
-    try:
-        for _ in range(300):
-            held.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
-        for _ in range(10):
-            t0 = time.monotonic()
-            assert get(server.port, "/healthz", timeout=2)[0] == 200
-            assert time.monotonic() - t0 < 2
-    finally:
-        for s in held:
-            s.close()
-
-
-def test_incomplete_request_is_answered_408_at_its_deadline(server: Server) -> None:
-    t0 = time.monotonic()
-    raw = exchange(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n", timeout=15)
-    waited = time.monotonic() - t0
-    status, headers, body = parse(raw)
-    assert status == 408 and 4 <= waited < 12, (status, waited)
-    assert headers["x-content-type-options"] == "nosniff" and headers["cache-control"] == "no-store"
-    assert body == b"408 Request Timeout: the request did not arrive within 5 s\n"
-
-
-def test_a_request_arriving_slowly_within_its_deadline_is_served(server: Server) -> None:
-    """A request line, headers and body sent in pieces is answered once it is whole; keep-alive and pipelining
-    work through the loop."""
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
-        for piece in (b"GET /heal", b"thz HTTP/1.1\r\nHo", b"st: x\r\n", b"\r\n"):
-            s.sendall(piece)
-            time.sleep(0.1)
-        s.settimeout(10)
-        first = s.recv(65536)
-        assert first.startswith(b"HTTP/1.1 200"), first[:100]
-        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-                  b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        rest = read_until_closed(s, 10)
-    assert rest.count(b"HTTP/1.1 200") == 2, rest[:300]
-
-
-def test_expect_100_continue_gets_one_interim_answer(server: Server) -> None:
-    body = b'{"not": "a callback"}'
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
-        s.sendall(b"POST /_dash-update-component HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                  b"Expect: 100-continue\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body))
-        assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
-        s.sendall(body)
-        raw = read_until_closed(s, 10)
-    assert raw.startswith(b"HTTP/1.1 400") and b"100 Continue" not in raw, raw[:200]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Errors gunicorn answers itself, and bodies it cannot read
-
-
 def check_app_headers(headers: dict[str, str]) -> None:
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["cache-control"] == "no-store"
@@ -202,68 +56,11 @@ def check_app_headers(headers: dict[str, str]) -> None:
     assert headers["content-type"].startswith("text/plain")
 
 
-@pytest.mark.parametrize(("request_bytes", "status", "line"), [
-    (b"GET /export.png?year=2016&area_team=" + b"x" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414,
-     b"414 URI Too Long: request line longer than 8190 bytes\n"),
-    (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"y" * 9000 + b"\r\n\r\n", 431,
-     b"431 Request Header Fields Too Large: request headers too large\n"),
-    (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Many: zzzzzzzz\r\n" * 3000 + b"\r\n", 431,
-     b"431 Request Header Fields Too Large: request headers too large\n"),
-    (b"GARBAGE <script>\r\n\r\n", 400, b"400 Bad Request: request not understood\n"),
-    (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 400,
-     b"400 Bad Request: request not understood\n"),
-], ids=["414-long-area-team", "431-long-header", "431-many-headers", "400-garbage", "400-coding"])
-def test_server_errors_are_one_line_with_the_app_headers(server: Server, request_bytes: bytes, status: int,
-                                                         line: bytes) -> None:
-    got, headers, body = parse(exchange(server.port, request_bytes))
-    assert got == status
-    check_app_headers(headers)
-    assert body == line
-    assert get(server.port, "/healthz")[0] == 200
-
-
-def test_bad_chunk_size_is_a_400_without_traceback(server: Server) -> None:
-    mark = f"chunk-test-{time.time_ns()}"
-    before = len(server.log_text())
-    raw = exchange(server.port, (f"POST /_dash-update-component?{mark} HTTP/1.1\r\nHost: x\r\n"
-                                 "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                 "zz\r\n{}\r\n0\r\n\r\n").encode())
-    status, headers, body = parse(raw)
-    assert status == 400, raw[:300]
-    assert headers["x-content-type-options"] == "nosniff" and headers["cache-control"] == "no-store"
-    assert b"500" not in body and b"Traceback" not in body
-    deadline = time.monotonic() + 5
-    while "unreadable body" not in server.log_text()[before:] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    log = server.log_text()[before:]
-    assert "unreadable body" in log and "Traceback" not in log, log[-2000:]
-
-
-def test_scan_request_decides_when_a_request_is_whole() -> None:
-    scan = http_worker.scan_request
-    more, ready, cont, large = http_worker.MORE, http_worker.READY, http_worker.CONTINUE, http_worker.TOO_LARGE
-    assert scan(b"").state == more
-    assert scan(b"GET / HT").state == more
-    assert scan(b"GET / HTTP/1.1\r\nHost: x\r\n").state == more
-    assert scan(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").state == ready
-    assert scan(b"\r\nGET / HTTP/1.1\r\n\r\n").state == ready
-    assert scan(b"GET /\nHost").state == ready  # bare LF: the parser refuses it at once
-    assert scan(b"GET " + b"x" * 9000).state == ready  # over the line limit: the parser's 414
-    assert scan(b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 10_000).state == large
-    post = b"POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\n"
-    assert scan(post + b"abc").state == more and scan(post + b"abcde").state == ready
-    assert scan(b"POST /x HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n").state == ready  # too big: the app's 413
-    assert scan(b"POST /x HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n").state == cont
-    chunked = b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-    assert scan(chunked + b"3\r\nabc\r\n").state == more
-    assert scan(chunked + b"3\r\nabc\r\n0\r\n\r\n").state == ready
-    assert scan(chunked + b"3;ext=1\r\nabc\r\n0\r\nTrailer: x\r\n\r\n").state == ready
-    assert scan(chunked + b"zz\r\n").state == ready  # a bad size: the app answers 400
-    assert scan(chunked + b"3\r\nabcXY").state == ready  # missing CRLF after the data
-    assert scan(b"POST /x HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n").state == ready
-    expecting = b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nA: b\r\nContent-Length: 4\r\n\r\nbody"
-    assert http_worker.without_expect(expecting, scan(expecting).head_end) == \
-        b"POST / HTTP/1.1\r\nA: b\r\nContent-Length: 4\r\n\r\nbody"
+@pytest.fixture(scope="module")
+def server(atlas_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The app server as ``make run`` starts it, with two workers."""
+    with serve(atlas_dir, tmp_path_factory.mktemp("server"), WORKERS="2") as s:
+        yield s
 
 
 # ---------------------------------------------------------------------------------------------------------------
