@@ -325,16 +325,17 @@ class CompletionSampler:
                        2016: _Lower(2016, self._ranges, self._known_lower(2016))}
         open15 = np.isin(self._s15, [UNKNOWN, NOT_DELEGATED])
         self._pool_in, self._pool_out = int((open15 & self._in_area).sum()), int((open15 & ~self._in_area).sum())
-        self._cells = [self._region_cells(r) for r in self.regions]
-        self._prefix = self._national_programme()
+        self._rcells = [self._region_cells(r) for r in self.regions]
+        self._rprefix = self._national_programme()
         self._x16: dict[tuple[int, int], tuple[list[int], list[int]]] = {}
-        self._final = self._final_weights()
-        self._final_p = _probabilities(self._final[1]) if self._final[1] else np.empty(0)
+        self._rfinal = self._final_weights()
+        self._memo: dict[str, object] = {}
+        self._final_p = _probabilities(self._rfinal[1]) if self._rfinal[1] else np.empty(0)
         self._x16_p: dict[tuple[int, int], np.ndarray] = {}
         self._open15 = np.isin(self._s15, [UNKNOWN, NOT_DELEGATED])
         self._unknown16, self._nd16 = self._s16 == UNKNOWN, self._s16 == NOT_DELEGATED
         self._cond: dict[tuple[int, int, int, int], tuple[list[tuple[int, int, int]], np.ndarray]] = {}
-        if not self._final[1]:
+        if not self._rfinal[1]:
             if explain:
                 check_feasible(table, constraints, never)  # raises, naming the conflicting totals
             raise ValueError("no admissible completion of the unknown levels meets these totals")
@@ -374,7 +375,7 @@ class CompletionSampler:
         lo, hi = self._ranges.get((2015, ENGLAND, DELEGATED), (0, len(self._s15)))
         cap = hi - int((self._s15 == DELEGATED).sum())
         prefix = [{(0, 0, 0): 1}]
-        for cells in self._cells:
+        for cells in self._rcells:
             nxt: dict[tuple[int, int, int], int] = {}
             for (m0, k0, s0), w0 in prefix[-1].items():
                 for (m, k, s), w in cells.weights.items():
@@ -418,7 +419,7 @@ class CompletionSampler:
         known = int((self._s15 == DELEGATED).sum())
         keys, weights = [], []
         self._n15: dict[tuple[int, int, int], int] = {}
-        for (m, k, s), w in sorted(self._prefix[-1].items()):
+        for (m, k, s), w in sorted(self._rprefix[-1].items()):
             if not lo <= known + m + k <= hi or not self._options_2016(m, k)[0]:
                 continue
             w *= self._lower[2015].total(self._pools_2015(m, k, s))
@@ -476,14 +477,62 @@ class CompletionSampler:
             "level_2016": names[codes[:, :, 1].ravel()],
         }, columns=COMPLETION_COLUMNS)
 
+    def delegation_structure(self) -> tuple[list, tuple[list[tuple[int, int]], list[int]], list[dict]] | None:
+        """The 2015/16 delegation programme by (m, k) alone, for exact optimisation over completions; or None.
+
+        Returns ``(cells, final, prefix)``: per region ``(a, b, weights)`` (open CCGs delegated / unknown in
+        2016/17, and the weight of each (m, k) delegated from them within the regional quota), the admissible
+        national (m, k) with weights, and the programme's running (m, k) weights by region. It is None when
+        admissibility depends on more than (m, k), that is where an area team's total admits some ways of
+        placing the same counts and not others (then an optimiser over (m, k) could pick an inadmissible one).
+        Weights follow the prior; only which are non-zero matters for admissibility.
+        """
+        if "structure" not in self._memo:
+            self._memo["structure"] = self._delegation_structure()
+        return self._memo["structure"]
+
+    def _delegation_structure(self) -> tuple[list, tuple[list[tuple[int, int]], list[int]], list[dict]] | None:
+        admissible = set(self._rfinal[0])
+        if any((m, k) in {(a, b) for a, b, _ in admissible} and (m, k, s) not in admissible
+               for (m, k, s), w in self._rprefix[-1].items() if w):
+            return None
+
+        def project(weights: dict[tuple[int, int, int], int]) -> dict[tuple[int, int], int]:
+            out: dict[tuple[int, int], int] = {}
+            for (m, k, _), w in weights.items():
+                out[(m, k)] = out.get((m, k), 0) + w
+            return out
+
+        cells = [(np.sort(np.concatenate([c.a_in, c.a_out])), np.sort(np.concatenate([c.b_in, c.b_out])),
+                  project(c.weights)) for c in self._rcells]
+        final = project(dict(zip(*self._rfinal)))
+        return cells, (list(final), list(final.values())), [project(p) for p in self._rprefix]
+
+    # Compatibility with callers that read the programme directly (dashboard.robust.extremes): None when
+    # :meth:`delegation_structure` is.
+    @property
+    def _cells(self) -> list | None:
+        structure = self.delegation_structure()
+        return None if structure is None else structure[0]
+
+    @property
+    def _final(self) -> tuple[list[tuple[int, int]], list[int]] | None:
+        structure = self.delegation_structure()
+        return None if structure is None else structure[1]
+
+    @property
+    def _prefix(self) -> list[dict] | None:
+        structure = self.delegation_structure()
+        return None if structure is None else structure[2]
+
     # --- drawing -----------------------------------------------------------------------------------------
 
     def _conditional(self, r: int, m: int, k: int, s: int) -> tuple[list[tuple[int, int, int]], np.ndarray]:
         """Region r's (m_r, k_r, s_r) given national running counts (m, k, s) after it: drawn backwards."""
         if (r, m, k, s) not in self._cond:
-            before = self._prefix[r]
+            before = self._rprefix[r]
             keys, weights = [], []
-            for (mr, kr, sr), w in self._cells[r].weights.items():
+            for (mr, kr, sr), w in self._rcells[r].weights.items():
                 w0 = before.get((m - mr, k - kr, s - sr), 0)
                 if w0:
                     keys.append((mr, kr, sr))
@@ -494,14 +543,14 @@ class CompletionSampler:
         return self._cond[(r, m, k, s)]
 
     def _draw_2015(self, rng: np.random.Generator) -> tuple[np.ndarray, int, int]:
-        keys, weights = self._final
+        keys, weights = self._rfinal
         m, k, s = keys[_pick(rng, weights, self._final_p)]
         out = self._base15.copy()
         rm, rk, rs = m, k, s
         for r in range(len(self.regions) - 1, -1, -1):
             options, p = self._conditional(r, rm, rk, rs)
             mr, kr, sr = options[int(rng.choice(len(options), p=p))]
-            out[self._cells[r].split(rng, mr, kr, sr)] = _D
+            out[self._rcells[r].split(rng, mr, kr, sr)] = _D
             rm, rk, rs = rm - mr, rk - kr, rs - sr
         pool = self._open15 & (out != _D)
         pools = ([np.flatnonzero(pool & self._in_area), np.flatnonzero(pool & ~self._in_area)]
