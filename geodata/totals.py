@@ -1,9 +1,11 @@
 """Constraints from published totals, and what they imply for the CCG-years whose level is unknown.
 
-The published totals (national and by NHS England region, see ``cocommissioning/SOURCES.md``) are counts, not
-lists, so they cannot name a CCG's level; they bound how many of the unknown CCGs can be at each level. This
-module turns the in-force totals into :class:`Constraint` ranges (one per year, scope and level, with the source
-ids and a note on how the range was formed), computes exact bounds for the unknowns in each scope with a small
+The published totals (national, by NHS England region and, for one figure, by area team; see
+``cocommissioning/SOURCES.md``) are counts, not lists, so they cannot name a CCG's level; they bound how many of
+the unknown CCGs can be at each level. This module turns the in-force totals into :class:`Constraint` ranges
+(one per year, scope and level, with the source ids and a note on how the range was formed; which figure is
+used and why: :func:`constraints_from_totals`; every row of the totals file with its use: :func:`totals_used`),
+computes exact bounds for the unknowns in each scope with a small
 integer programme over groups of interchangeable CCGs (:func:`implied_bounds`), and states one rule of inference
 (:func:`rule_total_reached`). Pure functions; nothing here reads files except :func:`read_constraints`.
 
@@ -95,9 +97,10 @@ _OPTIONS = {
 class Constraint:
     """How many CCGs of ``scope`` held ``level`` in ``year``: between ``lo`` and ``hi`` inclusive.
 
-    ``scope`` is ``"England"`` or a region name; ``level`` is a level of :data:`CONSTRAINT_LEVELS` (2015/16 lower
-    levels other than joint only as :data:`GREATER_INVOLVEMENT_OR_NONE`). ``sources`` are the source ids of
-    the totals file; ``note`` says how the range was formed, so a reader can check it.
+    ``scope`` is ``"England"``, a region or an area team (a table's ``area_team``); ``level`` is a level of
+    :data:`CONSTRAINT_LEVELS` (2015/16 lower levels other than joint only as
+    :data:`GREATER_INVOLVEMENT_OR_NONE`). ``sources`` are the source ids of the totals file; ``note`` says how
+    the range was formed, so a reader can check it.
 
     >>> Constraint(2015, "North", "delegated", 21, 24, ("HSJ_5082478",), "").describe()
     'North, 2015/16: 21 to 24 delegated (HSJ_5082478)'
@@ -254,12 +257,15 @@ def _partitions(figures: pd.DataFrame, out: list[Constraint], n_ccgs: int) -> li
     """Make a source's partition of all CCGs agree with the national delegated range, forcing no level.
 
     A source giving national delegated, joint and greater involvement counts for a year (BJGP_2018 for
-    2016/17: 115, 68, 26, 209 in all) implies the no-role count (209 - 115 - 68 - 26 = 0). Its lower counts
-    were counted with its own delegated figure: where other sources count fewer delegated (114: HSJ_7003641,
-    NHSE_2017_18_CHECKLIST), the CCGs it counted delegated in excess held some lower level, which it does not
-    say. So each lower level, no role included, may be up to that difference (``slack``) above the source's
-    count. Mixing the other sources' 114 with its exact 68 and 26 instead would force one CCG to have no role,
-    a level no source reports for that year.
+    2016/17: 115, 68, 26, 209 in all) implies the no-role count (209 - 115 - 68 - 26 = 0), which stays exact:
+    no source reports a CCG with no role that year. Its joint and greater involvement counts were counted with
+    its own delegated figure: where other sources count fewer delegated (114: HSJ_7003641,
+    NHSE_2017_18_CHECKLIST), the CCGs it counted delegated in excess held a level it reports but not which, so
+    each of joint and greater involvement may be up to that difference (``slack``) above its count. Mixing the
+    other sources' 114 with its exact 68 and 26 instead would force one CCG to have no role, a level no source
+    reports for that year; letting no role take the slack too would not force it but would give it to one CCG
+    in about nine completions of ten (one CCG with no role can be chosen in far more ways than one more of 68
+    joint), a level still no source reports.
     """
     by_key = {(c.year, c.scope, c.level): c for c in out}
     nat = figures[(figures["scope"] == ENGLAND) & figures["level"].isin([DELEGATED, JOINT, GREATER_INVOLVEMENT])]
@@ -274,11 +280,13 @@ def _partitions(figures: pd.DataFrame, out: list[Constraint], n_ccgs: int) -> li
                f"{counts[GREATER_INVOLVEMENT]} greater involvement ({sum(counts.values())} of {n_ccgs})")
         if slack:
             why += (f"; with {d.lo} delegated (the lowest count in operation), {slack} CCG(s) it counted delegated "
-                    f"held a level it does not say, so each lower level may be up to {slack} above its count")
+                    f"held joint or greater involvement, it does not say which, so each may be up to {slack} above "
+                    "its count; no role stays as the source implies, as no source reports a CCG with no role")
         for level, base in ((JOINT, counts[JOINT]), (GREATER_INVOLVEMENT, counts[GREATER_INVOLVEMENT]), (NONE, none)):
             c = by_key.get((year, ENGLAND, level))
+            extra = 0 if level == NONE else slack
             lo = base if c is None else min(c.lo, base)
-            hi = min(n_ccgs, base + slack if c is None else max(c.hi, base + slack))
+            hi = min(n_ccgs, base + extra if c is None else max(c.hi, base + extra))
             sources_ = (source,) if c is None else tuple(dict.fromkeys((*c.sources, source)))
             first = f"{base} ({'implied, not published' if level == NONE else source})"
             count = f"{lo}" if lo == hi else f"{lo} to {hi}"
@@ -301,7 +309,8 @@ def constraints_from_totals(totals: pd.DataFrame, n_ccgs: int = 209,
       (NHSE_2017_18_CHECKLIST 114 in operation, HSJ_7003641 114 expected; BJGP_2018 115).
     * 2016/17 lower levels come from BJGP_2018's partition of the 209 CCGs (115 delegated, 68 joint, 26 greater
       involvement, so 0 with no role), widened by the one CCG the sources disagree on (:func:`_partitions`):
-      joint 68 to 69, greater involvement 26 to 27, no role 0 to 1. Nothing forces a level no source reports.
+      joint 68 to 69, greater involvement 26 to 27, no role 0 (no source reports one). No completion has a
+      level no source reports.
     * Other figures for the same year, scope and level become one range [min, max]: they describe one count.
     * Regional approvals from February 2015 (HSJ_5082478) allow for the approved CCG that did not take it up
       and for the CCGs that merged in April 2015 (so North 21 to 24, Midlands and East 25 to 26, London 5 to
@@ -351,41 +360,49 @@ def read_constraints(root: str | Path | None = None, n_ccgs: int = 209) -> list[
     return constraints_from_totals(sources.read_totals(root_), n_ccgs=n_ccgs, scope_sizes=sizes)
 
 
-def totals_used(totals: pd.DataFrame, n_ccgs: int = 209) -> pd.DataFrame:
-    """Every row of the totals file with how it is used: ``used`` (bool) and ``why`` (one sentence).
+def totals_used(totals: pd.DataFrame, n_ccgs: int = 209, scope_sizes: Mapping[str, int] | None = None
+                ) -> pd.DataFrame:
+    """Every row of the totals file with how it is used: ``used`` (bool), ``constraint`` and ``why``.
 
-    For the README and the page's list of totals: a row is used when its source is cited by a constraint;
-    otherwise ``why`` says why not (an application or intention, a later year, not one number, an approval
-    that the in-operation count supersedes).
+    For the README and the page's list of totals. A row is used when the constraint of its year, scope and level
+    cites its source (``constraint``: that constraint's one-line description); otherwise ``why`` says why not:
+    an application, intention or expression of interest; a figure for two years at once or another year; a
+    count that is not one number; or a figure the constraint's note names as not used (the 64 approvals).
+
+    >>> t = pd.DataFrame({"source_id": ["A", "B"], "source_date": ["2015-02", "2015-04"],
+    ...                   "period": ["2015/16"] * 2, "scope": ["England"] * 2,
+    ...                   "measure": ["approved", "in_operation"], "level": ["delegated"] * 2,
+    ...                   "count": ["64", "63"], "denominator": ["", ""], "note": ["", ""]})
+    >>> totals_used(t)[["source_id", "used"]].values.tolist()
+    [['A', False], ['B', True]]
     """
-    constraints = constraints_from_totals(totals, n_ccgs)
-    cited = {(c.year, s) for c in constraints for s in c.sources}
-    figures = _figures(totals)
-    in_force = {(int(f.year), str(f.source_id), int(f["count"])) for _, f in figures.iterrows()}
+    constraints = {(c.year, c.scope, c.level): c
+                   for c in constraints_from_totals(totals, n_ccgs, scope_sizes)}
     rows = []
     for _, t in totals.iterrows():
-        year, count = _period_year(str(t["period"])), str(t["count"]).strip()
-        period = str(t["period"])
+        period, count, measure = str(t["period"]), str(t["count"]).strip(), str(t["measure"])
+        year, scope = _period_year(period), str(t["scope"])
+        c = None
         if year is None:
             why = ("an application, intention or expression of interest, not a level held"
                    if re.search(r"application|intention|interest", period, re.I) else
-                   "a year other than 2015/16 and 2016/17" if "/" in period else "not one year")
-            used = False
+                   "one figure for two years" if " and " in period else "a year other than 2015/16 and 2016/17")
         elif not count.isdigit():
-            used, why = False, f"the count {count!r} is not one number"
-        elif (year, str(t["source_id"]), int(count)) not in in_force:
-            used, why = False, f"measure {t['measure']!r} for {t['scope']} is not a count of CCGs at a level"
-        elif (year, str(t["source_id"])) in cited:
-            used, why = True, next(c.describe() for c in constraints
-                                   if c.year == year and str(t["source_id"]) in c.sources)
+            why = f"the count {count!r} is not one number"
         else:
-            used = False
-            why = next((f"superseded: {c.describe()}; {c.note}" for c in constraints
-                        if c.year == year and c.scope == ENGLAND and c.level == t["level"]),
-                       "not used by any constraint")
-        rows.append({"source_id": t["source_id"], "period": period, "scope": t["scope"], "measure": t["measure"],
-                     "level": t["level"], "count": t["count"], "used": used, "why": why})
-    return pd.DataFrame(rows)
+            area = _area_team(scope)
+            where = SCOPE_REGION.get(scope, area) or (ENGLAND if scope in SCOPE_REGION else None)
+            level = (NEWLY_DELEGATED if measure in NEWLY_MEASURES and year == 2016 else
+                     GREATER_INVOLVEMENT_OR_NONE if measure in DID_NOT_APPLY_MEASURES else str(t["level"]))
+            c = constraints.get((year, where, level))
+            why = "not a count of CCGs at a level in the year" if c is None else (
+                c.describe() if str(t["source_id"]) in c.sources else f"not used: {c.note}")
+        used = c is not None and str(t["source_id"]) in c.sources
+        rows.append({"source_id": t["source_id"], "period": period, "scope": scope, "measure": measure,
+                     "level": t["level"], "count": t["count"], "used": used,
+                     "constraint": c.describe() if c is not None else "", "why": why})
+    return pd.DataFrame(rows, columns=["source_id", "period", "scope", "measure", "level", "count", "used",
+                                       "constraint", "why"])
 
 
 # --- per-CCG states ------------------------------------------------------------------------------------------

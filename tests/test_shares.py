@@ -141,5 +141,10 @@ def test_real_shares_add_up_to_the_published_totals(atlas):
     in_sx = shares[shares["ods_code"].isin(sx)]
     expected_gin = in_sx.query("year == 2015 and level == @GIN")["share"].sum()
     assert expected_gin + known_gin >= 5 - 1e-9
-    # no role in 2016/17 is possible (BJGP's 209 less the one disputed CCG) but never forced: under one CCG
-    assert 0 < shares.query("year == 2016 and level == @N")["share"].sum() < 1
+    # no source reports a CCG with no role in 2016/17, and no completion gives one (BJGP's partition)
+    assert (shares.query("year == 2016 and level == @N")["share"] == 0).all()
+    # the CCG on which 114 (HSJ, NHS England) and 115 (BJGP) delegated disagree is joint or greater involvement
+    expected = {lvl: shares.query("year == 2016 and level == @lvl")["share"].sum()
+                + int((t["level_2016"] == lvl).sum()) for lvl in (D, J, GI)}
+    assert 114 <= expected[D] <= 115 and 68 <= expected[J] <= 69 and 26 <= expected[GI] <= 27
+    assert sum(expected.values()) == pytest.approx(209)
