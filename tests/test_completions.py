@@ -343,9 +343,14 @@ def real(atlas) -> tuple[pd.DataFrame, list[Constraint], set[str]]:
 
 def test_every_real_draw_meets_every_constraint_and_keeps_known_levels(real):
     t, cs, never = real
-    s = CompletionSampler(t, cs, never)
-    draws = s.draw(200, seed=2026)
-    assert violations(t, cs, never, draws) == []
+    assert {(c.year, c.scope) for c in cs} >= {(2015, "Surrey and Sussex"), (2016, ENGLAND)}
+    for prior in (UNIFORM_HISTORIES, TWO_STAGE):
+        s = CompletionSampler(t, cs, never, prior=prior)
+        draws = s.draw(200, seed=2026)
+        assert violations(t, cs, never, draws) == [], prior
+        # 63 delegated in 2015/16 in every draw; no CCG without a role in 2016/17 (no source reports one)
+        assert (draws[draws["level_2015"] == D].groupby("completion").size() == 63).all()
+        assert not (draws["level_2016"] == N).any()
     assert s.count() > 10 ** 50  # far too many to enumerate: the reason for the exact sampler
 
 
