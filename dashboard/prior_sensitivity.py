@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dashboard.completions import PRIORS, TWO_STAGE, UNIFORM_HISTORIES
+
+if TYPE_CHECKING:
+    from dashboard.service import AtlasService
+    from dashboard.state import ViewState
 
 #: How each prior is named in a sentence.
 PRIOR_WORDS = {UNIFORM_HISTORIES: "if every two-year history the totals allow is equally likely",
@@ -55,10 +59,10 @@ def compare_verdicts(results: Mapping[str, Any]) -> list[PriorSensitivity]:
     return out
 
 
-def sensitivity_for(service: Any, state: Any, completions: int = 200, seed: int = 1) -> list[PriorSensitivity]:
+def sensitivity_for(service: AtlasService, state: ViewState, completions: int = 200, seed: int = 1
+                    ) -> list[PriorSensitivity]:
     """:func:`compare_verdicts` of a view's robust results under every prior (:data:`PRIORS`), default first.
 
-    ``service`` is a :class:`dashboard.service.AtlasService`, ``state`` a :class:`dashboard.state.ViewState`.
     Costs one more robust check per view (the default prior's result is the panel's, from the cache).
     """
     from dashboard.robust import robust_for

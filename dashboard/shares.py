@@ -23,6 +23,7 @@ Pure functions of a table and totals; :func:`shares_for` caches the result on an
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,9 @@ import pandas as pd
 from dashboard.completions import CODES, PRIORS, TWO_STAGE, UNIFORM_HISTORIES, CompletionSampler
 from geodata.totals import GREATER_INVOLVEMENT_OR_NONE, YEAR_LEVELS, Constraint, ccg_states
 from geodata.vocabulary import NOT_DELEGATED, UNKNOWN
+
+if TYPE_CHECKING:
+    from dashboard.service import AtlasService
 
 SHARE_COLUMNS = ["ods_code", "year", "level", "share", "exact", "method"]
 #: Draws used to estimate shares that cannot be counted (2016/17 under the two-stage prior).
@@ -138,15 +142,16 @@ def shares_json(shares: pd.DataFrame, ods_codes: Iterable[str] | None = None) ->
     return out
 
 
-def shares_for(service: object, evidence: str = "any", prior: str = UNIFORM_HISTORIES) -> pd.DataFrame:
+def shares_for(service: AtlasService, evidence: str = "any", prior: str = UNIFORM_HISTORIES) -> pd.DataFrame:
     """:func:`completion_shares` of an atlas and evidence choice, made once per service (its ``derived`` cache).
 
-    ``service`` is a :class:`dashboard.service.AtlasService`; the table, totals and never-delegated CCGs are the
-    ones the robustness check uses (:mod:`dashboard.robust.per_view`).
+    The table, totals and never-delegated CCGs are the ones the robustness check uses
+    (:mod:`dashboard.robust.per_view`). About 1 s of CPU for the real atlas under the default prior, 2 s under
+    two-stage: compute it before the workers fork if the page shows it.
     """
     from dashboard.robust.per_view import constraints_of, evidence_table, never_delegated
 
-    return service.derived(f"shares.{evidence}.{prior}", lambda: completion_shares(  # type: ignore[attr-defined]
+    return service.derived(f"shares.{evidence}.{prior}", lambda: completion_shares(
         evidence_table(service, evidence), constraints_of(service), never_delegated(service), prior))
 
 
