@@ -3,6 +3,7 @@
     python -m dashboard.stats --year 2015 --completions 200 --seed 1
     python -m dashboard.stats --year 2016 --region London --imd 1-3 --evidence approved --json
     python -m dashboard.stats --year 2015 --write-completions draws.csv        # the completions themselves
+    python -m dashboard.stats --year 2016 --prior two-stage --json               # the earlier prior
 
 Prints every statistic of the clustering panel with its known-only value and p (as on the page), its summary
 over admissible completions of the unknown levels, its extremes and a verdict (:mod:`dashboard.robust`); as JSON
@@ -26,9 +27,11 @@ from typing import TextIO
 
 from dashboard.cli_args import UsageError, add_view_arguments, view_from_args
 from dashboard.clustering_readings import fmt_p
+from dashboard.completions import PRIORS, TWO_STAGE, UNIFORM_HISTORIES
 from dashboard.robust import RobustResult, StatisticResult, headline, percent, robust_for, sampler_for
 from dashboard.service import AtlasService
-from dashboard.state import ViewState, Vocabulary
+from dashboard.shares import shares_for, shares_json
+from dashboard.state import ViewState, Vocabulary, filters_only
 from geodata.atlas import AtlasDamaged, AtlasMissing, read_atlas
 from geodata.vocabulary import YEAR_LABEL
 
@@ -51,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--atlas", metavar="DIR", help="atlas folder (default $CCG_ATLAS_DIR or build/atlas)")
     p.add_argument("--write-completions", metavar="FILE.csv",
                    help="also write the draws (completion, ods_code, level_2015, level_2016) to this CSV")
+    p.add_argument("--prior", default=UNIFORM_HISTORIES, choices=list(PRIORS),
+                   help=f"which completions are how likely: {UNIFORM_HISTORIES} (default: "
+                        f"{PRIORS[UNIFORM_HISTORIES]}) or {TWO_STAGE} ({PRIORS[TWO_STAGE]})")
     return p
 
 
@@ -123,14 +129,23 @@ def render_table(r: RobustResult) -> str:
 # --- writing and running ------------------------------------------------------------------------------------
 
 
-def write_completions(service: AtlasService, evidence: str, completions: int, seed: int, path: Path) -> int:
+def write_completions(service: AtlasService, evidence: str, completions: int, seed: int, path: Path,
+                      prior: str = UNIFORM_HISTORIES) -> int:
     """Write the draws used by the statistics (all CCGs, not only the filter's) to ``path``; returns rows."""
-    draws = sampler_for(service, evidence).draw(completions, seed)
+    draws = sampler_for(service, evidence, prior).draw(completions, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     draws.to_csv(tmp, index=False, lineterminator="\n")
     tmp.replace(path)
     return len(draws)
+
+
+def with_prior_and_shares(out: dict, service: AtlasService, state: ViewState, prior: str) -> dict:
+    """The JSON with ``prior`` (name, description) and ``shares`` (per ods_code of the filter and year: each
+    level's share of the admissible completions, ``exact``, ``method``; :mod:`dashboard.shares`)."""
+    ods = service.table.loc[service.view(filters_only(state)).mask, "ods_code"]
+    return {**out, "prior": {"name": prior, "description": PRIORS[prior]},
+            "shares": shares_json(shares_for(service, state.evidence, prior), ods)}
 
 
 def run(args: argparse.Namespace, service: AtlasService, out: TextIO, err: TextIO) -> int:
@@ -143,9 +158,11 @@ def run(args: argparse.Namespace, service: AtlasService, out: TextIO, err: TextI
         print(f"python -m dashboard.stats: error: {exc}", file=err)
         return EXIT_USAGE
     try:
-        result = robust_for(service, state, completions=completions, seed=seed)
+        prior = getattr(args, "prior", UNIFORM_HISTORIES)
+        result = robust_for(service, state, completions=completions, seed=seed, prior=prior)
         if args.write_completions:
-            rows = write_completions(service, state.evidence, completions, seed, Path(args.write_completions))
+            rows = write_completions(service, state.evidence, completions, seed, Path(args.write_completions),
+                                     prior)
             print(f"wrote {rows} rows ({completions} completions x {rows // completions} CCGs) to "
                   f"{args.write_completions}", file=err)
     except ValueError as exc:
@@ -155,7 +172,10 @@ def run(args: argparse.Namespace, service: AtlasService, out: TextIO, err: TextI
         print(f"error: cannot write {getattr(exc, 'filename', '') or args.write_completions}: "
               f"{exc.strerror or exc}", file=err)
         return EXIT_FAILED
-    out.write(json.dumps(result.to_dict(), indent=2) + "\n" if args.json else render_table(result))
+    if args.json:
+        out.write(json.dumps(with_prior_and_shares(result.to_dict(), service, state, prior), indent=2) + "\n")
+    else:
+        out.write(render_table(result) + f"Prior: {prior} ({PRIORS[prior]}).\n")
     return EXIT_OK
 
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from dashboard.completions import COMPLETION_COLUMNS, CompletionSampler
+from dashboard.completions import COMPLETION_COLUMNS, TWO_STAGE, UNIFORM_HISTORIES, CompletionSampler
 from geodata import levels, totals
 from geodata.totals import ENGLAND, NEWLY_DELEGATED, Constraint
 
@@ -35,7 +35,8 @@ def _counts_towards(c: Constraint, l15: str, l16: str) -> bool:
 
 def violations(table: pd.DataFrame, constraints: list[Constraint], never: set[str], draws: pd.DataFrame) -> list[str]:
     """Everything wrong with a set of completions (one row per CCG per draw), checked from the definitions."""
-    given_ = table[["ods_code", "region", "level_2015", "level_2016"]].rename(
+    table = table if "area_team" in table.columns else table.assign(area_team="")
+    given_ = table[["ods_code", "region", "area_team", "level_2015", "level_2016"]].rename(
         columns={"level_2015": "given_2015", "level_2016": "given_2016"})
     m = draws.merge(given_, on="ods_code", how="left", validate="many_to_one")
     problems = []
@@ -56,7 +57,7 @@ def violations(table: pd.DataFrame, constraints: list[Constraint], never: set[st
     if (m["ods_code"].isin(never) & (m["level_2015"] == D)).any():
         problems.append("a newly authorised CCG is delegated in 2015/16")
     for c in constraints:
-        sub = m if c.scope == ENGLAND else m[m["region"] == c.scope]
+        sub = m if c.scope == ENGLAND else m[(m["region"] == c.scope) | (m["area_team"] == c.scope)]
         hit = [_counts_towards(c, a, b) for a, b in zip(sub["level_2015"], sub["level_2016"])]
         counts = pd.Series(hit, index=sub.index).groupby(sub["completion"]).sum().reindex(range(n), fill_value=0)
         bad = counts[(counts < c.lo) | (counts > c.hi)]
@@ -75,10 +76,9 @@ def _options(level: str, year: int, ods: str, never: set[str]) -> tuple[str, ...
     return (level,)
 
 
-def _meets(cs: list[Constraint], regions: list[str], a15: tuple, a16: tuple | None) -> bool:
+def _meets(cs: list[Constraint], scopes: list[tuple[str, ...]], a15: tuple, a16: tuple | None) -> bool:
     for c in cs:
-        k = sum(_counts_towards(c, x, a16[i] if a16 else "") for i, x in enumerate(a15)
-                if c.scope == ENGLAND or regions[i] == c.scope)
+        k = sum(_counts_towards(c, x, a16[i] if a16 else "") for i, x in enumerate(a15) if c.scope in scopes[i])
         if not c.lo <= k <= c.hi:
             return False
     return True
@@ -87,7 +87,7 @@ def _meets(cs: list[Constraint], regions: list[str], a15: tuple, a16: tuple | No
 def brute_force(table: pd.DataFrame, constraints: list[Constraint], never: set[str]) -> dict[tuple, list[tuple]]:
     """Every admissible 2015/16 assignment -> the 2016/17 assignments admissible with it (full enumeration)."""
     rows = table.to_dict("records")
-    regions = [r["region"] for r in rows]
+    regions = _scopes(table)
     c15 = [c for c in constraints if c.year == 2015]
     c16 = [c for c in constraints if c.year == 2016]
     out = {}
@@ -102,8 +102,16 @@ def brute_force(table: pd.DataFrame, constraints: list[Constraint], never: set[s
     return out
 
 
-def table(*specs: tuple[str, str, str, str]) -> pd.DataFrame:
-    return pd.DataFrame(specs, columns=["ods_code", "region", "level_2015", "level_2016"])
+def _scopes(t: pd.DataFrame) -> list[tuple[str, ...]]:
+    """The scopes each CCG counts in: England, its region and (if the table has them) its area team."""
+    areas = t["area_team"] if "area_team" in t.columns else [""] * len(t)
+    return [(ENGLAND, r, a) for r, a in zip(t["region"], areas)]
+
+
+def table(*specs: tuple[str, ...]) -> pd.DataFrame:
+    """(ods_code, region, level_2015, level_2016[, area_team]) per CCG."""
+    cols = ["ods_code", "region", "level_2015", "level_2016", "area_team"]
+    return pd.DataFrame(specs, columns=cols[:len(specs[0])])
 
 
 def outcomes(draws: pd.DataFrame) -> list[tuple[tuple, tuple]]:
@@ -133,26 +141,66 @@ def test_small_case_count_matches_brute_force():
     assert CompletionSampler(SMALL, SMALL_CONSTRAINTS, SMALL_NEVER).count() == len(enum) > 10
     everything = [a for a in itertools.product(*(_options(r["level_2015"], 2015, r["ods_code"], SMALL_NEVER)
                                                  for r in SMALL.to_dict("records")))
-                  if _meets(SMALL_CONSTRAINTS[:3], list(SMALL["region"]), a, None)]
+                  if _meets(SMALL_CONSTRAINTS[:3], _scopes(SMALL), a, None)]
     assert len(everything) > len(enum), "the case must include 2015/16 draws with no 2016/17 completion"
 
 
-def test_small_case_frequencies_match_the_stated_scheme():
-    enum = brute_force(SMALL, SMALL_CONSTRAINTS, SMALL_NEVER)
-    expected = {(a15, a16): 1 / len(enum) / len(ext) for a15, ext in enum.items() for a16 in ext}
-    n = 20_000
-    draws = CompletionSampler(SMALL, SMALL_CONSTRAINTS, SMALL_NEVER).draw(n, seed=20261122)
-    got = Counter(outcomes(draws))
-    assert set(got) <= set(expected), "every drawn completion is admissible"
+def _chi2_p(got: Counter, expected: dict[tuple, float], n: int) -> float:
     keys = sorted(expected)
     observed = np.array([got.get(k, 0) for k in keys])
     exp = np.array([expected[k] * n for k in keys])
-    chi2 = float(((observed - exp) ** 2 / exp).sum())
+    return float(stats.chi2.sf(float(((observed - exp) ** 2 / exp).sum()), len(keys) - 1))
+
+
+def test_small_case_frequencies_match_the_two_stage_scheme():
+    enum = brute_force(SMALL, SMALL_CONSTRAINTS, SMALL_NEVER)
+    expected = {(a15, a16): 1 / len(enum) / len(ext) for a15, ext in enum.items() for a16 in ext}
+    n = 20_000
+    draws = CompletionSampler(SMALL, SMALL_CONSTRAINTS, SMALL_NEVER, prior=TWO_STAGE).draw(n, seed=20261122)
+    got = Counter(outcomes(draws))
+    assert set(got) <= set(expected), "every drawn completion is admissible"
     # Fixed seed, so deterministic; a biased sampler gives p ~ 0, a correct one passes with this seed.
-    assert stats.chi2.sf(chi2, len(keys) - 1) > 1e-4, (chi2, len(keys))
+    assert _chi2_p(got, expected, n) > 1e-4
     # 2015/16 alone is uniform among the admissible 2015/16 completions
     per15 = Counter(a15 for a15, _ in got.elements())
     assert max(abs(per15.get(a, 0) / n - 1 / len(enum)) for a in enum) < 5 * np.sqrt(1 / len(enum) / n)
+
+
+def test_small_case_uniform_histories_counts_and_law():
+    enum = brute_force(SMALL, SMALL_CONSTRAINTS, SMALL_NEVER)
+    histories = [(a15, a16) for a15, ext in enum.items() for a16 in ext]
+    s = CompletionSampler(SMALL, SMALL_CONSTRAINTS, SMALL_NEVER)  # the default prior
+    assert s.prior == UNIFORM_HISTORIES
+    assert s.count_histories() == len(histories) > s.count() == len(enum)
+    n = 20_000
+    got = Counter(outcomes(s.draw(n, seed=20261207)))
+    assert set(got) <= set(histories)
+    assert _chi2_p(got, {h: 1 / len(histories) for h in histories}, n) > 1e-4
+    # ... and the two-stage law is rejected by the same draws: the test can tell the priors apart
+    two_stage = {(a15, a16): 1 / len(enum) / len(ext) for a15, ext in enum.items() for a16 in ext}
+    assert _chi2_p(got, two_stage, n) < 1e-6
+
+
+def test_the_priors_differ_where_the_issue_says():
+    # A CCG delegated in 2016/17 but unknown in 2015/16 beside CCGs unknown in both years, 1 newly delegated at
+    # most: its chance of having been delegated in 2015/16 under each prior, from the test's own enumeration.
+    t = table(("K", "North", "unknown", D), ("U1", "North", "unknown", "unknown"),
+              ("U2", "North", "unknown", "unknown"))
+    cs = [Constraint(2015, ENGLAND, D, 0, 1, ("a",), ""), Constraint(2016, ENGLAND, NEWLY_DELEGATED, 0, 1, ("b",), "")]
+    enum = brute_force(t, cs, set())
+    histories = [(a15, a16) for a15, ext in enum.items() for a16 in ext]
+    uniform = sum(a15[0] == D for a15, _ in histories) / len(histories)
+    two_stage = sum(1 / len(enum) for a15 in enum if a15[0] == D)
+    assert abs(uniform - two_stage) > 0.05
+    for prior, want in ((UNIFORM_HISTORIES, uniform), (TWO_STAGE, two_stage)):
+        d = CompletionSampler(t, cs, prior=prior).draw(20_000, seed=11)
+        share = float((d.loc[d["ods_code"] == "K", "level_2015"] == D).mean())
+        assert abs(share - want) < 4 * np.sqrt(want * (1 - want) / 20_000), (prior, share, want)
+
+
+def test_unknown_prior_is_refused():
+    with pytest.raises(ValueError, match="uniform-histories"):
+        CompletionSampler(SMALL, SMALL_CONSTRAINTS, SMALL_NEVER, prior="flat")
 
 
 def test_small_case_draws_are_admissible_and_seeded():
@@ -213,20 +261,20 @@ _STATES = [(a, b) for a in ("unknown", "not_delegated", D, J, GI) for b in ("unk
            if a != D or b in ("unknown", D)]
 _KEYS = [(2015, "North", D), (2015, "South", D), (2015, ENGLAND, D), (2015, ENGLAND, J), (2015, ENGLAND, GIN),
          (2016, ENGLAND, D), (2016, ENGLAND, J), (2016, ENGLAND, GI), (2016, ENGLAND, N),
-         (2016, ENGLAND, NEWLY_DELEGATED)]
+         (2016, ENGLAND, NEWLY_DELEGATED), (2015, "A", GIN), (2015, "A", J)]
 # totals the sampler refuses but the integer programme handles
 _MORE_KEYS = _KEYS + [(2015, "North", J), (2015, "South", GIN), (2016, "North", D), (2016, "South", J),
-                      (2016, "North", NEWLY_DELEGATED), (2016, "South", N)]
+                      (2016, "North", NEWLY_DELEGATED), (2016, "South", N), (2015, "B", D), (2016, "A", J)]
 
 
 def brute_force_bounds(t: pd.DataFrame, cs: list[Constraint], enum: dict[tuple, list[tuple]]) -> list[tuple]:
     """(min, max) count at each constraint's level over every admissible completion."""
     pairs = [(a15, a16) for a15, ext in enum.items() for a16 in ext]
-    regions = list(t["region"])
+    scopes = _scopes(t)
     out = []
     for c in cs:
-        counts = [sum(_counts_towards(c, x, y) for i, (x, y) in enumerate(zip(a15, a16))
-                      if c.scope == ENGLAND or regions[i] == c.scope) for a15, a16 in pairs]
+        counts = [sum(_counts_towards(c, x, y) for i, (x, y) in enumerate(zip(a15, a16)) if c.scope in scopes[i])
+                  for a15, a16 in pairs]
         out.append((min(counts), max(counts)))
     return out
 
@@ -235,7 +283,10 @@ def brute_force_bounds(t: pd.DataFrame, cs: list[Constraint], enum: dict[tuple, 
 def cases(draw: st.DrawFn, keys: list[tuple] = _KEYS) -> tuple[pd.DataFrame, list[Constraint], set[str]]:
     n = draw(st.integers(2, 4))
     regions = ["North", "South"] + [draw(st.sampled_from(["North", "South"])) for _ in range(n - 2)]
-    rows = [(f"C{i}", regions[i], *draw(st.sampled_from(_STATES))) for i in range(n)]
+    # area teams A and B, each within one region (as area teams are)
+    rows = [(f"C{i}", regions[i], *draw(st.sampled_from(_STATES)),
+             {0: "A", 1: "B"}.get(i) or draw(st.sampled_from(["A" if regions[i] == "North" else "B", ""])))
+            for i in range(n)]
     keys = draw(st.lists(st.sampled_from(keys), min_size=1, max_size=4, unique=True))
     cs = []
     for year, scope, level in keys:
@@ -259,7 +310,9 @@ def test_sampler_and_integer_programme_agree_with_brute_force(case):
         return
     s = CompletionSampler(t, cs, never)
     assert s.count() == len(enum)
+    assert s.count_histories() == sum(len(ext) for ext in enum.values())
     assert violations(t, cs, never, s.draw(20, seed=3)) == []
+    assert violations(t, cs, never, CompletionSampler(t, cs, never, prior=TWO_STAGE).draw(20, seed=3)) == []
     bounds = totals.implied_bounds(t, cs, never)
     got = list(zip(bounds["known"] + bounds["min_unknown_at_level"], bounds["known"] + bounds["max_unknown_at_level"]))
     assert got == brute_force_bounds(t, cs, enum)
@@ -290,9 +343,14 @@ def real(atlas) -> tuple[pd.DataFrame, list[Constraint], set[str]]:
 
 def test_every_real_draw_meets_every_constraint_and_keeps_known_levels(real):
     t, cs, never = real
-    s = CompletionSampler(t, cs, never)
-    draws = s.draw(200, seed=2026)
-    assert violations(t, cs, never, draws) == []
+    assert {(c.year, c.scope) for c in cs} >= {(2015, "Surrey and Sussex"), (2016, ENGLAND)}
+    for prior in (UNIFORM_HISTORIES, TWO_STAGE):
+        s = CompletionSampler(t, cs, never, prior=prior)
+        draws = s.draw(200, seed=2026)
+        assert violations(t, cs, never, draws) == [], prior
+        # 63 delegated in 2015/16 in every draw; no CCG without a role in 2016/17 (no source reports one)
+        assert (draws[draws["level_2015"] == D].groupby("completion").size() == 63).all()
+        assert not (draws["level_2016"] == N).any()
     assert s.count() > 10 ** 50  # far too many to enumerate: the reason for the exact sampler
 
 

@@ -234,11 +234,11 @@ def _counts_towards(c: Constraint, l15: str, l16: str) -> bool:
 
 
 def meets_totals(table: pd.DataFrame, completion: pd.DataFrame, cs: list[Constraint]) -> list[str]:
-    m = completion.merge(table[["ods_code", "region", "level_2015", "level_2016"]], on="ods_code",
+    m = completion.merge(table[["ods_code", "region", "area_team", "level_2015", "level_2016"]], on="ods_code",
                          suffixes=("", "_given"))
     wrong = [c.describe() for c in cs if not c.lo <= sum(
-        _counts_towards(c, a, b) for a, b, r in zip(m["level_2015"], m["level_2016"], m["region"])
-        if c.scope in (ENGLAND, r)) <= c.hi]
+        _counts_towards(c, a, b) for a, b, r, t in zip(m["level_2015"], m["level_2016"], m["region"], m["area_team"])
+        if c.scope in (ENGLAND, r, t)) <= c.hi]
     for year in (2015, 2016):
         given, got = m[f"level_{year}_given"], m[f"level_{year}"]
         if (~given.isin(["unknown", "not_delegated"]) & (given != got)).any():

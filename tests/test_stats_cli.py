@@ -33,14 +33,14 @@ def at_level(year: int, level: str, l15: pd.Series, l16: pd.Series) -> pd.Series
 
 def problems(table: pd.DataFrame, draws: pd.DataFrame) -> list[str]:
     """Every published total, known level and stated rule that a written draw breaks."""
-    given = table[["ods_code", "region", "level_2015", "level_2016"]].rename(
+    given = table[["ods_code", "region", "area_team", "level_2015", "level_2016"]].rename(
         columns={"level_2015": "given_2015", "level_2016": "given_2016"})
     m = draws.merge(given, on="ods_code", how="left", validate="many_to_one")
     out = []
     for c in totals.read_constraints():
         hit = at_level(c.year, c.level, m["level_2015"], m["level_2016"])
-        if c.scope != ENGLAND:
-            hit &= m["region"] == c.scope
+        if c.scope != ENGLAND:  # a region, or an area team (Surrey and Sussex's "did not apply")
+            hit &= (m["region"] == c.scope) | (m["area_team"] == c.scope)
         counts = hit.groupby(m["completion"]).sum()
         if not counts.between(c.lo, c.hi).all():
             out.append(f"{c.describe()}: counts {sorted(set(counts))}")
@@ -95,6 +95,36 @@ def test_json_has_every_statistic_with_the_stable_names(written):
         assert s["verdict"]["code"] in ("holds", "most", "depends", "not_run", "untested")
         assert s["verdict"]["words"]
     assert out["headline"].endswith(".")
+
+
+def test_json_states_the_prior_and_every_open_ccg_years_shares(written, atlas):
+    out, _, _ = written
+    assert out["prior"]["name"] == "uniform-histories" and "equally likely" in out["prior"]["description"]
+    t = atlas.table
+    for year in (2015, 2016):  # every open CCG-year of the filter (England) has shares adding to 1, exactly counted
+        open_ = set(t.loc[t[f"level_{year}"].isin(["unknown", "not_delegated"]), "ods_code"])
+        got = {ods for ods, years in out["shares"].items() if str(year) in years}
+        assert got == open_, year
+        for ods in open_:
+            entry = out["shares"][ods][str(year)]
+            assert entry["exact"] is True and abs(sum(entry["levels"].values()) - 1) < 1e-3
+    not_delegated = t.loc[t["level_2015"] == "not_delegated", "ods_code"].iloc[0]
+    assert D not in out["shares"][not_delegated]["2015"]["levels"]
+
+
+def test_prior_flag_changes_the_draws_and_is_stated(atlas_dir, capsys):
+    shares = {}
+    for prior in ("two-stage", "uniform-histories"):
+        code, out, _ = run(["--year", "2015", "--region", "London", "--completions", "10", "--json",
+                            "--prior", prior, "--atlas", str(atlas_dir)], capsys)
+        assert code == 0
+        js = json.loads(out)
+        assert js["prior"]["name"] == prior
+        shares[prior] = js["shares"]
+        assert 0 < len(js["shares"]) <= 32  # London's open CCGs only: the filter's
+    assert shares["two-stage"] != shares["uniform-histories"]
+    code, _, err = run(["--year", "2015", "--prior", "flat", "--atlas", str(atlas_dir)], capsys)
+    assert code == 2 and "uniform-histories" in err
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

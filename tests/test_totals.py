@@ -3,6 +3,7 @@ rule: on the real totals and atlas, and on small constructed tables with answers
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pandas as pd
@@ -34,8 +35,8 @@ def real_totals() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def real_constraints(real_totals: pd.DataFrame) -> list[Constraint]:
-    return totals.constraints_from_totals(real_totals)
+def real_constraints() -> list[Constraint]:
+    return totals.read_constraints()
 
 
 # --- constraints_from_totals ----------------------------------------------------------------------------
@@ -45,30 +46,106 @@ def test_real_constraints_golden(real_constraints):
     # Every range below is checked by hand against cocommissioning_aggregate_counts.csv.
     got = [(c.year, c.scope, c.level, c.lo, c.hi) for c in real_constraints]
     assert got == [
-        (2015, "England", "delegated", 63, 64),  # 63 in operation (3 sources), 64 approved/confirmed (3)
+        (2015, "England", "delegated", 63, 63),  # 63 in operation (3 sources); the 64 approvals are not used
         (2015, "England", "joint", 86, 87),  # DAC Beachcroft 86, HSJ/NHSE/BJGP 87
         (2015, "North", "delegated", 21, 24),  # 24 approved - 1 drop-out - 2 for the Newcastle Gateshead merger
         (2015, "Midlands and East", "delegated", 25, 26),
         (2015, "London", "delegated", 5, 6),
         (2015, "South", "delegated", 7, 8),
+        (2015, "Surrey and Sussex", GREATER_INVOLVEMENT_OR_NONE, 5, 12),  # GPonline: 5 of 12 did not apply
         (2016, "England", "delegated", 114, 115),  # 114 expected / in operation, 115 BJGP
-        (2016, "England", "joint", 68, 68),
-        (2016, "England", "greater_involvement", 26, 26),
+        (2016, "England", "joint", 68, 69),  # BJGP's 68, + the one CCG on which 114 and 115 disagree
+        (2016, "England", "greater_involvement", 26, 27),
+        (2016, "England", "none", 0, 0),  # BJGP's 115 + 68 + 26 = 209, and no source reports one
         (2016, "England", NEWLY_DELEGATED, 51, 52),  # a further 51 (HSJ), 52 authorised (NHSE, Pulse)
     ]
 
 
-def test_disagree_by_one_pairs_become_one_range_with_all_their_sources(real_constraints):
+def test_disagree_by_one_pairs_become_one_range_with_the_sources_used(real_constraints):
     keys = [(c.year, c.scope, c.level) for c in real_constraints]
     assert len(keys) == len(set(keys)), "one constraint per year, scope and level"
     c = by_key(real_constraints)
-    assert set(c[(2015, ENGLAND, "delegated")].sources) == {
-        "HSJ_5082478", "NHSE_2015_02_18", "HSJ_5083057", "HSJ_5084097", "DACB_CASE_STUDY", "HSJ_7003641"}
+    assert set(c[(2015, ENGLAND, "delegated")].sources) == {"HSJ_5084097", "DACB_CASE_STUDY", "HSJ_7003641"}
     assert set(c[(2016, ENGLAND, NEWLY_DELEGATED)].sources) == {"HSJ_7003641", "NHSE_2015_12", "PULSE_2015_12"}
-    for key in [(2015, ENGLAND, "delegated"), (2015, ENGLAND, "joint"), (2016, ENGLAND, "delegated"),
-                (2016, ENGLAND, NEWLY_DELEGATED)]:
+    for key in [(2015, ENGLAND, "joint"), (2016, ENGLAND, "delegated"), (2016, ENGLAND, NEWLY_DELEGATED)]:
         assert c[key].hi - c[key].lo == 1
-        assert "differ by 1" in c[key].note
+    assert "differ by 1" in c[(2016, ENGLAND, NEWLY_DELEGATED)].note
+
+
+def test_2015_delegated_is_the_in_operation_count_and_says_what_64_means(real_constraints):
+    c = by_key(real_constraints)[(2015, ENGLAND, "delegated")]
+    assert (c.lo, c.hi) == (63, 63)
+    assert "not used: 64 (approved, confirmed: HSJ_5082478, NHSE_2015_02_18, HSJ_5083057)" in c.note
+    assert "did not take it up (HSJ_5084097)" in c.note
+
+
+def test_in_operation_figures_make_the_national_range_on_constructed_totals():
+    rows = pd.DataFrame([
+        figure("A", "2015-02", "2015/16", "England", "approved", "delegated", "15"),
+        figure("B", "2015-04", "2015/16", "England", "in_operation", "delegated", "13"),
+        figure("C", "2016-01", "2015/16", "England", "in_operation", "delegated", "14"),
+        figure("D", "2015-03", "2015/16", "England", "confirmed", "delegated", "14"),
+    ])
+    (c,) = totals.constraints_from_totals(rows)
+    # the in-operation 13 and 14 make the range; 14 confirmed agrees and is cited; 15 approved is named unused
+    assert (c.lo, c.hi, c.sources) == (13, 14, ("B", "C", "D"))
+    assert "not used: 15 (approved: A)" in c.note and "2 approved CCG(s) did not take it up (B)" in c.note
+
+
+def test_the_surrey_and_sussex_figure_is_a_lower_bound_on_the_area_team(real_constraints):
+    c = by_key(real_constraints)[(2015, "Surrey and Sussex", GREATER_INVOLVEMENT_OR_NONE)]
+    assert (c.lo, c.hi, c.sources) == (5, 12, ("GPONLINE_1332447",))
+    assert "did not apply" in c.note
+    rows = pd.DataFrame([figure("G", "2015", "2015/16", "Kent area team", "did_not_apply", "none", "3")])
+    (sized,) = totals.constraints_from_totals(rows, scope_sizes={"Kent": 8})
+    (unsized,) = totals.constraints_from_totals(rows, n_ccgs=20)
+    assert (sized.scope, sized.level, sized.lo, sized.hi) == ("Kent", GREATER_INVOLVEMENT_OR_NONE, 3, 8)
+    assert (unsized.lo, unsized.hi) == (3, 20)
+
+
+def _2016_assignments(n: int, cs: list[Constraint]) -> list[tuple[str, ...]]:
+    """Every 2016/17 assignment of n CCGs of unknown level meeting national constraints (own enumeration)."""
+    levels_ = ("delegated", "joint", "greater_involvement", "none")
+    return [a for a in itertools.product(levels_, repeat=n)
+            if all(c.lo <= a.count(c.level) <= c.hi for c in cs if c.year == 2016)]
+
+
+def test_a_partition_with_a_disagreeing_delegated_count_forces_no_unreported_level():
+    # Source P partitions 6 CCGs: 3 delegated, 2 joint, 1 greater involvement (so 0 with no role); source Q
+    # counts 2 delegated in operation. Mixing Q's 2 with P's exact 2 and 1 would force one CCG to no role.
+    rows = pd.DataFrame([
+        figure("P", "2018-01", "2016/17 (April 2016)", "England", "in_operation", "delegated", "3"),
+        figure("P", "2018-01", "2016/17 (April 2016)", "England", "in_operation", "joint", "2"),
+        figure("P", "2018-01", "2016/17 (April 2016)", "England", "in_operation", "greater_involvement", "1"),
+        figure("Q", "2016-10", "2016/17", "England", "in_operation", "delegated", "2"),
+    ])
+    cs = totals.constraints_from_totals(rows, n_ccgs=6)
+    got = by_key(cs)
+    assert [(k[2], c.lo, c.hi) for k, c in got.items()] == [
+        ("delegated", 2, 3), ("joint", 2, 3), ("greater_involvement", 1, 2), ("none", 0, 0)]
+    completions = _2016_assignments(6, cs)
+    for d in (2, 3):  # every delegated count the sources give is admissible, and no completion has no role
+        assert any(a.count("delegated") == d for a in completions), d
+    assert all(a.count("none") == 0 for a in completions)
+    # the mixed reading the sources do not support: with 2 delegated, every completion has one CCG with no role
+    mixed = [Constraint(2016, ENGLAND, "delegated", 2, 3, ("Q", "P"), ""),
+             Constraint(2016, ENGLAND, "joint", 2, 2, ("P",), ""),
+             Constraint(2016, ENGLAND, "greater_involvement", 1, 1, ("P",), "")]
+    forced = [a for a in _2016_assignments(6, mixed) if a.count("delegated") == 2]
+    assert forced and all(a.count("none") == 1 for a in forced)
+
+
+def test_every_row_of_the_totals_file_is_used_or_its_exclusion_stated(real_totals, real_constraints):
+    used = totals.totals_used(real_totals)
+    assert len(used) == len(real_totals) and used["why"].str.len().min() > 10
+    by_row = {(r.source_id, r.period, r.level, str(r["count"])): r for _, r in used.iterrows()}
+    assert by_row[("GPONLINE_1332447", "2015/16", "none", "5")]["used"]
+    assert not by_row[("NHSE_2015_02_18", "2015/16", "delegated", "64")]["used"]
+    assert "63" in by_row[("NHSE_2015_02_18", "2015/16", "delegated", "64")]["why"]
+    assert not by_row[("HSJ_5077706", "2015/16 (intention)", "no_joint_or_delegated", "6")]["used"]
+    assert not by_row[("BMA_COCOMM", "2015/16 and 2016/17", "delegated", "63; +51")]["used"]
+    cited = {s for c in real_constraints for s in c.sources}
+    assert set(used.loc[used["used"], "source_id"]) == cited
 
 
 def test_every_constraint_says_where_it_came_from(real_constraints):
@@ -109,7 +186,6 @@ def test_ignored_rows_and_the_denominator():
         figure("A", "2015-01", "2015/16 (applications)", "England", "applied", "delegated", "77"),
         figure("B", "2017-10", "2017/18", "England", "in_operation", "delegated", "174"),
         figure("C", "n.d.", "2015/16 and 2016/17", "England", "in_operation", "delegated", "63; +51"),
-        figure("D", "2015", "2015/16", "Surrey and Sussex area team", "did_not_apply", "none", "5"),
         figure("E", "2014", "2014 (expressions of interest)", "England", "expressions_of_interest", "any", "196"),
         figure("F", "2016-03", "2016/17 (April 2016)", "England", "in_operation", "joint", "250"),
     ])

@@ -267,7 +267,11 @@ def robust_statistics(
         permutations=KNOWN_PERMUTATIONS, seed=KNOWN_SEED,
         tables=known_tables if known_tables is not None else PermutationTables(max_entries=2))
     codes, order = _draws_in_table_order(table, sampler, draws)
-    pair_i, pair_j = _pairs(swap_groups(ccg_states(table, never), table))
+    states = ccg_states(table, never)
+    area = getattr(sampler, "area", None)
+    if area is not None:  # an area team with a total (Surrey and Sussex): its CCGs swap only among themselves
+        states["region"] = states["region"].where(states["area_team"] != area, states["region"] + " | " + area)
+    pair_i, pair_j = _pairs(swap_groups(states, table))
     prob = _Problem(year, _specs(table, neighbours, mask, tables, int(permutations), int(seed)), codes,
                     pair_i, pair_j, order, table["ods_code"].astype(str).to_numpy())
     known_only = _known_only(known)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard.analysis import PermutationTables
-from dashboard.completions import CompletionSampler
+from dashboard.completions import UNIFORM_HISTORIES, CompletionSampler
 from dashboard.robust.over_completions import robust_statistics
 from dashboard.robust.results import RobustResult
 from dashboard.service import AtlasService, BoundedCache, level_column
@@ -46,17 +46,19 @@ def never_delegated(service: AtlasService) -> frozenset[str]:
     return service.derived("robust.never", lambda: frozenset(newly_authorised_2016(service.atlas.level_rows)))
 
 
-def sampler_for(service: AtlasService, evidence: str = "any") -> CompletionSampler:
-    """The completion sampler of an atlas and evidence choice, built once per service."""
-    return service.derived(f"robust.sampler.{evidence}", lambda: CompletionSampler(
-        evidence_table(service, evidence), constraints_of(service), never_delegated(service)))
+def sampler_for(service: AtlasService, evidence: str = "any", prior: str = UNIFORM_HISTORIES) -> CompletionSampler:
+    """The completion sampler of an atlas, evidence choice and prior, built once per service."""
+    key = f"robust.sampler.{evidence}" if prior == UNIFORM_HISTORIES else f"robust.sampler.{evidence}.{prior}"
+    return service.derived(key, lambda: CompletionSampler(
+        evidence_table(service, evidence), constraints_of(service), never_delegated(service), prior))
 
 
-def draws_for(service: AtlasService, evidence: str, completions: int, seed: int) -> np.ndarray:
+def draws_for(service: AtlasService, evidence: str, completions: int, seed: int,
+              prior: str = UNIFORM_HISTORIES) -> np.ndarray:
     """``sampler_for(...).draw_array(completions, seed)``, cached per service (a few, bounded)."""
     cache = service.derived("robust.draws", lambda: BoundedCache(8))
-    return cache.get_or_make((evidence, int(completions), int(seed)),
-                             lambda: sampler_for(service, evidence).draw_array(int(completions), int(seed)))
+    return cache.get_or_make((evidence, int(completions), int(seed), prior),
+                             lambda: sampler_for(service, evidence, prior).draw_array(int(completions), int(seed)))
 
 
 def results_cache(service: AtlasService) -> BoundedCache[RobustResult]:
@@ -66,8 +68,10 @@ def results_cache(service: AtlasService) -> BoundedCache[RobustResult]:
     return service.derived("robust.cache", lambda: BoundedCache(128))
 
 
-def robust_for(service: AtlasService, state: ViewState, completions: int = 200, seed: int = 1) -> RobustResult:
-    """Robust statistics for a view state's year, filters and evidence; repeated states come from the cache."""
+def robust_for(service: AtlasService, state: ViewState, completions: int = 200, seed: int = 1,
+               prior: str = UNIFORM_HISTORIES) -> RobustResult:
+    """Robust statistics for a view state's year, filters and evidence under a prior (``dashboard.completions.
+    PRIORS``); repeated states come from the cache."""
     key = filters_only(state)
 
     def make() -> RobustResult:
@@ -77,9 +81,11 @@ def robust_for(service: AtlasService, state: ViewState, completions: int = 200, 
             evidence_table(service, key.evidence), service.atlas.neighbours, constraints_of(service), key.year,
             mask=view.mask, never_delegated_2015=never_delegated(service), completions=completions, seed=seed,
             evidence=key.evidence, description=describe(key), filters=filters,
-            sampler=sampler_for(service, key.evidence), draws=draws_for(service, key.evidence, completions, seed),
+            sampler=sampler_for(service, key.evidence, prior),
+            draws=draws_for(service, key.evidence, completions, seed, prior),
             tables=service.derived("robust.permutations", lambda: PermutationTables(max_entries=8)),
             known_tables=service.derived("analysis.permutations", lambda: PermutationTables()))
 
-    return results_cache(service).get_or_make((key, int(completions), int(seed)), make)
+    cache_key = (key, int(completions), int(seed)) + (() if prior == UNIFORM_HISTORIES else (prior,))
+    return results_cache(service).get_or_make(cache_key, make)
 
