@@ -14,7 +14,7 @@ Environment:
   (``EXPORT_WAITERS``).
 - ``WORKER_CONNECTIONS`` (default 1000): connections per worker.
 - ``TIMEOUT`` (default 60 s), ``LOG_LEVEL`` (default ``info``), ``FORWARDED_ALLOW_IPS`` (proxies trusted for
-  ``X-Forwarded-*``; default loopback only), ``MAX_REQUESTS`` (default 5000, 0 to turn off).
+  ``X-Forwarded-*``; default loopback only), ``MAX_REQUESTS`` (default 100000, 0 to turn off).
 - ``REQUEST_TIMEOUT`` and ``CLIENT_TIMEOUT`` are nginx's now (``deploy/nginx.conf``: ``client_header_timeout``,
   ``client_body_timeout``, ``send_timeout``), filled in by ``deploy/serve.py``; gunicorn alone has no such limits.
 - Slide exports: ``EXPORT_QUEUE``, ``EXPORT_WAIT``, ``EXPORT_WAITERS`` (``dashboard/render.py``,
@@ -74,7 +74,9 @@ timeout = int_env("TIMEOUT", 60, 10, 3600)  # a worker silent this long is resta
 graceful_timeout = 30  # time to finish in-flight requests on restart or shutdown
 keepalive = 5  # seconds; keep above 0 so a proxy or browser can reuse connections
 
-max_requests = int_env("MAX_REQUESTS", 5000)  # recycle workers to bound memory growth ...
+# Recycle workers now and then, in case a library leaks; the caches are bounded by bytes (CACHE_MB), so memory does
+# not need frequent recycling, and each recycle starts the worker's caches cold.
+max_requests = int_env("MAX_REQUESTS", 100_000, 0, 10_000_000)
 max_requests_jitter = max_requests // 10  # ... but not all at once
 
 # The request line may hold up to 8190 bytes (a 414 beyond; nginx in front allows 8 KiB as well).
@@ -104,9 +106,13 @@ def on_starting(server) -> None:  # noqa: ANN001
     if not server.cfg.preload_app:
         return
     from dashboard import security
+    from dashboard.shares import shares_for
 
-    count = security.warm(server.app.wsgi())
-    server.log.info("warmed: page served once, %d compressed scripts shared by the workers", count)
+    app = server.app.wsgi()
+    count = security.warm(app)
+    # The share view's exact counting (about 1-1.6 s of CPU) once here, shared copy-on-write by every worker.
+    shares_for(app.extensions["atlas_service"])
+    server.log.info("warmed: page served once, %d compressed scripts and the share view shared by the workers", count)
 
 
 def post_fork(server, worker) -> None:  # noqa: ANN001

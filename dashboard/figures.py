@@ -20,17 +20,24 @@ import plotly.graph_objects as go
 from dashboard import change
 from dashboard.report import NO_CCGS, report_for, set_aside_mask
 from dashboard.service import AtlasService, View, level_codes, transition
+from dashboard.shares import shares_for
 from dashboard.state import ViewState
 from geodata.vocabulary import (
     CHANGE_COLOR,
     CHANGE_LABEL,
     CHANGE_ORDER,
+    DELEGATED,
     FADED_COLOR,
     LEVEL_COLOR,
     LEVEL_LABEL,
     LEVEL_ORDER,
     LEVEL_WORDS,
+    NOT_DELEGATED,
     SET_ASIDE_LABEL,
+    SHARE_BINS,
+    SHARE_COLOR,
+    SHARE_LABEL,
+    SHARE_ORDER,
     YEAR_LABEL,
     level_label,
 )
@@ -45,7 +52,7 @@ LEGEND_PX = 200  # width of the map's legend column on wide screens (entries wra
 LINE_COLOR, SELECTED_COLOR = "#ffffff", "#111111"
 LINE_WIDTH, SELECTED_WIDTH = 0.5, 3.0
 FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif"
-N_LEGEND = max(len(LEVEL_ORDER), len(CHANGE_ORDER))
+N_LEGEND = max(len(LEVEL_ORDER), len(CHANGE_ORDER), len(SHARE_ORDER))
 
 # Trace indices in the map figure, which Patch updates address.
 T_CCG, T_TEAMS, T_REGIONS, T_INFERRED, T_CLUSTERS, T_LEGEND = 0, 1, 2, 3, 4, 5
@@ -59,7 +66,38 @@ CLUSTER_SIZE, CLUSTER_RING = 17, 4  # pixels: a cluster mark's diameter and the 
 def palette(state: ViewState) -> tuple[tuple[str, ...], dict[str, str], dict[str, str]]:
     if state.view == "change":
         return CHANGE_ORDER, CHANGE_LABEL, CHANGE_COLOR
+    if state.view == "share":
+        return SHARE_ORDER, SHARE_LABEL, SHARE_COLOR
     return LEVEL_ORDER, LEVEL_LABEL, LEVEL_COLOR
+
+
+def categories(view: View) -> np.ndarray:
+    """What the map colours each CCG by, as positions in the view's palette order: the view's own categories,
+    or in the share view each CCG's share bin (:func:`share_categories`)."""
+    return share_categories(view) if view.state.view == "share" else view.category
+
+
+def share_categories(view: View) -> np.ndarray:
+    """Per CCG, its position in SHARE_ORDER for the view's year: known delegated, known not delegated, or (an
+    open CCG-year) the bin of its share of admissible histories in which it was delegated (dashboard/shares.py).
+
+    A "not delegated, level not stated" CCG is open for its lower level only: it is known not delegated here."""
+    year = view.state.year
+    table = shares_for(view.service, view.state.evidence)
+    open_ = table[(table["year"] == year)]
+    delegated = open_[open_["level"] == DELEGATED].set_index("ods_code")["share"]
+    open_codes = set(open_["ods_code"])
+    index = {c: i for i, c in enumerate(SHARE_ORDER)}
+    out = np.empty(len(view.table), dtype=np.int64)
+    for i, (ods, level) in enumerate(zip(view.table["ods_code"], view.levels(year))):
+        if level == DELEGATED:
+            out[i] = index["known_delegated"]
+        elif ods in open_codes and level != NOT_DELEGATED:
+            share = float(delegated.get(ods, 0.0))
+            out[i] = index[next(key for key, low in SHARE_BINS if share >= low)]
+        else:
+            out[i] = index["known_not_delegated"]
+    return out
 
 
 def discrete_colorscale(colors: list[str]) -> list[list[object]]:
@@ -100,8 +138,9 @@ def map_arrays(view: View) -> MapArrays:
     """The per-CCG arrays and legend of the map for one view (what a Patch re-sends)."""
     state = view.state
     order, labels, colors = palette(state)
-    if state.view == "change":
-        counts = np.bincount(view.category[view.mask], minlength=len(order))
+    category = categories(view)
+    if state.view != "level":
+        counts = np.bincount(category[view.mask], minlength=len(order))
         names = [f"{labels[c]}: {int(counts[i])}" for i, c in enumerate(order)]
     else:  # the view's report: set-aside levels are counted apart from "no source found" (their dot's entry)
         rows = {r.key: r for r in report_for(view.service, state).rows}
@@ -119,7 +158,7 @@ def map_arrays(view: View) -> MapArrays:
     slots = [colors[c] for c in order] + [colors[order[-1]]] * pad  # same z range in every view
     selected = view.selected
     return MapArrays(
-        z=view.category.tolist(),
+        z=category.tolist(),
         colorscale=discrete_colorscale(slots),
         # a selected CCG outside the filter is drawn in full too, so its outline (and level) can be seen
         opacity=np.where(view.mask | selected, IN_OPACITY, OUT_OPACITY).tolist(),
@@ -265,6 +304,8 @@ def map_figure(view: View, clusters: pd.DataFrame | None = None, height: int = 6
 def legend_title(state: ViewState) -> str:
     if state.view == "change":
         return "<b>Change 2015/16 to 2016/17</b><br>CCGs in filter"
+    if state.view == "share":
+        return f"<b>Delegated {YEAR_LABEL[state.year]}?</b><br>CCGs in filter"
     return f"<b>Level {YEAR_LABEL[state.year]}</b><br>CCGs in filter"
 
 

@@ -74,7 +74,8 @@ def controls(service: AtlasService, state: ViewState) -> html.Div:
             group=True),
         _control("Colour the map by", dcc.RadioItems(
             id="view", value=state.view, inline=True, className="radio",
-            options=[{"label": "Level", "value": "level"}, {"label": "Change 2015→2016", "value": "change"}]),
+            options=[{"label": "Level", "value": "level"}, {"label": "Change 2015→2016", "value": "change"},
+                     {"label": "Unknowns: share delegated", "value": "share"}]),
             group=True),
         _control("Region", dcc.Dropdown(
             id="region", multi=True, value=list(state.regions), placeholder="All regions",

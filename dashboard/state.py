@@ -18,7 +18,7 @@ import pandas as pd
 from geodata.vocabulary import EVIDENCE_CHOICES
 
 YEARS = (2015, 2016)
-VIEWS = ("level", "change")
+VIEWS = ("level", "change", "share")  # share: ../shared/CONTRACT.md
 MAX_ITEMS = 250  # more values than CCGs is never a real view
 MAX_TEXT = 200
 QUERY_KEYS = ("year", "area_team", "region", "imd", "ccg", "view", "evidence",  # ../shared/CONTRACT.md
@@ -203,7 +203,7 @@ def normalise(vocab: Vocabulary, year: object = 2016, area_teams: object = (), r
 
     v = view if view in VIEWS else None
     if v is None:
-        notices.append(Notice("view", _short(view), "use 'level' or 'change'"))
+        notices.append(Notice("view", _short(view), "use 'level', 'change' or 'share'"))
         v = "level"
     ev = evidence if evidence in EVIDENCE else None
     if ev is None:

@@ -11,10 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dashboard.report import NO_CCGS, report_for
+from dashboard.report import NO_CCGS, percent, report_for
 from dashboard.service import AtlasService, View, level_codes
+from dashboard.shares import shares_for
 from geodata.table_export import claim_words, flat_table, split_sources
-from geodata.vocabulary import LEVEL_LABEL, LEVEL_ORDER, YEAR_LABEL, YEARS
+from geodata.totals import GREATER_INVOLVEMENT_OR_NONE
+from geodata.vocabulary import LEVEL_LABEL, LEVEL_ORDER, LEVEL_WORDS, YEAR_LABEL, YEARS
+
+#: The sampler's level for 2015/16's lower levels, which no published total separates.
+GROUP_WORDS = {GREATER_INVOLVEMENT_OR_NONE: "greater involvement or no role"}
 
 
 def level_counts(view: View) -> pd.DataFrame:
@@ -83,6 +88,20 @@ def details(service: AtlasService, code: str) -> dict[str, object] | None:
         "imd": f"{r['imd_score']:.1f}, rank {r['imd_rank']} of 209, quintile {r['imd_quintile']}",
         "population": f"{int(r['population']):,} (ONS mid-2015)",
         "years": [(YEAR_LABEL[y], LEVEL_LABEL[r[f'level_{y}']], split_sources(r[f"source_{y}"]),
-                   claim_words(r[f"claim_{y}"], r[f"source_{y}"], y)) for y in YEARS],
+                   claim_words(r[f"claim_{y}"], r[f"source_{y}"], y) or share_words(service, r["ods_code"], y))
+                  for y in YEARS],
         "neighbours": [table.at[c, "ccg_name"] for c in service.atlas.neighbours.get(code, [])],
     }
+
+
+def share_words(service: AtlasService, ods: str, year: int) -> str:
+    """For a CCG-year no source states: what the published totals allow it to have been, as shares of the
+    admissible histories under the default prior ('' for a stated level). Not a prediction, and said so."""
+    table = shares_for(service)
+    rows = table[(table["ods_code"] == ods) & (table["year"] == year)].sort_values("share", ascending=False)
+    if rows.empty:
+        return ""
+    parts = [f"{GROUP_WORDS.get(r.level, LEVEL_WORDS.get(r.level, r.level))} in "
+             f"{percent(round(r.share * 10_000), 10_000)}" for r in rows.itertuples() if r.share > 0]
+    return ("no source states it; of the histories the published totals allow (each equally likely), it is "
+            + ", ".join(parts) + " of them: a consequence of the totals, not a prediction")

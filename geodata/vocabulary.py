@@ -139,3 +139,29 @@ def level_column(year: int, evidence: str = "any") -> str:
 
 def level_label(level: str) -> str:
     return LEVEL_LABEL.get(level, level)
+
+
+# --- the share view: what the published totals allow each unknown CCG to have been --------------------------
+
+#: ``view=share`` colours known levels as known, and each open CCG-year by the share of admissible histories
+#: (under the stated prior) in which it was delegated, in four bins: a consequence of the totals, not a prediction.
+SHARE_ORDER: tuple[str, ...] = ("known_delegated", "share_75", "share_50", "share_25", "share_0",
+                                "known_not_delegated")
+SHARE_BINS: tuple[tuple[str, float], ...] = (("share_75", 0.75), ("share_50", 0.5), ("share_25", 0.25),
+                                             ("share_0", 0.0))
+SHARE_LABEL: dict[str, str] = {
+    "known_delegated": "Known: delegated",
+    "share_75": "Unknown: delegated in 75–100% of admissible histories",
+    "share_50": "Unknown: delegated in 50–75%",
+    "share_25": "Unknown: delegated in 25–50%",
+    "share_0": "Unknown: delegated in under 25%",
+    "known_not_delegated": "Known: not delegated",
+}
+SHARE_COLOR: dict[str, str] = {  # purples by lightness (CIE L* 38, 50, 62, 86) between the known levels' colours
+    "known_delegated": LEVEL_COLOR[DELEGATED],
+    "share_75": "#624D95",
+    "share_50": "#816BB2",
+    "share_25": "#A08CC9",
+    "share_0": "#DED2F3",
+    "known_not_delegated": LEVEL_COLOR[NOT_DELEGATED],
+}
