@@ -4,7 +4,7 @@ The map figure carries the CCG polygons (about 185 kB compressed as GeoJSON), th
 (another 30 kB) and, beneath them, England in the faded tone (34 kB). All of them are made of the same CCG
 edges, and every edge is shared by two CCGs. Here each edge is kept once: the CCG rings are cut into arcs at the
 points where three or more edges meet, each arc is stored once as integer steps of 1e-5 degrees (the grid the build
-rounds the web geometry to, ``geodata.geometry.GRID_DEG``), and polygons and borders become lists of arc numbers,
+rounds the web geometry to, ``geodata.store.GRID_DEG``), and polygons and borders become lists of arc numbers,
 as in TopoJSON (``~i`` is arc ``i`` reversed). The arcs are then sent in steps of 1e-4 degrees (``WEB_SCALE``:
 at most 6 m east-west and 11 m north-south, a thirtieth of the 300 m the build simplifies the boundaries by, and
 less than a pixel at any zoom the page frames); as neighbours share the very same arcs, rounding them leaves no
@@ -34,7 +34,7 @@ from flask import Response, abort
 from dashboard import compression
 from dashboard.headers import IMMUTABLE
 from dashboard.service import AtlasService
-from geodata.geometry import GRID_DEG
+from geodata.store import GRID_DEG
 
 FORMAT = "atlas-topology/1"
 SCALE = round(1 / GRID_DEG)  # integer steps per degree of the build's web geometry

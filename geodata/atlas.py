@@ -18,8 +18,7 @@ from typing import Any
 import pandas as pd
 
 from geodata import store
-from geodata.build import TABLE_COLUMNS, atlas_dir
-from geodata.store import AtlasDamaged, AtlasMissing
+from geodata.store import TABLE_COLUMNS, AtlasDamaged, AtlasMissing, atlas_dir
 
 __all__ = ["Atlas", "AtlasDamaged", "AtlasMissing", "read_atlas"]
 

@@ -20,18 +20,11 @@ import pandas as pd
 
 from geodata import geometry, levels, sources, store, totals
 from geodata.sources import SourceError
+from geodata.store import DEFAULT_ATLAS_DIR, TABLE_COLUMNS, atlas_dir  # noqa: F401  (re-exported: build.atlas_dir)
 
-DEFAULT_ATLAS_DIR = sources.PROJECT_ROOT / "build" / "atlas"
 PROJECT_LEVELS = sources.PROJECT_ROOT / "geodata" / "levels.csv"
 MERGED_CCG = {"13T": ("00F", "00G", "00H")}  # Newcastle Gateshead, formed 1 April 2015
 
-TABLE_COLUMNS = [
-    "ccg_code", "ods_code", "ccg_name", "area_team", "area_team_code", "area_team_ods", "region",
-    "local_office", "local_office_code", "local_office_2016", "imd_score", "imd_rank", "imd_quintile",
-    "population", "level_2015", "level_2016", "source_2015", "source_2016", "evidence_2015", "evidence_2016",
-    "claim_2015", "claim_2016", "level_2015_approved", "level_2016_approved", "level_2015_operating",
-    "level_2016_operating", "ccg13_codes", "lon", "lat",
-]
 EXTRA_ATTRIBUTIONS = [
     "Contains public sector information licensed under the Open Government Licence v3.0 "
     "(ONS and NHS Digital Organisation Data Service lookups).",
@@ -51,15 +44,6 @@ class BuildResult:
     manifest: dict
     reconciliation: pd.DataFrame
     warnings: list[str] = field(default_factory=list)
-
-
-def atlas_dir(path: str | Path | None = None) -> Path:
-    """The atlas link (or folder): the argument, else ``$CCG_ATLAS_DIR``, else ``build/atlas``.
-
-    Made absolute but not resolved: it is usually a link that each build switches (``geodata.store``).
-    """
-    p = Path(path or os.environ.get("CCG_ATLAS_DIR") or DEFAULT_ATLAS_DIR).expanduser()
-    return p.parent.resolve() / p.name
 
 
 def imd_quintile(rank: pd.Series, n: int) -> pd.Series:

@@ -14,8 +14,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from geodata.store import GRID_DEG
+
 SIMPLIFY_TOLERANCE_M = 300.0  # metres in EPSG:27700; the source is already generalised to 200 m
-GRID_DEG = 1e-5  # coordinate precision of the web layer (about 1 m)
 
 
 def neighbour_pairs(geoms: Sequence[shapely.Geometry]) -> set[tuple[int, int]]:

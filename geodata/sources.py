@@ -14,9 +14,12 @@ import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import pandas as pd
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCES = PROJECT_ROOT.parent / "shared" / "data" / "raw"
@@ -129,6 +132,8 @@ def read_boundaries(root: Path) -> gpd.GeoDataFrame:
     for sidecar in (".dbf", ".shx", ".prj"):  # without them GDAL reads no attributes or CRS, quietly
         _path(root, str(Path(CCG_BOUNDARIES).with_suffix(sidecar)))
     with reading(p):
+        import geopandas as gpd  # only the build reads shapefiles: serving the page never loads geopandas
+
         gdf = gpd.read_file(p)
     require_columns(gdf, ["ccg15cd", "ccg15nm"], p)
     require_unique(gdf, "ccg15cd", p)

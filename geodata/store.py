@@ -26,6 +26,31 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+#: The project folder (this file is geodata/store.py) and the default atlas link in it.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ATLAS_DIR = PROJECT_ROOT / "build" / "atlas"
+#: Coordinate precision of the atlas's web geometry (about 1 m): the build rounds to it, the page's topology
+#: (dashboard/map_geometry.py) relies on it.
+GRID_DEG = 1e-5
+#: The atlas table's columns, in order: what a build writes and what loading requires.
+TABLE_COLUMNS = [
+    "ccg_code", "ods_code", "ccg_name", "area_team", "area_team_code", "area_team_ods", "region",
+    "local_office", "local_office_code", "local_office_2016", "imd_score", "imd_rank", "imd_quintile",
+    "population", "level_2015", "level_2016", "source_2015", "source_2016", "evidence_2015", "evidence_2016",
+    "claim_2015", "claim_2016", "level_2015_approved", "level_2016_approved", "level_2015_operating",
+    "level_2016_operating", "ccg13_codes", "lon", "lat",
+]
+
+
+def atlas_dir(path: str | Path | None = None) -> Path:
+    """The atlas link (or folder): the argument, else ``$CCG_ATLAS_DIR``, else ``build/atlas``.
+
+    Made absolute but not resolved: it is usually a link that each build switches (``geodata.store``).
+    """
+    p = Path(path or os.environ.get("CCG_ATLAS_DIR") or DEFAULT_ATLAS_DIR).expanduser()
+    return p.parent.resolve() / p.name
+
+
 FILES_MANIFEST = "files.json"
 BUILD_PREFIX = ".atlas-"
 #: A build's temporary folder this old is stale whatever its name says (a build takes a minute; this also covers
