@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from geodata.csv_safe import safe_frame
-from geodata.table_export import SET_ASIDE, SET_ASIDE_LABEL, STATUS_LABEL, columns
+from geodata.table_export import SET_ASIDE, SET_ASIDE_LABEL, SHARE_COLUMNS, STATUS_LABEL, columns
 from geodata.vocabulary import CLAIM_LABEL, EVIDENCE_LABEL, LEVEL_LABEL, LEVEL_ORDER
 
 DESCRIPTOR = "datapackage.json"
@@ -45,7 +45,7 @@ def _slots(frame: pd.DataFrame) -> int:
 def schema(frame: pd.DataFrame) -> dict[str, object]:
     """The Table Schema of a download frame: every column described, in file order."""
     fields = []
-    for col in columns(_slots(frame)):
+    for col in columns(_slots(frame), shares=SHARE_COLUMNS[0] in frame.columns):
         f: dict[str, object] = {"name": col.name, "type": col.type, "title": col.title,
                                 "description": col.description}
         constraints = dict(col.extra.get("constraints", {}))  # type: ignore[call-overload]

@@ -224,8 +224,24 @@ def _year_columns(y: int, slots: int) -> list[Column]:
     return cols
 
 
-def columns(slots: int) -> list[Column]:
-    """Every column of a download with ``slots`` source column pairs per year, in file order."""
+#: What the page's downloads add after the atlas's columns: each open CCG-year's share of admissible histories
+#: delegated (counted by the dashboard's sampler, which ``geodata`` does not import, so ``export-csv`` has none).
+SHARE_COLUMNS = [f"share_delegated_{y}" for y in YEARS]
+
+
+def share_columns() -> list[Column]:
+    """The share columns' descriptions (see :data:`SHARE_COLUMNS`)."""
+    return [Column(f"share_delegated_{y}", "number", f"Share delegated {period}",
+                   f"For a {period} level no source states (or one the evidence choice sets aside): the share of the "
+                   "admissible two-year histories (every history that meets the published totals and the stated "
+                   "rules, each equally likely) in which the CCG was delegated. A consequence of the totals, not a "
+                   "prediction. Empty where the level is stated.", extra={"constraints": {"minimum": 0, "maximum": 1}})
+            for y, period in YEAR_LABEL.items()]
+
+
+def columns(slots: int, shares: bool = False) -> list[Column]:
+    """Every column of a download with ``slots`` source column pairs per year (and the share columns when
+    ``shares``), in file order."""
     evidence = "; ".join(f"{k} = {v}" for k, v in EVIDENCE_LABEL.items())
     head = [
         Column("ccg_code", "string", "GSS code", "ONS GSS code of the CCG, E38... (2015/2016 set, 209 CCGs)."),
@@ -260,4 +276,4 @@ def columns(slots: int) -> list[Column]:
         Column("lon", "number", "Longitude", "Label point longitude (WGS84)."),
         Column("lat", "number", "Latitude", "Label point latitude (WGS84)."),
     ]
-    return head + [c for y in YEARS for c in _year_columns(y, slots)] + tail
+    return head + [c for y in YEARS for c in _year_columns(y, slots)] + tail + (share_columns() if shares else [])

@@ -226,11 +226,16 @@ def test_page_zip_validates_and_holds_the_csv_of_the_view(dash_app, atlas_dir, t
     assert page_csv.status_code == 200 and page_csv.get_data(as_text=True) == zipped
     rows = _read(zipped)
     assert len(rows) == desc["view"]["rows"] == 32 and set(rows["region"]) == {"London"}
-    # The command line writes the same rows for the same evidence choice.
     out = tmp_path / "all.csv"
     assert main(["--atlas", str(atlas_dir), "export-csv", str(out), "--evidence", "approved"]) == 0
     everyone = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("ccg_code", drop=False)
-    assert everyone.loc[rows["ccg_code"]].reset_index(drop=True).equals(rows)
+    # The command line writes the same rows for the same evidence choice; the page adds the sampler's shares.
+    shares = [c for c in rows.columns if c.startswith("share_delegated_")]
+    assert shares == ["share_delegated_2015", "share_delegated_2016"]
+    assert everyone.loc[rows["ccg_code"]].reset_index(drop=True).equals(rows.drop(columns=shares))
+    stated = rows["level_2016_status"] == "known"
+    assert (rows.loc[stated, "share_delegated_2016"] == "").all()
+    assert (rows.loc[~stated, "share_delegated_2016"] != "").all()
 
 
 def test_downloads_refuse_a_view_they_cannot_make(dash_app) -> None:  # noqa: ANN001
