@@ -454,7 +454,8 @@ def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT,
     map_w, map_h = map_x1 - map_x0, body_bottom - body_top
     # A slide shows the filter only (its panel counts a selected CCG outside it as not shown), so such a CCG is in
     # the neutral tone here, unlike on the page, where it is drawn in full to show the selection.
-    fig = go.Figure(data=slide_map.map_traces(view, s, clusters))
+    fig = go.Figure()
+    slide_map.add_layers(fig, slide_map.map_traces(view, s, clusters))
     # Framed like the page frames a filter (the same bounds and formula), for the slide's map size.
     shown_bounds = figures.filter_bounds(view)
     center, zoom = figures.fit_view(shown_bounds, round(map_w), round(map_h))
@@ -556,7 +557,7 @@ def _map_extras(view: View, fig: go.Figure, cv: _Canvas, frame: MapFrame, shown_
         center, zoom = figures.fit_view(slide_inset.london_bounds(service), round(x1 - x0), round(y1 - y0 - strip),
                                         pad=0.94)
         inset_frame = MapFrame(*map_box, center["lon"], center["lat"], zoom)
-        fig.add_traces(slide_inset.inset_traces(view, s, clusters))
+        slide_map.add_layers(fig, slide_inset.inset_traces(view, s, clusters))
         fig.update_layout(geo2=slide_map.geo_layout(inset_frame, cv.w, cv.h, bgcolor="#ffffff"))
         cv.rect(x0, y0, x1, y0 + strip, fill="#ffffff")
         cv.text([f"<b>{slide_inset.LONDON}</b>"], x0 + 8 * s, y0 + strip / 2, INSET_LABEL_PX * s, valign="middle")

@@ -68,18 +68,18 @@ def london_bounds(service: AtlasService) -> list[float]:
     return _london_geo(service)["bounds"]
 
 
-def inset_traces(view: View, scale: float, clusters: pd.DataFrame | None = None) -> list[go.BaseTraceType]:
+def inset_traces(view: View, scale: float, clusters: pd.DataFrame | None = None) -> list:
     """London's CCGs for the ``geo2`` subplot, drawn as the main map draws them (same z, colour scale, fading and
     outlines, :func:`dashboard.slide_map.ccg_traces`) over London in the faded tone, the London border, the
     inferred-level dots, any cluster marks and the selection's outlines. The border comes first: a geo subplot
     whose first trace is a choropleth would make plotly fetch its base topojson (see :mod:`dashboard.slide_map`)."""
-    from dashboard.slide_map import base_trace, ccg_traces, cluster_marks, oriented
+    from dashboard.slide_map import as_floats, base_trace, ccg_traces, cluster_marks, oriented
 
     service = view.service
     geo = _london_geo(service)
     table = view.table
-    lon, lat = geo["border"]
-    traces: list[go.BaseTraceType] = [
+    lon, lat = (as_floats(c) for c in geo["border"])
+    traces: list = [  # traces and (choropleth, GeoJSON) pairs, for slide_map.add_layers
         go.Scattergeo(lon=lon, lat=lat, mode="lines", geo="geo2", hoverinfo="skip", showlegend=False,
                       line={"color": "#000000", "width": 2.0 * scale}, name="London border"),
         base_trace(service.derived("slide_london_oriented", lambda: oriented(geo["outline"]["geometry"])), "geo2",
@@ -121,7 +121,10 @@ def selection_traces(view: View, scale: float, subplot: str = "geo", only: np.nd
             a, b = _rings(f["geometry"])
             lon += a
             lat += b
-    return [go.Scattergeo(lon=lon, lat=lat, mode="lines", geo=subplot, hoverinfo="skip", showlegend=False,
+    from dashboard.slide_map import as_floats
+
+    lon_a, lat_a = as_floats(lon), as_floats(lat)
+    return [go.Scattergeo(lon=lon_a, lat=lat_a, mode="lines", geo=subplot, hoverinfo="skip", showlegend=False,
                           name=name, line={"color": color, "width": width * scale * (0.6 if thin else 1.0)})
             for name, color, width in (("selected (casing)", CASING_COLOR, 7.0),
                                        ("selected outline", OUTLINE_COLOR, 4.0))]

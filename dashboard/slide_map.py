@@ -35,6 +35,7 @@ from geodata.vocabulary import FADED_COLOR
 # Trace indices of the main map (subplot "geo"). The first is a scattergeo (see the module's docstring); plotly
 # draws every choropleth beneath every scattergeo of the same subplot, whatever their order in the figure.
 S_TEAMS, S_BASE, S_FADED, S_CCG, S_REGIONS, S_INFERRED, S_CLUSTERS = 0, 1, 2, 3, 4, 5, 6
+Layer = tuple[go.Choropleth, dict]  # a choropleth and its GeoJSON, which add_layers sets once the trace is added
 HIDDEN_BASE = {f"show{layer}": False for layer in
                ("land", "coastlines", "countries", "lakes", "ocean", "rivers", "subunits", "frame")}
 
@@ -77,15 +78,32 @@ def oriented(geometry: dict) -> dict:
     return dict(mapping(MultiPolygon(parts)))
 
 
-def base_trace(geometry: dict, subplot: str, name: str) -> go.Choropleth:
+def base_trace(geometry: dict, subplot: str, name: str) -> Layer:
     """One polygon (clockwise, :func:`oriented`) filled in FADED_COLOR beneath the CCGs, as on the page: what shows
     through the CCGs' IN_OPACITY and between them."""
     geojson = {"type": "FeatureCollection",
                "features": [{"type": "Feature", "id": name, "properties": {}, "geometry": geometry}]}
-    return go.Choropleth(geojson=geojson, featureidkey="id", locations=[name], z=[0], zmin=0, zmax=1,
+    return go.Choropleth(featureidkey="id", locations=[name], z=[0], zmin=0, zmax=1,
                          colorscale=[[0, FADED_COLOR], [1, FADED_COLOR]], showscale=False, geo=subplot,
                          marker={"line": {"width": 0, "color": FADED_COLOR}}, hoverinfo="skip", name=name,
-                         showlegend=False)
+                         showlegend=False), geojson
+
+
+def add_layers(fig: go.Figure, layers: Sequence[Layer | go.BaseTraceType]) -> None:
+    """Add traces to the figure, each choropleth's geometry only after it is in the figure: plotly deep-copies and
+    validates a trace's properties when it is added (about 0.5 s for the CCGs' GeoJSON), not when one is set."""
+    items = [layer if isinstance(layer, tuple) else (layer, None) for layer in layers]
+    start = len(fig.data)
+    fig.add_traces([trace for trace, _ in items])
+    for i, (_, geojson) in enumerate(items):
+        if geojson is not None:
+            fig.data[start + i].geojson = geojson
+
+
+def features(geojson: dict, codes: Sequence[str]) -> dict:
+    """The collection's features with these ids, in this order (each choropleth is sent only its own shapes)."""
+    by_id = {f["id"]: f for f in geojson["features"]}
+    return {"type": "FeatureCollection", "features": [by_id[c] for c in codes if c in by_id]}
 
 
 def england_feature(service: AtlasService) -> dict:
@@ -96,9 +114,24 @@ def england_feature(service: AtlasService) -> dict:
     return service.derived("slide_england_oriented", make)
 
 
+def as_floats(values: Sequence[float | None]) -> np.ndarray:
+    """Coordinates with None (a break between lines) as NaN, which plotly sends as null: a float array is validated
+    at numpy speed, a list of ten thousand points one by one (0.3 s a slide)."""
+    return np.array([np.nan if v is None else v for v in values], dtype=float)
+
+
+def borders(service: AtlasService) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """The area teams' and regions' borders as line coordinates, made once per service."""
+    def make() -> tuple:
+        atlas = service.atlas
+        return tuple(tuple(as_floats(c) for c in figures._line_coords(g))
+                     for g in (atlas.area_teams_geojson, atlas.regions_geojson))
+    return service.derived("slide_borders", make)
+
+
 def _lines(lon: Sequence[float | None], lat: Sequence[float | None], subplot: str, color: str, width: float,
            name: str) -> go.Scattergeo:
-    return go.Scattergeo(lon=list(lon), lat=list(lat), mode="lines", geo=subplot, hoverinfo="skip",
+    return go.Scattergeo(lon=lon, lat=lat, mode="lines", geo=subplot, hoverinfo="skip",
                          showlegend=False, name=name, line={"color": color, "width": width})
 
 
@@ -118,8 +151,7 @@ def cluster_marks(view: View, clusters: pd.DataFrame | None, scale: float, subpl
                          hoverinfo="skip", showlegend=False, name="Same-level cluster (p ≤ 0.05)")
 
 
-def ccg_traces(view: View, rows: np.ndarray, subplot: str, geojson: dict, min_line: float = 0.0
-               ) -> list[go.Choropleth]:
+def ccg_traces(view: View, rows: np.ndarray, subplot: str, geojson: dict, min_line: float = 0.0) -> list[Layer]:
     """Two choropleths of the CCGs at positions ``rows`` of the table: those outside the filter in the faded tone
     (the page leaves them at opacity 0 over the faded England beneath; plotly's geo choropleth has one opacity per
     trace, not per CCG), then those in the filter in their level's colour at the page's IN_OPACITY, with the
@@ -128,26 +160,27 @@ def ccg_traces(view: View, rows: np.ndarray, subplot: str, geojson: dict, min_li
     codes = view.table["ccg_code"].to_numpy()
     inside = view.mask[rows]
     out_rows, in_rows = rows[~inside], rows[inside]
+    out_codes, in_codes = codes[out_rows].tolist(), codes[in_rows].tolist()
     faded = go.Choropleth(
-        geojson=geojson, featureidkey="id", locations=codes[out_rows].tolist(), z=[0] * len(out_rows), zmin=0,
+        featureidkey="id", locations=out_codes, z=[0] * len(out_rows), zmin=0,
         zmax=1, colorscale=[[0, FADED_COLOR], [1, FADED_COLOR]], showscale=False, geo=subplot,
         marker={"opacity": 1, "line": {"width": max(figures.LINE_WIDTH, min_line), "color": figures.LINE_COLOR}},
         hoverinfo="skip", name="CCGs outside the filter", showlegend=False)
     shown = go.Choropleth(
-        geojson=geojson, featureidkey="id", locations=codes[in_rows].tolist(), z=[arr.z[i] for i in in_rows],
+        featureidkey="id", locations=in_codes, z=[arr.z[i] for i in in_rows],
         zmin=-0.5, zmax=figures.N_LEGEND - 0.5, colorscale=arr.colorscale, showscale=False, geo=subplot,
         marker={"opacity": figures.IN_OPACITY,
                 "line": {"width": [max(arr.line_width[i], min_line) for i in in_rows],
                          "color": [arr.line_color[i] for i in in_rows]}},
         hoverinfo="skip", name="CCGs", showlegend=False)
-    return [faded, shown]
+    return [(faded, features(geojson, out_codes)), (shown, features(geojson, in_codes))]
 
 
-def map_traces(view: View, scale: float, clusters: pd.DataFrame | None) -> list[go.BaseTraceType]:
-    """The main map's traces (indices S_*): the page's colours, outlines, borders, dots and rings on ``geo``."""
+def map_traces(view: View, scale: float, clusters: pd.DataFrame | None) -> list[Layer | go.BaseTraceType]:
+    """The main map's traces (indices S_*; add them with :func:`add_layers`): the page's colours, outlines,
+    borders, dots and rings on ``geo``."""
     atlas = view.atlas
-    team_lon, team_lat = figures._line_coords(atlas.area_teams_geojson)
-    reg_lon, reg_lat = figures._line_coords(atlas.regions_geojson)
+    (team_lon, team_lat), (reg_lon, reg_lat) = borders(view.service)
     ilon, ilat = figures.inferred_points(view)
     dot_color, dot_name = figures.dot_style(view)
     return [
