@@ -9,8 +9,9 @@ traces on a ``geo`` subplot: SVG paths, so SVG and PDF slides are vector, and a 
 
 Framing: a :class:`dashboard.slide_place.MapFrame` (pixel box, centre, web-Mercator zoom) becomes a geo subplot
 whose domain is the box and whose longitude and latitude ranges are the box's edges in that same projection.
-Plotly fits the range box to the domain; the two have the same Mercator aspect, so plotly's pixel mapping is
-the frame's, and every label, inset and key that :mod:`dashboard.slide_place` places lands where it was meant.
+Plotly fits the range box to the domain and puts ``center`` (the frame's centre) in its middle; the two have the
+same Mercator aspect, so plotly's pixel mapping is the frame's, and every label, inset and key that
+:mod:`dashboard.slide_place` places lands where it was meant (tests/test_slides.py checks it on a render).
 
 Offline: no base layer is drawn (land, coasts, countries, lakes, ocean, rivers, frame all off), and every geo
 subplot's first trace is a ``scattergeo`` line with plain lon/lat: plotly.js fetches its base topojson from a CDN
@@ -60,6 +61,9 @@ def geo_layout(frame: MapFrame, width: float, height: float, bgcolor: str = "rgb
     return {
         **HIDDEN_BASE, "visible": False, "bgcolor": bgcolor, "fitbounds": False,
         "projection": {"type": "mercator", "scale": 1},
+        # plotly puts its centre in the middle of the domain, by default the middle of the ranges in degrees; in
+        # Mercator the frame's middle is a little further north (about 20 px on the England slide)
+        "center": {"lon": frame.lon, "lat": frame.lat},
         "lonaxis": {"range": lon, "showgrid": False}, "lataxis": {"range": lat, "showgrid": False},
         "domain": {"x": [frame.x0 / width, frame.x1 / width], "y": [1 - frame.y1 / height, 1 - frame.y0 / height]},
     }

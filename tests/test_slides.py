@@ -40,6 +40,7 @@ def frame_of(fig) -> MapFrame:  # noqa: ANN001
     x0, y1 = frame.to_px(lon[0], lat[0])
     x1, y0 = frame.to_px(lon[1], lat[1])
     assert np.allclose([x0, y0, x1, y1], meta["map_px"], atol=0.5), ([x0, y0, x1, y1], meta["map_px"])
+    assert (fig.layout.geo.center.lon, fig.layout.geo.center.lat) == (m["lon"], m["lat"])
     return frame
 
 
@@ -295,3 +296,27 @@ def test_change_slide_finding_says_which_years_levels_it_tested(service) -> None
     level = slide.finding_line(service.view(ViewState(year=2016, regions=("London",))))
     assert change == f"2016/17: {level}"
     assert not level.startswith("2016/17")
+
+
+@pytest.mark.browser
+@no_chromium
+def test_rendered_map_lies_where_the_placement_maths_puts_it(service) -> None:  # noqa: ANN001
+    """The slide's geo subplot projects as its MapFrame does (web Mercator at the frame's centre and zoom), so the
+    labels, inset, locator and key placed with that maths land where intended: at each CCG's point, projected
+    afresh, the rendered pixel (or one beside it) has the colour of the CCG's level."""
+    view = service.view(ENGLAND_2015)
+    fig = slide.slide_figure(view)
+    frame = frame_of(fig)
+    img = png(service, fig)
+    meta = fig.layout.meta["slide"]
+    covered = [tuple(b) for b in (meta["inset_px"], meta["locator_px"], meta["key_px"]) if b]
+    dotted = figures.dotted(view)
+    hits = tried = 0
+    for i, (_code, row) in enumerate(view.table.iterrows()):
+        x, y = frame.to_px(row.lon, row.lat)
+        if dotted[i] or any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in covered):
+            continue  # a dot sits on the point, or an inset covers it
+        tried += 1
+        patch = img[round(y) - 1:round(y) + 2, round(x) - 1:round(x) + 2]
+        hits += near(patch, drawn(view.level[i]), tol=10) > 0
+    assert tried > 100 and hits >= 0.9 * tried, (hits, tried)
