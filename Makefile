@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8050
 export CCG_SOURCES ?= $(abspath ../shared/data/raw)
 
-.PHONY: run serve dev test lint bench atlas install install-dev chromium nginx node js screenshots clean
+.PHONY: run serve dev test lint bench atlas install install-dev chromium nginx poppler node js screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,14 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+
+# pdftoppm and pdftotext: the print and PDF-slide tests read what Chromium and Kaleido print.
+poppler:
+	@if command -v pdftoppm >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's poppler-utils"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; \
+	else echo "warning: no pdftoppm; install it with: sudo apt-get install poppler-utils" >&2; fi
 
 # Debian's Chromium renders slides (kaleido) and drives the browser tests; nothing else is downloaded.
 chromium:
@@ -83,8 +91,8 @@ lint: install-dev
 	$(BIN)/ruff check .
 
 # pytest exits 5 when it collects nothing; that alone is not a failure, any other non-zero is.
-test: install-dev chromium nginx atlas js lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
+test: install-dev chromium nginx poppler atlas js lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules dashboard geodata tests; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 5 ]
 
 bench: install-dev chromium nginx atlas js
 	@for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -5,11 +5,14 @@ Run from the repository root: ``python bench/bench_export.py [--runs N] [--batch
 * ``export_cold_start``: a new renderer's first slide: browser launch (``launch_s``) plus the render.
 * ``export_warm_slide``: one 1920x1080 slide with the browser already running, a different view each run
   (nothing cached): p50/p95/min seconds, PNG size; ``cached_ms`` is the same view served from the slide cache.
-* ``export_svg_slide``: one warm SVG slide.
+* ``export_svg_slide``, ``export_pdf_slide``: one warm SVG or PDF slide (the map as vector paths), its size and
+  whether it holds a raster image (it should not).
+* ``export_pptx_slide``: a warm PowerPoint slide (the PNG render plus python-pptx), its size.
+* ``slide_figure_build``: building the slide's figure in Python alone (no browser), p50 over the same views.
 * ``export_batch_area_teams``: ``python -m dashboard.export --by area-team`` in process: 25 slides, one browser.
 
-Slides cost CPU in Chromium (the WebGL map is drawn by SwiftShader), so timings depend on the machine's
-load; ``loadavg_1m`` and ``cpus`` are reported beside them.
+Slides cost CPU in Chromium (the map is SVG paths on a geo subplot; it was a WebGL map drawn by SwiftShader
+until issue #20), so timings depend on the machine's load; ``loadavg_1m`` and ``cpus`` are reported beside them.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard import export, render  # noqa: E402
+from dashboard import export, render, slide, slide_pptx  # noqa: E402
 from dashboard.service import AtlasService  # noqa: E402
 from dashboard.state import normalise  # noqa: E402
 from geodata.atlas import read_atlas  # noqa: E402
@@ -101,9 +104,23 @@ def main() -> None:
              p95_s=round(percentile(times, 0.95), 2), min_s=round(min(times), 2), width=1920, height=1080,
              png_kib_p50=round(statistics.median(sizes) / 1024, 1), cached_ms=round(statistics.median(hits), 4),
              browser_launches=renderer.launches)
+        for fmt in ("svg", "pdf"):
+            t0 = time.perf_counter()
+            data = render.slide_bytes(service, views[1], fmt=fmt, renderer=renderer, use_cache=False)
+            raster = b"<image" in data if fmt == "svg" else b"/Subtype /Image" in data
+            emit(f"export_{fmt}_slide", seconds=round(time.perf_counter() - t0, 2), kib=round(len(data) / 1024, 1),
+                 raster_image=raster)
         t0 = time.perf_counter()
-        svg = render.slide_bytes(service, views[1], fmt="svg", renderer=renderer, use_cache=False)
-        emit("export_svg_slide", seconds=round(time.perf_counter() - t0, 2), svg_kib=round(len(svg) / 1024, 1))
+        png = render.slide_bytes(service, views[2], renderer=renderer, use_cache=False)
+        deck = slide_pptx.slide_pptx(service.view(views[2]), png, 1920, 1080)
+        emit("export_pptx_slide", seconds=round(time.perf_counter() - t0, 2), kib=round(len(deck) / 1024, 1))
+    builds = []
+    for state in views[1:args.runs + 1]:
+        t0 = time.perf_counter()
+        slide.slide_figure(service.view(state))
+        builds.append(time.perf_counter() - t0)
+    emit("slide_figure_build", runs=len(builds), p50_s=round(statistics.median(builds), 3),
+         max_s=round(max(builds), 3))
 
     if args.skip_batch:
         return

@@ -2,6 +2,8 @@
 
     python -m dashboard.export --year 2016 --area-team "Greater Manchester" --out gm.png
     python -m dashboard.export --year 2016 --imd 1-2 --view change --out deprived.svg --format svg
+    python -m dashboard.export --year 2016 --region London --out london.pdf        # vector, for print
+    python -m dashboard.export --year 2016 --region London --out london.pptx       # PowerPoint, one slide
     python -m dashboard.export --year 2016 --by area-team --out-dir slides/     # one slide per area team (25)
 
 A batch uses one browser for all its slides. Exit codes: 0 done, 2 bad arguments (an unknown area team,
@@ -19,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from dashboard import render
+from dashboard import render, slide_pptx
 from dashboard.cli_args import UsageError, add_view_arguments, view_from_args
 from dashboard.clustering_summary import cluster_table
 from dashboard.service import AtlasService
@@ -28,6 +30,8 @@ from dashboard.state import ViewState, Vocabulary, normalise, slide_filename
 from geodata.atlas import AtlasDamaged, AtlasMissing, read_atlas
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_RENDERER = 0, 1, 2, 3
+# png, svg and pdf as Kaleido draws them (svg and pdf with the map as vector paths); pptx holds the png slide.
+FORMATS = (*render.FORMATS, "pptx")
 BATCH_TABS = 2  # pages of the one browser drawing at once in a batch (about 10-25 % faster than one)
 
 
@@ -46,13 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="outline a CCG (E38 code); repeatable")
     p.add_argument("--clusters", action="store_true",
                    help="mark CCGs in a significant same-level cluster (rings), as the page's checkbox does")
-    p.add_argument("--out", metavar="FILE", help="the slide to write (.png or .svg)")
+    p.add_argument("--out", metavar="FILE", help="the slide to write (.png, .svg, .pdf or .pptx)")
     p.add_argument("--by", choices=("area-team",), help="one slide per area team (all 25, or those given)")
     p.add_argument("--out-dir", metavar="DIR", help="folder for --by (created if missing)")
     p.add_argument("--width", type=int, default=1920, help="pixels; default 1920")
     p.add_argument("--height", type=int, default=1080, help="pixels; default 1080")
-    p.add_argument("--format", choices=render.FORMATS,
-                   help="png (default, or from the --out suffix) or svg (for print)")
+    p.add_argument("--format", choices=FORMATS,
+                   help="png (default, or from the --out suffix), svg or pdf (for print: the map as vector paths), "
+                        "or pptx (a PowerPoint slide: the picture, its summary as alt text, sources in the notes)")
     p.add_argument("--atlas", metavar="DIR", help="atlas folder (default $CCG_ATLAS_DIR or build/atlas)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -71,7 +76,7 @@ def _format(args: argparse.Namespace) -> str:
     if args.format:
         return args.format
     suffix = Path(args.out).suffix.lower().lstrip(".") if args.out else ""
-    return suffix if suffix in render.FORMATS else "png"
+    return suffix if suffix in FORMATS else "png"
 
 
 def plan(args: argparse.Namespace, service: AtlasService) -> list[tuple[ViewState, Path]]:
@@ -135,7 +140,10 @@ def run(service: AtlasService, jobs: list[tuple[ViewState, Path]], fmt: str, wid
                          clusters=cluster_table(service, state) if state.clusters else None) for state, _ in jobs)
     progress.update(0, "starting the browser")
     renderer.start()
-    for i, ((state, path), data) in enumerate(zip(jobs, renderer.render_many(figs, fmt, width, height)), 1):
+    drawn = "png" if fmt == "pptx" else fmt
+    for i, ((state, path), data) in enumerate(zip(jobs, renderer.render_many(figs, drawn, width, height)), 1):
+        if fmt == "pptx":
+            data = slide_pptx.slide_pptx(service.view(state), data, width, height)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".part")
         tmp.write_bytes(data)
@@ -155,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     try:
         fmt = _format(args)
-        render.check_size(fmt, args.width, args.height)
+        render.check_size("png" if fmt == "pptx" else fmt, args.width, args.height)
         jobs = plan(args, service)
     except (UsageError, ValueError) as exc:
         print(f"{parser.prog}: error: {exc}", file=err)

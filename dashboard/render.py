@@ -1,4 +1,4 @@
-"""Slides as PNG or SVG bytes: one warm Chromium per process (through kaleido) and a small cache.
+"""Slides as PNG, SVG or PDF bytes: one warm Chromium per process (through kaleido) and a small cache.
 
 Kaleido 1.x renders in a real browser. Starting one costs seconds, so a :class:`Renderer` keeps a single
 ``kaleido.Kaleido`` (one Chromium) open on a private asyncio loop in a daemon thread, started lazily on the
@@ -11,7 +11,8 @@ byte-identical). :meth:`Renderer.render_many` pipelines a batch: the next figure
 browser draws, with up to ``tabs`` pages drawing at once.
 
 Chromium runs headless with ``--no-sandbox --disable-gpu --disable-component-update`` (choreographer's
-defaults when not sandboxed) plus ``--disable-background-networking``; WebGL (needed by ``choroplethmap``)
+defaults when not sandboxed) plus ``--disable-background-networking`` and a host-resolver rule that resolves no
+name (nothing leaves the machine, see ``EXTRA_FLAGS``); WebGL (needed by ``choroplethmap``)
 still works through SwiftShader. MathJax is disabled, so nothing is fetched from a CDN.
 
 Without a browser, :class:`RendererUnavailable` says what to install instead of a stack trace (the CLI prints it and
@@ -51,12 +52,16 @@ if TYPE_CHECKING:
 
 INSTALL_HINT = ("install Chromium with `apt-get install chromium` (Debian/Ubuntu; `make chromium` does it), "
                 "or set BROWSER_PATH to a Chrome or Chromium executable")
-FORMATS = ("png", "svg")
+FORMATS = ("png", "svg", "pdf")  # what Kaleido renders; svg and pdf hold the map as vector paths
+MIMETYPES = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf"}
 MIN_SIDE, MAX_SIDE = 160, 4096
 START_TIMEOUT = 60.0
 RENDER_TIMEOUT = 120.0
 CANCEL_POLL = 0.1  # seconds between looks at a render's cancel flag
-EXTRA_FLAGS = ("--disable-background-networking",)
+# No host name resolves in the renderer's browser, so nothing it asks for leaves the machine: a slide needs no
+# network (plotly.js is loaded from a file, MathJax is off, the slide's maps draw no base topojson), and Debian's
+# Chromium otherwise calls Google's update, time and account services and preconnects to its search engine.
+EXTRA_FLAGS = ("--disable-background-networking", "--host-resolver-rules=MAP * ~NOTFOUND")
 
 
 class RendererUnavailable(RuntimeError):
@@ -260,7 +265,7 @@ class Renderer:
 
     def render(self, fig: Any, fmt: str = "png", width: int = 1920, height: int = 1080,
                cancel: threading.Event | None = None) -> bytes:
-        """Bytes of the figure as PNG or SVG at exactly width x height pixels (scale 1).
+        """Bytes of the figure as PNG, SVG or PDF at exactly width x height pixels (scale 1).
 
         ``cancel`` set while the browser draws stops the render (:class:`RenderCancelled`): its page is reloaded
         before the next render, so the browser drops the abandoned drawing instead of finishing it.
@@ -450,7 +455,7 @@ def cache_info(service: AtlasService) -> dict[str, int]:
 def slide_bytes(service: AtlasService, state: ViewState, fmt: str = "png", width: int = 1920, height: int = 1080,
                 renderer: Renderer | None = None, use_cache: bool = True,
                 cancel: threading.Event | None = None) -> bytes:
-    """The slide for this view as PNG or SVG bytes, from the service's cache when the same view was rendered.
+    """The slide for this view as PNG, SVG or PDF bytes, from the service's cache when the same view was rendered.
 
     Raises ValueError for a bad format or size, RendererUnavailable when no browser can render it and
     RenderCancelled when ``cancel`` is set before the slide is done (checked before and after building the

@@ -1,4 +1,4 @@
-"""Plain HTTP endpoints beside the Dash app: ``/healthz`` and ``/export.png``.
+"""Plain HTTP endpoints beside the Dash app: ``/healthz`` and ``/export.png`` (and ``.svg``, ``.pdf``, ``.pptx``).
 
 ``/export.png`` goes through the service's :class:`dashboard.render.ExportQueue`: a request waits (with a
 deadline) for a slide that a thread of its own renders; when the queue is full it is answered at once with 503
@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, unquote_plus
 
 from flask import Flask, Response, jsonify, request
 
-from dashboard import downloads, errors, render
+from dashboard import downloads, errors, render, slide_pptx
 from dashboard.errors import HttpProblem
 from dashboard.service import AtlasService
 from dashboard.state import QUERY_KEYS, parse_query, slide_filename
@@ -39,9 +39,9 @@ def register(server: Flask, service: AtlasService) -> None:
                        area_teams=int(atlas.table["area_team"].nunique()), known_levels=known,
                        folder=atlas.folder.rsplit("/", 1)[-1], fallback=atlas.fallback or None, files=files)
 
-    @server.get("/export.png")
-    def export_png() -> Response:
-        """The slide for the page's URL parameters.
+    @server.get("/export.<any(png, svg, pdf, pptx):fmt>")
+    def export_png(fmt: str = "png") -> Response:
+        """The slide for the page's URL parameters, as PNG, SVG or PDF (map as vector paths) or PowerPoint.
 
         Other parameters (``utm_source``, ``download`` ...) are ignored, as the page ignores them, so a page URL
         works with ``/export.png`` in place of ``/``. A value the page would drop (year 2099, an unknown area
@@ -56,13 +56,17 @@ def register(server: Flask, service: AtlasService) -> None:
             return _bad("not understood, so no slide was made: "
                         + "; ".join(n.text() for n in state.notices))
         try:
-            png = render.export_queue(service).slide(state, fmt="png", gone=client_gone(request.environ))
+            drawn = "png" if fmt == "pptx" else fmt  # a PowerPoint file holds the PNG slide
+            png = render.export_queue(service).slide(state, fmt=drawn, gone=client_gone(request.environ))
         except render.ExportBusy as exc:
             return errors.unavailable(str(exc), exc.retry_after).response(as_json=False)
         except render.RendererUnavailable as exc:  # the operator's remedy (install Chromium) goes to the log
-            return errors.unavailable(exc.user_text, exc.retry_after, f"/export.png: {exc}").response(as_json=False)
-        resp = Response(png, mimetype="image/png")
-        name = slide_filename(state)
+            return errors.unavailable(exc.user_text, exc.retry_after, f"/export.{fmt}: {exc}").response(as_json=False)
+        if fmt == "pptx":
+            resp = Response(slide_pptx.slide_pptx(service.view(state), png, 1920, 1080), mimetype=slide_pptx.PPTX_MIME)
+        else:
+            resp = Response(png, mimetype=render.MIMETYPES[fmt])
+        name = slide_filename(state, fmt)
         # From the query as decoded above: ``request.args`` raises on bytes that are not UTF-8 (client input).
         download = any(k == "download" and v for k, v in parse_qsl(raw, keep_blank_values=True))
         disposition = "attachment" if download else "inline"

@@ -1,12 +1,13 @@
 """A slide-ready figure: the page's map plus everything a slide needs to stand on its own.
 
-:func:`slide_figure` takes :func:`dashboard.figures.map_figure` (the very figure the page shows, with the same
-colours, fading and outlines), puts the map on the left of a 16:9 canvas, zoomed to the CCGs in the filter,
-and adds a title and subtitle that say what is shown, the legend in words with counts, a counts panel (how many
-CCGs have no known level, and the published national totals), the sources and licences, and the date of the data.
-Where the view needs them it adds a London inset (:mod:`dashboard.slide_inset`), a locator map, the CCGs' names
-(:mod:`dashboard.slide_labels`) and the selected CCGs' outlines on top, each placed in pixels where it covers no
-CCG the slide shows (:mod:`dashboard.slide_place`).
+:func:`slide_figure` draws the page's map (the colours, fading and outlines of :func:`dashboard.figures.map_arrays`)
+as vector paths on a ``geo`` subplot (:mod:`dashboard.slide_map`), on the left of a 16:9 canvas, zoomed to the
+CCGs in the filter, and adds a title and subtitle that say what is shown, the legend in words with counts, a
+counts panel (how many CCGs have no known level, and the published national totals), the sources and licences,
+and the date of the data. Where the view needs them it adds a London inset (:mod:`dashboard.slide_inset`), a
+locator map, the CCGs' names (:mod:`dashboard.slide_labels`) and the selected CCGs' outlines on top, each placed
+in pixels where it covers no CCG the slide shows (:mod:`dashboard.slide_place`). :func:`summary_text` and
+:func:`notes_text` say the same in words (a PowerPoint slide's alt text and notes, :mod:`dashboard.slide_pptx`).
 
 Everything is laid out in pixels for the requested size and converted to paper coordinates, so nothing is
 cut off at any size; text is wrapped with DejaVu Sans metrics (the font the figures ask for first) instead of
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard import figures, slide_inset, slide_labels
+from dashboard import figures, slide_inset, slide_labels, slide_map
 from dashboard.report import report_for
 from dashboard.service import View
 from dashboard.slide_place import Box, MapFrame, clip, free_spot
@@ -231,6 +232,26 @@ def counts_panel(view: View, brief: bool = False, england: bool = True) -> Count
     return CountsPanel(paragraphs=paras, shown=report.n, unknown=report.n - report.known)
 
 
+def plain(segments: list[Segment]) -> str:
+    """A paragraph's segments as plain text (no bold)."""
+    return "".join(text for text, _bold in segments)
+
+
+def summary_text(view: View) -> str:
+    """What the slide says, in words: its title and the counts panel's sentences. A PowerPoint slide carries it
+    as the picture's alt text, so a screen reader (or a search) gets the numbers the picture shows."""
+    paras = [title_text(view.state) + "."] + [plain(p) for p in counts_panel(view).paragraphs]
+    return " ".join(p.strip() for p in paras)
+
+
+def notes_text(view: View) -> str:
+    """The speaker notes of a PowerPoint slide: the clustering finding, then the sources, licences and the date of
+    the data, in full (on the picture they may be in small type)."""
+    sources = condensed_attributions(view.atlas.attributions)
+    return (f"Finding: {finding_line(view)}\n\nSources and licences: {sources}\n\n"
+            f"{date_text(view.atlas, view.state)}")
+
+
 def _lead(sentence: str) -> list[Segment]:
     """A sentence with its lead (up to the first colon) in bold."""
     head, sep, rest = sentence.partition(": ")
@@ -394,9 +415,9 @@ class _Canvas:
 
 def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT,
                  clusters: pd.DataFrame | None = None) -> go.Figure:
-    """The page's map (figures.map_figure) with title, filters, legend and counts, sources and data date; a London
-    inset, a locator map and CCG names where the view needs them; ``clusters`` (the page's cluster table) marks
-    CCGs in a significant same-level cluster, as the page's checkbox does."""
+    """The page's map (as vector paths, dashboard/slide_map.py) with title, filters, legend and counts, sources and
+    data date; a London inset, a locator map and CCG names where the view needs them; ``clusters`` (the page's
+    cluster table) marks CCGs in a significant same-level cluster, as the page's checkbox does."""
     atlas, state = view.atlas, view.state
     s = font_scale(width, height)
     pad = 36 * s
@@ -427,23 +448,20 @@ def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT,
         if _right_panel(None, view, *plan) <= body_bottom - body_top:
             break
 
-    # The map, from the page's own figure function, in the left part of the body.
+    # The map: the page's colours, fading and outlines (figures.map_arrays) as vector paths on a geo subplot
+    # (dashboard/slide_map.py), in the left part of the body.
     map_x0, map_x1 = pad, width * share
     map_w, map_h = map_x1 - map_x0, body_bottom - body_top
-    fig = figures.map_figure(view, clusters=clusters, height=height, width=width)
     # A slide shows the filter only (its panel counts a selected CCG outside it as not shown), so such a CCG is in
     # the neutral tone here, unlike on the page, where it is drawn in full to show the selection.
-    opacity = np.where(view.mask, figures.IN_OPACITY, figures.OUT_OPACITY).tolist()
-    fig.data[figures.T_CCG].marker.opacity = opacity
-    marks = fig.data[figures.T_CLUSTERS].marker  # cluster rings and inferred dots sized for the slide
-    marks.size = [v * s for v in marks.size]
-    fig.data[figures.T_INFERRED].marker.size = 6 * s
+    fig = go.Figure()
+    slide_map.add_layers(fig, slide_map.map_traces(view, s, clusters))
     # Framed like the page frames a filter (the same bounds and formula), for the slide's map size.
     shown_bounds = figures.filter_bounds(view)
     center, zoom = figures.fit_view(shown_bounds, round(map_w), round(map_h))
     frame = MapFrame(map_x0, body_top, map_x1, body_bottom, center["lon"], center["lat"], zoom)
     cv = _Canvas(width, height)
-    extras = _map_extras(view, fig, cv, frame, shown_bounds, opacity, s)
+    extras = _map_extras(view, fig, cv, frame, shown_bounds, s, clusters)
     frame = extras.pop("frame")
     picked = view.table.index[view.selected & view.mask]
     smallest = min((min(b[2] - b[0], b[3] - b[1]) for b in (frame.bounds_px(view.service.bounds[c]) for c in picked)),
@@ -452,9 +470,8 @@ def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT,
     fig.update_layout(
         width=width, height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0}, showlegend=False,
         paper_bgcolor="#ffffff", plot_bgcolor="#ffffff", font={"family": figures.FONT, "color": TEXT_COLOR},
-        map={"domain": {"x": [map_x0 / width, map_x1 / width], "y": [1 - body_bottom / height, 1 - body_top / height]},
-             "center": {"lon": frame.lon, "lat": frame.lat}, "zoom": frame.zoom},
-        uirevision=None, clickmode="none", dragmode=False,
+        geo=slide_map.geo_layout(frame, width, height),
+        uirevision=None, clickmode="none", dragmode=False, hovermode=False,
     )
     cv.rect(map_x0, body_top, map_x1, body_bottom, fill="rgba(0,0,0,0)", line=FRAME_COLOR, width=max(1.0, s))
 
@@ -476,6 +493,7 @@ def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT,
         "panel_px": [body_top, body_top + used], "body_px": [body_top, body_bottom],
         "map_px": list(frame.box), "source_lines": len(src_lines), "source_font_px": src_px,
         "min_font_px": min(FOOTER_PX * s, BODY_PX * s * k), "title_font_px": TITLE_PX * s,
+        "map_view": {"lon": frame.lon, "lat": frame.lat, "zoom": frame.zoom},
         **extras,
     }}
     return fig
@@ -495,7 +513,7 @@ def source_lines(atlas: Atlas, state: ViewState, size: float, max_px: float, max
 
 
 def _map_extras(view: View, fig: go.Figure, cv: _Canvas, frame: MapFrame, shown_bounds: list[float],
-                opacity: list[float], s: float) -> dict:
+                s: float, clusters: pd.DataFrame | None = None) -> dict:
     """The London inset, the locator map and the CCG names, each placed where it covers no CCG the slide shows
     (the main map is refitted with room on its left when nothing else fits). Returns what went where (pixels),
     and the main map's final frame."""
@@ -539,15 +557,14 @@ def _map_extras(view: View, fig: go.Figure, cv: _Canvas, frame: MapFrame, shown_
         center, zoom = figures.fit_view(slide_inset.london_bounds(service), round(x1 - x0), round(y1 - y0 - strip),
                                         pad=0.94)
         inset_frame = MapFrame(*map_box, center["lon"], center["lat"], zoom)
-        fig.add_traces(slide_inset.inset_traces(view, fig, opacity, s))
-        fig.update_layout(map2={**slide_inset.inset_layout(service, inset_frame),
-                                "domain": {"x": [x0 / cv.w, x1 / cv.w],
-                                           "y": [1 - y1 / cv.h, 1 - (y0 + strip) / cv.h]}})
+        slide_map.add_layers(fig, slide_inset.inset_traces(view, s, clusters))
+        fig.update_layout(geo2=slide_map.geo_layout(inset_frame, cv.w, cv.h, bgcolor="#ffffff"))
         cv.rect(x0, y0, x1, y0 + strip, fill="#ffffff")
         cv.text([f"<b>{slide_inset.LONDON}</b>"], x0 + 8 * s, y0 + strip / 2, INSET_LABEL_PX * s, valign="middle")
         cv.rect(x0, y0, x1, y1, fill="rgba(0,0,0,0)", line="#555555", width=max(1.0, 1.5 * s))
         out["inset_px"] = list(inset)
         out["inset_map_px"] = list(map_box)
+        out["inset_view"] = {"lon": inset_frame.lon, "lat": inset_frame.lat, "zoom": inset_frame.zoom}
 
     if slide_inset.needs_locator(view, shown_bounds):
         box = None
@@ -569,24 +586,24 @@ def _map_extras(view: View, fig: go.Figure, cv: _Canvas, frame: MapFrame, shown_
         out["locator_area_px"] = list(area)
 
     if view.mask.any() and view.n <= slide_labels.MAX_LABELLED:
-        out.update(_names(view, cv, frame, taken, s, out.get("inset_map_px"), fig))
+        out.update(_names(view, cv, frame, taken, s, out.get("inset_map_px"), out.get("inset_view")))
     elif (view.selected & view.mask).any():
-        out.update(_names(view, cv, frame, taken, s, out.get("inset_map_px"), fig, only=view.selected))
+        out.update(_names(view, cv, frame, taken, s, out.get("inset_map_px"), out.get("inset_view"),
+                          only=view.selected))
     out["frame"] = frame
     return out
 
 
 def _names(view: View, cv: _Canvas, frame: MapFrame, taken: list[Box], s: float,
-           inset_box: list[float] | None, fig: go.Figure, only: np.ndarray | None = None) -> dict:
+           inset_box: list[float] | None, inset_view: dict | None, only: np.ndarray | None = None) -> dict:
     """Short names for the CCGs shown (London's in the inset when there is one), and the key for those that only
     have room for a number; with ``only``, for those CCGs alone (the selection on a slide too full to name all)."""
     table = view.table[view.mask & (only if only is not None else True)]
     london = (table["region"] == slide_inset.LONDON).to_numpy()
     size = LABEL_PX * s
     groups = []
-    if inset_box is not None and london.any():
-        m2 = fig.layout.map2
-        f2 = MapFrame(*inset_box, m2.center.lon, m2.center.lat, m2.zoom)
+    if inset_box is not None and inset_view is not None and london.any():
+        f2 = MapFrame(*inset_box, inset_view["lon"], inset_view["lat"], inset_view["zoom"])
         groups.append((f2, table[london], []))
         groups.append((frame, table[~london], taken))
     else:

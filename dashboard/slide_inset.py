@@ -2,7 +2,7 @@
 selected CCGs' outlines on top of their neighbours.
 
 London's 32 CCGs are a few pixels each on an England slide, so, as on ONS and HSJ maps, a slide that shows
-London among other CCGs repeats London in an inset at a readable scale: a second ``map2`` subplot with the same
+London among other CCGs repeats London in an inset at a readable scale: a second ``geo2`` subplot with the same
 geometry, colours, fading and outlines as the main map. A slide of a small area gets a locator map (England's
 outline with the area marked), drawn as layout shapes so it costs no second map. Geometry derived from the
 atlas (London's features, simplified outlines) is made once per service (``AtlasService.derived``).
@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard import figures
 from dashboard.service import AtlasService, View
-from dashboard.slide_place import Box, MapFrame, merc
-from geodata.vocabulary import FADED_COLOR
+from dashboard.slide_place import Box, merc
 
 LONDON = "London"
 LOCATOR_SHARE = 0.15  # a slide whose shown CCGs' box is under this share of England's box gets a locator map
@@ -68,60 +68,42 @@ def london_bounds(service: AtlasService) -> list[float]:
     return _london_geo(service)["bounds"]
 
 
-def inset_traces(view: View, fig: go.Figure, opacity: Sequence[float], scale: float) -> list[go.BaseTraceType]:
-    """London's CCGs for the ``map2`` subplot, copied from the main map's CCG trace (same z, colour scale,
-    opacity and outlines), the London border, the inferred-level dots and any cluster marks."""
+def inset_traces(view: View, scale: float, clusters: pd.DataFrame | None = None) -> list:
+    """London's CCGs for the ``geo2`` subplot, drawn as the main map draws them (same z, colour scale, fading and
+    outlines, :func:`dashboard.slide_map.ccg_traces`) over London in the faded tone, the London border, the
+    inferred-level dots, any cluster marks and the selection's outlines. The border comes first: a geo subplot
+    whose first trace is a choropleth would make plotly fetch its base topojson (see :mod:`dashboard.slide_map`)."""
+    from dashboard.slide_map import as_floats, base_trace, ccg_traces, cluster_marks, oriented
+
     service = view.service
     geo = _london_geo(service)
-    idx = np.flatnonzero(london_mask(service))
-    main = fig.data[figures.T_CCG]
-
-    def pick(values: Sequence) -> list:
-        return [values[i] for i in idx]
-
     table = view.table
-    traces: list[go.BaseTraceType] = [go.Choroplethmap(
-        geojson=geo["ccgs"], featureidkey="id", locations=pick(list(table["ccg_code"])), z=pick(list(main.z)),
-        zmin=main.zmin, zmax=main.zmax, colorscale=main.colorscale, showscale=False, subplot="map2",
-        marker={"opacity": pick(list(opacity)),
-                "line": {"width": [max(w, 0.8) for w in pick(list(main.marker.line.width))],
-                         "color": pick(list(main.marker.line.color))}},
-        hoverinfo="skip", name="London inset", showlegend=False,
-    )]
-    lon, lat = geo["border"]
-    traces.append(go.Scattermap(lon=lon, lat=lat, mode="lines", subplot="map2", hoverinfo="skip", showlegend=False,
-                                line={"color": "#000000", "width": 2.0 * scale}, name="London border"))
+    lon, lat = (as_floats(c) for c in geo["border"])
+    traces: list = [  # traces and (choropleth, GeoJSON) pairs, for slide_map.add_layers
+        go.Scattergeo(lon=lon, lat=lat, mode="lines", geo="geo2", hoverinfo="skip", showlegend=False,
+                      line={"color": "#000000", "width": 2.0 * scale}, name="London border"),
+        base_trace(service.derived("slide_london_oriented", lambda: oriented(geo["outline"]["geometry"])), "geo2",
+                   "London, outside the filter"),
+        *ccg_traces(view, np.flatnonzero(london_mask(service)), "geo2", geo["ccgs"], min_line=0.8),
+    ]
     inferred = figures.dotted(view) & london_mask(service)
     rows = table[inferred]
-    traces.append(go.Scattermap(lon=rows["lon"].tolist(), lat=rows["lat"].tolist(), mode="markers",
-                                subplot="map2", hoverinfo="skip", showlegend=False, name="inferred (London)",
-                                marker={"size": 7 * scale, "color": figures.dot_style(view)[0]}))
-    clusters = fig.data[figures.T_CLUSTERS]
-    if clusters.lon:
+    traces.append(go.Scattergeo(lon=rows["lon"].tolist(), lat=rows["lat"].tolist(), mode="markers",
+                                geo="geo2", hoverinfo="skip", showlegend=False, name="inferred (London)",
+                                marker={"size": 7 * scale, "color": figures.dot_style(view)[0], "line": {"width": 0}}))
+    clon, clat, _ = figures.cluster_points(service, clusters)
+    if clon:
         import shapely
         from shapely.geometry import shape
 
-        lo, la = np.asarray(clusters.lon, dtype=float), np.asarray(clusters.lat, dtype=float)
-        inside = shapely.contains_xy(shape(geo["outline"]["geometry"]), lo, la)
-        n = len(lo)  # the trace's sizes and colours are longer than its points (see figures.cluster_points)
-        traces.append(go.Scattermap(lon=lo[inside].tolist(), lat=la[inside].tolist(), mode="markers",
-                                    subplot="map2", hoverinfo="skip", showlegend=False, name="clusters (London)",
-                                    marker={"size": np.asarray(clusters.marker.size)[:n][inside].tolist(),
-                                            "color": np.asarray(clusters.marker.color)[:n][inside].tolist(),
-                                            "opacity": 1}))
-    traces += selection_traces(view, scale * 0.8, subplot="map2", only=london_mask(service))
+        inside = shapely.contains_xy(shape(geo["outline"]["geometry"]), np.asarray(clon, dtype=float),
+                                     np.asarray(clat, dtype=float))
+        traces.append(cluster_marks(view, clusters, scale, subplot="geo2", within=inside))
+    traces += selection_traces(view, scale * 0.8, subplot="geo2", only=london_mask(service))
     return traces
 
 
-def inset_layout(service: AtlasService, frame: MapFrame) -> dict:
-    """The ``map2`` subplot: London in FADED_COLOR beneath its CCGs (as England is beneath the main map's)."""
-    geo = _london_geo(service)
-    return {"style": "white-bg", "center": {"lon": frame.lon, "lat": frame.lat}, "zoom": frame.zoom,
-            "layers": [{"sourcetype": "geojson", "source": geo["outline"], "type": "fill", "below": "traces",
-                        "color": FADED_COLOR, "opacity": 1, "fill": {"outlinecolor": FADED_COLOR}}]}
-
-
-def selection_traces(view: View, scale: float, subplot: str = "map", only: np.ndarray | None = None,
+def selection_traces(view: View, scale: float, subplot: str = "geo", only: np.ndarray | None = None,
                      thin: bool = False) -> list[go.BaseTraceType]:
     """The selected CCGs in the filter outlined on top of every neighbour: a white casing under a dark line,
     so the outline reads on dark and light colours alike (``thin`` for CCGs a few pixels across, which a
@@ -139,7 +121,10 @@ def selection_traces(view: View, scale: float, subplot: str = "map", only: np.nd
             a, b = _rings(f["geometry"])
             lon += a
             lat += b
-    return [go.Scattermap(lon=lon, lat=lat, mode="lines", subplot=subplot, hoverinfo="skip", showlegend=False,
+    from dashboard.slide_map import as_floats
+
+    lon_a, lat_a = as_floats(lon), as_floats(lat)
+    return [go.Scattergeo(lon=lon_a, lat=lat_a, mode="lines", geo=subplot, hoverinfo="skip", showlegend=False,
                           name=name, line={"color": color, "width": width * scale * (0.6 if thin else 1.0)})
             for name, color, width in (("selected (casing)", CASING_COLOR, 7.0),
                                        ("selected outline", OUTLINE_COLOR, 4.0))]

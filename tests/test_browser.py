@@ -193,7 +193,7 @@ def test_area_team_filter_changes_summary_to_that_team(open_page) -> None:  # no
     atlas = _atlas()
     team = atlas.table[atlas.table["area_team"] == "Greater Manchester"]
     p = open_page()
-    assert "209 CCGs in the filter" in p.summary()
+    assert "209 CCGs in England" in p.summary()
     p.page.click("#area-team")
     p.page.wait_for_function("() => document.activeElement && document.activeElement.type === 'search'")
     p.page.keyboard.type("Greater Manch")

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import export, figures, render, slide
+from dashboard import export, figures, render, slide, slide_map
 from dashboard.state import ViewState, Vocabulary, normalise
 from geodata.atlas import Atlas
+from geodata.vocabulary import FADED_COLOR
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -96,17 +97,24 @@ def test_slide_says_what_is_shown(atlas: Atlas, service, vocab: Vocabulary) -> N
 def test_slide_map_is_the_page_map_zoomed_to_the_filter(atlas: Atlas, service, vocab: Vocabulary) -> None:  # noqa: ANN001
     state = normalise(vocab, year=2016, area_teams=["Greater Manchester"], ccgs=["E38000024"])
     fig = slide.slide_figure(service.view(state))
-    arr = figures.map_arrays(service.view(state))
-    ccg = fig.data[figures.T_CCG]
-    assert list(ccg.z) == arr.z and list(ccg.marker.opacity) == arr.opacity  # faded outside, as on the page
-    assert list(ccg.marker.line.width) == arr.line_width
+    view = service.view(state)
+    arr = figures.map_arrays(view)
+    ccg, faded = fig.data[slide_map.S_CCG], fig.data[slide_map.S_FADED]
+    # the filter's CCGs in the page's colours and outlines; every other CCG in the faded tone, as on the page
+    codes = list(view.table["ccg_code"])
+    rows = [codes.index(c) for c in ccg.locations]
+    assert sorted(ccg.locations) == sorted(view.table.index[view.mask])
+    assert sorted(faded.locations) == sorted(view.table.index[~view.mask])
+    assert list(ccg.z) == [arr.z[i] for i in rows] and ccg.marker.opacity == figures.IN_OPACITY
+    assert list(ccg.marker.line.width) == [arr.line_width[i] for i in rows]
+    assert faded.colorscale[0][1] == faded.colorscale[-1][1] == FADED_COLOR
     gm = atlas.table[atlas.table["area_team"] == "Greater Manchester"]
-    center, zoom = fig.layout.map.center, fig.layout.map.zoom
-    assert gm["lon"].min() < center.lon < gm["lon"].max() and gm["lat"].min() < center.lat < gm["lat"].max()
-    england = slide.slide_figure(service.view(ViewState()))
-    assert zoom > england.layout.map.zoom + 2
-    assert 51.5 < england.layout.map.center.lat < 54 and -3 < england.layout.map.center.lon < 0
-    dom = fig.layout.map.domain
+    here = fig.layout.meta["slide"]["map_view"]
+    assert gm["lon"].min() < here["lon"] < gm["lon"].max() and gm["lat"].min() < here["lat"] < gm["lat"].max()
+    england = slide.slide_figure(service.view(ViewState())).layout.meta["slide"]["map_view"]
+    assert here["zoom"] > england["zoom"] + 2
+    assert 51.5 < england["lat"] < 54 and -3 < england["lon"] < 0
+    dom = fig.layout.geo.domain
     assert dom.x[0] >= 0 and 0.5 <= dom.x[1] <= 0.62 and 0 < dom.y[0] < dom.y[1] < 1
 
 
@@ -321,7 +329,7 @@ def test_export_png_over_http_is_the_slide_and_is_cached(client, export_app) -> 
     img = Image.open(io.BytesIO(resp.data)).convert("RGB")
     assert img.size == (1920, 1080)
     fig = slide.slide_figure(exporting.view(ViewState(year=2016)))
-    dom = fig.layout.map.domain
+    dom = fig.layout.geo.domain
     box = (round(dom.x[0] * 1920) + 4, round((1 - dom.y[1]) * 1080) + 4,
            round(dom.x[1] * 1920) - 4, round((1 - dom.y[0]) * 1080) - 4)
     map_area = img.crop(box)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashboard import figures, slide, slide_labels
+from dashboard import figures, slide, slide_labels, slide_map
 from dashboard.clustering_summary import cluster_table
 from dashboard.slide_place import MapFrame, clip, overlaps
 from dashboard.state import ViewState
@@ -32,8 +32,16 @@ DEPRIVED_NORTH = ViewState(year=2016, regions=("North",), imd=(1, 1))
 
 
 def frame_of(fig) -> MapFrame:  # noqa: ANN001
-    m = fig.layout.map
-    return MapFrame(*fig.layout.meta["slide"]["map_px"], m.center.lon, m.center.lat, m.zoom)
+    meta = fig.layout.meta["slide"]
+    m = meta["map_view"]
+    lon, lat = fig.layout.geo.lonaxis.range, fig.layout.geo.lataxis.range
+    frame = MapFrame(*meta["map_px"], m["lon"], m["lat"], m["zoom"])
+    # the geo subplot draws exactly this frame: its ranges are the frame's edges in the same projection
+    x0, y1 = frame.to_px(lon[0], lat[0])
+    x1, y0 = frame.to_px(lon[1], lat[1])
+    assert np.allclose([x0, y0, x1, y1], meta["map_px"], atol=0.5), ([x0, y0, x1, y1], meta["map_px"])
+    assert (fig.layout.geo.center.lon, fig.layout.geo.center.lat) == (m["lon"], m["lat"])
+    return frame
 
 
 def shown_boxes(service, state: ViewState, fig) -> list:  # noqa: ANN001
@@ -81,20 +89,22 @@ def test_england_slide_repeats_london_in_an_inset_that_covers_no_shown_ccg(servi
     table = service.table
     london = table.index[table["region"] == "London"]
     assert len(london) == 32
-    main = fig.data[figures.T_CCG]
-    ins = [t for t in fig.data if t.type == "choroplethmap" and t.subplot == "map2"]
-    assert len(ins) == 1 and sorted(ins[0].locations) == sorted(london)
+    main = fig.data[slide_map.S_CCG]
+    ins = [t for t in fig.data if t.type == "choropleth" and t.geo == "geo2" and t.name.startswith("CCGs")]
+    assert len(ins) == 2 and sorted([*ins[0].locations, *ins[1].locations]) == sorted(london)
     z = dict(zip(main.locations, main.z))
-    assert [z[c] for c in ins[0].locations] == list(ins[0].z) and ins[0].colorscale == main.colorscale
-    assert fig.layout.map2.zoom > fig.layout.map.zoom + 2
+    shown = ins[1]
+    assert len(shown.locations) == 32 and [z[c] for c in shown.locations] == list(shown.z)
+    assert shown.colorscale == main.colorscale
+    meta = fig.layout.meta["slide"]
+    assert meta["inset_view"]["zoom"] > meta["map_view"]["zoom"] + 2
     assert any(a.text == "<b>London</b>" for a in fig.layout.annotations)
 
 
 def test_inset_only_where_london_is_among_other_ccgs(service) -> None:  # noqa: ANN001
     def has_inset(state: ViewState) -> bool:
         fig = slide.slide_figure(service.view(state))
-        return bool(fig.layout.meta["slide"]["inset_px"]) and any(t.subplot == "map2" for t in fig.data
-                                                                   if hasattr(t, "subplot"))
+        return bool(fig.layout.meta["slide"]["inset_px"]) and any(t.geo == "geo2" for t in fig.data)
     assert has_inset(ViewState(year=2016, regions=("London", "South")))
     assert has_inset(ViewState(year=2016, imd=(1, 2)))  # deprived CCGs across England, London's among them
     assert not has_inset(LONDON) and not has_inset(GM)
@@ -154,7 +164,9 @@ def test_small_slides_name_every_ccg_without_overlaps(service, state: ViewState)
         texts = " ".join(a.text for a in fig.layout.annotations).replace("&amp;", "&")
         for lab in labels:
             assert lab["text"].split(" ")[0] in texts
-    assert not slide.slide_figure(service.view(LONDON)).layout.meta["slide"]["labels"], "32 CCGs: no names"
+    london = service.view(LONDON)
+    named = slide.slide_figure(london).layout.meta["slide"]["labels"]
+    assert sorted(lab["code"] for lab in named) == sorted(london.table.index[london.mask]), "London's 32 named"
 
 
 def test_crowded_labels_fall_back_to_numbers_and_a_key() -> None:
@@ -199,9 +211,9 @@ def test_england_and_regions_need_no_locator(service) -> None:  # noqa: ANN001
 def test_selected_ccg_is_outlined_on_top_of_its_neighbours(service) -> None:  # noqa: ANN001
     state = ViewState(year=2016, ccgs=("E38000024",))
     fig = slide.slide_figure(service.view(state))
-    lines = [t for t in fig.data if t.type == "scattermap" and t.name in ("selected (casing)", "selected outline")]
+    lines = [t for t in fig.data if t.type == "scattergeo" and t.name in ("selected (casing)", "selected outline")]
     assert [t.name for t in lines] == ["selected (casing)", "selected outline"]
-    assert fig.data.index(lines[0]) > figures.T_LEGEND, "drawn after (above) every CCG and border"
+    assert fig.data.index(lines[0]) > slide_map.S_CLUSTERS, "drawn after (above) every CCG and border"
     assert lines[1].line.color == figures.SELECTED_COLOR and lines[1].line.width >= 2
     assert lines[0].line.width > lines[1].line.width  # a pale casing shows it on dark colours too
     # Bury is a few pixels across on the England slide: named beside it, the label clear of its outline
@@ -284,3 +296,27 @@ def test_change_slide_finding_says_which_years_levels_it_tested(service) -> None
     level = slide.finding_line(service.view(ViewState(year=2016, regions=("London",))))
     assert change == f"2016/17: {level}"
     assert not level.startswith("2016/17")
+
+
+@pytest.mark.browser
+@no_chromium
+def test_rendered_map_lies_where_the_placement_maths_puts_it(service) -> None:  # noqa: ANN001
+    """The slide's geo subplot projects as its MapFrame does (web Mercator at the frame's centre and zoom), so the
+    labels, inset, locator and key placed with that maths land where intended: at each CCG's point, projected
+    afresh, the rendered pixel (or one beside it) has the colour of the CCG's level."""
+    view = service.view(ENGLAND_2015)
+    fig = slide.slide_figure(view)
+    frame = frame_of(fig)
+    img = png(service, fig)
+    meta = fig.layout.meta["slide"]
+    covered = [tuple(b) for b in (meta["inset_px"], meta["locator_px"], meta["key_px"]) if b]
+    dotted = figures.dotted(view)
+    hits = tried = 0
+    for i, (_code, row) in enumerate(view.table.iterrows()):
+        x, y = frame.to_px(row.lon, row.lat)
+        if dotted[i] or any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in covered):
+            continue  # a dot sits on the point, or an inset covers it
+        tried += 1
+        patch = img[round(y) - 1:round(y) + 2, round(x) - 1:round(x) + 2]
+        hits += near(patch, drawn(view.level[i]), tol=10) > 0
+    assert tried > 100 and hits >= 0.9 * tried, (hits, tried)
