@@ -8,7 +8,7 @@
    - The range slider's handles and number boxes say which end of the deprivation range they set.
    - Plotly's toolbar buttons ("Reset view", "Download plot as a PNG") are named after their chart, so no two
      controls on the page share a name while doing different things.
-   - The filters start closed on a phone, so a shared link shows its map first. */
+   - The filters and the statistics start closed on a phone, so a shared link shows its map first. */
 (function () {
   'use strict';
   var PHONE = '(max-width: 760px)';
@@ -77,11 +77,14 @@
     });
   }
 
-  function foldFiltersOnPhone() {
-    var details = document.getElementById('filters');
-    if (!details || details.dataset.folded) { return; }
-    details.dataset.folded = '1';
-    if (window.matchMedia(PHONE).matches) { details.open = false; }
+  /* The filters and the statistics (dashboard/layout.py statistics) start folded on a phone, once each. */
+  function foldOnPhone() {
+    ['filters', 'statistics'].forEach(function (id) {
+      var details = document.getElementById(id);
+      if (!details || details.dataset.folded) { return; }
+      details.dataset.folded = '1';
+      if (window.matchMedia(PHONE).matches) { details.open = false; }
+    });
   }
 
   var queued = false;
@@ -91,7 +94,7 @@
     fixDropdowns(document);
     fixSliders(document);
     fixToolbars(document);
-    foldFiltersOnPhone();
+    foldOnPhone();
   }
   function queue() {
     if (!queued) { queued = true; window.requestAnimationFrame(fixAll); }

@@ -49,6 +49,56 @@ function fitPhone(api, root) {
                                 {colId: 'level_2016_words', width: level}]});
 }
 
+/* The keyboard: the table is one Tab stop. Tab enters it (AG Grid's guard puts the focus on a header cell, or
+   back on the cell last focused), the arrow keys move between its cells (AG Grid's own cell focus), and Tab or
+   Shift+Tab leave it for the next or previous control outside the table (AG Grid would go from cell to cell: 463
+   presses for London's table). Links inside cells are out of the Tab order (SourceLinks, below); Enter on a
+   focused cell opens its first link, as a click would. */
+var TABBABLE = 'a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), select:not([disabled]), ' +
+  'textarea:not([disabled]), summary, [tabindex]';
+
+function tabbableOutside(grid, forward) {
+  var all = Array.prototype.filter.call(document.querySelectorAll(TABBABLE), function (el) {
+    if (el.tabIndex < 0 || grid.contains(el) || el.closest('[hidden], details:not([open]) > :not(summary)')) {
+      return false;
+    }
+    var box = el.getBoundingClientRect();
+    return (box.width > 0 || box.height > 0) && getComputedStyle(el).visibility !== 'hidden';
+  });
+  var after = all.filter(function (el) {
+    return grid.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING;
+  });
+  var before = all.filter(function (el) {
+    return grid.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_PRECEDING;
+  });
+  return forward ? after[0] : before[before.length - 1];
+}
+
+document.addEventListener('keydown', function (ev) {
+  var grid = document.getElementById('ccg-table');
+  if (!grid || !ev.target || !grid.contains(ev.target) || ev.altKey || ev.ctrlKey || ev.metaKey) {
+    return;
+  }
+  if (ev.key === 'Tab') {
+    /* Nothing to Tab to after the table: the place its skip link leads to (dashboard/layout.py), from which the
+       next Tab goes on as the browser would. */
+    var next = tabbableOutside(grid, !ev.shiftKey) || (ev.shiftKey ? null : document.getElementById('after-table'));
+    if (next) {
+      ev.preventDefault();
+      ev.stopPropagation();
+      next.focus();
+    }
+    return;
+  }
+  var cell = ev.key === 'Enter' && !ev.shiftKey && ev.target.closest('.ag-cell');
+  var link = cell && cell.querySelector('a[href]');
+  if (link) {
+    ev.preventDefault();
+    ev.stopPropagation();
+    link.click();
+  }
+}, true);
+
 /* After each (re)draw of the rows: the scrolling region focusable, the phone widths, and data-shown (how many
    CCGs the filter lets through, for a test or a script to wait on). */
 function mark(api) {
@@ -146,7 +196,9 @@ dagcomponentfuncs.SourceLinks = function (props) {
     var text = part.replace(/<(https?:\/\/[^>\s]+)>/g, '').trim();
     if (i > 0) { out.push('; '); }
     if (m) {
-      out.push(h('a', {key: i, href: m[1], target: '_blank', rel: 'noopener noreferrer'}, text || m[1]));
+      /* tabIndex -1: out of the Tab order (Enter on the focused cell opens it; see oneTabStop above). */
+      out.push(h('a', {key: i, href: m[1], target: '_blank', rel: 'noopener noreferrer', tabIndex: -1},
+                   text || m[1]));
     } else {
       out.push(text);
     }

@@ -89,7 +89,7 @@ def details_panel(items: list[dict[str, object]], note: str = "") -> list[object
                 html.Dt("Population"), html.Dd(d["population"]),
             ]),
             *years,
-        ], className="ccg-card"))
+        ], className="ccg-card", **{"data-ccg": d["ccg_code"]}))  # assets/phone.js scrolls a tapped CCG's card to view
     if len(items) > 3:
         more = len(items) - 3
         out.append(html.P(f"{more} more selected CCG{' is' if more == 1 else 's are'} listed in the table.",
@@ -97,23 +97,111 @@ def details_panel(items: list[dict[str, object]], note: str = "") -> list[object
     return out
 
 
+#: The published totals' measures (reconciliation.csv's ``measure``, from the raw aggregate counts) in words.
+MEASURE_WORDS: dict[str, str] = {
+    "in_operation_1Apr2015": "in operation from 1 April 2015",
+    "in_operation": "in operation from 1 April",
+    "approved": "approved by NHS England",
+    "approved_additional": "newly approved by NHS England",
+    "authorised_additional": "newly authorised by NHS England",
+    "confirmed": "confirmed by NHS England",
+    "total_expected": "expected in total",
+}
+
+
+def measure_words(measure: str) -> str:
+    """A measure id in words; an id not listed above reads with spaces for underscores (never the raw id)."""
+    return MEASURE_WORDS.get(measure, str(measure).replace("_", " "))
+
+
+PUBLISHERS = {"HSJ": "HSJ", "NHSE": "NHS England", "PULSE": "Pulse", "BJGP": "BJGP"}
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
+
+
+def source_words(source_id: str) -> str:
+    """A source the atlas holds no title for, in words from its id's parts: "HSJ article 5084097" for
+    ``HSJ_5084097`` (HSJ numbers its articles), "NHS England, December 2015" for ``NHSE_2015_12`` (publisher,
+    year, month), else the id with spaces for underscores; "title not recorded" says a title is missing, not
+    hidden.
+
+    >>> source_words("NHSE_2015_12"), source_words("HSJ_5084097"), source_words("PULSE_2015_12")
+    ('NHS England, December 2015 (title not recorded)', 'HSJ article 5084097 (title not recorded)', \
+'Pulse, December 2015 (title not recorded)')
+    """
+    head, *rest = str(source_id).split("_")
+    publisher = PUBLISHERS.get(head)
+    if publisher == "HSJ" and len(rest) == 1 and rest[0].isdigit():
+        words = f"HSJ article {rest[0]}"
+    elif publisher and rest and rest[0].isdigit() and len(rest[0]) == 4:
+        month = MONTHS[int(rest[1]) - 1] + " " if len(rest) > 1 and rest[1].isdigit() and 1 <= int(rest[1]) <= 12 \
+            else ""
+        words = f"{publisher}, {month}{rest[0]}"
+    else:
+        return str(source_id).replace("_", " ")
+    return f"{words} (title not recorded)"
+
+
+def source_titles(rec: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """Each published total's source id -> (title, URL) from reconciliation.csv's source_title and source_url
+    columns, so every place that names a total's source (the table and the bounds) shows the same words; a source
+    without a title gets :func:`source_words`, one without an http(s) URL an empty URL."""
+    out: dict[str, tuple[str, str]] = {}
+    for sid, title, url in zip(rec["source_id"], rec.get("source_title", rec["source_id"]),
+                               rec.get("source_url", [""] * len(rec)), strict=True):
+        title = title if isinstance(title, str) and title.strip() and title != sid else source_words(sid)
+        url = url if isinstance(url, str) and url.startswith(("https://", "http://")) else ""
+        out.setdefault(str(sid), (title, url))
+    return out
+
+
+def source_link(title: str, url: str) -> object:
+    """A source's title, linked when it has a URL."""
+    return html.A(title, href=url, target="_blank", rel="noopener noreferrer") if url else title
+
+
 def source_cell(r: object) -> object:
-    """A published total's source by its title, linked, where the atlas has them; else its id."""
-    title, url = getattr(r, "source_title", None), getattr(r, "source_url", None)
-    title = title if isinstance(title, str) and title.strip() else str(getattr(r, "source_id", ""))
-    if isinstance(url, str) and url.startswith(("https://", "http://")):
-        return html.A(title, href=url, target="_blank", rel="noopener noreferrer")
-    return title
+    """A published total's source by its title, linked, where the atlas has them; else its id in words."""
+    sid = str(getattr(r, "source_id", ""))
+    title, url = source_titles(pd.DataFrame({"source_id": [sid], "source_title": [getattr(r, "source_title", None)],
+                                             "source_url": [getattr(r, "source_url", None)]}))[sid]
+    return source_link(title, url)
 
 
-def reconciliation_table(rec: pd.DataFrame) -> html.Table:
+def reconciliation_table(rec: pd.DataFrame) -> html.Div:
+    """The published totals beside the atlas's counts, measures and sources in words. Wider than a phone: it
+    scrolls sideways inside its own frame, a focusable, named region (so the keyboard can scroll it too)."""
     head = html.Tr([html.Th(h) for h in ("Year", "Scope", "Level", "Published", "This atlas", "Unknown in scope",
                                          "Measure", "Source")])
     rows = [html.Tr([html.Td(r.period), html.Td(r.scope), html.Td(LEVEL_LABEL.get(r.level, r.level)),
                      html.Td(r.published, className="num"), html.Td(r.atlas, className="num"),
-                     html.Td(r.atlas_unknown, className="num"), html.Td(r.measure), html.Td(source_cell(r))])
+                     html.Td(r.atlas_unknown, className="num"), html.Td(measure_words(r.measure)),
+                     html.Td(source_cell(r))])
             for r in rec.itertuples()]
-    return html.Table([html.Thead(head), html.Tbody(rows)], className="summary-table reconciliation-table")
+    return scroll_frame(html.Table([html.Thead(head), html.Tbody(rows)],
+                                   className="summary-table reconciliation-table"),
+                        "Published totals beside this atlas (scrolls sideways)")
+
+
+def scroll_frame(child: object, label: str) -> html.Div:
+    """A wide table in a frame of its own that scrolls sideways (a phone's column is narrower than the table):
+    focusable (Tab, then the arrow keys scroll it) and named, as a scrollable region should be."""
+    return html.Div(child, className="scroll-frame", tabIndex="0", role="region", **{"aria-label": label})
+
+
+def bounds_list(bounds: pd.DataFrame, rec: pd.DataFrame) -> list[html.Li]:
+    """What the published totals imply, one item per scope, year and level: geodata/totals.py's sentence with its
+    parenthesised source ids taken out and the sources named after it by title (the ids are for scripts). Titles
+    only: the table of published totals links each source once per total, and twenty repeated links here would be
+    twenty more Tab stops."""
+    titles = source_titles(rec)
+    items = []
+    for sentence, sources in zip(bounds["sentence"], bounds["sources"], strict=True):
+        ids = [s.strip() for s in str(sources).split(",") if s.strip()]
+        text = str(sentence).replace(f" ({sources})", "")
+        named = "; ".join(titles.get(sid, (source_words(sid), ""))[0] for sid in ids)
+        items.append(html.Li([text, " ", html.Span(f"Sources: {named}.", className="bound-sources")] if ids else text))
+    return items
 
 
 def notices(messages: Sequence[Notice]) -> list[object]:

@@ -101,6 +101,8 @@ def controls(service: AtlasService, state: ViewState) -> html.Div:
                    className="small-link"),
             # Not "Reset view": that is the map toolbar's button (it re-frames the map, this clears the filters).
             html.Button("Clear filters and selection", id="reset", className="button", n_clicks=0),
+            # Prints the page with the view's slide in place of the live map (assets/print.js, style.css @media print).
+            html.Button("Print this view", id="print-view", className="button", n_clicks=0),
         ], className="buttons"),
     ], className="controls", role="search", **{"aria-label": "Filters"})
 
@@ -225,6 +227,13 @@ def page(service: AtlasService, state: ViewState, geometry_url: str | None = Non
                                      delay_show=400),
                          id="map-frame", className="map-frame",
                          **{"data-a11y-name": "Map", "data-map-height": str(MAP_HEIGHT_PX)}),
+                # The map in print: a WebGL canvas prints blank, so a print shows the view's slide here instead. No
+                # src until a print (assets/print.js fills it from the page's query), so it costs nothing before.
+                html.Img(id="print-map", className="print-only", alt="The map of this view (its slide: map, legend "
+                         "and counts)"),
+                # In print only, under the map: the headline findings (the statistics' first readings, which
+                # assets/print.js copies here for a print).
+                html.Div(id="print-findings", className="print-only print-findings"),
                 html.Div("Use two fingers to move the map", id="map-gesture-hint", className="gesture-hint",
                          **{"aria-hidden": "true"}),
                 dcc.Checklist(id="show-clusters", value=["on"] if state.clusters else [], className="cluster-toggle",
@@ -253,10 +262,9 @@ def page(service: AtlasService, state: ViewState, geometry_url: str | None = Non
                   "below gives each CCG's score."),
         ], className="charts", **{"aria-label": "Charts"}),
         html.Section([
-            html.H2("Clustering and deprivation"),
-            dcc.Loading(html.Div(id="clustering", className="clustering")),
-            dcc.Loading(html.Div(id="clustering-robust", className="clustering robust"), delay_show=300),
-        ], className="analysis"),
+            html.H2("Clustering and deprivation", id="statistics-heading"),
+            statistics(atlas),
+        ], className="analysis", **{"aria-labelledby": "statistics-heading"}),
         html.Section([
             html.Div([html.H2("CCGs"), html.Div([
                 html.Button("Download CSV of the table as shown", id="table-csv", className="button", n_clicks=0,
@@ -266,33 +274,53 @@ def page(service: AtlasService, state: ViewState, geometry_url: str | None = Non
                        download=table.zip_name(state), className="button"),
             ], className="buttons")], className="table-head"),
             html.P(id="table-caption", className="hint", **{"aria-live": "polite"}),
+            # The table is one Tab stop (arrow keys inside; assets/grid.js); this link skips it altogether.
+            html.A("Skip past the table", href="#after-table", className="skip-inline", id="skip-table"),
             table.grid(service, state),
         ], className="table"),
-        html.Section([
-            html.H2("Published totals beside this atlas", id="totals-heading"),
-            html.P("Each published national or regional count for the year, beside how many CCGs this atlas can "
-                   "name at that level, and how many in that scope are still unknown. The atlas never claims more "
-                   "than a published total (the build checks this).", className="hint"),
-            html.Div(components.reconciliation_table(atlas.reconciliation), id="reconciliation"),
-            # Wider than a phone, it scrolls sideways: focusable, so the keyboard can scroll it too.
-        ], className="reconciliation", tabIndex="0", **{"aria-labelledby": "totals-heading"}),
-        html.Section([
-            html.H2("What the published totals imply for the unknown levels"),
+        html.Footer(footer(atlas)),
+    ], className="page")
+
+
+STATISTICS_SUMMARY = ("Statistics: do neighbouring CCGs choose the same level? Does deprivation matter? Would it "
+                      "hold whatever the unknown levels were? What do the published national totals imply?")
+
+
+def statistics(atlas: Atlas) -> html.Details:
+    """The statistics in one disclosure whose summary says what is inside in plain words: the clustering panel, its
+    robustness over the unknown levels, then what the published totals imply for those unknown levels (the bounds
+    the robustness panel's completions respect) and the totals themselves. Open on a laptop; on a phone
+    ``assets/a11y.js`` folds it on load, so a shared link is the map and its counts, not 12,000 px of statistics."""
+    return html.Details([
+        html.Summary(STATISTICS_SUMMARY, id="statistics-summary"),
+        dcc.Loading(html.Div(id="clustering", className="clustering")),
+        # Its table is wider than a phone's column: it scrolls sideways in its own focusable, named frame
+        # (dashboard/robust_view.py's .table-scroll region; style.css).
+        dcc.Loading(html.Div(id="clustering-robust", className="clustering robust"), delay_show=300),
+        html.Div([
+            html.H3("What the published totals imply for the unknown levels", id="bounds-heading"),
             html.P("Each total is a range where sources differ by one (63 in operation against 64 approved), and "
                    "the February 2015 regional figures allow for one approved CCG that dropped out and for the "
                    "three CCGs that merged into Newcastle Gateshead. The bounds are exact: the smallest and "
                    "largest number of a scope's unknown CCGs at the level that leaves every published total, "
                    "national and regional, both years, satisfiable.", className="hint"),
-            html.Ul([html.Li(sentence) for sentence in atlas.bounds["sentence"]], id="total-bounds"),
-        ], className="reconciliation"),
-        html.Footer(footer(atlas)),
-    ], className="page")
+            html.Ul(components.bounds_list(atlas.bounds, atlas.reconciliation), id="total-bounds"),
+            html.P("Each source is linked in the table of published totals below.", className="hint"),
+        ], className="bounds", role="region", **{"aria-labelledby": "bounds-heading"}),
+        html.Div([
+            html.H3("Published totals beside this atlas", id="totals-heading"),
+            html.P("Each published national or regional count for the year, beside how many CCGs this atlas can "
+                   "name at that level, and how many in that scope are still unknown. The atlas never claims more "
+                   "than a published total (the build checks this).", className="hint"),
+            html.Div(components.reconciliation_table(atlas.reconciliation), id="reconciliation"),
+        ], className="reconciliation", role="region", **{"aria-labelledby": "totals-heading"}),
+    ], id="statistics", open=True, className="statistics")
 
 
 def footer(atlas: Atlas) -> list[object]:
     m = atlas.manifest
     return [
-        html.H2("Sources and licence"),
+        html.H2("Sources and licence", id="after-table", tabIndex="-1"),  # the table's skip link leads here
         html.Ul([html.Li(a) for a in atlas.attributions], className="attributions"),
         html.P(["Boundaries: ONS Clinical Commissioning Groups (July 2015), super-generalised clipped; area teams "
                 "2013–15 and regions from the ONS lookups. Deprivation: English indices of deprivation 2015, CCG "

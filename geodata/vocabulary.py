@@ -52,16 +52,18 @@ LEVEL_SHORT: dict[str, str] = {
     DELEGATED: "Deleg.", JOINT: "Joint", GREATER_INVOLVEMENT: "Greater inv.", NONE: "None",
     NOT_DELEGATED: "Not deleg.", UNKNOWN: "Unknown",
 }
-# Colours ordered by lightness, darkest = most devolved (CIE L* 27, 39, 50, 61, 73, 84: at least 10 apart, so a
-# greyscale print keeps every level apart and in order); not delegated (a lower level not stated) is amber, off the
-# blue-green ramp of the stated levels; unknown a neutral light grey, the lightest. Every pair stays apart under
-# protanopia and deuteranopia (tests/test_palette.py states the criteria). Fixed across years and views.
+# Colours ordered by lightness, darkest = most devolved (CIE L* 10, 41, 52, 62, 73, 84), so a greyscale print keeps
+# every level apart and in order: delegated and joint at least 20 apart (as printed in grey, at the map's opacity:
+# 17 and 40), every other pair at least 10. Delegated is a near-black navy, joint a teal, greater involvement an
+# olive, no role a grey-green; not delegated (a lower level not stated) is orange, off the ramp of the stated
+# levels; unknown a neutral light grey, the lightest. Every pair stays apart under protanopia and deuteranopia
+# (tests/test_palette.py states the criteria and computes each figure). Fixed across years and views.
 LEVEL_COLOR: dict[str, str] = {
-    DELEGATED: "#0036A3",
-    JOINT: "#116382",
-    GREATER_INVOLVEMENT: "#438455",
-    NONE: "#6DA157",
-    NOT_DELEGATED: "#DEAB28",
+    DELEGATED: "#001B40",
+    JOINT: "#09697C",
+    GREATER_INVOLVEMENT: "#568837",
+    NONE: "#78A080",
+    NOT_DELEGATED: "#F4A144",
     UNKNOWN: "#D0D0D0",
 }
 #: CCGs outside the filter, whatever their level: one very light warm grey that no level uses (L* 96, 12 above unknown).
@@ -77,10 +79,12 @@ CHANGE_LABEL: dict[str, str] = {
     "not_delegated": "Not delegated in 2016/17",
     "unknown": "Unknown in 2016/17",
 }
-CHANGE_COLOR: dict[str, str] = {  # by lightness too (L* 27, 44, 56, 73, 84): delegated in 2016/17 in blues and violets
+# By lightness too (L* 10, 33, 53, 73, 84; printed in grey 17, 37, 58, 74, 85): delegated in 2016/17 in blues and
+# violets, "delegated in both years" and "newly delegated" 20 apart like delegated and joint.
+CHANGE_COLOR: dict[str, str] = {
     "kept": LEVEL_COLOR[DELEGATED],
-    "new": "#6358CE",
-    "new_maybe": "#8A7EC7",
+    "new": "#2F45A5",
+    "new_maybe": "#8074C2",
     "not_delegated": LEVEL_COLOR[NOT_DELEGATED],
     "unknown": LEVEL_COLOR[UNKNOWN],
 }

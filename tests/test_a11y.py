@@ -27,7 +27,7 @@ def open_loaded(request: pytest.FixtureRequest, url: str, phone: bool = False) -
     chromium = request.getfixturevalue("browser")
     device = Device(chromium, is_mobile=True, has_touch=True, device_scale_factor=2) if phone else chromium
     p = Page(device, url, PHONE if phone else LAPTOP)
-    p.page.wait_for_selector("#clustering-robust table", timeout=60000)
+    p.page.wait_for_selector("#clustering-robust table", state="attached", timeout=60000)  # folded on a phone
     p.page.wait_for_function(
         "() => ['#team-chart', '#imd-chart'].every(s => document.querySelector(s + ' .js-plotly-plot .main-svg'))"
         " && document.querySelector('#level-summary table') && document.querySelector('#clustering p')",
@@ -108,25 +108,135 @@ def test_no_two_controls_share_a_name(request: pytest.FixtureRequest, live_serve
 
 
 def test_published_totals_name_their_sources(request: pytest.FixtureRequest, live_server: str, atlas) -> None:  # noqa: ANN001
-    """Each published total shows its source's title as a link (ids such as HSJ_5082478 only for a source the
-    SOURCES.md table does not list)."""
+    """Each published total shows its source's title as a link and its measure in words; what the totals imply
+    names its sources by title too: no internal id (HSJ_5082478, in_operation_1Apr2015) anywhere in the text."""
+    import re
+
+    from dashboard.components import source_titles
+
     p = open_loaded(request, live_server + "/?year=2016")
     cells = p.js("() => Array.from(document.querySelectorAll('#reconciliation tbody tr td:last-child'))"
                  ".map(td => [td.textContent, td.querySelector('a[href^=http]')?.href || ''])")
+    text = p.page.inner_text("#statistics")
     p.close()
     rec = atlas.reconciliation
-    want = [[title, url] for title, url in zip(rec["source_title"], rec["source_url"], strict=True)]
-    assert cells == want, cells[:3]
+    titles = source_titles(rec)
+    assert cells == [list(titles[sid]) for sid in rec["source_id"]], cells[:3]
     linked = sum(bool(url) for _, url in cells)
-    assert linked >= 0.8 * len(cells) and all("_" not in text for text, url in cells if url), cells[:3]
+    assert linked >= 0.8 * len(cells), cells[:3]
+    ids = {i for i in set(rec["source_id"]) | set(rec["measure"]) if "_" in i}  # "approved" is a word too
+    assert not [i for i in ids if i in text], [i for i in ids if i in text]
+    assert not re.search(r"\b[A-Za-z]+_[A-Za-z0-9_]+\b", text), re.findall(r"\b[A-Za-z]+_[A-Za-z0-9_]+\b", text)[:5]
+    assert "in operation from 1 April 2015" in text
 
 
 def test_totals_sources_show_as_linked_titles_once_the_atlas_has_them(atlas) -> None:  # noqa: ANN001
-    """A title with a URL is a link; a source without either shows its id."""
-    from dashboard.components import reconciliation_table
+    """A title with a URL is a link; a source without a title shows in words, never its id."""
+    from dashboard.components import measure_words, reconciliation_table, source_words
 
-    rec = atlas.reconciliation.head(2).assign(source_title=["An article", ""], source_url=["https://example.org/a", ""])
-    rows = reconciliation_table(rec).children[1].children
+    rec = atlas.reconciliation.head(2).assign(
+        source_title=["An article", ""], source_url=["https://example.org/a", ""], source_id=["X_1", "HSJ_123"],
+        measure=["in_operation_1Apr2015", "odd_one"])
+    frame = reconciliation_table(rec)
+    assert frame.tabIndex == "0" and frame.role == "region" and "scrolls sideways" in frame.to_plotly_json()[
+        "props"]["aria-label"]
+    rows = frame.children.children[1].children
     first, second = rows[0].children[-1].children, rows[1].children[-1].children
     assert first.children == "An article" and first.href == "https://example.org/a"
-    assert second == atlas.reconciliation["source_id"].iloc[1]  # no title: the id, as today
+    assert second == "HSJ article 123 (title not recorded)" == source_words("HSJ_123")
+    assert [r.children[-2].children for r in rows] == ["in operation from 1 April 2015", "odd one"]
+    assert measure_words("approved") == "approved by NHS England"
+
+
+def test_bounds_name_sources_by_title(atlas) -> None:  # noqa: ANN001
+    """What the published totals imply: each sentence without its parenthesised ids, its sources by title after."""
+    from dashboard.components import bounds_list, source_titles, source_words
+
+    items = bounds_list(atlas.bounds, atlas.reconciliation)
+    assert len(items) == len(atlas.bounds)
+    titles = source_titles(atlas.reconciliation)
+    for li, sources in zip(items, atlas.bounds["sources"], strict=True):
+        text, _, named = li.children
+        assert "(" + sources + ")" not in text and "_" not in text
+        for sid in str(sources).split(", "):  # a source no published total in the table cites: in words
+            assert titles.get(sid, (source_words(sid), ""))[0] in named.children
+            assert sid not in named.children
+
+
+def _tab_until(p: Page, done: str, limit: int = 80) -> list[dict[str, object]]:
+    """Press Tab until ``done`` (a JS predicate on the focused element ``a``) holds, at most ``limit`` times; each
+    focused element's name, whether it is in the CCG table, and its focus outline as computed."""
+    seen = []
+    for _ in range(limit):
+        p.page.keyboard.press("Tab")
+        got = p.page.evaluate(f"""() => {{ const a = document.activeElement, s = getComputedStyle(a);
+            let shown = 1; for (let e = a; e; e = e.parentElement) shown *= Number(getComputedStyle(e).opacity);
+            return {{tag: a.tagName, name: (a.getAttribute('aria-label') || a.id || a.textContent || '').trim()
+                        .slice(0, 60), cls: String(a.className), inTable: !!a.closest('#ccg-table'),
+                     width: parseFloat(s.outlineWidth) || 0, style: s.outlineStyle, opacity: shown,
+                     visible: a.matches(':focus-visible'), done: (a => {done})(a)}}; }}""")
+        seen.append(got)
+        if got["done"]:
+            break
+    return seen
+
+
+def test_table_is_one_tab_stop_with_arrow_keys_inside_and_a_skip_link(request: pytest.FixtureRequest,
+                                                                      live_server: str) -> None:
+    """London's table was 463 Tab presses: now the skip link, then one stop in the table, then out. Inside, the
+    arrow keys move between cells, and Enter on a cell opens its source link; the links are not Tab stops."""
+    p = open_loaded(request, live_server + "/?year=2016&region=London")
+    p.page.locator("#ccg-table").scroll_into_view_if_needed()  # the grid loads near the screen (grid-lazy.js)
+    p.page.wait_for_function("() => document.querySelectorAll('#ccg-table .ag-row [col-id=source_2016] a').length > 5",
+                             timeout=60000)
+    p.page.focus("#table-zip")
+    stops = _tab_until(p, "!a.closest('#ccg-table') && a.id !== 'skip-table'")
+    assert stops[0]["name"] == "skip-table", stops[0]  # the skip link, then the table
+    in_table = [s for s in stops if s["inTable"]]
+    assert 1 <= len(in_table) <= 2 and len(stops) <= 4, [s["name"] for s in stops]
+    assert stops[-1]["name"] == "after-table" or not stops[-1]["inTable"], stops[-1]
+    links = p.js("() => Array.from(document.querySelectorAll('#ccg-table a[href]')).map(a => a.tabIndex)")
+    assert links and set(links) == {-1}, set(links)
+    # Shift+Tab goes back into the table (one stop) and then out before it.
+    back = []
+    for _ in range(3):
+        p.page.keyboard.press("Shift+Tab")
+        back.append(p.js("() => document.activeElement.closest('#ccg-table') ? 'table' : document.activeElement.id"))
+        if back[-1] not in ("table", "after-table"):
+            break
+    assert back.count("table") == 1 and back[-1] == "skip-table", back
+    # Arrow keys inside: from the header down to the first row's CCG cell, right to the next cell.
+    p.page.keyboard.press("Tab")
+    assert p.js("() => !!document.activeElement.closest('#ccg-table .ag-header-cell')")
+    p.page.keyboard.press("ArrowDown")
+    first = p.js("() => [document.activeElement.classList.contains('ag-cell'), "
+                 "document.activeElement.getAttribute('col-id')]")
+    assert first[0], first
+    # Enter on a source cell opens its first link (the click is caught here: no request leaves the machine).
+    p.js("""() => document.addEventListener('click', (e) => { const a = e.target.closest('a');
+        if (a) { e.preventDefault(); window.__opened = a.href; } }, true)""")
+    for _ in range(20):
+        if p.js("() => document.activeElement.getAttribute('col-id')") == "source_2016":
+            break
+        p.page.keyboard.press("ArrowRight")
+    cell_link = p.js("() => document.activeElement.querySelector('a[href]')?.href")
+    assert cell_link, "no source link in the focused cell"
+    p.page.keyboard.press("Enter")
+    assert p.js("() => window.__opened") == cell_link
+    p.close()
+
+
+def test_every_control_shows_a_focus_outline_of_at_least_2px(request: pytest.FixtureRequest,
+                                                              live_server: str) -> None:
+    """Tab from the top to the statistics: each control focused (map toolbar buttons included) has a visible
+    outline of at least 2 px, and a toolbar shows (is opaque) while one of its buttons has the focus."""
+    p = open_loaded(request, live_server + "/?year=2016")
+    stops = _tab_until(p, "a.id === 'statistics-summary'", limit=80)
+    assert stops[-1]["done"], [s["name"] for s in stops]
+    weak = [s for s in stops if s["width"] < 2 or s["style"] in ("none", "hidden") or not s["visible"]]
+    assert not weak, weak[:3]
+    bar = [s for s in stops if "modebar-btn" in s["cls"]]
+    assert len([s for s in bar if s["name"].startswith("Map:")]) >= 5, [s["name"] for s in bar]
+    hidden = [s["name"] for s in bar if s["opacity"] < 0.99]
+    assert not hidden, f"toolbar buttons focused while their toolbar is transparent: {hidden}"
+    p.close()

@@ -28,6 +28,7 @@ from dashboard import figures
 from geodata.vocabulary import CHANGE_COLOR, CHANGE_ORDER, FADED_COLOR, LEVEL_COLOR, LEVEL_ORDER
 
 MIN_DL = 10.0  # CIE L* (0-100) between every pair of a palette, and between unknown and the faded tone
+MIN_DL_FIRST = 20.0  # CIE L* between delegated and joint (and their change-view pair), the pair a briefing reads most
 MIN_DE = 10.0  # CIEDE2000 between every pair, with normal vision and after each CVD simulation
 WHITE = "#ffffff"
 
@@ -159,6 +160,41 @@ def test_levels_read_in_order_and_the_unstated_stand_apart() -> None:
             assert ciede2000(lab(LEVEL_COLOR[odd]), lab(LEVEL_COLOR[level])) >= 2 * MIN_DE, (odd, level)
 
 
+@pytest.mark.parametrize("background", [WHITE, FADED_COLOR])
+@pytest.mark.parametrize(("palette", "first", "second"), [
+    (LEVEL_COLOR, "delegated", "joint"), (CHANGE_COLOR, "kept", "new")])
+def test_delegated_stands_20_apart_from_the_next_level(palette: dict[str, str], first: str, second: str,
+                                                       background: str) -> None:
+    """Issue 20: delegated and joint printed 28 greys apart (50 and 78 of 255), too close to match a printed map
+    to its legend. Now at least 20 in CIE L*, as colours and as printed in grey at the map's opacity."""
+    a, b = palette[first], palette[second]
+    assert lightness(b) - lightness(a) >= MIN_DL_FIRST, (first, second, lightness(a), lightness(b))
+    printed = [grey_lightness(over(c, figures.IN_OPACITY, background)) for c in (a, b)]
+    assert printed[1] - printed[0] >= MIN_DL_FIRST, (first, second, printed)
+
+
+def test_change_view_light_categories_print_apart() -> None:
+    """Issue 20: "delegated in 2016/17, 2015/16 unknown", "not delegated" and "unknown" blurred in grey (138, 171,
+    208 of 255). Each pair of the three now at least MIN_DL apart in printed L*, over white and the faded tone."""
+    keys = ("new_maybe", "not_delegated", "unknown")
+    for background in (WHITE, FADED_COLOR):
+        printed = {k: grey_lightness(over(CHANGE_COLOR[k], figures.IN_OPACITY, background)) for k in keys}
+        for a, b in combinations(keys, 2):
+            assert abs(printed[a] - printed[b]) >= MIN_DL, (a, b, printed)
+        assert printed["not_delegated"] - printed["new_maybe"] >= 15, printed
+
+
+def test_map_dots_stand_out_from_the_fill_they_mark() -> None:
+    """The dark set-aside dot sits on the unknown grey (a set-aside level is drawn as unknown) and the white
+    inferred-level dot on any known level's colour: each at least 2 x MIN_DL from its fill in printed L*."""
+    dot = grey_lightness(figures.SET_ASIDE_COLOR)
+    fill = grey_lightness(over(LEVEL_COLOR["unknown"], figures.IN_OPACITY))
+    assert fill - dot >= 2 * MIN_DL, (dot, fill)
+    white = grey_lightness(figures.INFERRED_COLOR)
+    for level in ("delegated", "joint", "greater_involvement", "none", "not_delegated"):
+        assert white - grey_lightness(over(LEVEL_COLOR[level], figures.IN_OPACITY)) >= 2 * MIN_DL, level
+
+
 def test_faded_tone_is_one_neutral_tone_that_no_level_uses() -> None:
     palette = set(LEVEL_COLOR.values()) | set(CHANGE_COLOR.values())
     assert FADED_COLOR.lower() not in {c.lower() for c in palette}
@@ -258,5 +294,35 @@ def test_rendered_slide_draws_faded_ccgs_in_the_faded_tone(service) -> None:  # 
     total = area.width * area.height
     assert near(FADED_COLOR) > 0.1 * total, "the CCGs around London are not drawn in the faded tone"
     assert near(over(LEVEL_COLOR["unknown"], figures.IN_OPACITY)) > 0.02 * total, "London's unknown CCGs missing"
-    for level in ("delegated", "joint", "not_delegated"):  # the old look: a level colour at low opacity
-        assert near(over(LEVEL_COLOR[level], 0.18), 6) < 0.002 * total, f"paler {level} CCGs drawn outside the filter"
+    # The old look: a level colour at low opacity over whole CCGs. The CCG names' boxes (white at 0.82 over a CCG)
+    # tint their few pixels alike, under 1% of the map, so the bound is 1.5%: a faded CCG in a paler colour alone
+    # covers more (delegated's near-black navy at low opacity is a blue-grey like the boxes over grey: joint and not
+    # delegated carry the check).
+    for level in ("joint", "not_delegated"):
+        assert near(over(LEVEL_COLOR[level], 0.18), 6) < 0.015 * total, f"paler {level} CCGs drawn outside the filter"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(os.environ.get("CHROMIUM", "/usr/bin/chromium")).exists() and not os.environ.get("CI"),
+                    reason="no Chromium here (in CI a missing browser is a failure)")
+def test_rendered_slide_in_greyscale_keeps_delegated_and_joint_apart(service) -> None:  # noqa: ANN001
+    """The England slide as rendered, printed in grey (PIL ``convert("L")``): the pixels drawn in delegated's colour
+    and those in joint's colour (found in the colour image) are at least MIN_DL_FIRST apart in L*, and both differ
+    from the unknown grey by at least MIN_DL, so a greyscale print can be matched to its legend."""
+    from dashboard import render
+    from dashboard.state import ViewState
+
+    img = Image.open(io.BytesIO(render.slide_bytes(service, ViewState(year=2016)))).convert("RGB")
+    grey_img = img.convert("L")
+    rgb, lum = img.get_flattened_data(), grey_img.get_flattened_data()
+
+    def printed(level: str, tol: int = 4) -> float:
+        want = rgb8(over(LEVEL_COLOR[level], figures.IN_OPACITY))
+        found = [g for c, g in zip(rgb, lum) if max(abs(a - b) for a, b in zip(c, want)) <= tol]
+        assert len(found) > 500, f"no {level} area found on the slide"
+        mean = round(sum(found) / len(found))
+        return lightness(f"#{mean:02x}{mean:02x}{mean:02x}")
+
+    delegated, joint, unknown = printed("delegated"), printed("joint"), printed("unknown")
+    assert joint - delegated >= MIN_DL_FIRST, (delegated, joint)
+    assert unknown - joint >= MIN_DL, (joint, unknown)

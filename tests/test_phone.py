@@ -18,8 +18,9 @@ def phone_page(request: pytest.FixtureRequest, url: str) -> Page:
 
 
 def loaded(p: Page) -> None:
-    """Wait until the last panel (robustness) has arrived and the map is idle: nothing reframes it after that."""
-    p.page.wait_for_selector("#clustering-robust table", timeout=60000)
+    """Wait until the last panel (robustness) has arrived and the map is idle: nothing reframes it after that.
+    (Attached, not visible: on a phone the statistics start folded.)"""
+    p.page.wait_for_selector("#clustering-robust table", state="attached", timeout=60000)
     p.settle()
     p.wait_drawn()
 
@@ -132,6 +133,9 @@ def test_one_finger_scrolls_the_page_and_two_fingers_move_the_map(request: pytes
 def test_a_tapped_ccg_shows_its_details_inside_the_phone_screen(request: pytest.FixtureRequest,
                                                                 live_server: str) -> None:
     p = _phone_map_at_top(request, live_server)
+    below = p.js("() => document.getElementById('ccg-details').getBoundingClientRect().top")
+    assert below > PHONE["height"] - 100, f"the details panel starts at {below:.0f} px: on screen, nothing to test"
+    scrolled = p.js("() => window.scrollY")
     # One finger, no movement: a tap still selects (gestures.js lets it click). Like the page tests' clicks, a tap
     # that Plotly never reported (data-clicks, counted by mapfit.js) was dropped by the browser and is tried again;
     # one Plotly reported is never repeated (a second would unselect).
@@ -157,6 +161,50 @@ def test_a_tapped_ccg_shows_its_details_inside_the_phone_screen(request: pytest.
     box = p.page.locator("#ccg-details").bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
     assert p.js("() => document.documentElement.scrollWidth - window.innerWidth") <= 1
+    # The tapped CCG's details are scrolled into view (assets/phone.js; data-scrolled counts its scrolls).
+    p.page.wait_for_function("() => Number(document.getElementById('ccg-details').dataset.scrolled || 0) >= 1",
+                             timeout=15000)
+    still(p)
+    card = p.js("""() => { const r = document.querySelector('#ccg-details .ccg-card[data-ccg="E38000206"]')
+        .getBoundingClientRect(); return {top: r.top, bottom: r.bottom}; }""")
+    assert 0 <= card["top"] < PHONE["height"] - 200, f"Wiltshire's card starts at {card['top']:.0f} px, off the screen"
+    assert p.js("() => window.scrollY") > scrolled + 100, "the page did not scroll to the details"
+    p.close()
+
+
+def test_statistics_fold_on_a_phone_behind_a_plain_summary(request: pytest.FixtureRequest, live_server: str) -> None:
+    """The statistics (clustering, robustness, published totals) start folded on a phone behind a summary saying
+    in plain words what is inside; unfolded, the robustness table scrolls sideways inside its own frame, which the
+    keyboard can reach and a screen reader names, and the page itself never scrolls sideways."""
+    p = phone_page(request, live_server + "/?year=2016&region=London")
+    loaded(p)
+    assert p.js("() => document.getElementById('statistics').open") is False, "the statistics should start folded"
+    summary = p.page.inner_text("#statistics > summary")
+    for words in ("neighbouring CCGs", "deprivation", "published national totals"):
+        assert words in summary, summary
+    assert "p =" not in summary and "_" not in summary, summary
+    folded = p.js("() => document.documentElement.scrollHeight")
+    p.page.locator("#statistics > summary").tap()
+    p.page.wait_for_function("() => document.getElementById('statistics').open")
+    p.page.locator("#clustering-robust table").wait_for(state="visible", timeout=10000)
+    opened = p.js("() => document.documentElement.scrollHeight")
+    assert opened > folded + 2000, f"folding saved only {opened - folded} px"
+    frame = p.js("""() => { const t = document.querySelector('#clustering-robust table');
+        const f = t.closest('.table-scroll'); const col = f.parentElement.getBoundingClientRect();
+        return {frame: f.clientWidth, scroll: f.scrollWidth, table: t.getBoundingClientRect().width,
+                right: f.getBoundingClientRect().right, tab: f.tabIndex, label: f.getAttribute('aria-label'),
+                role: f.getAttribute('role'), overflow: getComputedStyle(f).overflowX}; }""")
+    assert frame["table"] > frame["frame"] and frame["scroll"] > frame["frame"], frame
+    assert frame["right"] <= PHONE["width"] and frame["overflow"] == "auto", frame
+    assert frame["tab"] == 0 and frame["label"] and frame["role"] == "region", frame
+    p.js("() => { const f = document.querySelector('#clustering-robust .table-scroll'); f.scrollLeft = 200; }")
+    assert p.js("() => document.querySelector('#clustering-robust .table-scroll').scrollLeft") > 0
+    assert p.js("() => document.documentElement.scrollWidth - window.innerWidth") <= 1
+    # The published totals: in the same fold, beside the robustness panel, in their own scrolling frame too.
+    order = p.js("""() => ['clustering-robust', 'total-bounds', 'reconciliation'].map(id =>
+        Math.round(document.getElementById(id).getBoundingClientRect().top))""")
+    assert order == sorted(order), order
+    assert p.js("() => document.querySelector('#reconciliation .scroll-frame').tabIndex") == 0
     p.close()
 
 

@@ -1,0 +1,90 @@
+/* Printing the page: the map is a WebGL canvas, which Chromium prints blank, so the print shows the view's slide
+   image instead (an <img id="print-map">, hidden on screen). It costs nothing until a print: its src is empty until
+   then, and is filled from the current URL's query (the view) by printMapSrc, the one place that builds it.
+   - "Print this view" (#print-view) and Ctrl/Cmd+P fill the src, wait until the image has loaded, then print, so the
+     print always has its map (the button's data-printed counts prints started: a signal for tests and scripts).
+   - The browser's own menu fires beforeprint: the src is filled there too (the image shows if it arrives in time). */
+(function () {
+  'use strict';
+
+  /* The slide of the view the page shows: /export.png with the page's own query (year, filters, selection). */
+  function printMapSrc() {
+    return '/export.png' + window.location.search;
+  }
+
+  /* Point the print image at the current view; resolves once it has loaded (or failed: print anyway). */
+  function preparePrintMap() {
+    fillFindings();
+    var img = document.getElementById('print-map');
+    if (!img) { return Promise.resolve(); }
+    var want = new URL(printMapSrc(), window.location.href).href;
+    /* Eager: the image is hidden on screen, and a lazy one waits to be on screen, i.e. would not load for a print.
+       Nothing loads before a print anyway: the src stays empty until then. */
+    img.loading = 'eager';
+    if (img.src !== want) {
+      img.src = want;
+      img.dataset.view = window.location.search;
+    }
+    if (img.complete) { return Promise.resolve(); }  /* loaded (or failed) already: nothing more will come */
+    return new Promise(function (done) {
+      img.addEventListener('load', done, {once: true});
+      img.addEventListener('error', done, {once: true});
+    });
+  }
+
+  /* The headline findings for the printed first page: the first reading under each of the statistics' questions
+     (#clustering's headings), as text, into #print-findings (print only). */
+  function fillFindings() {
+    var box = document.getElementById('print-findings');
+    var panel = document.getElementById('clustering');
+    if (!box || !panel) { return; }
+    var items = [];
+    panel.querySelectorAll('h3').forEach(function (h) {
+      var el = h.nextElementSibling;
+      while (el && el.tagName !== 'H3' && !(el.classList && el.classList.contains('reading'))) {
+        el = el.nextElementSibling;
+      }
+      if (el && el.tagName !== 'H3') { items.push(el.textContent); }
+    });
+    box.textContent = '';
+    if (!items.length) { return; }
+    var head = document.createElement('h2');
+    head.textContent = 'Headline findings';
+    var list = document.createElement('ul');
+    items.forEach(function (text) {
+      var li = document.createElement('li');
+      li.textContent = text;
+      list.appendChild(li);
+    });
+    box.appendChild(head);
+    box.appendChild(list);
+  }
+
+  function printView() {
+    var button = document.getElementById('print-view');
+    if (button) { button.setAttribute('aria-busy', 'true'); }
+    return preparePrintMap().then(function () {
+      if (button) {
+        button.removeAttribute('aria-busy');
+        button.dataset.printed = String(Number(button.dataset.printed || 0) + 1);
+      }
+      window.print();
+    });
+  }
+
+  window.addEventListener('beforeprint', function () { preparePrintMap(); });
+  document.addEventListener('click', function (ev) {
+    var t = ev.target;
+    if (t && t.closest && t.closest('#print-view')) {
+      ev.preventDefault();
+      printView();
+    }
+  });
+  document.addEventListener('keydown', function (ev) {
+    if ((ev.ctrlKey || ev.metaKey) && !ev.altKey && !ev.shiftKey && (ev.key === 'p' || ev.key === 'P')) {
+      ev.preventDefault();
+      printView();
+    }
+  });
+  window.atlasPrint = {src: printMapSrc, prepare: preparePrintMap, print: printView};
+}());
