@@ -49,7 +49,7 @@ __all__ = ["CHANGE_ORDER", "LEVEL_COLOR", "LEVEL_LABEL", "LEVEL_ORDER", "YEAR_LA
 # and a filter change still re-sends only the opacities.
 IN_OPACITY, OUT_OPACITY = 0.92, 0.0
 LEGEND_PX = 200  # width of the map's legend column on wide screens (entries wrap to fit)
-LINE_COLOR, SELECTED_COLOR = "#ffffff", "#111111"
+LINE_COLOR, SELECTED_COLOR, SELECTED_ON_DARK = "#ffffff", "#111111", "#ffffff"
 LINE_WIDTH, SELECTED_WIDTH = 0.5, 3.0
 FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif"
 N_LEGEND = max(len(LEVEL_ORDER), len(CHANGE_ORDER), len(SHARE_ORDER))
@@ -163,12 +163,32 @@ def map_arrays(view: View) -> MapArrays:
         # a selected CCG outside the filter is drawn in full too, so its outline (and level) can be seen
         opacity=np.where(view.mask | selected, IN_OPACITY, OUT_OPACITY).tolist(),
         line_width=np.where(selected, SELECTED_WIDTH, LINE_WIDTH).tolist(),
-        line_color=np.where(selected, SELECTED_COLOR, LINE_COLOR).tolist(),
+        line_color=np.where(selected, outline_colors(slots, category), LINE_COLOR).tolist(),
         hovertemplate=hover,
         legend_names=names + [""] * pad,
         legend_colors=[colors[c] for c in order] + ["#ffffff"] * pad,
         legend_visible=[True] * len(order) + [False] * pad,
     )
+
+
+def outline_colors(slots: list[str], category: np.ndarray) -> np.ndarray:
+    """The selection outline for each CCG's fill: near-black on light fills, white on dark ones (delegated is
+    near-black itself, where a black outline vanished)."""
+    dark = np.array([relative_luminance(c) < 0.18 for c in slots])
+    return np.where(dark[category], SELECTED_ON_DARK, SELECTED_COLOR)
+
+
+def relative_luminance(color: str) -> float:
+    """WCAG relative luminance of a #rrggbb colour (0 black, 1 white).
+
+    >>> round(relative_luminance("#ffffff"), 3), round(relative_luminance("#000000"), 3)
+    (1.0, 0.0)
+    """
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(int(color[i:i + 2], 16) / 255) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
 
 def england_outline(ccgs_geojson: dict) -> dict:

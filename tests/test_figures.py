@@ -306,3 +306,16 @@ def test_panel_patches_turn_the_panel_shown_into_the_new_one(service) -> None:  
         assert changed_tree(make(ViewState()), make(ViewState())) is no_update
     # the transitions count both years: a year change does not send them again
     assert changed_tree(counts(ViewState())[1], counts(ViewState(year=2015))[1]) is no_update
+
+
+def test_the_selection_outline_shows_on_dark_and_light_fills(service) -> None:  # noqa: ANN001
+    """A selected CCG's outline contrasts with its own fill: white on delegated (near-black), dark on unknown."""
+    t = service.table
+    dark, light = t[t["level_2016"] == "delegated"].index[0], t[t["level_2016"] == "unknown"].index[0]
+    arr = figures.map_arrays(service.view(ViewState(year=2016, ccgs=(dark, light))))
+    pos = service.position
+    fill = {c: figures.LEVEL_COLOR[t.at[c, "level_2016"]] for c in (dark, light)}
+    for code in (dark, light):
+        outline = arr.line_color[pos[code]]
+        gap = abs(figures.relative_luminance(outline) - figures.relative_luminance(fill[code]))
+        assert gap > 0.3 and arr.line_width[pos[code]] >= 2, (code, outline, fill[code])

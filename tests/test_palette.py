@@ -281,10 +281,8 @@ def test_rendered_slide_draws_faded_ccgs_in_the_faded_tone(service) -> None:  # 
 
     state = ViewState(year=2016, regions=("London",))
     img = Image.open(io.BytesIO(render.slide_bytes(service, state))).convert("RGB")
-    dom = slide.slide_figure(service.view(state)).layout.map.domain
-    w, h = img.size
-    area = img.crop((round(dom.x[0] * w) + 4, round((1 - dom.y[1]) * h) + 4,
-                     round(dom.x[1] * w) - 4, round((1 - dom.y[0]) * h) - 4))
+    x0, y0, x1, y1 = slide.slide_figure(service.view(state)).layout.meta["slide"]["map_px"]
+    area = img.crop((round(x0) + 4, round(y0) + 4, round(x1) - 4, round(y1) - 4))
     counts = {rgb: n for n, rgb in area.getcolors(maxcolors=1_000_000)}
 
     def near(color: str, tol: int = 3) -> int:

@@ -142,7 +142,8 @@ def test_formats_without_a_browser_answer_503(export_app, monkeypatch: pytest.Mo
     c = export_app.server.test_client()
     for fmt in ("svg", "pdf", "pptx"):
         resp = c.get(f"/export.{fmt}?year=2015&imd=1-1")
-        assert resp.status_code == 503 and "unavailable" in resp.get_data(as_text=True), fmt
+        assert resp.status_code == 503 and "not available" in resp.get_data(as_text=True), fmt
+        assert resp.headers.get("Retry-After"), fmt
 
 
 # ------------------------------------------------------------------------------------------------------------
