@@ -89,6 +89,11 @@ def main() -> int:
             with urllib.request.urlopen(f"{base}/export.png?{query}", timeout=180) as r:
                 (OUT / name).write_bytes(r.read())
             print(f"wrote {(OUT / name).relative_to(ROOT)}")
+        # The England slide as a greyscale print shows it: each level must still match its legend swatch.
+        from PIL import Image
+
+        Image.open(OUT / "slide-england.png").convert("L").save(OUT / "slide-england-grey.png", optimize=True)
+        print(f"wrote {(OUT / 'slide-england-grey.png').relative_to(ROOT)}")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
