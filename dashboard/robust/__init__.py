@@ -52,11 +52,11 @@ from dashboard.robust.per_view import (
 from dashboard.robust.results import CompletionSummary, Extreme, KnownOnly, RobustResult, StatisticResult, Verdict
 from dashboard.robust.specs import swap_groups
 from dashboard.robust.terms import ALPHA, LABELS, MEASURES, PERMUTATIONS, STATISTICS, VERDICTS
-from dashboard.robust.words import finding, headline, percent
+from dashboard.robust.words import finding, headline, percent, percent_value, wilson
 
 __all__ = [
     "ALPHA", "LABELS", "MEASURES", "PERMUTATIONS", "STATISTICS", "VERDICTS", "CompletionSummary", "Extreme",
     "KnownOnly", "RobustResult", "StatisticResult", "Verdict", "constraints_of", "draws_for", "evidence_table",
-    "finding", "fmt_p", "headline", "never_delegated", "percent", "results_cache", "robust_for",
-    "robust_statistics", "sampler_for", "swap_groups",
+    "finding", "fmt_p", "headline", "never_delegated", "percent", "percent_value", "results_cache", "robust_for",
+    "robust_statistics", "sampler_for", "swap_groups", "wilson",
 ]

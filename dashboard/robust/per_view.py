@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dashboard.analysis import PermutationTables
+from dashboard.clustering_summary import summary_for
 from dashboard.completions import CompletionSampler
 from dashboard.robust.over_completions import robust_statistics
 from dashboard.robust.results import RobustResult
@@ -78,8 +78,7 @@ def robust_for(service: AtlasService, state: ViewState, completions: int = 200, 
             mask=view.mask, never_delegated_2015=never_delegated(service), completions=completions, seed=seed,
             evidence=key.evidence, description=describe(key), filters=filters,
             sampler=sampler_for(service, key.evidence), draws=draws_for(service, key.evidence, completions, seed),
-            tables=service.derived("robust.permutations", lambda: PermutationTables(max_entries=8)),
-            known_tables=service.derived("analysis.permutations", lambda: PermutationTables()))
+            known_summary=summary_for(service, key))
 
     return results_cache(service).get_or_make((key, int(completions), int(seed)), make)
 
