@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,6 +37,9 @@ H_EXCEED = 10
 #: 95% interval), and for a single p that decides alone (the known CCGs, an extreme, a proof).
 STAGES = (99, 499)
 PRECISE_STAGES = (99, 999, 9999)
+#: Budget (count vectors x CCGs x the last precise stage) of the precise stages given to the count vectors with the
+#: most completions the first stage leaves undecided: the cost is per count vector, not per completion.
+FEW_CELLS = 6_000_000
 #: A Monte Carlo p decides when it is this many Monte Carlo errors away from 0.05.
 MARGIN_SE = 3.0
 
@@ -176,6 +180,7 @@ class NullCache:
         in_mc = set(mc)
         self.prefetch([keys[u] for u in mc], stages[0])
         undecided: list[int] = []
+        precise_keys: set[int] = set()
         if mc:  # the first stage for every Monte Carlo row at once
             first = np.stack([self.mc_sims(keys[u], stages[0]) for u in mc])
             slot = np.full(len(keys), -1)
@@ -190,7 +195,12 @@ class NullCache:
             se = np.where(bc, p * np.sqrt(np.clip(1 - p, 0, None) / H_EXCEED), np.sqrt(p * (1 - p) / stages[0]))
             done = (np.abs(p - ALPHA) > MARGIN_SE * se) | single
             out["p"][rows[done]], out["se"][rows[done]], out["used"][rows[done]] = p[done], se[done], used[done]
-            undecided = sorted(set(inverse[rows[~done]].tolist()))
+            left = Counter(inverse[rows[~done]].tolist())
+            undecided = sorted(left)
+            # the count vectors with the most undecided completions get the precise stages (their completions
+            # share one null sample, so its error would move them all at once), within a budget
+            budget = max(1, FEW_CELLS // (max(self.n, 1) * PRECISE_STAGES[-1]))
+            precise_keys = {u for u, _ in left.most_common(budget)} if not precise else set(undecided)
             self.prefetch([keys[u] for u in undecided], stages[1] if len(stages) > 1 else stages[0])
         for u, key in enumerate(keys):
             rows = np.flatnonzero(inverse == u)
@@ -204,7 +214,8 @@ class NullCache:
                 exact[rows] = True
             elif u in undecided:
                 rows = rows[np.isnan(out["p"][rows])]
-                out["p"][rows], out["se"][rows], out["used"][rows] = self._sequential(key, obs[rows], stages)
+                out["p"][rows], out["se"][rows], out["used"][rows] = self._sequential(
+                    key, obs[rows], PRECISE_STAGES if u in precise_keys else stages)
         return PValues(out["p"], out["se"], exact, out["used"], out["p_min"])
 
     def _sequential(self, key: tuple[int, ...], obs: np.ndarray, stages: tuple[int, ...] = STAGES

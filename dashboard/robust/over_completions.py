@@ -35,6 +35,8 @@ from geodata.totals import Constraint, ccg_states
 from geodata.vocabulary import DELEGATED, LEVELS, NOT_DELEGATED, UNKNOWN
 
 _LEVEL_INDEX = {lv: i for i, lv in enumerate(LEVELS)}
+#: Completions drawn in all when the first ones leave the verdict between "most" and "depends".
+EXTENDED = 1000
 
 
 def _agree_rows(ev: Evals, known: KnownOnly, directional: bool) -> np.ndarray:
@@ -165,7 +167,8 @@ def _enumeration_proof(spec: _Spec, known: KnownOnly, fmap: np.ndarray, enumerat
 
 
 def _one(spec: _Spec, known: KnownOnly, prob: _Problem, sampler: CompletionSampler, seed: int,
-         enumerate_once: Callable[[], np.ndarray | None]) -> StatisticResult:
+         enumerate_once: Callable[[], np.ndarray | None],
+         more_draws: Callable[[], np.ndarray | None] = lambda: None) -> StatisticResult:
     fmap = _BINARY if spec.binary else _FULL[prob.year]
     labs = fmap[prob.labels][:, spec.positions]
     ev = spec.evaluate_all(labs)
@@ -212,7 +215,16 @@ def _one(spec: _Spec, known: KnownOnly, prob: _Problem, sampler: CompletionSampl
         extra.append(proof.counter)
     counter = next((c for c in [low, high, *extra] if c is not None and not _agrees(c.eval, known, spec.directional)),
                    None) if known.significant is not None else None
-    summary = _summary(ev, spec.n, agree)
+    ev_all, agree_all = ev, agree
+    if len(agree):
+        lo, hi = wilson(int(agree.sum()), len(agree))
+        if lo <= 0.5 <= hi:  # the draws cannot tell "most" from "depends": draw more before deciding
+            extra = more_draws()
+            if extra is not None and len(extra):
+                ev_more = spec.evaluate_all(fmap[extra][:, spec.positions])
+                ev_all = ev.extend(ev_more)
+                agree_all = np.concatenate([agree, _agree_rows(ev_more, known, spec.directional)])
+    summary = _summary(ev_all, spec.n, agree_all)
     verdict = _verdict(known, summary, Evidence(
         proof=None if proof is None else proof.holds, proof_by=None if proof is None else proof.by,
         proof_n=0 if proof is None else proof.n, counter=None if counter is None else counter.eval.p,
@@ -225,7 +237,7 @@ def _one(spec: _Spec, known: KnownOnly, prob: _Problem, sampler: CompletionSampl
         high=_extreme(high, prob, proof is not None and proof.high is not None), verdict=verdict,
         exact_range=None if bounds is None or any(c.eval.reason for c in bounds) else (
             _extreme(bounds[0], prob), _extreme(bounds[1], prob)),
-        values=tuple(float(v) for v in ev.value), p_values=tuple(float(v) for v in ev.p),
+        values=tuple(float(v) for v in ev_all.value), p_values=tuple(float(v) for v in ev_all.p),
         swaps=swaps, proof=None if proof is None else {
             "by": proof.by, "admissible": proof.n, "holds": proof.holds})
 
@@ -328,6 +340,7 @@ def robust_statistics(
     tables: PermutationTables | None = None,
     known_tables: PermutationTables | None = None,
     known_summary: analysis.Summary | None = None,
+    more_draws: Callable[[], np.ndarray] | None = None,
 ) -> RobustResult:
     """Every statistic of the clustering panel for one view, on the known CCGs and over admissible completions.
 
@@ -346,6 +359,9 @@ def robust_statistics(
     sampler, draws, known_tables : the caller's cached sampler, ``sampler.draw_array(completions, seed)`` and the
         panel's relabelling store (for the known-only summary, when ``known_summary`` is not given).
     known_summary : the clustering panel's :func:`dashboard.analysis.summarise` of the same view, reused.
+    more_draws : further completions (as ``draws``) for a statistic whose 200 draws leave "most" and "depends"
+        undecided (the 95% interval of the share contains one half); default ``sampler.draw_array(EXTENDED,
+        seed)`` after the first ``completions``.
 
     Returns
     -------
@@ -386,13 +402,22 @@ def robust_statistics(
                     pair_i, pair_j, order, table["ods_code"].astype(str).to_numpy())
     known_only = _known_only(known, _precise_known(table, neighbours, mask, year, store, int(seed)))
     listed: list[np.ndarray | None] = []
+    extended: list[np.ndarray | None] = []
+
+    def more() -> np.ndarray | None:
+        if not extended:
+            got = more_draws() if more_draws is not None else \
+                sampler.draw_array(EXTENDED, int(seed))[int(draws.shape[0]):]
+            extended.append(_draws_in_table_order(table, sampler, got)[0][:, :, 0 if year == 2015 else 1]
+                            if len(got) else None)
+        return extended[0]
 
     def enumerate_once() -> np.ndarray | None:
         if not listed:
             listed.append(admissible_restricted(table, constraints, year, mask, never))
         return listed[0]
 
-    stats = tuple(_one(spec, known_only[spec.name], prob, sampler, int(seed), enumerate_once)
+    stats = tuple(_one(spec, known_only[spec.name], prob, sampler, int(seed), enumerate_once, more)
                   for spec in prob.specs)
     given = table.loc[mask, f"level_{year}"].astype(str)
     counts = {"n_selected": int(mask.sum()), "n_known": int((given != UNKNOWN).sum()),

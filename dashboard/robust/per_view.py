@@ -7,7 +7,7 @@ import pandas as pd
 
 from dashboard.clustering_summary import summary_for
 from dashboard.completions import CompletionSampler
-from dashboard.robust.over_completions import robust_statistics
+from dashboard.robust.over_completions import EXTENDED, robust_statistics
 from dashboard.robust.results import RobustResult
 from dashboard.service import AtlasService, BoundedCache, level_column
 from dashboard.state import ViewState, describe, filters_only
@@ -78,7 +78,8 @@ def robust_for(service: AtlasService, state: ViewState, completions: int = 200, 
             mask=view.mask, never_delegated_2015=never_delegated(service), completions=completions, seed=seed,
             evidence=key.evidence, description=describe(key), filters=filters,
             sampler=sampler_for(service, key.evidence), draws=draws_for(service, key.evidence, completions, seed),
-            known_summary=summary_for(service, key))
+            known_summary=summary_for(service, key),
+            more_draws=lambda: draws_for(service, key.evidence, max(EXTENDED, completions), seed)[completions:])
 
     return results_cache(service).get_or_make((key, int(completions), int(seed)), make)
 

@@ -52,6 +52,14 @@ class Evals:
     def tested(self) -> np.ndarray:
         return np.array([r is None for r in self.reason], dtype=bool)
 
+    def extend(self, other: Evals) -> Evals:
+        """These rows followed by ``other``'s."""
+        out = Evals(0)
+        for name in ("value", "p", "se", "p_min", "exact", "sign"):
+            setattr(out, name, np.concatenate([getattr(self, name), getattr(other, name)]))
+        out.reason = self.reason + other.reason
+        return out
+
     def row(self, i: int) -> _Eval:
         return _Eval(float(self.value[i]), float(self.p[i]), int(self.sign[i]), self.reason[i], float(self.se[i]),
                      bool(self.exact[i]), float(self.p_min[i]))
