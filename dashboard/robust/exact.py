@@ -193,7 +193,7 @@ class NullCache:
             used = np.where(bc, np.argmax(np.cumsum(ge, axis=1) >= H_EXCEED, axis=1) + 1, stages[0])
             p = np.where(bc, H_EXCEED / used, (g + 1) / (stages[0] + 1))
             se = np.where(bc, p * np.sqrt(np.clip(1 - p, 0, None) / H_EXCEED), np.sqrt(p * (1 - p) / stages[0]))
-            done = (np.abs(p - ALPHA) > MARGIN_SE * se) | single
+            done = ((np.abs(p - ALPHA) > MARGIN_SE * se) & ((p > ALPHA) | (not precise))) | single
             out["p"][rows[done]], out["se"][rows[done]], out["used"][rows[done]] = p[done], se[done], used[done]
             left = Counter(inverse[rows[~done]].tolist())
             undecided = sorted(left)
@@ -253,7 +253,9 @@ class NullCache:
             rest = idx[~stop]
             pf = (g[~stop] + 1) / (total + 1)
             sef = np.sqrt(pf * (1 - pf) / total)
-            done = (np.abs(pf - ALPHA) > MARGIN_SE * sef) | last
+            # a single p that decides alone (precise) is not settled below 0.05 before the last stage, so an
+            # extreme is resolved to 1 / (last stage + 1), not to the first stage's 1 / 100
+            done = ((np.abs(pf - ALPHA) > MARGIN_SE * sef) & ((pf > ALPHA) | (stages != PRECISE_STAGES))) | last
             p[rest[done]], se[rest[done]], used[rest[done]] = pf[done], sef[done], total
             todo[rest[done]] = False
         return p[back], se[back], used[back]
