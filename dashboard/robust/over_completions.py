@@ -73,9 +73,19 @@ def _summary(ev: Evals, n_ccgs: int, agree: np.ndarray) -> CompletionSummary:
                              reasons, n_agree / n_all, **extra)
 
 
+def _close(ev: Evals) -> np.ndarray:
+    """Rows whose Monte Carlo p is within its margin of 0.05: neither side is decided, so none is a
+    counterexample (they are still counted, on the side their estimate falls)."""
+    return ev.tested & ~ev.exact & (np.abs(np.nan_to_num(ev.p, nan=1.0) - ALPHA) <= MARGIN_SE * ev.se)
+
+
 def _agrees(e: _Eval, known: KnownOnly, directional: bool) -> bool:
+    """Whether a completion does not contradict the known CCGs (a p within Monte Carlo error of 0.05 does not)."""
     if known.significant is None:
         return False
+    if e.reason is None and not e.exact and abs(e.p - ALPHA) <= MARGIN_SE * e.se and \
+            not (directional and known.significant and e.sign != known.direction):
+        return True
     sig = e.reason is None and e.p < ALPHA
     if known.significant:
         return sig and not (directional and e.sign != known.direction)
@@ -178,7 +188,10 @@ def _one(spec: _Spec, known: KnownOnly, prob: _Problem, sampler: CompletionSampl
     cands = [_Candidate(ev.row(d), float(sc), "search", d) for d, sc in enumerate(scores)]
     # the search looks for a counterexample only where every draw agrees with the known CCGs (otherwise the
     # draws already decide the verdict): towards weaker evidence for a significant finding, stronger otherwise
-    directions = () if known.significant is None or not agree.all() else ((-1,) if known.significant else (1,))
+    firm = agree | _close(ev) if len(agree) else agree  # no decided disagreement
+    if len(agree) and spec.directional and known.significant:
+        firm = agree | (_close(ev) & (ev.sign == known.direction))
+    directions = () if known.significant is None or not firm.all() else ((-1,) if known.significant else (1,))
     searched, swaps = _searched(spec, prob, fmap, ev, scores, rng, directions)
     cands += searched
     exact = _exact_delegation(sampler, spec, prob.order) if isinstance(spec, _Difference) and prob.year == 2015 \
@@ -192,7 +205,7 @@ def _one(spec: _Spec, known: KnownOnly, prob: _Problem, sampler: CompletionSampl
     proof = None
     # a proof is sought only where nothing drawn or searched contradicts the known CCGs: it can then only
     # turn "no counterexample" into "holds" (or find the counterexample)
-    candidate = known.significant is not None and bool(agree.all()) and all(
+    candidate = known.significant is not None and bool(firm.all()) and all(
         _agrees(c.eval, known, spec.directional) for c in cands[len(labs):] if math.isfinite(c.eval.p))
     enumerated = enumerate_once() if candidate else None
     if known.significant is not None:
@@ -226,6 +239,7 @@ def _one(spec: _Spec, known: KnownOnly, prob: _Problem, sampler: CompletionSampl
                 agree_all = np.concatenate([agree, _agree_rows(ev_more, known, spec.directional)])
     summary = _summary(ev_all, spec.n, agree_all)
     verdict = _verdict(known, summary, Evidence(
+        undecided=int((firm & ~agree).sum()) if len(agree) else 0, firm=bool(firm.all()) if len(agree) else False,
         proof=None if proof is None else proof.holds, proof_by=None if proof is None else proof.by,
         proof_n=0 if proof is None else proof.n, counter=None if counter is None else counter.eval.p,
         swaps=swaps, low=None if low is None else low.eval.p, high=None if high is None else high.eval.p,

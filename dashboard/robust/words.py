@@ -108,6 +108,8 @@ class Evidence:
     high: float | None
     low_exact: bool = False
     high_exact: bool = False
+    undecided: int = 0
+    firm: bool = False
 
 
 def _range(ev: Evidence) -> str:
@@ -149,9 +151,12 @@ def _verdict(known: KnownOnly, s: CompletionSummary, ev: Evidence) -> Verdict:
         what = "significant in every admissible completion" if known.significant else \
             "no admissible completion gives p < 0.05"
         return Verdict("holds", f"{VERDICTS['holds']}: {what} ({_how(ev)}{rng})")
-    if s.n_agree == drawn and ev.counter is None:
+    if (s.n_agree == drawn or ev.firm) and ev.counter is None:
         undecided = "; a p within three Monte Carlo errors of 0.05 left it unproven" if ev.proof is None and \
             ev.proof_by else ""
+        if ev.undecided:
+            undecided += (f"; {plural(ev.undecided, 'completion')} with p within its Monte Carlo error of 0.05 "
+                          "counted as it fell")
         return Verdict("no_counterexample", f"{counts}; no counterexample in {drawn} completions and a search of "
                                             f"{ev.swaps} swaps, not proven for every admissible completion"
                                             f"{undecided}{rng}{untested}")
