@@ -54,9 +54,17 @@ def kruskal_h(lab: Sequence[int], x: Sequence[float]) -> float:
     return float(stats.kruskal(*groups).statistic)
 
 
-def exact_p(lab: Sequence[int], statistic, tol: float = 1e-9) -> tuple[float, float]:  # noqa: ANN001
-    """(p, smallest attainable p) of ``statistic`` (larger = more extreme) over every distinct relabelling."""
-    sims = np.array([statistic(r) for r in distinct_labellings(list(lab))])
+def exact_p(lab: Sequence[int], statistic, tol: float = 1e-9,  # noqa: ANN001
+            memo: dict | None = None) -> tuple[float, float]:
+    """(p, smallest attainable p) of ``statistic`` (larger = more extreme) over every distinct relabelling;
+    ``memo`` keeps the relabellings' statistics per multiset of labels (they depend on nothing else)."""
+    key = tuple(sorted(lab))
+    if memo is not None and key in memo:
+        sims = memo[key]
+    else:
+        sims = np.array([statistic(r) for r in distinct_labellings(list(lab))])
+        if memo is not None:
+            memo[key] = sims
     obs = statistic(tuple(lab))
     return float((sims >= obs - tol * max(1.0, abs(obs))).mean()), float((sims >= sims.max() - tol).mean())
 
