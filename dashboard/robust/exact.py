@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import binom
 
 ALPHA = 0.05
 #: Enumerate the distinct labellings when there are at most this many (and at most ENUMERATE_CELLS labels).
@@ -34,12 +35,13 @@ ENUMERATE_CELLS = 1_500_000
 #: Besag-Clifford: stop after this many relabellings at least as extreme as observed.
 H_EXCEED = 10
 #: Relabellings drawn in total after each stage: for each of the drawn completions (whose p feeds a count with a
-#: 95% interval), and for a single p that decides alone (the known CCGs, an extreme, a proof).
-STAGES = (99, 499)
+#: 95% interval: one stage, then the precise stages for the count vectors with most undecided completions), and
+#: for a single p that decides alone (the known CCGs, an extreme, a proof).
+STAGES = (199,)
 PRECISE_STAGES = (99, 999, 9999)
 #: Budget (count vectors x CCGs x the last precise stage) of the precise stages given to the count vectors with the
 #: most completions the first stage leaves undecided: the cost is per count vector, not per completion.
-FEW_CELLS = 6_000_000
+FEW_CELLS = 2_500_000
 #: A Monte Carlo p decides when it is this many Monte Carlo errors away from 0.05.
 MARGIN_SE = 3.0
 
@@ -116,8 +118,8 @@ class NullCache:
     """Null distributions of one statistic on one set of CCGs, per count vector, for one call."""
 
     def __init__(self, stat: Callable[[np.ndarray], np.ndarray], n: int, k: int, relabellings: Relabellings,
-                 tol: float) -> None:
-        self.stat, self.n, self.k, self.rel, self.tol = stat, n, k, relabellings, tol
+                 tol: float, budget: int = FEW_CELLS) -> None:
+        self.stat, self.n, self.k, self.rel, self.tol, self.budget = stat, n, k, relabellings, tol, budget
         self._exact: dict[tuple[int, ...], np.ndarray] = {}
         self._mc: dict[tuple[int, ...], np.ndarray] = {}
 
@@ -188,20 +190,27 @@ class NullCache:
             rows = np.flatnonzero(slot[inverse] >= 0)
             ge = first[slot[inverse[rows]]] >= (obs[rows] - self.tol)[:, None]
             g = ge.sum(1)
-            single = len(stages) == 1
-            bc = (g >= H_EXCEED) & (not single)
+            bc = g >= H_EXCEED
             used = np.where(bc, np.argmax(np.cumsum(ge, axis=1) >= H_EXCEED, axis=1) + 1, stages[0])
             p = np.where(bc, H_EXCEED / used, (g + 1) / (stages[0] + 1))
             se = np.where(bc, p * np.sqrt(np.clip(1 - p, 0, None) / H_EXCEED), np.sqrt(p * (1 - p) / stages[0]))
-            done = ((np.abs(p - ALPHA) > MARGIN_SE * se) & ((p > ALPHA) | (not precise))) | single
-            out["p"][rows[done]], out["se"][rows[done]], out["used"][rows[done]] = p[done], se[done], used[done]
+            # decided only when the count of relabellings at least as extreme is itself clearly away from what
+            # p = 0.05 would give (two one-sided binomial tests at 0.001: 200 completions are decided at once)
+            n_seen = np.where(bc, used, stages[0])
+            g_seen = np.where(bc, H_EXCEED, g)
+            far = (binom.cdf(g_seen, n_seen, ALPHA) < 1e-3) | (binom.sf(g_seen - 1, n_seen, ALPHA) < 1e-3)
+            done = far & ((p > ALPHA) | (not precise))
             left = Counter(inverse[rows[~done]].tolist())
             undecided = sorted(left)
             # the count vectors with the most undecided completions get the precise stages (their completions
-            # share one null sample, so its error would move them all at once), within a budget
-            budget = max(1, FEW_CELLS // (max(self.n, 1) * PRECISE_STAGES[-1]))
+            # share one null sample, so its error would move them all at once), within a budget; the others keep
+            # the first stage's estimate and its error
+            budget = max(1, self.budget // (max(self.n, 1) * PRECISE_STAGES[-1]))
             precise_keys = {u for u, _ in left.most_common(budget)} if not precise else set(undecided)
-            self.prefetch([keys[u] for u in undecided], stages[1] if len(stages) > 1 else stages[0])
+            keep = done | ~np.isin(inverse[rows], list(precise_keys))
+            out["p"][rows[keep]], out["se"][rows[keep]], out["used"][rows[keep]] = p[keep], se[keep], used[keep]
+            undecided = sorted(precise_keys)
+            self.prefetch([keys[u] for u in undecided], PRECISE_STAGES[1])
         for u, key in enumerate(keys):
             rows = np.flatnonzero(inverse == u)
             sims = self.exact_sims(key) if u not in in_mc else None
@@ -214,8 +223,7 @@ class NullCache:
                 exact[rows] = True
             elif u in undecided:
                 rows = rows[np.isnan(out["p"][rows])]
-                out["p"][rows], out["se"][rows], out["used"][rows] = self._sequential(
-                    key, obs[rows], PRECISE_STAGES if u in precise_keys else stages)
+                out["p"][rows], out["se"][rows], out["used"][rows] = self._sequential(key, obs[rows], PRECISE_STAGES)
         return PValues(out["p"], out["se"], exact, out["used"], out["p_min"])
 
     def _sequential(self, key: tuple[int, ...], obs: np.ndarray, stages: tuple[int, ...] = STAGES

@@ -76,14 +76,14 @@ def _summary(ev: Evals, n_ccgs: int, agree: np.ndarray) -> CompletionSummary:
 def _close(ev: Evals) -> np.ndarray:
     """Rows whose Monte Carlo p is within its margin of 0.05: neither side is decided, so none is a
     counterexample (they are still counted, on the side their estimate falls)."""
-    return ev.tested & ~ev.exact & (np.abs(np.nan_to_num(ev.p, nan=1.0) - ALPHA) <= MARGIN_SE * ev.se)
+    return ev.tested & ~ev.exact & (np.abs(np.nan_to_num(ev.p, nan=1.0) - ALPHA) <= (MARGIN_SE + 1) * ev.se)
 
 
 def _agrees(e: _Eval, known: KnownOnly, directional: bool) -> bool:
     """Whether a completion does not contradict the known CCGs (a p within Monte Carlo error of 0.05 does not)."""
     if known.significant is None:
         return False
-    if e.reason is None and not e.exact and abs(e.p - ALPHA) <= MARGIN_SE * e.se and \
+    if e.reason is None and not e.exact and abs(e.p - ALPHA) <= (MARGIN_SE + 1) * e.se and \
             not (directional and known.significant and e.sign != known.direction):
         return True
     sig = e.reason is None and e.p < ALPHA

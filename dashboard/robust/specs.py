@@ -13,7 +13,7 @@ import pandas as pd
 from dashboard.analysis import MIN_KNOWN
 from dashboard.analysis._selection import edges
 from dashboard.completions import CODES
-from dashboard.robust.exact import ALPHA, NullCache, Relabellings
+from dashboard.robust.exact import ALPHA, FEW_CELLS, NullCache, Relabellings
 from dashboard.robust.terms import _OPEN, _REASON_WORDS
 
 
@@ -86,6 +86,8 @@ class _Spec:
 
     kind = ""
     directional = False
+    #: Cells (count vectors x CCGs x relabellings) of precise Monte Carlo this statistic may spend (exact.FEW_CELLS)
+    budget = FEW_CELLS
 
     def __init__(self, name: str, binary: bool, positions: np.ndarray, tables: Relabellings | None) -> None:
         self.name, self.binary, self.positions, self.tables = name, binary, positions, tables
@@ -116,7 +118,7 @@ class _Spec:
         """This call's null distributions (one per count vector), made on first use."""
         if self._null is None:
             rel = self.tables if self.tables is not None else Relabellings(self.n, 0)
-            self._null = NullCache(self.stat, self.n, self.k, rel, self.tolerance())
+            self._null = NullCache(self.stat, self.n, self.k, rel, self.tolerance(), self.budget)
         return self._null
 
     def evaluate_all(self, batch: np.ndarray, precise: bool = False) -> Evals:
@@ -230,6 +232,7 @@ class _Concordance(_Spec):
 class _Difference(_Spec):
     kind = "deprivation.binary"
     directional = True
+    budget = 6 * FEW_CELLS  # a matrix product per relabelling: cheap, and its few count vectors hold many draws
 
     def __init__(self, name: str, positions: np.ndarray, tables: Relabellings | None, x: np.ndarray) -> None:
         super().__init__(name, True, positions, tables)
