@@ -27,9 +27,18 @@ delegation to the most (least) deprived open CCGs of each region's quota, for ev
 largest and smallest difference, and standardised difference, of all admissible completions
 (:attr:`StatisticResult.exact_range`; the standardised ones compete for ``low`` and ``high``).
 
-Completions are tested with :data:`PERMUTATIONS` relabellings (199, one table per selection size, seeded with
-the caller's seed), the known CCGs with the panel's 999. Seeded and deterministic; nothing is kept at module
-level (the caller owns the caches: :func:`sampler_for`, :func:`robust_for`).
+p-values (issue 19): the relabelling null of a statistic depends only on how many CCGs carry each label, so one
+null per count vector serves every completion with it (:mod:`~dashboard.robust.exact`): exact where the distinct
+labellings can be listed, else sequential Monte Carlo (Besag-Clifford, then 999 and 9,999 relabellings where a p
+is near 0.05), its error kept. Kruskal-Wallis is a permutation test too. A test no labelling could make
+significant (smallest attainable p at least 0.05) is ``cannot_reject``: not run, never a headline.
+
+Verdicts: ``holds`` only when proven for every admissible completion, by listing them all
+(:mod:`~dashboard.robust.proof`, one integer programme per count vector decides admissibility) or, for the 2015/16
+difference in mean IMD, by the regional programme for every count of delegated CCGs; ``no_counterexample`` when
+every draw and the search agree but nothing is proven; ``most`` only when the 95% Wilson interval of the share of
+completions that agree lies above one half (1,000 completions are drawn when 200 leave it undecided); otherwise
+``depends``; ``not_run`` / ``untested`` as before. Percentages follow one rule (:func:`percent_value`).
 
 The package, one job per module: :mod:`~dashboard.robust.terms` (settings and names),
 :mod:`~dashboard.robust.results` (what is returned), :mod:`~dashboard.robust.specs` (the statistics on integer

@@ -8,10 +8,12 @@ completion that has it, and every completion is evaluated at once with numpy.
 * **Exact** where the distinct labellings are few (:data:`ENUMERATE_LIMIT`): all of them are enumerated and
   ``p = #{labellings with a statistic at least as extreme} / #{labellings}``; the smallest attainable p
   (``p_min``, the share of labellings at the maximum) comes with it, so a test that cannot reject is known.
-* Otherwise **sequential Monte Carlo** (Besag and Clifford 1991): relabellings are drawn in stages
-  (:data:`STAGES`); a completion stops as soon as :data:`H_EXCEED` relabellings are at least as extreme
-  (``p = h / l``), or when its p is clearly below 0.05; one whose interval (``p`` plus or minus three Monte
-  Carlo errors) still contains 0.05 goes on to the last stage. The Monte Carlo error is kept with the value.
+* Otherwise **sequential Monte Carlo** (Besag and Clifford 1991): every completion first meets 199 relabellings
+  (a Besag-Clifford stop at :data:`H_EXCEED` relabellings at least as extreme); one whose count is not clearly
+  away from what p = 0.05 gives (binomial tests at 0.001) goes on through :data:`PRECISE_STAGES` (999, then 9,999
+  relabellings) when its count vector is among those with most undecided completions (a budget per statistic);
+  a single p that decides on its own (the known CCGs, an extreme, a proof) always does. The Monte Carlo error
+  is kept with the value.
 
 Seeded: the relabellings of ``n`` CCGs come from ``np.random.default_rng([seed, n])``; nothing is kept at
 module level (a :class:`Relabellings` lives for one call).
