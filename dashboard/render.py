@@ -45,6 +45,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from dashboard.caching import BytesLRU
+from dashboard.clustering_summary import cluster_table
+from dashboard.slide import slide_figure
 from dashboard.state import ViewState
 
 if TYPE_CHECKING:
@@ -446,8 +448,24 @@ def release_memory() -> None:
         pass
 
 
+def slide_cache(service: AtlasService) -> SlideCache:
+    """The service's slide cache (one per atlas service, made on first use)."""
+    return service.derived("slides.cache", SlideCache)
+
+
+def renderer_for(service: AtlasService) -> Renderer:
+    """The service's slide renderer (one Chromium per atlas service, started on first use, closed with it)."""
+    def start() -> Renderer:
+        r = Renderer()
+        service.on_close(r.close)
+        return r
+
+    return service.derived("slides.renderer", start)
+
+
 def cache_info(service: AtlasService) -> dict[str, int]:
-    cache, r = service.slides, service._renderer
+    cache = slide_cache(service)
+    r = service.peek("slides.renderer")
     return {"hits": cache.stats.hits, "misses": cache.stats.misses, "renders": cache.stats.renders,
             "entries": len(cache), "browser_launches": r.launches if r else 0}
 
@@ -461,11 +479,8 @@ def slide_bytes(service: AtlasService, state: ViewState, fmt: str = "png", width
     RenderCancelled when ``cancel`` is set before the slide is done (checked before and after building the
     figure, and while the browser draws).
     """
-    from dashboard.clustering_summary import cluster_table
-    from dashboard.slide import slide_figure
-
     check_size(fmt, width, height)
-    r = renderer or service.renderer
+    r = renderer or renderer_for(service)
 
     def make() -> bytes:
         try:
@@ -479,7 +494,7 @@ def slide_bytes(service: AtlasService, state: ViewState, fmt: str = "png", width
 
     if not use_cache:
         return make()
-    return service.slides.get_or_make(cache_key(service, state, fmt, width, height), make)
+    return slide_cache(service).get_or_make(cache_key(service, state, fmt, width, height), make)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -591,7 +606,7 @@ class ExportQueue:
         """
         check_size(fmt, width, height)
         key = cache_key(self.service, state, fmt, width, height)
-        cache = self.service.slides
+        cache = slide_cache(self.service)
         data = cache.lookup(key)
         if data is not None:
             return data
@@ -656,7 +671,7 @@ class ExportQueue:
     def _render(self, state: ViewState, fmt: str, width: int, height: int, cancel: threading.Event) -> bytes:
         if self._make is not None:
             return self._make(state, fmt, width, height, cancel)
-        renderer = self.service.renderer
+        renderer = renderer_for(self.service)
         if self.nice and not renderer.running:
             renderer.nice = self.nice
         return slide_bytes(self.service, state, fmt=fmt, width=width, height=height, renderer=renderer,
@@ -672,7 +687,7 @@ class ExportQueue:
                 self._running = job
             t0 = time.perf_counter()
             try:
-                job.result = self.service.slides.get_or_make(job.key, job.make)
+                job.result = slide_cache(self.service).get_or_make(job.key, job.make)
             except RenderCancelled as exc:
                 job.error = exc  # nobody is left to hand it to; the slide is not cached
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting requests

@@ -11,12 +11,7 @@ Three kinds of "no level" are kept apart, because they mean different things to 
 - **unknown**: no public source states the level at all;
 - **outside the filter**: the CCG is not in the view (it is counted only as such).
 
-Percentages follow one rule, :func:`percent`.
-
->>> percent(1, 8), percent(3, 8), percent(5, 8)
-('13%', '38%', '63%')
->>> percent(0, 0)
-''
+Percentages follow one rule, :mod:`dashboard.numbers`.
 """
 
 from __future__ import annotations
@@ -25,8 +20,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from dashboard.numbers import percent
 from dashboard.service import AtlasService, View, level_codes
 from dashboard.state import ViewState, describe
+from dashboard.wording import plural
 from geodata.vocabulary import (
     EVIDENCE_LABEL,
     LEVEL_LABEL,
@@ -42,31 +39,6 @@ from geodata.vocabulary import (
 
 SET_ASIDE_WORDS = "set aside (source weaker than the evidence chosen)"
 NO_SOURCE_WORDS = "unknown (no source found)"
-
-
-def percent_value(part: int, whole: int) -> int | None:
-    """``part`` of ``whole`` as a whole percentage, rounded half up on the exact fraction (None for no whole).
-
-    Integer arithmetic, so 0.5% cases round the same way everywhere (float formatting rounds half to even and
-    binary fractions either way, which once made two cells of one row disagree).
-
-    >>> percent_value(1, 200), percent_value(3, 200), percent_value(2, 3)
-    (1, 2, 67)
-    """
-    if whole <= 0:
-        return None
-    return (200 * part + whole) // (2 * whole)
-
-
-def percent(part: int, whole: int) -> str:
-    """:func:`percent_value` as text, '' when there is no whole."""
-    value = percent_value(part, whole)
-    return "" if value is None else f"{value}%"
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """'1 CCG', '2 CCGs'."""
-    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ import math
 from dash import html
 
 from dashboard.change import SPAN
-from dashboard.robust import RobustResult, StatisticResult, headline, robust_for
+from dashboard.robust import RobustResult, StatisticResult, headline, percent, robust_for
 from dashboard.service import AtlasService
 from dashboard.state import ViewState
 from geodata.vocabulary import EVIDENCE_LABEL, YEAR_LABEL
 
-VERDICT_CLASS = {"holds": "verdict holds", "most": "verdict most", "depends": "verdict depends",
-                 "not_run": "verdict untested", "untested": "verdict untested"}
+VERDICT_CLASS = {"holds": "verdict holds", "no_counterexample": "verdict most", "most": "verdict most",
+                 "depends": "verdict depends", "not_run": "verdict untested", "untested": "verdict untested"}
 
 
 def _p(p: float) -> str:
@@ -31,11 +31,15 @@ def _row(s: StatisticResult) -> html.Tr:
     c = s.completions
     known = "not run" if s.known_only.not_run else _p(s.known_only.p)
     spread = f"{_p(c.p_p5)} to {_p(c.p_p95)}" if c.n else "–"
-    share = f"{c.share_p_below_05:.0%}" if c.n else "–"
+    share = f"{c.n_significant} of {c.n_draws} ({percent(c.n_significant, c.n_draws)})" if c.n_draws else "–"
     extremes = "–"
     if s.low is not None and s.high is not None:
-        how = "exact" if s.low.exact and s.high.exact else "found by search"
-        extremes = f"{_p(s.low.p)} and {_p(s.high.p)} ({how})"
+        if s.low.exact and s.high.exact:
+            extremes = f"{_p(s.low.p)} to {_p(s.high.p)} (exact: every admissible completion)"
+        elif s.low.exact:
+            extremes = f"{_p(s.low.p)} (exact lowest); {_p(s.high.p)} (highest found)"
+        else:
+            extremes = f"{_p(s.low.p)} and {_p(s.high.p)} (lowest and highest found, not the full range)"
     return html.Tr([
         html.Th([s.label, html.Br(), html.Span(f"On the known CCGs: {s.finding.rstrip('.')}", className="finding")],
                 scope="row"), html.Td(known, className="num"), html.Td(_p(c.p_median), className="num"),
@@ -50,7 +54,7 @@ def robust_panel(result: RobustResult) -> list[object]:
         return []
     head = html.Tr([html.Th(h, scope="col") for h in (
         "Finding", "p, known CCGs", "p, median of completions", "p, 5th to 95th percentile",
-        "Completions with p < 0.05", "Most and least significant completions", "Verdict")])
+        "Completions with p < 0.05", "Lowest and highest p", "Verdict")])
     evidence = "" if result.evidence == "any" else f" Evidence: {EVIDENCE_LABEL[result.evidence].lower()}."
     return [
         html.H3("Would the findings survive the unknown levels?"),
@@ -64,9 +68,13 @@ def robust_panel(result: RobustResult) -> list[object]:
                              html.Tbody([_row(s) for s in result.statistics])],
                             className="summary-table robust-table"),
                  className="table-scroll", tabIndex=0, role="region", **{"aria-label": "Robustness of each finding"}),
-        html.P(f"‘Holds whatever the unknown levels were’: every completion tested and the most and least "
-               f"significant completions the search found agree with the known-only finding. Completions are tested "
-               f"with {result.permutations} random relabellings each (seed {result.seed}).", className="hint"),
+        html.P("‘Holds whatever the unknown levels were’ is said only when proven for every admissible completion: "
+               "all of them listed, or the statistic optimised exactly over them. Otherwise the verdict counts the "
+               "completions (with a 95% interval), says ‘most’ only when that interval lies above half, and says "
+               "‘no counterexample’ when none was drawn or found by the search but no proof exists. A test that no "
+               "labelling of the CCGs could make significant (p < 0.05) is reported as one that cannot be tested. "
+               "p-values are exact where the relabellings can be listed, else sequential Monte Carlo "
+               f"(Besag-Clifford; seed {result.seed}).", className="hint"),
     ]
 
 

@@ -171,8 +171,7 @@ class AtlasService:
         self.bounds = feature_bounds(atlas.ccgs_geojson)
         self.published = published_national(atlas)
         self._derived: dict[str, Any] = {}
-        self._slides: Any = None
-        self._renderer: Any = None
+        self._closers: list[Callable[[], object]] = []
         self._lock = threading.RLock()
 
     @property
@@ -188,6 +187,11 @@ class AtlasService:
             if name not in self._derived:
                 self._derived[name] = make()
             return self._derived[name]
+
+    def peek(self, name: str) -> Any:
+        """A derived value if it was made, else None (without making it)."""
+        with self._lock:
+            return self._derived.get(name)
 
     def view(self, state: ViewState) -> View:
         """The view of a state, from the cache when this state was seen before."""
@@ -222,31 +226,20 @@ class AtlasService:
             out |= self.table[f"claim_{y}"].isin(vocab.INFERRED_CLAIMS).to_numpy()
         return out
 
-    # -- slides: one renderer (one Chromium) and one slide cache per service, both created on first use -------
+    # -- resources that hold a process or a file (the slide renderer's Chromium): closed with the service -------
 
-    @property
-    def slides(self) -> Any:
-        from dashboard.render import SlideCache
-
+    def on_close(self, close: Callable[[], object]) -> None:
+        """Call ``close`` when the service is closed (and at exit): what :mod:`dashboard.render` starts for it."""
         with self._lock:
-            if self._slides is None:
-                self._slides = SlideCache()
-            return self._slides
-
-    @property
-    def renderer(self) -> Any:
-        from dashboard.render import Renderer
-
-        with self._lock:
-            if self._renderer is None:
-                self._renderer = Renderer()
-                atexit.register(self._renderer.close)  # no Chromium outlives the process
-            return self._renderer
+            self._closers.append(close)
+        atexit.register(close)  # no Chromium outlives the process
 
     def close(self) -> None:
-        """Close the slide renderer's browser, if one was started."""
-        if self._renderer is not None:
-            self._renderer.close()
+        """Close what was started for this service (the slide renderer's browser, if one was started)."""
+        with self._lock:
+            closers, self._closers = self._closers, []
+        for close in closers:
+            close()
 
 
 def published_national(atlas: Atlas) -> dict[int, dict[str, int]]:

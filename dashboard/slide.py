@@ -28,6 +28,7 @@ import plotly.graph_objects as go
 
 from dashboard import figures, slide_inset, slide_labels, slide_map
 from dashboard.report import report_for
+from dashboard.robust import headline, robust_for
 from dashboard.service import View
 from dashboard.slide_place import Box, MapFrame, clip, free_spot
 from dashboard.state import ViewState, describe
@@ -259,24 +260,17 @@ def _lead(sentence: str) -> list[Segment]:
 
 
 def finding_line(view: View) -> str:
-    """One line: the headline clustering finding for the slide's filter and whether it survives the unknowns.
-    The tests are of one year's levels; a change slide's title names two years, so its line says which."""
-    from dashboard.robust import fmt_p, percent, robust_for
-
+    """One line: the headline clustering finding for the slide's filter and whether it survives the unknowns, in
+    the robustness check's own words (:func:`dashboard.robust.headline`: a test that cannot be run, or cannot
+    reject, is never the headline). The tests are of one year's levels; a change slide's title names two years,
+    so its line says which."""
     state = view.state
     year = 2016 if state.view == "change" else state.year
     result = robust_for(view.service, ViewState(year=year, area_teams=state.area_teams, regions=state.regions,
                                                 imd=state.imd, evidence=state.evidence))
-    tested = [s for s in result.statistics if s.known_only.not_run is None]
-    if not result.n_selected or not tested:
-        return "The known CCGs are too few, or all at one level, for the clustering tests."
-    s = min(tested, key=lambda r: (not r.known_only.significant,
-                                   r.known_only.p if math.isfinite(r.known_only.p) else 2.0))
-    c = s.completions
-    verdict = {"holds": "holds whatever the unknown levels were",
-               "most": f"holds in {percent(c.share_agree)} of {c.n} admissible completions of the unknown levels",
-               "depends": "depends on the unknown levels"}.get(s.verdict.code, s.verdict.words)
-    line = f"{s.finding.rstrip('.')} (known CCGs, {fmt_p(s.known_only.p)}): {verdict}."
+    if not result.n_selected:
+        return "No CCG matches these filters."
+    line = headline(result).rstrip(".") + "."
     return f"{YEAR_LABEL[year]}: {line}" if state.view == "change" else line
 
 

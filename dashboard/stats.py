@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import TextIO
 
 from dashboard.cli_args import UsageError, add_view_arguments, view_from_args
-from dashboard.clustering_readings import fmt_p
 from dashboard.completions import PRIORS, TWO_STAGE, UNIFORM_HISTORIES
 from dashboard.robust import RobustResult, StatisticResult, headline, percent, robust_for, sampler_for
 from dashboard.service import AtlasService
 from dashboard.shares import shares_for, shares_json
 from dashboard.state import ViewState, Vocabulary, filters_only
+from dashboard.wording import fmt_p
 from geodata.atlas import AtlasDamaged, AtlasMissing, read_atlas
 from geodata.vocabulary import YEAR_LABEL
 
@@ -97,7 +97,7 @@ def _row(s: StatisticResult) -> list[str]:
     known = f"{_num(k.value)}, p {_p(k.p)} (n {k.n})" if k.not_run is None else f"not run ({k.not_run})"
     comp = f"{_num(c.median)} [{_num(c.p5)}, {_num(c.p95)}]" if c.n else "-"
     pc = f"{_p(c.p_median)} [{_p(c.p_p5)}, {_p(c.p_p95)}]" if c.n else "-"
-    share = percent(c.share_p_below_05) if c.n else "-"
+    share = percent(c.n_significant, c.n_draws) if c.n_draws else "-"
     ext = "-"
     if s.low is not None and s.high is not None:
         ext = f"{_p(s.low.p)} {s.low.found_by} / {_p(s.high.p)} {s.high.found_by}"
@@ -109,9 +109,9 @@ def render_table(r: RobustResult) -> str:
     head = [f"Robust statistics: {YEAR_LABEL[r.year]}, {r.description} (evidence: {r.evidence})",
             f"{r.n_selected} CCGs in the filter: {r.n_known} with a known level ({r.n_not_delegated} of them not "
             f"delegated, level not stated), {r.n_unknown} unknown.",
-            f"{r.completions} admissible completions (seed {r.seed}), each tested with {r.permutations} "
-            f"relabellings; the known CCGs with {r.known_permutations}, as on the page. p < 0.05 counts as "
-            "significant.", ""]
+            f"{r.completions} admissible completions (seed {r.seed}); p-values exact where the relabellings can be "
+            "listed, else sequential Monte Carlo (Besag-Clifford) with its error. p < 0.05 counts as significant.",
+            ""]
     rows = [["statistic", "known CCGs", "completions: median [5%, 95%]", "p: median [5%, 95%]", "p<0.05",
              "extremes p: low / high", "verdict"]] + [_row(s) for s in r.statistics]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -120,8 +120,9 @@ def render_table(r: RobustResult) -> str:
                 if s.known_only.not_run is None else f"- {s.name}: {s.label}: {s.verdict.words}."
                 for s in r.statistics]
     exact = [f"- {s.name}: every admissible completion gives a value from {_num(s.exact_range[0].value)} "
-             f"({fmt_p(s.exact_range[0].p)}) to {_num(s.exact_range[1].value)} ({fmt_p(s.exact_range[1].p)}); "
-             "exact, not sampled." for s in r.statistics if s.exact_range is not None]
+             f"to {_num(s.exact_range[1].value)} (exact, not sampled; the smallest has {fmt_p(s.exact_range[0].p)}, "
+             f"the largest {fmt_p(s.exact_range[1].p)}: the lowest p of all is under extremes)"
+             for s in r.statistics if s.exact_range is not None]
     exact = ["", "Exact ranges:", *exact] if exact else []
     return "\n".join([*head, *lines, "", "Verdicts:", *verdicts, *exact, "", f"Headline: {headline(r)}"]) + "\n"
 
@@ -173,7 +174,8 @@ def run(args: argparse.Namespace, service: AtlasService, out: TextIO, err: TextI
               f"{exc.strerror or exc}", file=err)
         return EXIT_FAILED
     if args.json:
-        out.write(json.dumps(with_prior_and_shares(result.to_dict(), service, state, prior), indent=2) + "\n")
+        data = with_prior_and_shares(result.to_dict(headline=headline(result)), service, state, prior)
+        out.write(json.dumps(data, indent=2) + "\n")
     else:
         out.write(render_table(result) + f"Prior: {prior} ({PRIORS[prior]}).\n")
     return EXIT_OK

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dashboard.report import NO_CCGS, percent, report_for
+from dashboard.numbers import percent
+from dashboard.report import NO_CCGS, report_for
 from dashboard.service import AtlasService, View, level_codes
 from dashboard.shares import shares_for
 from geodata.table_export import claim_words, flat_table, split_sources

@@ -304,7 +304,7 @@ def test_export_png_over_http_is_the_slide_and_is_cached(client, export_app) -> 
     from PIL import Image
 
     exporting = export_app.server.extensions["atlas_service"]
-    cache = exporting.slides
+    cache = render.slide_cache(exporting)
     cache.clear()
     t0 = time.perf_counter()
     resp = client.get("/export.png?year=2016&download=1")
@@ -353,7 +353,7 @@ def test_svg_for_print(export_app, vocab: Vocabulary) -> None:  # noqa: ANN001
     text = data.decode("utf-8")
     assert 'width="640"' in text and 'height="360"' in text
     assert "co-commissioning" in text and "London" in text  # the words are text, not pixels
-    assert exporting.renderer.launches == 1, "the app's renderer started more than one browser"
+    assert render.renderer_for(exporting).launches == 1, "the app's renderer started more than one browser"
 
 
 @pytest.mark.browser

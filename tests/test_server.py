@@ -163,7 +163,7 @@ def test_a_queued_slide_nobody_waits_for_is_dropped(queue_app) -> None:  # noqa:
     from dashboard.state import ViewState
 
     service = queue_app.server.extensions["atlas_service"]
-    service.slides.clear()
+    render.slide_cache(service).clear()
     fake = FakeSlides()
     queue = render.ExportQueue(service, max_queued=2, wait=0.5, max_waiters=4, make=fake)
     try:
@@ -186,7 +186,7 @@ def test_a_queued_slide_nobody_waits_for_is_dropped(queue_app) -> None:  # noqa:
         assert len(fake.calls) == 1, "a slide nobody waited for was rendered"
         assert queue.cancelled == 0 and not fake.cancelled, "a render whose client only timed out was stopped"
         key = render.cache_key(service, ViewState(year=2016, view="change"), "png", 1920, 1080)
-        assert service.slides.get(key) is not None, "the timed-out client's slide did not reach the cache"
+        assert render.slide_cache(service).get(key) is not None, "the timed-out client's slide did not reach the cache"
     finally:
         fake.release.set()
 
@@ -196,7 +196,7 @@ def test_a_render_whose_client_disconnected_is_cancelled(queue_app) -> None:  # 
     from dashboard.state import ViewState
 
     service = queue_app.server.extensions["atlas_service"]
-    service.slides.clear()
+    render.slide_cache(service).clear()
     fake = FakeSlides()
     queue = render.ExportQueue(service, max_queued=2, wait=20, max_waiters=4, make=fake)
     state = ViewState(year=2015, regions=("London",))
@@ -219,7 +219,7 @@ def test_a_render_whose_client_disconnected_is_cancelled(queue_app) -> None:  # 
         wait_for(lambda: not queue.info()["rendering"])
         assert fake.cancelled == [state] and queue.cancelled == 1, "the render went on for nobody"
         key = render.cache_key(service, state, "png", 1920, 1080)
-        assert service.slides.get(key) is None
+        assert render.slide_cache(service).get(key) is None
         fake.release.set()  # a new request for the same slide starts it again and gets it
         assert queue.slide(state).startswith(b"\x89PNG") and len(fake.calls) == 2
     finally:

@@ -26,7 +26,7 @@ def test_every_cache_of_the_service_is_bounded(atlas) -> None:  # noqa: ANN001
         for i in range(bound + 5):
             cache.get_or_make(i, lambda: 0)
         assert len(cache) == bound, name
-    assert service.slides.max_entries > 0 and service.slides.max_bytes > 0
+    assert render.slide_cache(service).max_entries > 0 and render.slide_cache(service).max_bytes > 0
 
 
 def test_two_services_do_not_share_caches(atlas) -> None:  # noqa: ANN001

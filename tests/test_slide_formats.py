@@ -236,7 +236,9 @@ class RecordingProxy:
             with conn:
                 conn.settimeout(2)
                 try:
-                    self.requests.append(conn.recv(4096).split(b"\r\n", 1)[0].decode("latin-1"))
+                    line = conn.recv(4096).split(b"\r\n", 1)[0].decode("latin-1")
+                    if line:  # a connection closed before any byte (Chromium's preconnect) asked for nothing
+                        self.requests.append(line)
                     conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                 except OSError:
                     pass

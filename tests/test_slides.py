@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashboard import figures, slide, slide_labels, slide_map
+from dashboard import figures, render, slide, slide_labels, slide_map
 from dashboard.clustering_summary import cluster_table
 from dashboard.slide_place import MapFrame, clip, overlaps
 from dashboard.state import ViewState
@@ -68,7 +68,7 @@ def near(pixels: np.ndarray, color: np.ndarray, tol: float = 8) -> int:
 def png(service, fig) -> np.ndarray:  # noqa: ANN001
     from PIL import Image
 
-    return np.asarray(Image.open(io.BytesIO(service.renderer.render(fig))).convert("RGB"))
+    return np.asarray(Image.open(io.BytesIO(render.renderer_for(service).render(fig))).convert("RGB"))
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def test_json_has_every_statistic_with_the_stable_names(written):
                                          "share_p_below_05", "not_run"}
         for end in ("low", "high"):
             assert set(s["extremes"][end]) >= {"value", "p", "found_by"}
-            assert s["extremes"][end]["found_by"] in ("search", "exact")
+            assert s["extremes"][end]["found_by"] in ("search", "exact", "enumeration", "draw")
         assert s["extremes"]["low"]["p"] <= s["completions"]["p_p5"] <= s["completions"]["p_p95"] \
             <= s["extremes"]["high"]["p"]
         assert s["verdict"]["code"] in ("holds", "most", "depends", "not_run", "untested")

@@ -27,9 +27,19 @@ delegation to the most (least) deprived open CCGs of each region's quota, for ev
 largest and smallest difference, and standardised difference, of all admissible completions
 (:attr:`StatisticResult.exact_range`; the standardised ones compete for ``low`` and ``high``).
 
-Completions are tested with :data:`PERMUTATIONS` relabellings (199, one table per selection size, seeded with
-the caller's seed), the known CCGs with the panel's 999. Seeded and deterministic; nothing is kept at module
-level (the caller owns the caches: :func:`sampler_for`, :func:`robust_for`).
+p-values (issue 19): the relabelling null of a statistic depends only on how many CCGs carry each label, so one
+null per count vector serves every completion with it (:mod:`~dashboard.robust.exact`): exact where the distinct
+labellings can be listed, else sequential Monte Carlo (Besag-Clifford, then 999 and 9,999 relabellings where a p
+is near 0.05), its error kept. Kruskal-Wallis is a permutation test too. A test no labelling could make
+significant (smallest attainable p at least 0.05) is ``cannot_reject``: not run, never a headline.
+
+Verdicts: ``holds`` only when proven for every admissible completion, by listing them all
+(:mod:`~dashboard.robust.proof`, one integer programme per count vector decides admissibility) or, for the 2015/16
+difference in mean IMD, by the regional programme for every count of delegated CCGs; ``no_counterexample`` when
+every draw and the search agree but nothing is proven; ``most`` only when the 95% Wilson interval of the share of
+completions that agree lies above one half (when 200 seeded draws leave it undecided, it is decided on 2,000
+drawn with one fixed seed, the same for every seed); otherwise ``depends``; ``not_run`` / ``untested`` as before.
+Percentages follow one rule (:func:`percent_value`).
 
 The package, one job per module: :mod:`~dashboard.robust.terms` (settings and names),
 :mod:`~dashboard.robust.results` (what is returned), :mod:`~dashboard.robust.specs` (the statistics on integer
@@ -38,7 +48,7 @@ labels), :mod:`~dashboard.robust.extremes` (search and exact extremes), :mod:`~d
 words) and :mod:`~dashboard.robust.per_view` (:func:`robust_for` a page view, cached on the service).
 """
 
-from dashboard.clustering_readings import fmt_p
+from dashboard.numbers import percent_value
 from dashboard.robust.over_completions import robust_statistics
 from dashboard.robust.per_view import (
     constraints_of,
@@ -52,11 +62,12 @@ from dashboard.robust.per_view import (
 from dashboard.robust.results import CompletionSummary, Extreme, KnownOnly, RobustResult, StatisticResult, Verdict
 from dashboard.robust.specs import swap_groups
 from dashboard.robust.terms import ALPHA, LABELS, MEASURES, PERMUTATIONS, STATISTICS, VERDICTS
-from dashboard.robust.words import finding, headline, percent
+from dashboard.robust.words import finding, headline, percent, wilson
+from dashboard.wording import fmt_p
 
 __all__ = [
     "ALPHA", "LABELS", "MEASURES", "PERMUTATIONS", "STATISTICS", "VERDICTS", "CompletionSummary", "Extreme",
     "KnownOnly", "RobustResult", "StatisticResult", "Verdict", "constraints_of", "draws_for", "evidence_table",
-    "finding", "fmt_p", "headline", "never_delegated", "percent", "results_cache", "robust_for",
-    "robust_statistics", "sampler_for", "swap_groups",
+    "finding", "fmt_p", "headline", "never_delegated", "percent", "percent_value", "results_cache", "robust_for",
+    "robust_statistics", "sampler_for", "swap_groups", "wilson",
 ]

@@ -11,18 +11,20 @@ import numpy as np
 
 from dashboard.analysis import MIN_KNOWN
 from dashboard.completions import CompletionSampler
-from dashboard.robust.specs import _Difference, _Problem, _Spec
+from dashboard.robust.exact import MARGIN_SE
+from dashboard.robust.specs import _Difference, _Eval, _Problem, _Spec
 from dashboard.robust.terms import PATIENCE, SEARCH_BATCH, SEARCH_STEPS
 from geodata.vocabulary import DELEGATED
 
 
 def _climb(spec: _Spec, f0: np.ndarray, prob: _Problem, direction: int, rng: np.random.Generator
-           ) -> tuple[np.ndarray, np.ndarray]:
+           ) -> tuple[np.ndarray, np.ndarray, int]:
     """Hill-climb the smooth score (``direction`` +1: up, -1: down) by swaps within constraint groups.
 
-    ``f0`` holds the statistic's labels of every CCG of the table; returns the labels at the end point and
-    which CCG's level pair each CCG took.
+    ``f0`` holds the statistic's labels of every CCG of the table; returns the labels at the end point, which
+    CCG's level pair each CCG took, and how many swaps were tried.
     """
+    tried = 0
     f = f0.copy()
     who = np.arange(len(f))
     index = np.full(len(f), -1, dtype=np.intp)
@@ -32,7 +34,7 @@ def _climb(spec: _Spec, f0: np.ndarray, prob: _Problem, direction: int, rng: np.
     pi, pj = index[big_i], index[big_j]
     current = direction * spec.score(f[spec.positions][None, :])[0]
     if not np.isfinite(current):
-        return f, who
+        return f, who, tried
     stale = 0
     for _ in range(SEARCH_STEPS):
         ok = np.flatnonzero(f[big_i] != f[big_j])
@@ -44,6 +46,7 @@ def _climb(spec: _Spec, f0: np.ndarray, prob: _Problem, direction: int, rng: np.
         rows, a, b = np.arange(len(pick)), pi[pick] >= 0, pj[pick] >= 0
         batch[rows[a], pi[pick][a]] = f[big_j[pick][a]]
         batch[rows[b], pj[pick][b]] = f[big_i[pick][b]]
+        tried += len(pick)
         s = direction * spec.score(batch)
         s = np.where(np.isfinite(s), s, -np.inf)
         best = int(np.argmax(s))
@@ -58,7 +61,7 @@ def _climb(spec: _Spec, f0: np.ndarray, prob: _Problem, direction: int, rng: np.
             stale += 1
             if stale >= PATIENCE:
                 break
-    return f, who
+    return f, who, tried
 
 
 def _reduced_structure(sampler: CompletionSampler) -> tuple[list, set[int]] | None:
@@ -187,3 +190,94 @@ def _labelling(cells: list, back: list, choice: tuple[int, int], index: np.ndarr
             lab[index[top]] = 1
         s, c = s - ds, c - dc
     return lab
+
+
+@dataclass(frozen=True, eq=False)
+class DifferenceProof:
+    """Exact answer for the difference in mean IMD over every admissible 2015/16 completion (dynamic programme).
+
+    ``low``: the labelling with the lowest p of all and its evaluation; ``high``: the one with the highest p, or
+    None where some count of delegated CCGs admits differences of both signs (the highest p is then near 1, not
+    computed); ``holds``: True (proven), False (a counterexample, ``counter``) or None (a p within three Monte
+    Carlo errors of 0.05: undecided).
+    """
+
+    low: tuple[np.ndarray, _Eval]
+    high: tuple[np.ndarray, _Eval] | None
+    holds: bool | None
+    counter: tuple[np.ndarray, _Eval] | None
+    counts: int
+
+
+def difference_proof(sampler: CompletionSampler, spec: _Difference, order: np.ndarray, significant: bool,
+                     direction: int) -> DifferenceProof | None:
+    """For every admissible number of delegated analysed CCGs, the largest and smallest difference (exact, by
+    the programme of :func:`_exact_delegation`), their exact (or sequential Monte Carlo) p: the p-value is
+    monotone in |difference| for a given count, so these give the lowest p of all completions exactly, and
+    the highest where the differences keep one sign. None where the sampler's structure is not there."""
+    structure = _reduced_structure(sampler)
+    s15 = getattr(sampler, "_s15", None)
+    if structure is None or s15 is None or spec.n < MIN_KNOWN or spec.var <= 0:
+        return None
+    cells, sums = structure
+    where = np.full(len(order), -1, dtype=np.intp)
+    where[spec.positions] = np.arange(spec.n)
+    index = where[order]
+    base = np.zeros(spec.n, dtype=np.int8)
+    base[index[(np.asarray(s15) == DELEGATED) & (index >= 0)]] = 1
+    up, back_up = _programme(cells, sums, index, spec.x)
+    down, back_down = _programme(cells, sums, index, -spec.x)
+    n_known, margin = int(base.sum()), MARGIN_SE
+    low = high = counter = None
+    holds: bool | None = True
+    straddles = False
+    n_counts = 0
+    ends = []
+    for c in range(up.shape[1]):
+        ss = [s for s in sorted(sums) if s < up.shape[0] and np.isfinite(up[s, c])]
+        if not ss:
+            continue
+        s_hi = max(ss, key=lambda s: up[s, c])
+        s_lo = max(ss, key=lambda s: down[s, c])
+        ends.append((c, _labelling(cells, back_up, (s_hi, c), index, spec.x, base),
+                     _labelling(cells, back_down, (s_lo, c), index, -spec.x, base)))
+    if not ends:
+        return None
+    # every count's two ends at once (p precise where it decides: see NullCache.p_values)
+    evals = spec.evaluate_all(np.stack([lab for _, hi, lo in ends for lab in (hi, lo)]))
+    for i, (c, lab_hi, lab_lo) in enumerate(ends):
+        n_counts += 1
+        e_hi, e_lo = evals.row(2 * i), evals.row(2 * i + 1)
+        nd = n_known + c
+        if e_hi.reason is not None:  # one level, or no labelling with this count could give p < 0.05
+            if significant:
+                holds, counter = False, counter or (lab_hi, e_hi)
+            continue
+        far = (lab_hi, e_hi) if abs(e_hi.value) >= abs(e_lo.value) else (lab_lo, e_lo)
+        if low is None or far[1].p < low[1].p:
+            low = far
+        if e_lo.value <= 0 <= e_hi.value and 0 < nd < spec.n:
+            straddles = True
+            near = None
+        else:
+            near = (lab_hi, e_hi) if abs(e_hi.value) < abs(e_lo.value) else (lab_lo, e_lo)
+            if high is None or near[1].p > high[1].p:
+                high = near
+        if significant:
+            if straddles or (near is not None and np.sign(near[1].value) != direction):
+                holds = False
+                counter = counter or ((lab_lo, e_lo) if direction > 0 else (lab_hi, e_hi))
+            elif near is not None and near[1].p >= 0.05 + margin * near[1].se:
+                holds, counter = False, counter or near
+            elif near is not None and near[1].p >= 0.05 - margin * near[1].se and holds:
+                holds = None
+        else:
+            if far[1].p < 0.05 - margin * far[1].se:
+                holds, counter = False, counter or far
+            elif far[1].p < 0.05 + margin * far[1].se and holds:
+                holds = None
+    if low is None:
+        return None
+    low = (low[0], spec.evaluate(low[0]))  # the extremes' p as precise as a single deciding p
+    high = None if straddles or high is None else (high[0], spec.evaluate(high[0]))
+    return DifferenceProof(low, high, holds, counter, n_counts)

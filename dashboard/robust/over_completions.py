@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,11 +12,12 @@ import pandas as pd
 
 from dashboard import analysis
 from dashboard.analysis import NotRun, PermutationTables
-from dashboard.clustering_readings import why_not_run
 from dashboard.completions import CompletionSampler
-from dashboard.robust.extremes import _climb, _exact_delegation
+from dashboard.robust.exact import MARGIN_SE, Relabellings
+from dashboard.robust.extremes import _climb, _exact_delegation, difference_proof
+from dashboard.robust.proof import admissible_restricted
 from dashboard.robust.results import CompletionSummary, Extreme, KnownOnly, RobustResult, StatisticResult
-from dashboard.robust.specs import _Difference, _Eval, _pairs, _Problem, _Spec, _specs, swap_groups
+from dashboard.robust.specs import Evals, _Difference, _Eval, _pairs, _Problem, _Spec, _specs, swap_groups
 from dashboard.robust.terms import (
     _BINARY,
     _FULL,
@@ -28,34 +29,69 @@ from dashboard.robust.terms import (
     RESTARTS,
     STATISTICS,
 )
-from dashboard.robust.words import _verdict, finding
+from dashboard.robust.words import Evidence, _verdict, finding, wilson
+from dashboard.wording import why_not_run
 from geodata.totals import Constraint, ccg_states
-from geodata.vocabulary import NOT_DELEGATED, UNKNOWN
+from geodata.vocabulary import DELEGATED, LEVELS, NOT_DELEGATED, UNKNOWN
+
+_LEVEL_INDEX = {lv: i for i, lv in enumerate(LEVELS)}
+#: When the seeded draws leave the verdict between "most" and "depends", it is decided on EXTENDED completions
+#: drawn with one fixed seed instead, the same whatever seed was asked for: near one half, a decision made on
+#: seeded draws would move with the seed (issue 19 counted 3 of 10 seeds flipping London 2015/16).
+EXTENDED, EXTENSION_SEED = 2000, 0
 
 
-def _summary(evals: list[_Eval], n_ccgs: int, agree: np.ndarray) -> CompletionSummary:
-    ran = [e for e in evals if e.reason is None]
+def _agree_rows(ev: Evals, known: KnownOnly, directional: bool) -> np.ndarray:
+    """Per completion: does it say what the known CCGs say? A completion that cannot be tested shows no
+    difference, so it agrees with "no evidence" and not with a significant finding."""
+    sig = ev.tested & (np.nan_to_num(ev.p, nan=1.0) < ALPHA)
+    if known.significant:
+        return sig & ((ev.sign == known.direction) if directional else True)
+    return ~sig
+
+
+def _summary(ev: Evals, n_ccgs: int, agree: np.ndarray) -> CompletionSummary:
+    tested = ev.tested
     reasons: dict[str, int] = {}
-    for e in evals:
-        if e.reason is not None:
-            reasons[e.reason] = reasons.get(e.reason, 0) + 1
-    if not ran:
+    for r in ev.reason:
+        if r is not None:
+            reasons[r] = reasons.get(r, 0) + 1
+    n_all = len(ev)
+    n_agree = int(agree.sum()) if len(agree) else 0
+    lo, hi = wilson(n_agree, n_all) if n_all else (math.nan, math.nan)
+    sig = int((tested & (np.nan_to_num(ev.p, nan=1.0) < ALPHA)).sum())
+    extra = {"n_draws": n_all, "n_significant": sig, "n_agree": n_agree, "agree_interval": (lo, hi),
+             "n_exact": int((ev.exact & tested).sum()),
+             "mc_error_max": float(np.nanmax(ev.se[tested])) if tested.any() else math.nan}
+    if not tested.any():
         nan = math.nan
-        return CompletionSummary(0, n_ccgs, nan, nan, nan, nan, nan, nan, nan, len(evals), reasons, nan)
-    v = np.array([e.value for e in ran])
-    p = np.array([e.p for e in ran])
+        return CompletionSummary(0, n_ccgs, nan, nan, nan, nan, nan, nan, nan, n_all, reasons,
+                                 n_agree / n_all if n_all else nan, **extra)
+    v, p = ev.value[tested], ev.p[tested]
     q = np.percentile(v, [50, 5, 95])
     qp = np.percentile(p, [50, 5, 95])
-    return CompletionSummary(len(ran), n_ccgs, float(q[0]), float(q[1]), float(q[2]), float(qp[0]), float(qp[1]),
-                             float(qp[2]), float((p < ALPHA).mean()), len(evals) - len(ran), reasons,
-                             float(agree.mean()) if len(agree) else math.nan)
+    return CompletionSummary(int(tested.sum()), n_ccgs, float(q[0]), float(q[1]), float(q[2]), float(qp[0]),
+                             float(qp[1]), float(qp[2]), float((p < ALPHA).mean()), n_all - int(tested.sum()),
+                             reasons, n_agree / n_all, **extra)
+
+
+def _close(ev: Evals) -> np.ndarray:
+    """Rows whose Monte Carlo p is within its margin of 0.05: neither side is decided, so none is a
+    counterexample (they are still counted, on the side their estimate falls)."""
+    return ev.tested & ~ev.exact & (np.abs(np.nan_to_num(ev.p, nan=1.0) - ALPHA) <= (MARGIN_SE + 1) * ev.se)
 
 
 def _agrees(e: _Eval, known: KnownOnly, directional: bool) -> bool:
-    if e.reason is not None or known.significant is None:
+    """Whether a completion does not contradict the known CCGs (a p within Monte Carlo error of 0.05 does not)."""
+    if known.significant is None:
         return False
-    sig = e.p < ALPHA
-    return sig == known.significant and not (directional and sig and e.sign != known.direction)
+    if e.reason is None and not e.exact and abs(e.p - ALPHA) <= (MARGIN_SE + 1) * e.se and \
+            not (directional and known.significant and e.sign != known.direction):
+        return True
+    sig = e.reason is None and e.p < ALPHA
+    if known.significant:
+        return sig and not (directional and e.sign != known.direction)
+    return not sig
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,7 +104,7 @@ class _Candidate:
 
 
 def _pick(cands: list[_Candidate], low: bool) -> _Candidate | None:
-    ran = [c for c in cands if c.eval.reason is None]
+    ran = [c for c in cands if math.isfinite(c.eval.p)]
     if not ran:
         return None
 
@@ -80,17 +116,18 @@ def _pick(cands: list[_Candidate], low: bool) -> _Candidate | None:
     return min(ran, key=key)
 
 
-def _searched(spec: _Spec, prob: _Problem, fmap: np.ndarray, evals: list[_Eval], scores: np.ndarray,
-              rng: np.random.Generator) -> list[_Candidate]:
-    """End points of the climbs, down and up, from the most extreme draws and one other draw each way."""
-    ran = [i for i, e in enumerate(evals) if e.reason is None]
-    if not ran or not len(prob.pair_i):
-        return []
-    p = np.array([evals[i].p for i in ran])
+def _searched(spec: _Spec, prob: _Problem, fmap: np.ndarray, ev: Evals, scores: np.ndarray,
+              rng: np.random.Generator, directions: tuple[int, ...]) -> tuple[list[_Candidate], int]:
+    """End points of the climbs (+1: towards stronger evidence, lower p; -1: weaker) from the most extreme
+    draws and one other draw; and how many swaps were tried."""
+    ran = [i for i in range(len(ev)) if math.isfinite(ev.p[i])]
+    if not ran or not len(prob.pair_i) or not directions:
+        return [], 0
+    p = ev.p[ran]
     s = np.nan_to_num(scores[ran], nan=-np.inf)
-    out = []
-    for direction in (1, -1):
-        if (direction == 1 and p.min() <= spec.floor + 1e-12) or (direction == -1 and p.max() >= 1 - 1e-12):
+    out, tried = [], 0
+    for direction in directions:
+        if direction == -1 and p.max() >= 1 - 1e-12:
             continue  # the p-value cannot go further that way
         order = np.lexsort((-s, p)) if direction == 1 else np.lexsort((s, -p))
         starts = [ran[i] for i in order[: RESTARTS - 1]]
@@ -98,32 +135,67 @@ def _searched(spec: _Spec, prob: _Problem, fmap: np.ndarray, evals: list[_Eval],
         if rest:
             starts.append(rest[int(rng.integers(len(rest)))])
         for d in dict.fromkeys(starts):
-            f, who = _climb(spec, fmap[prob.labels[d]], prob, direction, rng)
+            f, who, n = _climb(spec, fmap[prob.labels[d]], prob, direction, rng)
+            tried += n
             lab = f[spec.positions]
             out.append(_Candidate(spec.evaluate(lab), float(spec.score(lab[None, :])[0]), "search", d, who))
-    return out
+    return out, tried
 
 
-def _extreme(c: _Candidate | None, prob: _Problem) -> Extreme | None:
+def _extreme(c: _Candidate | None, prob: _Problem, exact: bool = False) -> Extreme | None:
     if c is None:
         return None
     levels = None
     if c.draw is not None:
         levels = prob.completion(c.draw, c.who if c.who is not None else np.arange(prob.codes.shape[1]))
-    return Extreme(c.eval.value, c.eval.p, c.found_by, c.found_by == "exact", levels)
+    return Extreme(c.eval.value, c.eval.p, c.found_by, exact or c.found_by == "exact", levels, c.eval.se)
 
 
-def _one(spec: _Spec, known: KnownOnly, prob: _Problem, sampler: CompletionSampler, seed: int) -> StatisticResult:
+@dataclass(frozen=True)
+class _Proof:
+    """What was established for every admissible completion: ``holds`` True / False / None (undecided), the
+    exact lowest and highest p (``low``, ``high``; None when not known), how (``by``) and over how many."""
+
+    holds: bool | None
+    low: _Candidate | None
+    high: _Candidate | None
+    by: str
+    n: int
+    counter: _Candidate | None = None
+
+
+def _enumeration_proof(spec: _Spec, known: KnownOnly, fmap: np.ndarray, enumerated: np.ndarray) -> _Proof:
+    labs = fmap[np.clip(enumerated, 0, None)][:, spec.positions]
+    ev = spec.evaluate_all(labs, precise=True)
+    agree = _agree_rows(ev, known, spec.directional)
+    cands = [_Candidate(ev.row(i), math.nan, "enumeration") for i in range(len(ev))]
+    low, high = _pick(cands, low=True), _pick(cands, low=False)
+    if not agree.all():
+        bad = np.flatnonzero(~agree)
+        worst = min(bad, key=lambda i: ev.p[i] if not known.significant else -np.nan_to_num(ev.p[i], nan=1.0))
+        return _Proof(False, low, high, "enumeration", len(ev), cands[int(worst)])
+    close = ev.tested & (np.abs(ev.p - ALPHA) <= MARGIN_SE * ev.se) & ~ev.exact
+    return _Proof(None if close.any() else True, low, high, "enumeration", len(ev))
+
+
+def _one(spec: _Spec, known: KnownOnly, prob: _Problem, sampler: CompletionSampler, seed: int,
+         enumerate_once: Callable[[], np.ndarray | None],
+         more_draws: Callable[[], np.ndarray | None] = lambda: None) -> StatisticResult:
     fmap = _BINARY if spec.binary else _FULL[prob.year]
     labs = fmap[prob.labels][:, spec.positions]
-    evals = [spec.evaluate(lab) for lab in labs]
+    ev = spec.evaluate_all(labs)
     scores = spec.score(labs) if len(labs) and spec.n else np.full(len(labs), np.nan)
-    tested = np.array([e.reason is None for e in evals], dtype=bool)
-    agree = np.array([_agrees(e, known, spec.directional) for e, t in zip(evals, tested)
-                      if t and known.significant is not None], dtype=bool)
+    agree = _agree_rows(ev, known, spec.directional) if known.significant is not None else np.zeros(0, bool)
     rng = np.random.default_rng([int(seed), STATISTICS.index(spec.name)])
-    cands = [_Candidate(e, float(sc), "search", d) for d, (e, sc) in enumerate(zip(evals, scores))]
-    cands += _searched(spec, prob, fmap, evals, scores, rng)
+    cands = [_Candidate(ev.row(d), float(sc), "search", d) for d, sc in enumerate(scores)]
+    # the search looks for a counterexample only where every draw agrees with the known CCGs (otherwise the
+    # draws already decide the verdict): towards weaker evidence for a significant finding, stronger otherwise
+    firm = agree | _close(ev) if len(agree) else agree  # no decided disagreement
+    if len(agree) and spec.directional and known.significant:
+        firm = agree | (_close(ev) & (ev.sign == known.direction))
+    directions = () if known.significant is None or not firm.all() else ((-1,) if known.significant else (1,))
+    searched, swaps = _searched(spec, prob, fmap, ev, scores, rng, directions)
+    cands += searched
     exact = _exact_delegation(sampler, spec, prob.order) if isinstance(spec, _Difference) and prob.year == 2015 \
         else None
     bounds = None
@@ -132,44 +204,119 @@ def _one(spec: _Spec, known: KnownOnly, prob: _Problem, sampler: CompletionSampl
                  for lab in (*exact.z, *exact.diff)]
         cands += [c for c in found if c.eval.reason is None]
         bounds = (found[2], found[3])
+    proof = None
+    # a proof is sought only where nothing drawn or searched contradicts the known CCGs: it can then only
+    # turn "no counterexample" into "holds" (or find the counterexample)
+    candidate = known.significant is not None and bool(firm.all()) and all(
+        _agrees(c.eval, known, spec.directional) for c in cands[len(labs):] if math.isfinite(c.eval.p))
+    enumerated = enumerate_once() if candidate else None
+    if known.significant is not None:
+        if enumerated is not None:
+            proof = _enumeration_proof(spec, known, fmap, enumerated)
+        elif isinstance(spec, _Difference) and prob.year == 2015:
+            dp = difference_proof(sampler, spec, prob.order, bool(known.significant), known.direction)
+            if dp is not None:
+                proof = _Proof(dp.holds, _Candidate(dp.low[1], math.nan, "exact"),
+                               None if dp.high is None else _Candidate(dp.high[1], math.nan, "exact"),
+                               "optimisation", dp.counts,
+                               None if dp.counter is None else _Candidate(dp.counter[1], math.nan, "exact"))
     low, high = _pick(cands, low=True), _pick(cands, low=False)
-    extra = [c for c in cands[len(evals):] if c.eval.reason is None]
-    extremes_agree = all(_agrees(c.eval, known, spec.directional) for c in [low, high, *extra] if c is not None)
-    summary = _summary(evals, spec.n, agree)
-    span = (low.eval.p, high.eval.p) if low is not None and high is not None else None
-    verdict = _verdict(known, summary, extremes_agree, span, len(evals))
+    if proof is not None and proof.low is not None:
+        low = proof.low
+    if proof is not None and proof.high is not None:
+        high = proof.high
+    extra = [c for c in cands[len(labs):]]
+    if proof is not None and proof.counter is not None:
+        extra.append(proof.counter)
+    counter = next((c for c in [low, high, *extra] if c is not None and not _agrees(c.eval, known, spec.directional)),
+                   None) if known.significant is not None else None
+    ev_all, agree_all = ev, agree
+    if len(agree):
+        lo, hi = wilson(int(agree.sum()), len(agree))
+        if lo <= 0.5 <= hi:  # the draws cannot tell "most" from "depends": decide on the fixed-seed extension
+            extra = more_draws()
+            if extra is not None and len(extra):
+                ev_all = spec.evaluate_all(fmap[extra][:, spec.positions])
+                agree_all = _agree_rows(ev_all, known, spec.directional)
+                # the extension's own lowest and highest p compete for the extremes (not exact ones), so the
+                # extremes still bracket every p the summary reports
+                ran = np.flatnonzero(np.isfinite(np.asarray(ev_all.p, dtype=float)))
+                if len(ran):
+                    ps = np.asarray(ev_all.p, dtype=float)[ran]
+                    ends = [_Candidate(ev_all.row(int(ran[i])), math.nan, "draw") for i in (ps.argmin(), ps.argmax())]
+                    if not (proof is not None and proof.low is not None):
+                        low = _pick([c for c in (low, *ends) if c is not None], low=True)
+                    if not (proof is not None and proof.high is not None):
+                        high = _pick([c for c in (high, *ends) if c is not None], low=False)
+    summary = _summary(ev_all, spec.n, agree_all)
+    verdict = _verdict(known, summary, Evidence(
+        undecided=int((firm & ~agree).sum()) if len(agree) else 0, firm=bool(firm.all()) if len(agree) else False,
+        proof=None if proof is None else proof.holds, proof_by=None if proof is None else proof.by,
+        proof_n=0 if proof is None else proof.n, counter=None if counter is None else counter.eval.p,
+        swaps=swaps, low=None if low is None else low.eval.p, high=None if high is None else high.eval.p,
+        low_exact=proof is not None and proof.low is not None,
+        high_exact=proof is not None and proof.high is not None))
     return StatisticResult(
         name=spec.name, label=LABELS[spec.name], finding=finding(spec.name, known), known_only=known,
-        completions=summary, low=_extreme(low, prob), high=_extreme(high, prob), verdict=verdict,
+        completions=summary, low=_extreme(low, prob, proof is not None and proof.low is not None),
+        high=_extreme(high, prob, proof is not None and proof.high is not None), verdict=verdict,
         exact_range=None if bounds is None or any(c.eval.reason for c in bounds) else (
             _extreme(bounds[0], prob), _extreme(bounds[1], prob)),
-        values=tuple(e.value for e in evals), p_values=tuple(e.p for e in evals))
+        values=tuple(float(v) for v in ev_all.value), p_values=tuple(float(v) for v in ev_all.p),
+        swaps=swaps, proof=None if proof is None else {
+            "by": proof.by, "admissible": proof.n, "holds": proof.holds})
 
 
-def _known_only(summary: analysis.Summary) -> dict[str, KnownOnly]:
-    """The panel's values for each statistic, with p and the reason when not run."""
-    def make(value: float, p: float, n: int, why: NotRun | None, view: str, direction: int = 0,
+def _known_only(summary: analysis.Summary, precise: dict[str, _Eval]) -> dict[str, KnownOnly]:
+    """The panel's values for each statistic, with its precise p (exact where the relabellings can be listed),
+    the smallest attainable p, and the reason when not run (``cannot_reject``: no labelling could give p < 0.05).
+    """
+    def make(name: str, value: float, n: int, why: NotRun | None, view: str, direction: int = 0,
              subject: str = "CCGs of known level") -> KnownOnly:
         if why is not None:
             return KnownOnly(float(value), math.nan, int(n), why.reason, None, 0, why_not_run(why, view, subject))
-        return KnownOnly(float(value), float(p), int(n), None, bool(p < ALPHA), direction)
+        e = precise[name]
+        if e.reason == "cannot_reject":
+            words = (f"no labelling of these {n} {subject} could give p < 0.05: the smallest attainable p is "
+                     f"{e.p_min:.2g}")
+            return KnownOnly(float(value), e.p, int(n), "cannot_reject", None, 0, words, e.se, e.exact, e.p_min)
+        if e.reason is not None:  # the precise evaluation and the panel disagree on testability: trust the panel
+            return KnownOnly(float(value), math.nan, int(n), e.reason, None, 0, e.reason)
+        return KnownOnly(float(value), e.p, int(n), None, bool(e.p < ALPHA), direction, None, e.se, e.exact,
+                         e.p_min)
 
     f, b, d = summary.full, summary.binary, summary.deprivation
     dep_n = d.n_delegated + d.n_not_delegated
     subject = "CCGs of known level with an IMD score" if d.n_missing_imd else "CCGs of known level"
     sign = int(np.sign(d.diff)) if math.isfinite(d.diff) else 0
     return {
-        "join_counts.full": make(f.join_counts.total_observed, f.join_counts.total_p_cluster,
-                                 f.join_counts.coverage.n_used, f.join_counts.not_run, "full"),
-        "join_counts.binary": make(b.join_counts.total_observed, b.join_counts.total_p_cluster,
+        "join_counts.full": make("join_counts.full", f.join_counts.total_observed, f.join_counts.coverage.n_used,
+                                 f.join_counts.not_run, "full"),
+        "join_counts.binary": make("join_counts.binary", b.join_counts.total_observed,
                                    b.join_counts.coverage.n_used, b.join_counts.not_run, "binary"),
-        "concordance.full": make(f.concordance.cramers_v, f.concordance.p_value, f.concordance.coverage.n_used,
+        "concordance.full": make("concordance.full", f.concordance.cramers_v, f.concordance.coverage.n_used,
                                  f.concordance.not_run, "full"),
-        "concordance.binary": make(b.concordance.cramers_v, b.concordance.p_value, b.concordance.coverage.n_used,
+        "concordance.binary": make("concordance.binary", b.concordance.cramers_v, b.concordance.coverage.n_used,
                                    b.concordance.not_run, "binary"),
-        "deprivation.binary": make(d.diff, d.diff_p_two_sided, dep_n, d.diff_not_run, "binary", sign, subject),
-        "deprivation.full": make(d.kruskal_h, d.kruskal_p, dep_n, d.kruskal_not_run, "full", 0, subject),
+        "deprivation.binary": make("deprivation.binary", d.diff, dep_n, d.diff_not_run, "binary", sign, subject),
+        "deprivation.full": make("deprivation.full", d.kruskal_h, dep_n, d.kruskal_not_run, "full", 0, subject),
     }
+
+
+def _precise_known(table: pd.DataFrame, neighbours: Mapping[str, Sequence[str]], mask: np.ndarray, year: int,
+                   store: dict[int, Relabellings], seed: int) -> dict[str, _Eval]:
+    """Each statistic on the known CCGs alone with a precise p (labels: every level as given, as the panel)."""
+    given = table[f"level_{year}"].astype(str).to_numpy()
+    known = mask & (given != UNKNOWN)
+    specs = _specs(table, neighbours, known, store, seed)
+    full = np.array([_LEVEL_INDEX.get(g, 0) for g in given], dtype=np.int8)
+    binary = (given == DELEGATED).astype(np.int8)
+    out = {}
+    for spec in specs:
+        spec.k = len(LEVELS) if not spec.binary else 2
+        lab = (binary if spec.binary else full)[spec.positions]
+        out[spec.name] = spec.evaluate(lab) if spec.n else _Eval(math.nan, math.nan, 0, "too_few_known")
+    return out
 
 
 # --- the pure entry point -----------------------------------------------------------------------------------
@@ -217,6 +364,8 @@ def robust_statistics(
     draws: np.ndarray | None = None,
     tables: PermutationTables | None = None,
     known_tables: PermutationTables | None = None,
+    known_summary: analysis.Summary | None = None,
+    more_draws: Callable[[], np.ndarray] | None = None,
 ) -> RobustResult:
     """Every statistic of the clustering panel for one view, on the known CCGs and over admissible completions.
 
@@ -230,9 +379,14 @@ def robust_statistics(
     mask : boolean per row of ``table``: the filter (default: every CCG).
     never_delegated_2015 : ODS codes newly authorised for April 2016.
     completions, seed : how many completions to draw and the seed of the draws, search and relabellings.
-    permutations : relabellings per completion.
-    sampler, draws, tables, known_tables : the caller's cached sampler, ``sampler.draw_array(completions,
-        seed)``, and relabelling stores (made here when None).
+    permutations : kept for compatibility: p-values are now exact where the relabellings can be listed and
+        sequential Monte Carlo otherwise (:mod:`dashboard.robust.exact`), whatever this says.
+    sampler, draws, known_tables : the caller's cached sampler, ``sampler.draw_array(completions, seed)`` and the
+        panel's relabelling store (for the known-only summary, when ``known_summary`` is not given).
+    known_summary : the clustering panel's :func:`dashboard.analysis.summarise` of the same view, reused.
+    more_draws : further completions (as ``draws``) for a statistic whose 200 draws leave "most" and "depends"
+        undecided (the 95% interval of the share contains one half); default ``sampler.draw_array(EXTENDED,
+        seed)`` after the first ``completions``.
 
     Returns
     -------
@@ -251,7 +405,7 @@ def robust_statistics(
     >>> r.statistic("deprivation.binary").completions.median
     18.0
     >>> r.statistic("deprivation.binary").low.found_by
-    'search'
+    'enumeration'
     """
     table = _levels_table(table)
     mask = np.ones(len(table), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
@@ -260,8 +414,8 @@ def robust_statistics(
     never = set(never_delegated_2015)
     sampler = sampler if sampler is not None else CompletionSampler(table, constraints, never)
     draws = draws if draws is not None else sampler.draw_array(int(completions), int(seed))
-    tables = tables if tables is not None else PermutationTables(max_entries=2)
-    known = analysis.summarise(
+    del tables  # the relabellings now live for this call only (dashboard.robust.exact)
+    known = known_summary if known_summary is not None else analysis.summarise(
         table[f"level_{year}"], neighbours, table["area_team"], table["imd_score"],
         table["population"] if "population" in table.columns else None, mask=mask, year=year,
         permutations=KNOWN_PERMUTATIONS, seed=KNOWN_SEED,
@@ -272,10 +426,27 @@ def robust_statistics(
     if area is not None:  # an area team with a total (Surrey and Sussex): its CCGs swap only among themselves
         states["region"] = states["region"].where(states["area_team"] != area, states["region"] + " | " + area)
     pair_i, pair_j = _pairs(swap_groups(states, table))
-    prob = _Problem(year, _specs(table, neighbours, mask, tables, int(permutations), int(seed)), codes,
+    store: dict[int, Relabellings] = {}
+    prob = _Problem(year, _specs(table, neighbours, mask, store, int(seed)), codes,
                     pair_i, pair_j, order, table["ods_code"].astype(str).to_numpy())
-    known_only = _known_only(known)
-    stats = tuple(_one(spec, known_only[spec.name], prob, sampler, int(seed)) for spec in prob.specs)
+    known_only = _known_only(known, _precise_known(table, neighbours, mask, year, store, int(seed)))
+    listed: list[np.ndarray | None] = []
+    extended: list[np.ndarray | None] = []
+
+    def more() -> np.ndarray | None:
+        if not extended:
+            got = more_draws() if more_draws is not None else sampler.draw_array(EXTENDED, EXTENSION_SEED)
+            extended.append(_draws_in_table_order(table, sampler, got)[0][:, :, 0 if year == 2015 else 1]
+                            if len(got) else None)
+        return extended[0]
+
+    def enumerate_once() -> np.ndarray | None:
+        if not listed:
+            listed.append(admissible_restricted(table, constraints, year, mask, never))
+        return listed[0]
+
+    stats = tuple(_one(spec, known_only[spec.name], prob, sampler, int(seed), enumerate_once, more)
+                  for spec in prob.specs)
     given = table.loc[mask, f"level_{year}"].astype(str)
     counts = {"n_selected": int(mask.sum()), "n_known": int((given != UNKNOWN).sum()),
               "n_unknown": int((given == UNKNOWN).sum()), "n_not_delegated": int((given == NOT_DELEGATED).sum())}

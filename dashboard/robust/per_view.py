@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dashboard.analysis import PermutationTables
+from dashboard.clustering_summary import summary_for
 from dashboard.completions import UNIFORM_HISTORIES, CompletionSampler
-from dashboard.robust.over_completions import robust_statistics
+from dashboard.robust.over_completions import EXTENDED, EXTENSION_SEED, robust_statistics
 from dashboard.robust.results import RobustResult
 from dashboard.service import AtlasService, BoundedCache, level_column
 from dashboard.state import ViewState, describe, filters_only
@@ -83,8 +83,8 @@ def robust_for(service: AtlasService, state: ViewState, completions: int = 200, 
             evidence=key.evidence, description=describe(key), filters=filters,
             sampler=sampler_for(service, key.evidence, prior),
             draws=draws_for(service, key.evidence, completions, seed, prior),
-            tables=service.derived("robust.permutations", lambda: PermutationTables(max_entries=8)),
-            known_tables=service.derived("analysis.permutations", lambda: PermutationTables()))
+            known_summary=summary_for(service, key),
+            more_draws=lambda: draws_for(service, key.evidence, EXTENDED, EXTENSION_SEED, prior))
 
     cache_key = (key, int(completions), int(seed)) + (() if prior == UNIFORM_HISTORIES else (prior,))
     return results_cache(service).get_or_make(cache_key, make)

@@ -9,27 +9,60 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
-from dashboard.analysis import MIN_KNOWN, PermutationTables
+from dashboard.analysis import MIN_KNOWN
 from dashboard.analysis._selection import edges
-from dashboard.analysis.concordance import concordance_stat
-from dashboard.analysis.deprivation import difference_stat
-from dashboard.analysis.join_counts import join_count_stat
-from dashboard.analysis.permutations import Tables
 from dashboard.completions import CODES
+from dashboard.robust.exact import ALPHA, FEW_CELLS, NullCache, Relabellings
 from dashboard.robust.terms import _OPEN, _REASON_WORDS
 
 
 @dataclass(frozen=True)
 class _Eval:
+    """One labelling's statistic: value, p (with its Monte Carlo error ``se``, 0 when ``exact``), direction,
+    the reason it could not be tested (``cannot_reject``: no labelling with these counts gives p < 0.05) and
+    the smallest attainable p (NaN when the labellings are too many to list)."""
+
     value: float
     p: float
     sign: int = 0
     reason: str | None = None
+    se: float = 0.0
+    exact: bool = False
+    p_min: float = math.nan
 
 
 _NOT = {r: _Eval(math.nan, math.nan, 0, r) for r in _REASON_WORDS}
+
+
+class Evals:
+    """Every row of a batch evaluated at once: arrays of value, p, se, exact, p_min, sign and reasons."""
+
+    def __init__(self, n: int) -> None:
+        nan = np.full(n, np.nan)
+        self.value, self.p, self.se, self.p_min = nan.copy(), nan.copy(), nan.copy(), nan.copy()
+        self.exact = np.zeros(n, dtype=bool)
+        self.sign = np.zeros(n, dtype=np.int64)
+        self.reason: list[str | None] = [None] * n
+
+    def __len__(self) -> int:
+        return len(self.reason)
+
+    @property
+    def tested(self) -> np.ndarray:
+        return np.array([r is None for r in self.reason], dtype=bool)
+
+    def extend(self, other: Evals) -> Evals:
+        """These rows followed by ``other``'s."""
+        out = Evals(0)
+        for name in ("value", "p", "se", "p_min", "exact", "sign"):
+            setattr(out, name, np.concatenate([getattr(self, name), getattr(other, name)]))
+        out.reason = self.reason + other.reason
+        return out
+
+    def row(self, i: int) -> _Eval:
+        return _Eval(float(self.value[i]), float(self.p[i]), int(self.sign[i]), self.reason[i], float(self.se[i]),
+                     bool(self.exact[i]), float(self.p_min[i]))
 
 
 def _row_counts(batch: np.ndarray, k: int, weights: np.ndarray | None = None) -> np.ndarray:
@@ -53,12 +86,15 @@ class _Spec:
 
     kind = ""
     directional = False
+    #: Cells (count vectors x CCGs x relabellings) of precise Monte Carlo this statistic may spend (exact.FEW_CELLS)
+    budget = FEW_CELLS
 
-    def __init__(self, name: str, binary: bool, positions: np.ndarray, tables: Tables | None) -> None:
+    def __init__(self, name: str, binary: bool, positions: np.ndarray, tables: Relabellings | None) -> None:
         self.name, self.binary, self.positions, self.tables = name, binary, positions, tables
         self.n = len(positions)
         self.k = 2 if binary else 4
-        self.floor = 1.0 / (1 + tables.permutations) if tables is not None else 0.0
+        self.floor = 0.0
+        self._null: NullCache | None = None
 
     def check(self, lab: np.ndarray) -> str | None:
         if self.n < MIN_KNOWN:
@@ -67,8 +103,49 @@ class _Spec:
             return "one_level"
         return None
 
-    def evaluate(self, lab: np.ndarray) -> _Eval:
+    def stat(self, batch: np.ndarray) -> np.ndarray:
+        """The test statistic of every row (larger = more extreme), for the permutation p."""
         raise NotImplementedError
+
+    def value(self, batch: np.ndarray) -> np.ndarray:
+        """The reported value of every row (the statistic unless a subclass says otherwise)."""
+        return self.stat(batch)
+
+    def tolerance(self) -> float:
+        return 1e-9
+
+    def null(self) -> NullCache:
+        """This call's null distributions (one per count vector), made on first use."""
+        if self._null is None:
+            rel = self.tables if self.tables is not None else Relabellings(self.n, 0)
+            self._null = NullCache(self.stat, self.n, self.k, rel, self.tolerance(), self.budget)
+        return self._null
+
+    def evaluate_all(self, batch: np.ndarray, precise: bool = False) -> Evals:
+        """Value, p and smallest attainable p of every row of ``batch`` (C, n), at once (``precise``: see
+        :meth:`dashboard.robust.exact.NullCache.p_values`)."""
+        out = Evals(len(batch))
+        if not len(batch):
+            return out
+        reasons = [self.check(lab) for lab in batch] if self.n else ["too_few_known"] * len(batch)
+        ok = np.array([r is None for r in reasons], dtype=bool)
+        out.reason = reasons
+        if ok.any():
+            rows = batch[ok]
+            pv = self.null().p_values(rows, precise)
+            out.value[ok], out.p[ok], out.se[ok], out.exact[ok], out.p_min[ok] = (
+                self.value(rows), pv.p, pv.se, pv.exact, pv.p_min)
+            out.sign[ok] = self.signs(rows)
+            for i in np.flatnonzero(ok)[pv.p_min >= ALPHA - 1e-12]:
+                out.reason[i] = "cannot_reject"
+        return out
+
+    def signs(self, batch: np.ndarray) -> np.ndarray:
+        return np.ones(len(batch), dtype=np.int64)
+
+    def evaluate(self, lab: np.ndarray) -> _Eval:
+        """One labelling, with a precise p (it decides on its own: the known CCGs, an extreme, a proof)."""
+        return self.evaluate_all(np.asarray(lab)[None, :], precise=True).row(0)
 
     def score(self, batch: np.ndarray) -> np.ndarray:
         """Higher = stronger evidence (lower p); NaN where the test cannot be run."""
@@ -78,7 +155,7 @@ class _Spec:
 class _Join(_Spec):
     kind = "join_counts"
 
-    def __init__(self, name: str, binary: bool, positions: np.ndarray, tables: Tables | None,
+    def __init__(self, name: str, binary: bool, positions: np.ndarray, tables: Relabellings | None,
                  ei: np.ndarray, ej: np.ndarray) -> None:
         super().__init__(name, binary, positions, tables)
         self.ei, self.ej = ei, ej
@@ -88,12 +165,9 @@ class _Join(_Spec):
     def check(self, lab: np.ndarray) -> str | None:
         return super().check(lab) or ("no_pairs" if self.m == 0 else None)
 
-    def evaluate(self, lab: np.ndarray) -> _Eval:
-        why = self.check(lab)
-        if why is not None:
-            return _NOT[why]
-        st = join_count_stat(lab, self.ei, self.ej, self.tables)
-        return _Eval(float(st.observed), st.p_cluster, 1)
+    def stat(self, batch: np.ndarray) -> np.ndarray:
+        """Same-level neighbour pairs (one-sided: more pairs = stronger clustering)."""
+        return np.count_nonzero(batch[:, self.ei] == batch[:, self.ej], axis=1).astype(float)
 
     def score(self, batch: np.ndarray) -> np.ndarray:
         """Same-level pairs standardised by their exact mean and variance under relabelling."""
@@ -115,41 +189,52 @@ class _Join(_Spec):
 class _Concordance(_Spec):
     kind = "concordance"
 
-    def __init__(self, name: str, binary: bool, positions: np.ndarray, tables: Tables | None,
+    def __init__(self, name: str, binary: bool, positions: np.ndarray, tables: Relabellings | None,
                  tidx: np.ndarray, r: int) -> None:
         super().__init__(name, binary, positions, tables)
         self.tidx, self.r = tidx, r
         self.rows = np.bincount(tidx, minlength=r).astype(float)
 
+
     def check(self, lab: np.ndarray) -> str | None:
         return super().check(lab) or ("one_team" if self.r < 2 else None)
 
-    def evaluate(self, lab: np.ndarray) -> _Eval:
-        why = self.check(lab)
-        if why is not None:
-            return _NOT[why]
-        present, inv = np.unique(lab, return_inverse=True)
-        st = concordance_stat(inv.astype(np.int64), self.tidx, self.r, len(present), self.tables)
-        return _Eval(st.cramers_v, st.p_value)
-
-    def score(self, batch: np.ndarray) -> np.ndarray:
+    def _chi2(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c, k, r = batch.shape[0], self.k, self.r
-        if self.n < MIN_KNOWN or r < 2:
-            return np.full(c, np.nan)
         tab = _row_counts(self.tidx[None, :] * k + batch, r * k).reshape(c, r, k).astype(float)
         col = tab.sum(1)
         expected = self.rows[None, :, None] * col[:, None, :] / self.n
         with np.errstate(divide="ignore", invalid="ignore"):
             chi2 = np.where(expected > 0, tab**2 / expected, 0.0).sum((1, 2)) - self.n
-        dof = (r - 1) * ((col > 0).sum(1) - 1)
-        return _wilson_hilferty(chi2, dof)
+        return chi2, (col > 0).sum(1)
+
+    def stat(self, batch: np.ndarray) -> np.ndarray:
+        """Chi-squared of the team x level table (V is a fixed increasing function of it per count vector)."""
+        return self._chi2(batch)[0]
+
+    def value(self, batch: np.ndarray) -> np.ndarray:
+        """Cramér's V."""
+        chi2, levels = self._chi2(batch)
+        denom = self.n * (np.minimum(self.r, levels) - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.sqrt(np.clip(chi2, 0, None) / denom)
+
+    def tolerance(self) -> float:
+        return 1e-9 * max(1.0, float(self.n))
+
+    def score(self, batch: np.ndarray) -> np.ndarray:
+        if self.n < MIN_KNOWN or self.r < 2:
+            return np.full(batch.shape[0], np.nan)
+        chi2, levels = self._chi2(batch)
+        return _wilson_hilferty(chi2, (self.r - 1) * (levels - 1))
 
 
 class _Difference(_Spec):
     kind = "deprivation.binary"
     directional = True
+    budget = 6 * FEW_CELLS  # a matrix product per relabelling: cheap, and its few count vectors hold many draws
 
-    def __init__(self, name: str, positions: np.ndarray, tables: Tables | None, x: np.ndarray) -> None:
+    def __init__(self, name: str, positions: np.ndarray, tables: Relabellings | None, x: np.ndarray) -> None:
         super().__init__(name, True, positions, tables)
         self.x, self.total = x, float(x.sum())
         self.var = float(x.var()) if len(x) else 0.0
@@ -157,12 +242,23 @@ class _Difference(_Spec):
     def check(self, lab: np.ndarray) -> str | None:
         return super().check(lab) or ("same_imd" if np.ptp(self.x) == 0 else None)
 
-    def evaluate(self, lab: np.ndarray) -> _Eval:
-        why = self.check(lab)
-        if why is not None:
-            return _NOT[why]
-        st = difference_stat(lab == 1, self.x, self.tables)
-        return _Eval(st.diff, st.p_two_sided, int(np.sign(st.diff)))
+    def value(self, batch: np.ndarray) -> np.ndarray:
+        """Mean IMD of delegated minus the rest (signed)."""
+        is_del = (batch == 1).astype(float)
+        nd = is_del.sum(1)
+        s = is_del @ self.x
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return s / nd - (self.total - s) / (self.n - nd)
+
+    def stat(self, batch: np.ndarray) -> np.ndarray:
+        """|difference| (two-sided)."""
+        return np.abs(self.value(batch))
+
+    def signs(self, batch: np.ndarray) -> np.ndarray:
+        return np.sign(self.value(batch)).astype(np.int64)
+
+    def tolerance(self) -> float:
+        return 1e-9 * max(1.0, float(np.abs(self.x).max()) if len(self.x) else 1.0)
 
     def z(self, batch: np.ndarray) -> np.ndarray:
         """Difference in means over its exact permutation standard deviation (signed)."""
@@ -182,8 +278,8 @@ class _Difference(_Spec):
 class _Kruskal(_Spec):
     kind = "deprivation.full"
 
-    def __init__(self, name: str, positions: np.ndarray, x: np.ndarray) -> None:
-        super().__init__(name, False, positions, None)
+    def __init__(self, name: str, positions: np.ndarray, tables: Relabellings | None, x: np.ndarray) -> None:
+        super().__init__(name, False, positions, tables)
         self.x = x
         self.ranks = pd.Series(x).rank().to_numpy() if len(x) else np.zeros(0)
         _, ties = np.unique(x, return_counts=True)
@@ -203,12 +299,13 @@ class _Kruskal(_Spec):
         h = (12.0 / (n * (n + 1)) * term - 3 * (n + 1)) / self.tie
         return h, (sizes > 0).sum(1) - 1
 
-    def evaluate(self, lab: np.ndarray) -> _Eval:
-        why = self.check(lab)
-        if why is not None:
-            return _NOT[why]
-        h, dof = self.h(lab[None, :])
-        return _Eval(float(h[0]), float(special.chdtrc(dof[0], h[0])))
+    def stat(self, batch: np.ndarray) -> np.ndarray:
+        """Tie-corrected H; its p is a permutation p (exact where the labellings can be listed), not the
+        chi-squared approximation, which is poor on a few CCGs."""
+        return self.h(batch)[0]
+
+    def tolerance(self) -> float:
+        return 1e-9 * max(1.0, float(self.n))
 
     def score(self, batch: np.ndarray) -> np.ndarray:
         if self.n < MIN_KNOWN or self.tie <= 0:
@@ -253,7 +350,15 @@ def _sorted_positions(table: pd.DataFrame, keep: np.ndarray) -> np.ndarray:
 
 
 def _specs(table: pd.DataFrame, neighbours: Mapping[str, Sequence[str]], mask: np.ndarray,
-           store: PermutationTables, permutations: int, seed: int) -> tuple[_Spec, ...]:
+           store: dict[int, Relabellings] | None, seed: int) -> tuple[_Spec, ...]:
+    """The six statistics on the CCGs of ``mask``; ``store`` holds this call's relabellings per size."""
+    store = {} if store is None else store
+
+    def rel(n: int) -> Relabellings:
+        if n not in store:
+            store[n] = Relabellings(n, seed)
+        return store[n]
+
     pos = _sorted_positions(table, mask)
     codes = table.index.to_numpy().astype(str)[pos]
     ei, ej = edges(codes, neighbours)
@@ -262,8 +367,7 @@ def _specs(table: pd.DataFrame, neighbours: Mapping[str, Sequence[str]], mask: n
     x_all = pd.to_numeric(table["imd_score"], errors="coerce").to_numpy(dtype=float)
     dep = _sorted_positions(table, mask & np.isfinite(x_all))
     x = x_all[dep]
-    tab = store.get(len(pos), permutations, seed) if len(pos) else None
-    tab_dep = store.get(len(dep), permutations, seed) if len(dep) else None
+    tab, tab_dep = rel(len(pos)), rel(len(dep))
     tidx = tidx.astype(np.int64)
     return (
         _Join("join_counts.full", False, pos, tab, ei, ej),
@@ -271,7 +375,7 @@ def _specs(table: pd.DataFrame, neighbours: Mapping[str, Sequence[str]], mask: n
         _Concordance("concordance.full", False, pos, tab, tidx, len(names)),
         _Concordance("concordance.binary", True, pos, tab, tidx, len(names)),
         _Difference("deprivation.binary", dep, tab_dep, x),
-        _Kruskal("deprivation.full", dep, x),
+        _Kruskal("deprivation.full", dep, tab_dep, x),
     )
 
 

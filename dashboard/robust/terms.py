@@ -8,7 +8,8 @@ from dashboard.completions import CODES
 from geodata.vocabulary import DELEGATED, GREATER_INVOLVEMENT, JOINT, NONE, NOT_DELEGATED, UNKNOWN
 
 ALPHA = 0.05
-#: Relabellings per completion (the panel uses 999 for the known CCGs).
+#: Kept for the JSON's ``permutations``: the first stage of the sequential Monte Carlo (dashboard.robust.exact);
+#: p-values are exact where the relabellings can be listed.
 PERMUTATIONS = 199
 KNOWN_PERMUTATIONS, KNOWN_SEED = 999, 0  # the clustering panel's settings (dashboard.analysis.summarise)
 RESTARTS = 3  # search starts per statistic and direction: the two most extreme draws and one other
@@ -17,9 +18,10 @@ STATISTICS: tuple[str, ...] = ("join_counts.full", "join_counts.binary", "concor
                                "deprivation.binary", "deprivation.full")
 VERDICTS: dict[str, str] = {
     "holds": "holds whatever the unknown levels were",
+    "no_counterexample": "no counterexample found",
     "most": "holds in most completions",
     "depends": "depends on the unknown levels",
-    "not_run": "the known CCGs alone could not be tested",
+    "not_run": "cannot be tested on the known CCGs alone",
     "untested": "no completion could be tested",
 }
 LABELS = {
@@ -35,10 +37,11 @@ MEASURES = {
     "join_counts": ("same-level neighbour pairs", "one-sided p (more same-level pairs than chance)"),
     "concordance": ("Cramér's V", "permutation p"),
     "deprivation.binary": ("mean IMD score of delegated minus the rest", "two-sided permutation p"),
-    "deprivation.full": ("Kruskal-Wallis H", "p (chi-squared approximation, as scipy.stats.kruskal)"),
+    "deprivation.full": ("Kruskal-Wallis H", "permutation p (exact where the relabellings can be listed)"),
 }
 _REASON_WORDS = {"too_few_known": "too few CCGs", "one_level": "every CCG at one level",
-                 "no_pairs": "no neighbouring pair", "one_team": "one area team", "same_imd": "one IMD score"}
+                 "no_pairs": "no neighbouring pair", "one_team": "one area team", "same_imd": "one IMD score",
+                 "cannot_reject": "no labelling could give p < 0.05"}
 #: Sampler codes (D, J, GI, N, GIN) -> labels of the full-level view per year, and of the binary view.
 _FULL = {2015: np.array([{DELEGATED: 0, JOINT: 1}.get(c, 2) for c in CODES], dtype=np.int8),
          2016: np.array([{DELEGATED: 0, JOINT: 1, GREATER_INVOLVEMENT: 2, NONE: 3}.get(c, 2) for c in CODES],
