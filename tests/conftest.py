@@ -167,6 +167,23 @@ class Server:
         return self.log.read_text(errors="replace")
 
 
+def wait_healthy(url: str, proc: subprocess.Popen, log_path: Path, limit: float, what: str) -> None:
+    """Wait until ``url``/healthz answers 200; fail with the log's tail if the process exits or ``limit`` s pass."""
+    deadline = time.monotonic() + limit
+    while True:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
+            raise RuntimeError(f"{what} exited with {proc.returncode}; its log: {log_path}\n{tail}")
+        try:
+            if requests.get(url + "/healthz", timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not answer /healthz within {limit:.0f} s; its log: {log_path}")
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def serve(atlas_dir: Path, log_dir: Path, **env: str) -> Iterator[Server]:
     """gunicorn with the production configuration (as ``make run`` starts it) for ``atlas_dir`` on a free loopback
@@ -183,19 +200,7 @@ def serve(atlas_dir: Path, log_dir: Path, **env: str) -> Iterator[Server]:
                                 stdout=log, stderr=subprocess.STDOUT)
         server = Server(port, log_path, proc)
         try:
-            deadline = time.monotonic() + 90
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"gunicorn exited with {proc.returncode}; its log: {log_path}\n"
-                                       + server.log_text()[-3000:])
-                try:
-                    if requests.get(server.url + "/healthz", timeout=2).ok:
-                        break
-                except requests.RequestException:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not answer /healthz within 90 s; its log: {log_path}")
-                time.sleep(0.2)
+            wait_healthy(server.url, proc, log_path, 90, "gunicorn")
             yield server
         finally:
             proc.terminate()
@@ -257,19 +262,7 @@ def serve_stack(atlas_dir: Path, log_dir: Path, **env: str) -> Iterator[Stack]:
                                 stderr=subprocess.STDOUT, start_new_session=True)
     stack = Stack(port, serve_dir, log_path, proc)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"make serve exited with {proc.returncode}; its log: {log_path}\n"
-                                   + stack.log_text()[-3000:])
-            try:
-                if requests.get(stack.url + "/healthz", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"make serve did not answer /healthz within 180 s; its log: {log_path}")
-            time.sleep(0.2)
+        wait_healthy(stack.url, proc, log_path, 180, "make serve")
         yield stack
     finally:
         proc.terminate()
