@@ -20,6 +20,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+# Imported now, not first by the hypothesis plugin's end-of-run summary: there, pytest's assertion rewriting parses
+# hypothesis's modules while finalizers of the tests' threads and sockets run, which CPython 3.11.7 can break
+# ("SystemError: AST constructor recursion depth mismatch", seen running tests/test_server.py alone).
+import hypothesis  # noqa: F401
 import pandas as pd
 import pytest
 import requests
