@@ -27,6 +27,7 @@ from typing import TextIO
 
 from dashboard.cli_args import UsageError, add_view_arguments, view_from_args
 from dashboard.completions import PRIORS, TWO_STAGE, UNIFORM_HISTORIES
+from dashboard.prior_sensitivity import sensitivity_for
 from dashboard.robust import RobustResult, StatisticResult, headline, percent, robust_for, sampler_for
 from dashboard.service import AtlasService
 from dashboard.shares import shares_for, shares_json
@@ -175,6 +176,8 @@ def run(args: argparse.Namespace, service: AtlasService, out: TextIO, err: TextI
         return EXIT_FAILED
     if args.json:
         data = with_prior_and_shares(result.to_dict(headline=headline(result)), service, state, prior)
+        # each statistic's verdict under every prior: one that differs depends on that assumption, said in words
+        data["sensitivity"] = [s.to_dict() for s in sensitivity_for(service, state, completions, seed)]
         out.write(json.dumps(data, indent=2) + "\n")
     else:
         out.write(render_table(result) + f"Prior: {prior} ({PRIORS[prior]}).\n")

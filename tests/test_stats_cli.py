@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from dashboard import robust, stats
+from dashboard.state import ViewState
 from geodata import levels, totals
 from geodata.totals import ENGLAND, NEWLY_DELEGATED
 
@@ -92,7 +93,7 @@ def test_json_has_every_statistic_with_the_stable_names(written):
             assert s["extremes"][end]["found_by"] in ("search", "exact", "enumeration", "draw")
         assert s["extremes"]["low"]["p"] <= s["completions"]["p_p5"] <= s["completions"]["p_p95"] \
             <= s["extremes"]["high"]["p"]
-        assert s["verdict"]["code"] in ("holds", "most", "depends", "not_run", "untested")
+        assert s["verdict"]["code"] in ("holds", "no_counterexample", "most", "depends", "not_run", "untested")
         assert s["verdict"]["words"]
     assert out["headline"].endswith(".")
 
@@ -175,3 +176,17 @@ def test_table_prints_every_statistic_and_a_verdict_line(atlas_dir, capsys):
     for name in robust.STATISTICS:
         assert f"\n{name} " in out and f"\n- {name}: " in out
     assert "\nHeadline: " in out
+
+
+def test_json_says_whether_each_verdict_is_the_same_under_both_priors(written, service):
+    """The sensitivity block: per statistic, its verdict under each prior, computed here again under each."""
+    out, _, _ = written
+    state = ViewState(year=2015)
+    by_prior = {p: robust.robust_for(service, state, completions=60, seed=1, prior=p)
+                for p in ("uniform-histories", "two-stage")}
+    assert [s["name"] for s in out["sensitivity"]] == list(robust.STATISTICS)
+    for s in out["sensitivity"]:
+        want = {p: r.statistic(s["name"]).verdict.code for p, r in by_prior.items()}
+        assert s["verdicts"] == want and s["same"] == (len(set(want.values())) == 1)
+        if not s["same"]:
+            assert s["words"].startswith("depends on the assumptions")
