@@ -215,6 +215,14 @@ def serve(atlas_dir: Path, log_dir: Path, **env: str) -> Iterator[Server]:
                 proc.wait(timeout=10)
 
 
+@pytest.fixture(scope="module")
+def export_app(atlas_dir: Path):  # noqa: ANN201
+    """An app of its own for a test module, so its slide cache and renderer start empty whatever ran before."""
+    import app as app_module
+
+    return app_module.create_app(atlas_dir=atlas_dir)
+
+
 @pytest.fixture(scope="session")
 def live_server(atlas_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The production server (gunicorn.conf.py, preloaded, one worker) for the session atlas, for browser tests."""
@@ -224,20 +232,10 @@ def live_server(atlas_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 
 
 @dataclass
-class Stack:
+class Stack(Server):
     """A ``make serve`` stack started by a test: nginx on ``port``, the app instances, the launcher's log."""
 
-    port: int
-    serve_dir: Path
-    log: Path
-    proc: subprocess.Popen[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
+    serve_dir: Path = Path()
 
     def instance_pid(self, index: int) -> int:
         """The gunicorn master of instance ``index`` (from its pid file)."""
@@ -264,7 +262,7 @@ def serve_stack(atlas_dir: Path, log_dir: Path, **env: str) -> Iterator[Stack]:
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "deploy/serve.py"], cwd=PROJECT_ROOT, env=full_env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-    stack = Stack(port, serve_dir, log_path, proc)
+    stack = Stack(port, log_path, proc, serve_dir=serve_dir)
     try:
         wait_healthy(stack.url, proc, log_path, 180, "make serve")
         yield stack

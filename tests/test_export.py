@@ -286,14 +286,6 @@ def _batch_starts_first(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="module")
-def export_app(atlas_dir: Path):  # noqa: ANN201
-    """An app of its own, so its slide cache and renderer start empty whatever ran before."""
-    import app as app_module
-
-    return app_module.create_app(atlas_dir=atlas_dir)
-
-
-@pytest.fixture(scope="module")
 def client(export_app):  # noqa: ANN001, ANN201
     return export_app.server.test_client()
 
