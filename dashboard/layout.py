@@ -89,7 +89,8 @@ def controls(service: AtlasService, state: ViewState) -> html.Div:
         _control("Evidence behind each level", dcc.RadioItems(
             id="evidence", value=state.evidence, className="radio",
             options=[{"label": EVIDENCE_LABEL[k], "value": k} for k in EVIDENCE_LABEL]), group=True),
-        html.P("A level resting on a weaker claim than the one chosen is shown and counted as unknown.",
+        html.P("A level resting on a weaker claim than the one chosen is set aside: grey with a dark dot on the "
+               "map, counted apart from levels no source states.",
                className="hint"),
         _control("Find CCGs", dcc.Dropdown(
             id="ccg-search", multi=True, value=list(state.ccgs), placeholder="Type a CCG name or code",
