@@ -68,7 +68,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 $(JS_BUNDLE): js/build.mjs $(wildcard js/*.js) node_modules/.package-lock.json | $(VENV)/.installed
 	node js/build.mjs $@
-	$(BIN)/python -m dashboard.compression $@
+	$(BIN)/python -m dashboard.hosting.compression $@
 
 js: node
 	@if command -v node >/dev/null && command -v npm >/dev/null; then $(MAKE) --no-print-directory $(JS_BUNDLE); fi

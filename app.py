@@ -19,17 +19,10 @@ import dash_ag_grid as dag
 from dash import Dash, dash_table
 from flask import has_request_context, request
 
-from dashboard import (
-    callbacks,
-    dash_internals,
-    layout,
-    layout_cache,
-    map_geometry,
-    plotly_bundle,
-    routes,
-    security,
-)
-from dashboard.layout_cache import KeyedLayout
+from dashboard.figures import map_geometry
+from dashboard.hosting import dash_internals, layout_cache, plotly_bundle, routes, security
+from dashboard.hosting.layout_cache import KeyedLayout
+from dashboard.page import callbacks, layout
 from dashboard.service import AtlasService
 from dashboard.state import ViewState, parse_query, to_query
 from geodata.atlas import read_atlas

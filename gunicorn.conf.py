@@ -17,7 +17,7 @@ Environment:
   ``X-Forwarded-*``; default loopback only), ``MAX_REQUESTS`` (default 100000, 0 to turn off).
 - ``REQUEST_TIMEOUT`` and ``CLIENT_TIMEOUT`` are nginx's now (``deploy/nginx.conf``: ``client_header_timeout``,
   ``client_body_timeout``, ``send_timeout``), filled in by ``deploy/serve.py``; gunicorn alone has no such limits.
-- Slide exports: ``EXPORT_QUEUE``, ``EXPORT_WAIT``, ``EXPORT_WAITERS`` (``dashboard/render.py``,
+- Slide exports: ``EXPORT_QUEUE``, ``EXPORT_WAIT``, ``EXPORT_WAITERS`` (``dashboard/slides/render.py``,
   ``docs/deployment.md``).
 
 ``preload_app = True``: ``app.py`` reads and checks the atlas at import. Loading it once in the master before
@@ -105,7 +105,7 @@ def on_starting(server) -> None:  # noqa: ANN001
     refuses connections until then, so nginx sends its requests to another instead of queueing them here)."""
     if not server.cfg.preload_app:
         return
-    from dashboard import security
+    from dashboard.hosting import security
     from dashboard.shares import shares_for
 
     app = server.app.wsgi()
@@ -116,7 +116,7 @@ def on_starting(server) -> None:  # noqa: ANN001
 
 
 def post_fork(server, worker) -> None:  # noqa: ANN001
-    """The worker's effective thread count, for the export queue's default share of it (dashboard/render.py)."""
+    """The worker's effective thread count, for the export queue's default share of it (dashboard/slides/render.py)."""
     os.environ["THREADS"] = str(server.cfg.threads)
 
 

@@ -77,7 +77,7 @@
     });
   }
 
-  /* The filters and the statistics (dashboard/layout.py statistics) start folded on a phone, once each. */
+  /* The filters and the statistics (dashboard/page/layout.py statistics) start folded on a phone, once each. */
   function foldOnPhone() {
     ['filters', 'statistics'].forEach(function (id) {
       var details = document.getElementById(id);

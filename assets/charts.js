@@ -1,4 +1,4 @@
-/* The deprivation chart arrives with its CCGs as row numbers (dashboard/figures.py wire_points): each CCG's name
+/* The deprivation chart arrives with its CCGs as row numbers (dashboard/figures wire_points): each CCG's name
    and IMD score are filled in from the map's per-CCG customdata, which the page holds from its first load, so a
    filter or year change does not send 209 names and scores again. The figure drawn is the one the server made. */
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
@@ -24,7 +24,7 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       return {data: data, layout: wire.layout};
     },
 
-    /* The team chart arrives with each team's name and hover name once (dashboard/figures.py team_wire): every
+    /* The team chart arrives with each team's name and hover name once (dashboard/figures team_wire): every
        bar trace gets them back as its y and its last customdata item, its x is its customdata[0] (counts, drawn
        as shares by the layout's barnorm), and the y axis's categories are the names again. */
     teamChart: function (wire) {

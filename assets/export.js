@@ -1,6 +1,6 @@
 /* "Download slide (PNG)" (#export-png): fetch the slide here instead of letting the browser follow the link, so
    a refusal is shown rather than lost. The server renders slides from a bounded queue and answers 503 with a
-   short text and Retry-After when it is full (dashboard/render.py ExportQueue); a plain link would then save that
+   short text and Retry-After when it is full (dashboard/slides/render.py ExportQueue); a plain link would then save that
    text as a broken "png" or do nothing visible. On success the PNG is saved under the link's download name.
 
    The message goes into an element created next to the link, with role="status" (read out by screen readers).

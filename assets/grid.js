@@ -80,7 +80,7 @@ document.addEventListener('keydown', function (ev) {
     return;
   }
   if (ev.key === 'Tab') {
-    /* Nothing to Tab to after the table: the place its skip link leads to (dashboard/layout.py), from which the
+    /* Nothing to Tab to after the table: the place its skip link leads to (dashboard/page/layout.py), from which the
        next Tab goes on as the browser would. */
     var next = tabbableOutside(grid, !ev.shiftKey) || (ev.shiftKey ? null : document.getElementById('after-table'));
     if (next) {

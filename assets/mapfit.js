@@ -1,5 +1,5 @@
 /* Fit the map to the filtered CCGs for the graph's actual size, sent as a clientside Patch (no server trip).
-   The formula is the one in dashboard/figures.py fit_view(). */
+   The formula is the one in dashboard/figures fit_view(). */
 (function () {
   'use strict';
 

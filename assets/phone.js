@@ -1,5 +1,5 @@
 /* On a phone (760 px or narrower, as style.css) a CCG tapped on the map shows its details far below the map: once
-   the details panel (#ccg-details) holds the tapped CCG's card (data-ccg, dashboard/components.py details_panel),
+   the details panel (#ccg-details) holds the tapped CCG's card (data-ccg, dashboard/page/components.py details_panel),
    scroll that card into view. Only after a tap on the map (mapfit.js counts clicks on the graph in data-clicks and
    keeps the CCG in data-last-click), not after a search or on a shared link; a tap that unselects adds no card, so
    nothing moves. The panel's data-scrolled counts the scrolls: a signal for tests and scripts. */

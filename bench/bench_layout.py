@@ -64,7 +64,7 @@ def main() -> None:
     os.environ.pop("DASH_DEBUG", None)
 
     import app as app_module
-    from dashboard import security
+    from dashboard.hosting import security
 
     dash_app = app_module.create_app(atlas_dir=args.atlas)
     security.warm(dash_app.server)

@@ -21,11 +21,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from dashboard import render, slide_pptx
+from dashboard import slide_pptx
 from dashboard.cli_args import UsageError, add_view_arguments, view_from_args
 from dashboard.clustering_summary import cluster_table
 from dashboard.service import AtlasService
-from dashboard.slide import slide_figure
+from dashboard.slides import render
+from dashboard.slides.slide import slide_figure
 from dashboard.state import ViewState, Vocabulary, normalise, slide_filename
 from geodata.atlas import AtlasDamaged, AtlasMissing, read_atlas
 

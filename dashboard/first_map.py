@@ -17,7 +17,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from dashboard import figures, map_geometry
+from dashboard import figures
+from dashboard.figures import map_geometry
 from dashboard.service import AtlasService, View
 from dashboard.state import ViewState, map_parts
 from geodata.vocabulary import level_label

@@ -229,7 +229,7 @@ class AtlasService:
     # -- resources that hold a process or a file (the slide renderer's Chromium): closed with the service -------
 
     def on_close(self, close: Callable[[], object]) -> None:
-        """Call ``close`` when the service is closed (and at exit): what :mod:`dashboard.render` starts for it."""
+        """Call ``close`` when the service is closed (and at exit): what dashboard.slides.render starts for it."""
         with self._lock:
             self._closers.append(close)
         atexit.register(close)  # no Chromium outlives the process

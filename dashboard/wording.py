@@ -1,7 +1,7 @@
 """Words shared by the statistics and the pages that show them: p-values, plurals, level words, and why a test
 could not be run. The statistics (:mod:`dashboard.analysis`, :mod:`dashboard.robust`) return numbers and reason
 codes; these functions word them, so the robustness check does not import the page's readings
-(:mod:`dashboard.clustering_readings` imports these too).
+(:mod:`dashboard.page.clustering_readings` imports these too).
 
 >>> fmt_p(0.0004), fmt_p(0.0312), fmt_p(0.25), plural(1, "CCG"), plural(3, "CCG")
 ('p < 0.001', 'p = 0.031', 'p = 0.25', '1 CCG', '3 CCGs')

@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from dashboard.page_signals import MAP_IDLE_AT_FIT, RESET_MAP_IDLE  # noqa: E402
+from dashboard.page.page_signals import MAP_IDLE_AT_FIT, RESET_MAP_IDLE  # noqa: E402
 
 OUT = ROOT / "docs" / "img"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

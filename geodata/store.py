@@ -30,7 +30,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ATLAS_DIR = PROJECT_ROOT / "build" / "atlas"
 #: Coordinate precision of the atlas's web geometry (about 1 m): the build rounds to it, the page's topology
-#: (dashboard/map_geometry.py) relies on it.
+#: (dashboard/figures/map_geometry.py) relies on it.
 GRID_DEG = 1e-5
 #: The atlas table's columns, in order: what a build writes and what loading requires.
 TABLE_COLUMNS = [

@@ -1,4 +1,4 @@
-/* The page map's geometry, fetched once as a topology (dashboard/map_geometry.py) and put back into the figure.
+/* The page map's geometry, fetched once as a topology (dashboard/figures/map_geometry.py) and put back into the figure.
 
    The page's map figure refers to its geometry as "<url>#ccgs" (the GeoJSON of trace 0 and of the faded layer),
    "<url>#teams" and "<url>#regions" (the border traces' lon and lat). Plotly.react and Plotly.newPlot are wrapped

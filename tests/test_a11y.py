@@ -99,7 +99,7 @@ def test_keyboard_and_screen_reader_find_their_way(request: pytest.FixtureReques
 def test_no_two_controls_share_a_name(request: pytest.FixtureRequest, live_server: str) -> None:
     p = open_loaded(request, live_server + "/?year=2016")
     names = p.js("""() => Array.from(document.querySelectorAll('button, [role=button], input[type=button]'))
-        .filter(b => !b.closest('#ccg-table'))  /* the table is its own component (dashboard/table.py) */
+        .filter(b => !b.closest('#ccg-table'))  /* the table is its own component (dashboard/page/table.py) */
         .map(b => (b.getAttribute('aria-label') || b.textContent || '').trim())""")
     dupes = sorted({n for n in names if names.count(n) > 1})
     assert not dupes, f"controls sharing a name: {dupes}"
@@ -112,7 +112,7 @@ def test_published_totals_name_their_sources(request: pytest.FixtureRequest, liv
     names its sources by title too: no internal id (HSJ_5082478, in_operation_1Apr2015) anywhere in the text."""
     import re
 
-    from dashboard.components import source_titles
+    from dashboard.page.components import source_titles
 
     p = open_loaded(request, live_server + "/?year=2016")
     cells = p.js("() => Array.from(document.querySelectorAll('#reconciliation tbody tr td:last-child'))"
@@ -132,7 +132,7 @@ def test_published_totals_name_their_sources(request: pytest.FixtureRequest, liv
 
 def test_totals_sources_show_as_linked_titles_once_the_atlas_has_them(atlas) -> None:  # noqa: ANN001
     """A title with a URL is a link; a source without a title shows in words, never its id."""
-    from dashboard.components import measure_words, reconciliation_table, source_words
+    from dashboard.page.components import measure_words, reconciliation_table, source_words
 
     rec = atlas.reconciliation.head(2).assign(
         source_title=["An article", ""], source_url=["https://example.org/a", ""], source_id=["X_1", "HSJ_123"],
@@ -150,7 +150,7 @@ def test_totals_sources_show_as_linked_titles_once_the_atlas_has_them(atlas) -> 
 
 def test_bounds_name_sources_by_title(atlas) -> None:  # noqa: ANN001
     """What the published totals imply: each sentence without its parenthesised ids, its sources by title after."""
-    from dashboard.components import bounds_list, source_titles, source_words
+    from dashboard.page.components import bounds_list, source_titles, source_words
 
     items = bounds_list(atlas.bounds, atlas.reconciliation)
     assert len(items) == len(atlas.bounds)

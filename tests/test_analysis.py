@@ -18,12 +18,12 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from dashboard import analysis as an
-from dashboard import clustering_readings as cr
 from dashboard.analysis._selection import edges, encode, select
 from dashboard.analysis.concordance import MIN_TEAM_KNOWN, concordance_stat
 from dashboard.analysis.deprivation import difference_stat
 from dashboard.analysis.join_counts import join_count_stat
 from dashboard.analysis.local_clusters import local_stat
+from dashboard.page import clustering_readings as cr
 from geodata.vocabulary import LEVELS, UNKNOWN
 
 # ----------------------------------------------------------------------------------------------------------
@@ -631,7 +631,7 @@ def test_difference_fast_path_matches_the_full_function():
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Summary, and its readings (dashboard.clustering_readings) on constructed cases
+# Summary, and its readings (dashboard.page.clustering_readings) on constructed cases
 # ----------------------------------------------------------------------------------------------------------
 
 

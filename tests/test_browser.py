@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from dashboard.page_signals import MAP_IDLE_AT_FIT, RESET_MAP_IDLE
+from dashboard.page.page_signals import MAP_IDLE_AT_FIT, RESET_MAP_IDLE
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -10,8 +10,8 @@ import pytest
 from test_browser import CHROMIUM, browser, open_page  # noqa: F401  (the browser tests' fixtures, shared)
 
 from dashboard import change, figures, summaries
-from dashboard.clustering_view import clustering_panel
-from dashboard.robust_view import robust_section
+from dashboard.page.clustering_view import clustering_panel
+from dashboard.page.robust_view import robust_section
 from dashboard.service import transition
 from dashboard.state import ViewState
 from geodata.vocabulary import CHANGE_LABEL, CHANGE_ORDER, LEVEL_ORDER

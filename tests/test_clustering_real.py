@@ -12,9 +12,9 @@ import math
 import pytest
 
 from dashboard.analysis import MIN_KNOWN, MIN_TEAM_KNOWN, PermutationTables
-from dashboard.clustering_readings import evidence, readings
 from dashboard.clustering_summary import cluster_table, summary_for
-from dashboard.clustering_view import clustering_panel
+from dashboard.page.clustering_readings import evidence, readings
+from dashboard.page.clustering_view import clustering_panel
 from dashboard.service import AtlasService
 from dashboard.state import ViewState
 

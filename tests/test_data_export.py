@@ -18,7 +18,7 @@ from frictionless import validate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dashboard import layout, table
+from dashboard.page import layout, table
 from dashboard.state import ViewState
 from dashboard.summaries import flat
 from geodata.__main__ import main

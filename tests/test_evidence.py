@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dashboard import figures, summaries, table
+from dashboard import figures, summaries
+from dashboard.page import table
 from dashboard.state import ViewState, parse_query, to_query
 from geodata import levels, vocabulary
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import export, figures, render, slide, slide_map
+from dashboard import export, figures
+from dashboard.slides import render, slide, slide_map
 from dashboard.state import ViewState, Vocabulary, normalise
 from geodata.atlas import Atlas
 from geodata.vocabulary import FADED_COLOR

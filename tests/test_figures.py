@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from dashboard import components, figures, summaries, table
+from dashboard import figures, summaries
+from dashboard.page import components, table
 from dashboard.report import report_for
 from dashboard.state import ViewState, normalise
 
@@ -170,7 +171,7 @@ def test_team_chart_as_sent_draws_the_same_figure_with_each_name_once(service) -
 
 def test_filters_that_match_no_ccg_say_so_everywhere(atlas, service) -> None:  # noqa: ANN001
     """Thames Valley has no CCG in the most deprived quintile: charts, summary and clustering say why they are empty."""
-    from dashboard.clustering_view import clustering_panel
+    from dashboard.page.clustering_view import clustering_panel
 
     state = ViewState(area_teams=("Thames Valley",), imd=(1, 1))
     view = service.view(state)
@@ -192,7 +193,7 @@ def test_table_caption_says_when_the_selection_narrows_the_table(atlas, service)
 
 
 def test_slide_names_only_outlined_ccgs_inside_the_filter(atlas, service) -> None:  # noqa: ANN001
-    from dashboard.slide import counts_panel
+    from dashboard.slides.slide import counts_panel
 
     bexley, bury = "E38000011", "E38000024"  # London; Greater Manchester
     panel = counts_panel(service.view(ViewState(regions=("London",), ccgs=(bexley, bury))))
@@ -244,7 +245,7 @@ def test_a_view_is_computed_once_per_state(service) -> None:  # noqa: ANN001
 
 
 def test_the_year_control_says_it_does_not_apply_to_the_change_view() -> None:
-    from dashboard.layout import year_options
+    from dashboard.page.layout import year_options
 
     assert not any(o["disabled"] for o in year_options("level"))
     change = year_options("change")
@@ -271,7 +272,7 @@ def _patched(shown: object, sent: object) -> object:
 
 
 def _as_json(value: object) -> str:
-    from dashboard.callbacks import _as_json as as_json
+    from dashboard.page.callbacks import _as_json as as_json
 
     return as_json(value)
 
@@ -281,9 +282,9 @@ def test_panel_patches_turn_the_panel_shown_into_the_new_one(service) -> None:  
     the new panel: the clustering panel, its robustness section and the level and transition summaries."""
     from dash import no_update
 
-    from dashboard.callbacks import changed_tree
-    from dashboard.clustering_view import clustering_panel
-    from dashboard.robust_view import robust_section
+    from dashboard.page.callbacks import changed_tree
+    from dashboard.page.clustering_view import clustering_panel
+    from dashboard.page.robust_view import robust_section
 
     def counts(state: ViewState) -> tuple[object, object]:
         return (components.level_summary(report_for(service, state)),

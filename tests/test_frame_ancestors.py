@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from dashboard import headers
+from dashboard.hosting import headers
 
 
 @pytest.mark.parametrize("value, refused, why", [
@@ -46,7 +46,7 @@ def test_the_page_served_under_a_refused_setting_allows_only_its_own_origin(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from dash import Dash, html
 
-    from dashboard import security
+    from dashboard.hosting import security
 
     monkeypatch.setenv("FRAME_ANCESTORS", "https:")
     app = Dash("framed")

@@ -3,7 +3,7 @@
 Thousands of requests through Flask's test client against the production app (``app:server``), with fixed
 seeds (``derandomize=True``) so CI sees the same inputs every run. Whatever comes in, the answer is below 500,
 carries no stack trace or file path, and the server still answers ``/healthz`` afterwards. Callbacks that
-raise on an input (the generic layer in ``dashboard/security.py`` turns that into a 400) are collected from
+raise on an input (the generic layer in ``dashboard/hosting/security.py`` turns that into a 400) are collected from
 the log and reported as failures too, because a callback should ignore what it does not understand.
 """
 
@@ -26,7 +26,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import app as app_module
-from dashboard import layout, security
+from dashboard.hosting import security
+from dashboard.page import layout
 from dashboard.state import ViewState, parse_query
 
 APP = app_module.create_app(atlas_dir=session_atlas_dir())  # strategies below are made from its callbacks

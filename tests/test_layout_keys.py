@@ -16,7 +16,8 @@ from typing import Any
 import plotly.io
 import pytest
 
-from dashboard import figures, first_map, map_geometry
+from dashboard import figures, first_map
+from dashboard.figures import map_geometry
 from dashboard.state import parse_query
 from tests.conftest import app_service
 

@@ -1,4 +1,4 @@
-"""The page map's geometry travels once, as a topology, and comes back whole (dashboard/map_geometry.py).
+"""The page map's geometry travels once, as a topology, and comes back whole (dashboard/figures/map_geometry.py).
 
 Round trips on the real atlas, a small golden case, the errors, the route and the page's layout; and in real
 Chromium, that the bundle's decoder (js/atlas-geometry.js) gives the very GeoJSON and borders Python has.
@@ -13,8 +13,8 @@ import re
 import pytest
 from test_browser import browser, open_page  # noqa: F401
 
-from dashboard import figures, map_geometry
-from dashboard.figures import _line_coords
+from dashboard import figures
+from dashboard.figures import _line_coords, map_geometry
 from dashboard.service import AtlasService
 from dashboard.state import ViewState
 

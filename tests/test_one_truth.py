@@ -17,8 +17,10 @@ import re
 import numpy as np
 import pytest
 
-from dashboard import components, figures, slide, stats, summaries, table
+from dashboard import figures, stats, summaries
+from dashboard.page import components, table
 from dashboard.report import report_for
+from dashboard.slides import slide
 from dashboard.state import ViewState
 
 BURY = "E38000024"  # Greater Manchester, IMD quintile 3: outside "Greater Manchester, IMD 1-2"

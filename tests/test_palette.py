@@ -259,7 +259,7 @@ def test_map_draws_faded_ccgs_in_the_one_faded_tone(atlas, service) -> None:  # 
 
 
 def test_slide_legend_shows_the_faded_tone(service) -> None:  # noqa: ANN001
-    from dashboard import slide
+    from dashboard.slides import slide
     from dashboard.state import ViewState
 
     fig = slide.slide_figure(service.view(ViewState(year=2016, regions=("London",))))
@@ -276,7 +276,7 @@ def test_slide_legend_shows_the_faded_tone(service) -> None:  # noqa: ANN001
                     reason="no Chromium here (in CI a missing browser is a failure)")
 def test_rendered_slide_draws_faded_ccgs_in_the_faded_tone(service) -> None:  # noqa: ANN001
     """In the rendered London slide the CCGs outside the filter are the faded tone, not paler level colours."""
-    from dashboard import render, slide
+    from dashboard.slides import render, slide
     from dashboard.state import ViewState
 
     state = ViewState(year=2016, regions=("London",))
@@ -307,7 +307,7 @@ def test_rendered_slide_in_greyscale_keeps_delegated_and_joint_apart(service) ->
     """The England slide as rendered, printed in grey (PIL ``convert("L")``): the pixels drawn in delegated's colour
     and those in joint's colour (found in the colour image) are at least MIN_DL_FIRST apart in L*, and both differ
     from the unknown grey by at least MIN_DL, so a greyscale print can be matched to its legend."""
-    from dashboard import render
+    from dashboard.slides import render
     from dashboard.state import ViewState
 
     img = Image.open(io.BytesIO(render.slide_bytes(service, ViewState(year=2016)))).convert("RGB")

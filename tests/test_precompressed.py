@@ -14,8 +14,8 @@ import brotli
 import pytest
 from flask import Flask
 
-from dashboard import compression, plotly_bundle
-from dashboard.headers import IMMUTABLE
+from dashboard.hosting import compression, plotly_bundle
+from dashboard.hosting.headers import IMMUTABLE
 
 
 @pytest.mark.parametrize(("header", "chosen"), [

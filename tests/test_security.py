@@ -24,7 +24,7 @@ from flask import Flask
 from flask_compress import Compress
 
 import app as app_module
-from dashboard import compression, dash_internals, security
+from dashboard.hosting import compression, dash_internals, security
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = app_module.app
@@ -411,11 +411,11 @@ def test_frame_ancestors_from_environment(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Dash internals the adapter (dashboard/dash_internals.py) relies on: a Dash upgrade that moves one fails here
+# Dash internals the adapter (dashboard/hosting/dash_internals.py) relies on: a Dash upgrade that moves one fails here
 
 
 def moved(what: str) -> str:
-    return f"Dash internal moved: {what}; update dashboard/dash_internals.py"
+    return f"Dash internal moved: {what}; update dashboard/hosting/dash_internals.py"
 
 
 def test_dash_routes_exist(page: tuple[Any, str]) -> None:

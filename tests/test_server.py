@@ -84,7 +84,7 @@ class FakeSlides:
         self.cancelled: list[Any] = []
 
     def __call__(self, state: Any, fmt: str, width: int, height: int, cancel: threading.Event) -> bytes:
-        from dashboard import render
+        from dashboard.slides import render
 
         with self.started:
             self.calls.append(state)
@@ -121,7 +121,7 @@ def wait_for(predicate: Any, timeout: float = 10) -> None:
 
 
 def test_export_queue_refuses_when_full_and_shares_identical_slides(queue_app) -> None:  # noqa: ANN001
-    from dashboard import render
+    from dashboard.slides import render
 
     service = queue_app.server.extensions["atlas_service"]
     fake = FakeSlides()
@@ -159,7 +159,7 @@ def test_export_queue_refuses_when_full_and_shares_identical_slides(queue_app) -
 
 
 def test_a_queued_slide_nobody_waits_for_is_dropped(queue_app) -> None:  # noqa: ANN001
-    from dashboard import render
+    from dashboard.slides import render
     from dashboard.state import ViewState
 
     service = queue_app.server.extensions["atlas_service"]
@@ -192,7 +192,7 @@ def test_a_queued_slide_nobody_waits_for_is_dropped(queue_app) -> None:  # noqa:
 
 
 def test_a_render_whose_client_disconnected_is_cancelled(queue_app) -> None:  # noqa: ANN001
-    from dashboard import render
+    from dashboard.slides import render
     from dashboard.state import ViewState
 
     service = queue_app.server.extensions["atlas_service"]
@@ -329,8 +329,8 @@ class _SetAfterFirstLook(threading.Event):
 def test_cancelling_a_render_stops_it_and_the_browser_draws_the_next(service) -> None:  # noqa: ANN001
     """The cancel path in Chromium: the render stops within a poll and the same browser (no relaunch) then
     draws the next slide whole (the abandoned page is reloaded, not reused)."""
-    from dashboard import render
-    from dashboard.slide import slide_figure
+    from dashboard.slides import render
+    from dashboard.slides.slide import slide_figure
     from dashboard.state import ViewState
 
     fig = slide_figure(service.view(ViewState(year=2016)), width=1600, height=900)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from dashboard import render
 from dashboard.caching import BoundedCache
 from dashboard.service import CACHE_SIZES, AtlasService
+from dashboard.slides import render
 from dashboard.state import ViewState
 
 

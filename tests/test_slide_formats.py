@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import export, render, slide, slide_map
+from dashboard import export
+from dashboard.slides import render, slide, slide_map
 from dashboard.state import ViewState, normalise
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dashboard import figures, render, slide, slide_labels, slide_map
+from dashboard import figures
 from dashboard.clustering_summary import cluster_table
-from dashboard.slide_place import MapFrame, clip, overlaps
+from dashboard.slides import labels as slide_labels
+from dashboard.slides import render, slide, slide_map
+from dashboard.slides.place import MapFrame, clip, overlaps
 from dashboard.state import ViewState
 from geodata.vocabulary import FADED_COLOR, LEVEL_COLOR
 

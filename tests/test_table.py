@@ -13,7 +13,9 @@ from dash import Dash, html
 from test_browser import Page, _atlas, browser, open_page  # noqa: F401
 
 import app as app_module
-from dashboard import dash_internals, figures, layout, plotly_bundle, table
+from dashboard import figures
+from dashboard.hosting import dash_internals, plotly_bundle
+from dashboard.page import layout, table
 from dashboard.service import AtlasService
 from dashboard.state import ViewState
 from geodata.vocabulary import LEVEL_LABEL
@@ -129,7 +131,7 @@ def test_dash_internal_graphs_use_window_plotly_and_keep_a_full_fallback() -> No
 
     entry = dash_internals.full_plotly_entry()
     assert entry and entry["relative_package_path"].endswith("plotly.min.js"), \
-        "Dash internal moved: dcc._js_dist has no plotly entry; update dashboard/dash_internals.py"
+        "Dash internal moved: dcc._js_dist has no plotly entry; update dashboard/hosting/dash_internals.py"
     source = Path(dash.dcc.__file__).with_name("dash_core_components.js").read_text()
     assert "window.Plotly||" in source, "Dash internal moved: dcc graphs no longer take window.Plotly"
 

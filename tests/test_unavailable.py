@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from flask import Flask, abort
 
-from dashboard import errors, render
+from dashboard.hosting import errors
+from dashboard.slides import render
 from dashboard.state import ViewState
 
 OPERATOR_WORDS = ("apt-get", "BROWSER_PATH", "make chromium", "Traceback", "kaleido")

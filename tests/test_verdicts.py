@@ -308,7 +308,7 @@ def test_west_yorkshire_2015_is_proven_by_listing_and_kruskal_is_a_permutation_t
 
 
 def test_untestable_known_test_is_not_the_slide_finding(service):
-    from dashboard import slide
+    from dashboard.slides import slide
 
     state = ViewState(year=2016, regions=("London",), evidence="operating")
     r = robust.robust_for(service, state)

@@ -16,7 +16,7 @@ Conventions:
   always give the same answer; the relabellings come from a caller-owned :class:`PermutationTables` (or are
   made per call) and no state is kept at module level.
 * A test that cannot be run says why in ``not_run`` (:class:`NotRun`, a reason code and figures) instead of
-  reporting a meaningless p-value; the words are chosen by ``dashboard.clustering_readings``.
+  reporting a meaningless p-value; the words are chosen by ``dashboard.page.clustering_readings``.
 
 Each statistic also has a fast path on integer labels and shared edges / relabellings, for many labellings
 of one selection: ``join_counts.join_count_stat``, ``concordance.concordance_stat``,

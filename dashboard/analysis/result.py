@@ -2,7 +2,7 @@
 
 Every result carries a :class:`Coverage` (how many CCGs it describes and which it left out) and, when its test
 could not be run, a :class:`NotRun` with a reason code; the words are chosen by the presentation
-(``dashboard.clustering_readings``). Descriptive figures (counts, shares, means) are filled whenever they are
+(``dashboard.page.clustering_readings``). Descriptive figures (counts, shares, means) are filled whenever they are
 defined; test statistics and p-values only when the test ran, NaN otherwise.
 """
 

@@ -10,11 +10,12 @@ from typing import Any
 from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx, no_update
 from plotly.utils import PlotlyJSONEncoder
 
-from dashboard import components, figures, summaries, table
+from dashboard import figures, summaries
 from dashboard.change import chart_state
 from dashboard.clustering_summary import cluster_table
-from dashboard.clustering_view import clustering_panel
-from dashboard.layout import (
+from dashboard.page import components, table
+from dashboard.page.clustering_view import clustering_panel
+from dashboard.page.layout import (
     CLUSTERING_SHOWN,
     COUNTS_SHOWN,
     COVERAGE_HEADER,
@@ -26,8 +27,8 @@ from dashboard.layout import (
     area_team_options,
     year_options,
 )
+from dashboard.page.robust_view import robust_section
 from dashboard.report import report_for
-from dashboard.robust_view import robust_section
 from dashboard.service import AtlasService
 from dashboard.state import (
     EVIDENCE,

@@ -2,7 +2,7 @@
 
 A slide of 40 CCGs or fewer (London's 32 included) is read by people who want to find their CCG, so each gets a
 short name ("NHS Heywood, Middleton and Rochdale CCG" -> "Heywood, Middleton & Rochdale", on two lines).
-Labels are measured in pixels (DejaVu Sans metrics, :func:`dashboard.slide.text_width`) and placed greedily: on
+Labels are measured in pixels (DejaVu Sans metrics, :func:`dashboard.slides.slide.text_width`) and placed greedily: on
 the CCG's own point when there is room, else nearby with a leader line, else as a number on the map with the
 name in a key beside it.
 """
@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from dashboard.slide_place import Box, free_spot, overlaps
+from dashboard.slides.place import Box, free_spot, overlaps
 
 MAX_LABELLED = 40  # London, 32 CCGs, is the largest region a briefing names CCG by CCG
 LINE = 1.25  # line height of a label, in font sizes

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from dashboard.caching import BytesLRU
 from dashboard.clustering_summary import cluster_table
-from dashboard.slide import slide_figure
+from dashboard.slides.slide import slide_figure
 from dashboard.state import ViewState
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ from urllib.parse import unquote_plus
 import pandas as pd
 from flask import Flask, Response, request
 
-from dashboard import table
-from dashboard.errors import RequestRejected
+from dashboard.hosting.errors import RequestRejected
+from dashboard.page import table
 from dashboard.service import AtlasService
 from dashboard.shares import shares_for
 from dashboard.state import QUERY_KEYS, ViewState, describe, parse_query, to_query

@@ -20,11 +20,11 @@ from dash import Dash
 from flask import Flask, request
 from werkzeug.exceptions import NotFound
 
-from dashboard import callback_guard, compression, dash_internals, errors, headers, layout_cache
-from dashboard.callback_guard import MAX_BODY, MAX_DEPTH, check_callback_body
-from dashboard.dash_internals import Routes
-from dashboard.errors import INPUT_ERRORS, RequestRejected, log
-from dashboard.headers import IMMUTABLE, content_security_policy, frame_ancestors
+from dashboard.hosting import callback_guard, compression, dash_internals, errors, headers, layout_cache
+from dashboard.hosting.callback_guard import MAX_BODY, MAX_DEPTH, check_callback_body
+from dashboard.hosting.dash_internals import Routes
+from dashboard.hosting.errors import INPUT_ERRORS, RequestRejected, log
+from dashboard.hosting.headers import IMMUTABLE, content_security_policy, frame_ancestors
 
 __all__ = ["EXTENSION_KEY", "IMMUTABLE", "INPUT_ERRORS", "MAX_BODY", "MAX_DEPTH", "RequestRejected",
            "check_callback_body", "content_security_policy", "frame_ancestors", "install", "log", "warm"]

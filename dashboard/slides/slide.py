@@ -1,12 +1,12 @@
 """A slide-ready figure: the page's map plus everything a slide needs to stand on its own.
 
 :func:`slide_figure` draws the page's map (the colours, fading and outlines of :func:`dashboard.figures.map_arrays`)
-as vector paths on a ``geo`` subplot (:mod:`dashboard.slide_map`), on the left of a 16:9 canvas, zoomed to the
+as vector paths on a ``geo`` subplot (:mod:`dashboard.slides.slide_map`), on the left of a 16:9 canvas, zoomed to the
 CCGs in the filter, and adds a title and subtitle that say what is shown, the legend in words with counts, a
 counts panel (how many CCGs have no known level, and the published national totals), the sources and licences,
-and the date of the data. Where the view needs them it adds a London inset (:mod:`dashboard.slide_inset`), a
-locator map, the CCGs' names (:mod:`dashboard.slide_labels`) and the selected CCGs' outlines on top, each placed
-in pixels where it covers no CCG the slide shows (:mod:`dashboard.slide_place`). :func:`summary_text` and
+and the date of the data. Where the view needs them it adds a London inset (:mod:`dashboard.slides.inset`), a
+locator map, the CCGs' names (:mod:`dashboard.slides.labels`) and the selected CCGs' outlines on top, each placed
+in pixels where it covers no CCG the slide shows (:mod:`dashboard.slides.place`). :func:`summary_text` and
 :func:`notes_text` say the same in words (a PowerPoint slide's alt text and notes, :mod:`dashboard.slide_pptx`).
 
 Everything is laid out in pixels for the requested size and converted to paper coordinates, so nothing is
@@ -26,11 +26,14 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard import figures, slide_inset, slide_labels, slide_map
+from dashboard import figures
 from dashboard.report import report_for
 from dashboard.robust import headline, robust_for
 from dashboard.service import View
-from dashboard.slide_place import Box, MapFrame, clip, free_spot
+from dashboard.slides import inset as slide_inset
+from dashboard.slides import labels as slide_labels
+from dashboard.slides import slide_map
+from dashboard.slides.place import Box, MapFrame, clip, free_spot
 from dashboard.state import ViewState, describe
 from geodata.atlas import Atlas
 from geodata.vocabulary import EVIDENCE_LABEL, FADED_COLOR, LEVEL_WORDS, YEAR_LABEL
@@ -409,7 +412,7 @@ class _Canvas:
 
 def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT,
                  clusters: pd.DataFrame | None = None) -> go.Figure:
-    """The page's map (as vector paths, dashboard/slide_map.py) with title, filters, legend and counts, sources and
+    """The page's map (vector paths, dashboard/slides/slide_map.py) with title, filters, legend and counts, sources and
     data date; a London inset, a locator map and CCG names where the view needs them; ``clusters`` (the page's
     cluster table) marks CCGs in a significant same-level cluster, as the page's checkbox does."""
     atlas, state = view.atlas, view.state
@@ -443,7 +446,7 @@ def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT,
             break
 
     # The map: the page's colours, fading and outlines (figures.map_arrays) as vector paths on a geo subplot
-    # (dashboard/slide_map.py), in the left part of the body.
+    # (dashboard/slides/slide_map.py), in the left part of the body.
     map_x0, map_x1 = pad, width * share
     map_w, map_h = map_x1 - map_x0, body_bottom - body_top
     # A slide shows the filter only (its panel counts a selected CCG outside it as not shown), so such a CCG is in

@@ -25,9 +25,9 @@ try:  # Python 3.14's compression.zstd, else the backport Flask-Compress itself 
 except ImportError:  # pragma: no cover - depends on the Python version
     from backports import zstd
 
-from dashboard import dash_internals
 from dashboard.caching import BytesLRU
-from dashboard.dash_internals import Routes
+from dashboard.hosting import dash_internals
+from dashboard.hosting.dash_internals import Routes
 
 LIMIT = 96 * 1024 * 1024  # bytes of compressed bodies kept per process; the scripts take about 15 MB
 WARM_ENCODINGS = ("zstd", "br", "gzip")  # what browsers get: Flask-Compress prefers zstd, then br, then gzip

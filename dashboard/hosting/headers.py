@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dash import Dash
 from flask import Response, request
 
-from dashboard import dash_internals
-from dashboard.dash_internals import Routes
+from dashboard.hosting import dash_internals
+from dashboard.hosting.dash_internals import Routes
 
 log = logging.getLogger(__name__)
 

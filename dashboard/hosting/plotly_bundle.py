@@ -5,7 +5,8 @@ defined. The partial bundle (``build/js/plotly-atlas.min.js``, from the pinned n
 ``package-lock.json``, ``js/``) is put in the page as a script of this server, under a URL carrying its content
 hash, so it is cached for a year and a rebuilt bundle gets a new URL. Without it (no npm where the app was
 built) the page falls back to Dash's full bundle and the log says so. ``make js`` also writes its zstd, brotli and
-gzip encodings at their tightest settings (``python -m dashboard.compression``), which the route sends as they are.
+gzip encodings at their tightest settings (``python -m dashboard.hosting.compression``), which the route
+sends as they are.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from pathlib import Path
 from dash import Dash
 from flask import Response, abort
 
-from dashboard import compression
-from dashboard.headers import IMMUTABLE
+from dashboard.hosting import compression
+from dashboard.hosting.headers import IMMUTABLE
 
 log = logging.getLogger(__name__)
 
-BUNDLE = Path(os.environ.get("PLOTLY_BUNDLE", Path(__file__).resolve().parent.parent / "build/js/plotly-atlas.min.js"))
+BUNDLE = Path(os.environ.get("PLOTLY_BUNDLE", Path(__file__).resolve().parents[2] / "build/js/plotly-atlas.min.js"))
 ROUTE = "/_atlas/plotly-atlas.<digest>.min.js"
 #: The trace types the bundle holds (js/plotly-atlas.js); tests check the page's figures use no other.
 TRACES = ("choroplethmap", "scattermap", "bar", "box", "scatter")

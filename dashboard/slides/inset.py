@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from dashboard import figures
 from dashboard.service import AtlasService, View
-from dashboard.slide_place import Box, merc
+from dashboard.slides.place import Box, merc
 
 LONDON = "London"
 LOCATOR_SHARE = 0.15  # a slide whose shown CCGs' box is under this share of England's box gets a locator map
@@ -70,10 +70,10 @@ def london_bounds(service: AtlasService) -> list[float]:
 
 def inset_traces(view: View, scale: float, clusters: pd.DataFrame | None = None) -> list:
     """London's CCGs for the ``geo2`` subplot, drawn as the main map draws them (same z, colour scale, fading and
-    outlines, :func:`dashboard.slide_map.ccg_traces`) over London in the faded tone, the London border, the
+    outlines, :func:`dashboard.slides.slide_map.ccg_traces`) over London in the faded tone, the London border, the
     inferred-level dots, any cluster marks and the selection's outlines. The border comes first: a geo subplot
-    whose first trace is a choropleth would make plotly fetch its base topojson (see :mod:`dashboard.slide_map`)."""
-    from dashboard.slide_map import as_floats, base_trace, ccg_traces, cluster_marks, oriented
+    whose first trace is a choropleth would make plotly fetch its base topojson (see dashboard.slides.slide_map)."""
+    from dashboard.slides.slide_map import as_floats, base_trace, ccg_traces, cluster_marks, oriented
 
     service = view.service
     geo = _london_geo(service)
@@ -121,7 +121,7 @@ def selection_traces(view: View, scale: float, subplot: str = "geo", only: np.nd
             a, b = _rings(f["geometry"])
             lon += a
             lat += b
-    from dashboard.slide_map import as_floats
+    from dashboard.slides.slide_map import as_floats
 
     lon_a, lat_a = as_floats(lon), as_floats(lat)
     return [go.Scattergeo(lon=lon_a, lat=lat_a, mode="lines", geo=subplot, hoverinfo="skip", showlegend=False,

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from dash import dcc, html
 
-from dashboard import components, figures, first_map, table
+from dashboard import figures, first_map
+from dashboard.page import components, table
 from dashboard.report import report_for
 from dashboard.service import AtlasService
 from dashboard.state import MAP_CLICK, MAP_SELECT, REGION_HEADING, ViewState, filters_only, map_parts, to_store
@@ -18,8 +19,8 @@ VIEW_LINE = "view-line"  # what the view shows, in one line above everything els
 COVERAGE_HEADER = "coverage-header"  # the header's sentence on what is sourced, for the evidence chosen
 COUNTS_SHOWN = "counts-shown"  # the filters the level and transition summaries show (the same for a change)
 ROBUST_SHOWN = "robust-shown"  # the view the clustering panel's robustness section shows
-IMD_WIRE = "imd-chart-wire"  # the deprivation chart as the server sends it (dashboard/figures.py wire_points)
-TEAM_WIRE = "team-chart-wire"  # the team chart as the server sends it, names once (dashboard/figures.py team_wire)
+IMD_WIRE = "imd-chart-wire"  # the deprivation chart as the server sends it (dashboard/figures wire_points)
+TEAM_WIRE = "team-chart-wire"  # the team chart as the server sends it, names once (dashboard/figures team_wire)
 
 # The first view's map bounds: the map's fit (assets/mapfit.js) frames the figure for the browser's size from them
 # on page load, before the graph's first draw.
@@ -186,7 +187,7 @@ def page(service: AtlasService, state: ViewState, geometry_url: str | None = Non
     """The page as a shared link shows it: its stores already hold what the first callbacks would compute, so
     those callbacks change nothing and the first painted map is the link's view, drawn once and framed for the
     browser's size (the clientside fit reads its bounds from ``first-bounds``). With ``geometry_url`` the map
-    refers to its geometry there (:mod:`dashboard.map_geometry`) instead of carrying it."""
+    refers to its geometry there (:mod:`dashboard.figures.map_geometry`) instead of carrying it."""
     atlas = service.atlas
     view = service.view(state)
     initial_map = first_map.page_map(view, geometry_url)  # England's map patched to the view: a few ms
@@ -203,7 +204,7 @@ def page(service: AtlasService, state: ViewState, geometry_url: str | None = Non
         dcc.Store(id=MAP_CLICK), dcc.Store(id=MAP_SELECT),  # the map's clicks and selections (assets/mapfit.js)
         dcc.Store(id=IMD_WIRE),  # the deprivation chart as sent, its points as map rows (assets/charts.js)
         dcc.Store(id=TEAM_WIRE),  # the team chart as sent, each team's names once (assets/charts.js)
-        dcc.Store(id=CLUSTERING_SHOWN),  # the view the clustering panel shows (dashboard/callbacks.py)
+        dcc.Store(id=CLUSTERING_SHOWN),  # the view the clustering panel shows (dashboard/page/callbacks.py)
         dcc.Store(id=COUNTS_SHOWN),
         dcc.Store(id=ROBUST_SHOWN),
         html.Header([
@@ -296,7 +297,7 @@ def statistics(atlas: Atlas) -> html.Details:
         html.Summary(STATISTICS_SUMMARY, id="statistics-summary"),
         dcc.Loading(html.Div(id="clustering", className="clustering")),
         # Its table is wider than a phone's column: it scrolls sideways in its own focusable, named frame
-        # (dashboard/robust_view.py's .table-scroll region; style.css).
+        # (dashboard/page/robust_view.py's .table-scroll region; style.css).
         dcc.Loading(html.Div(id="clustering-robust", className="clustering robust"), delay_show=300),
         html.Div([
             html.H3("What the published totals imply for the unknown levels", id="bounds-heading"),

@@ -7,11 +7,11 @@ outlines, borders, dots and rings (:func:`dashboard.figures.map_arrays`, :func:`
 :func:`~dashboard.figures.dotted`, :func:`~dashboard.figures.cluster_points`) as ``choropleth`` and ``scattergeo``
 traces on a ``geo`` subplot: SVG paths, so SVG and PDF slides are vector, and a slide renders several times faster.
 
-Framing: a :class:`dashboard.slide_place.MapFrame` (pixel box, centre, web-Mercator zoom) becomes a geo subplot
+Framing: a :class:`dashboard.slides.place.MapFrame` (pixel box, centre, web-Mercator zoom) becomes a geo subplot
 whose domain is the box and whose longitude and latitude ranges are the box's edges in that same projection.
 Plotly fits the range box to the domain and puts ``center`` (the frame's centre) in its middle; the two have the
 same Mercator aspect, so plotly's pixel mapping is the frame's, and every label, inset and key that
-:mod:`dashboard.slide_place` places lands where it was meant (tests/test_slides.py checks it on a render).
+:mod:`dashboard.slides.place` places lands where it was meant (tests/test_slides.py checks it on a render).
 
 Offline: no base layer is drawn (land, coasts, countries, lakes, ocean, rivers, frame all off), and every geo
 subplot's first trace is a ``scattergeo`` line with plain lon/lat: plotly.js fetches its base topojson from a CDN
@@ -30,7 +30,7 @@ import plotly.graph_objects as go
 
 from dashboard import figures
 from dashboard.service import AtlasService, View
-from dashboard.slide_place import MapFrame, merc
+from dashboard.slides.place import MapFrame, merc
 from geodata.vocabulary import FADED_COLOR
 
 # Trace indices of the main map (subplot "geo"). The first is a scattergeo (see the module's docstring); plotly
@@ -42,7 +42,7 @@ HIDDEN_BASE = {f"show{layer}": False for layer in
 
 
 def unmerc(y: float) -> float:
-    """Latitude (degrees) of a web-Mercator y (the inverse of :func:`dashboard.slide_place.merc`)."""
+    """Latitude (degrees) of a web-Mercator y (the inverse of :func:`dashboard.slides.place.merc`)."""
     return math.degrees(2 * math.atan(math.exp(y)) - math.pi / 2)
 
 

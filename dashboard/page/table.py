@@ -67,7 +67,7 @@ def zip_name(state: ViewState) -> str:
 
 
 def download_urls(state: ViewState) -> dict[str, str]:
-    """Where the table's CSV and the data ZIP of a view are served (``dashboard/downloads.py``)."""
+    """Where the table's CSV and the data ZIP of a view are served (``dashboard/hosting/downloads.py``)."""
     query = to_query(state)
     return {"csv": f"/export.csv{query}", "zip": f"/export.zip{query}"}
 

@@ -31,8 +31,8 @@ from typing import Any
 from dash import Dash
 from flask import Response, abort
 
-from dashboard import compression
-from dashboard.headers import IMMUTABLE
+from dashboard.hosting import compression
+from dashboard.hosting.headers import IMMUTABLE
 from dashboard.service import AtlasService
 from geodata.store import GRID_DEG
 

@@ -1,7 +1,7 @@
 """The clustering panel and the map's cluster layer: cached calls into :mod:`dashboard.analysis`, rendered.
 
 The statistics are computed once per filter state and service (``service.cache("summary")``), with the
-service's own relabelling store; the words come from :mod:`dashboard.clustering_readings`.
+service's own relabelling store; the words come from :mod:`dashboard.page.clustering_readings`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dash import html
 
 from dashboard import analysis, change
 from dashboard.analysis import MIN_KNOWN
-from dashboard.clustering_readings import Reading, change_readings, explain, ranked_teams, readings
 from dashboard.clustering_summary import _lookups, _tables, summary_for
+from dashboard.page.clustering_readings import Reading, change_readings, explain, ranked_teams, readings
 from dashboard.report import NO_CCGS
 from dashboard.service import AtlasService
 from dashboard.state import ViewState

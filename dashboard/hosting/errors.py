@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from flask import Flask, Response, request
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from dashboard import dash_internals
+from dashboard.hosting import dash_internals
 
 log = logging.getLogger(__name__)
 

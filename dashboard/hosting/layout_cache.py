@@ -21,9 +21,9 @@ from dash import Dash
 from dash.development.base_component import Component
 from flask import Response, request
 
-from dashboard import compression, dash_internals
 from dashboard.caching import BoundedCache
-from dashboard.dash_internals import Routes, View
+from dashboard.hosting import compression, dash_internals
+from dashboard.hosting.dash_internals import Routes, View
 
 
 @dataclass(frozen=True)

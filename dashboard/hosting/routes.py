@@ -1,9 +1,9 @@
 """Plain HTTP endpoints beside the Dash app: ``/healthz`` and ``/export.png`` (and ``.svg``, ``.pdf``, ``.pptx``).
 
-``/export.png`` goes through the service's :class:`dashboard.render.ExportQueue`: a request waits (with a
+``/export.png`` goes through the service's :class:`dashboard.slides.render.ExportQueue`: a request waits (with a
 deadline) for a slide that a thread of its own renders; when the queue is full it is answered at once with 503
 and ``Retry-After``, as it is when no browser can render (the user reads that export is unavailable for now, the
-log says what to install). Every error answer is a :class:`dashboard.errors.HttpProblem`. A request body whose
+log says what to install). Every error answer is a :class:`dashboard.hosting.errors.HttpProblem`. A request body whose
 framing is broken (a bad chunk size) is a 400, not a 500.
 """
 
@@ -17,9 +17,11 @@ from urllib.parse import parse_qsl, unquote_plus
 
 from flask import Flask, Response, jsonify, request
 
-from dashboard import downloads, errors, render, slide_pptx
-from dashboard.errors import HttpProblem
+from dashboard import slide_pptx
+from dashboard.hosting import downloads, errors
+from dashboard.hosting.errors import HttpProblem
 from dashboard.service import AtlasService
+from dashboard.slides import render
 from dashboard.state import QUERY_KEYS, parse_query, slide_filename
 
 MAX_QUERY = 4000

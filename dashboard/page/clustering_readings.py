@@ -1,4 +1,4 @@
-"""Plain-English readings of the clustering statistics, for the panel in :mod:`dashboard.clustering_view`.
+"""Plain-English readings of the clustering statistics, for the panel in :mod:`dashboard.page.clustering_view`.
 
 The statistics (:mod:`dashboard.analysis`) return numbers and, when a test cannot be run, a reason code
 (:class:`~dashboard.analysis.NotRun`); every word the reader sees is chosen here. p-values are graded by

@@ -17,9 +17,9 @@ from dash.exceptions import PreventUpdate
 from flask import request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from dashboard import dash_internals, errors
-from dashboard.dash_internals import CallbackSpec, Routes, View
-from dashboard.errors import RequestRejected
+from dashboard.hosting import dash_internals, errors
+from dashboard.hosting.dash_internals import CallbackSpec, Routes, View
+from dashboard.hosting.errors import RequestRejected
 
 MAX_BODY = 1024 * 1024  # bytes in a request body; a real callback body is a few kB
 MAX_DEPTH = 64  # nesting of JSON values in a callback body; plotly events are about 6 deep

@@ -1,0 +1,1 @@
+"""hosting: see README "How it is built"."""

@@ -1,0 +1,1 @@
+"""page: see README "How it is built"."""

@@ -1,0 +1,1 @@
+"""slides: see README "How it is built"."""
