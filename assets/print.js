@@ -1,15 +1,18 @@
 /* Printing the page: the map is a WebGL canvas, which Chromium prints blank, so the print shows the view's slide
    image instead (an <img id="print-map">, hidden on screen). It costs nothing until a print: its src is empty until
-   then, and is filled from the current URL's query (the view) by printMapSrc, the one place that builds it.
+   then, and is filled by printMapSrc from the slide link the server built for the view.
    - "Print this view" (#print-view) and Ctrl/Cmd+P fill the src, wait until the image has loaded, then print, so the
      print always has its map (the button's data-printed counts prints started: a signal for tests and scripts).
    - The browser's own menu fires beforeprint: the src is filled there too (the image shows if it arrives in time). */
 (function () {
   'use strict';
 
-  /* The slide of the view the page shows: /export.png with the page's own query (year, filters, selection). */
+  /* The slide of the view the page shows: the "Open slide in a new tab" link's URL, which the server builds for the
+     view (dashboard/urls.py slide_url) and keeps in step with it; the page's own query if the link is missing. */
   function printMapSrc() {
-    return '/export.png' + window.location.search;
+    var link = document.getElementById('export-link');
+    var href = link && link.getAttribute('href');
+    return href && href.indexOf('?') > 0 ? href : '/export.png' + window.location.search;
   }
 
   /* Point the print image at the current view; resolves once it has loaded (or failed: print anyway). */

@@ -32,8 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard import export, slide_pptx
+from dashboard import export
 from dashboard.service import AtlasService  # noqa: E402
+from dashboard.slides import pptx as slide_pptx
 from dashboard.slides import render, slide
 from dashboard.state import normalise  # noqa: E402
 from geodata.atlas import read_atlas  # noqa: E402

@@ -37,7 +37,7 @@ pools, the area team's and the rest, when an area team has a total). Count vecto
 the programme, then levels are placed on CCGs with random permutations from ``np.random.default_rng(seed)``.
 The sampler supports the totals that are published: delegated by region and nationally in 2015/16, lower levels
 and all 2016/17 totals nationally, 2015/16 lower levels for one area team (Surrey and Sussex's "did not
-apply"); it refuses others with a ``ValueError`` (``geodata.totals.implied_bounds`` handles any of them
+apply"); it refuses others with a ``ValueError`` (``geodata.bounds.implied_bounds`` handles any of them
 exactly).
 
 >>> import pandas as pd
@@ -60,6 +60,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from geodata.bounds import check_feasible
 from geodata.totals import (
     ENGLAND,
     GREATER_INVOLVEMENT_OR_NONE,
@@ -67,7 +68,6 @@ from geodata.totals import (
     YEAR_LEVELS,
     Constraint,
     ccg_states,
-    check_feasible,
 )
 from geodata.vocabulary import DELEGATED, GREATER_INVOLVEMENT, JOINT, NONE, NOT_DELEGATED, UNKNOWN, YEAR_LABEL
 
@@ -131,12 +131,12 @@ def _ranges(constraints: Sequence[Constraint], regions: Sequence[str], n: int,
         if c.scope != ENGLAND and not (regional_ok or area_ok):
             raise ValueError(f"{c.describe()}: the sampler handles regional totals only for delegated in 2015/16 "
                              "and area-team totals only for 2015/16's lower levels; use "
-                             "geodata.totals.implied_bounds for exact bounds with this total")
+                             "geodata.bounds.implied_bounds for exact bounds with this total")
         if area_ok:
             area_scopes.add(c.scope)
             if len(area_scopes) > 1:
                 raise ValueError(f"{c.describe()}: the sampler handles area-team totals for one area team only "
-                                 f"({sorted(area_scopes)}); use geodata.totals.implied_bounds")
+                                 f"({sorted(area_scopes)}); use geodata.bounds.implied_bounds")
         allowed = YEAR_LEVELS.get(c.year, ()) + ((NEWLY_DELEGATED,) if c.year == 2016 else ())
         if c.level not in allowed:
             raise ValueError(f"{c.describe()}: level {c.level!r} is not one the sampler can complete in "

@@ -21,10 +21,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from dashboard import slide_pptx
 from dashboard.cli_args import UsageError, add_view_arguments, view_from_args
 from dashboard.clustering_summary import cluster_table
 from dashboard.service import AtlasService
+from dashboard.slides import pptx as slide_pptx
 from dashboard.slides import render
 from dashboard.slides.slide import slide_figure
 from dashboard.state import ViewState, Vocabulary, normalise, slide_filename

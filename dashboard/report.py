@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from dashboard.numbers import percent
+from dashboard.robust import headline, robust_for
 from dashboard.service import AtlasService, View, level_codes
 from dashboard.state import ViewState, describe
 from dashboard.wording import plural
@@ -219,3 +220,21 @@ def _names(names: tuple[str, ...], at_most: int = 4) -> str:
 
 
 NO_CCGS = "No CCG matches these filters: widen the deprivation range, or choose other regions or area teams."
+
+
+def finding_for(service: AtlasService, state: ViewState) -> str:
+    """The view's headline clustering finding and whether it survives the unknown levels, in the robustness
+    check's own words (:func:`dashboard.robust.headline`: a test that cannot be run, or cannot reject, is never
+    the headline); kept in the service's ``finding`` cache. The tests are of one year's levels; a change view
+    names two years, so its finding says which."""
+    return service.cache("finding").get_or_make(state, lambda: _finding(service, state))
+
+
+def _finding(service: AtlasService, state: ViewState) -> str:
+    year = 2016 if state.view == "change" else state.year
+    result = robust_for(service, ViewState(year=year, area_teams=state.area_teams, regions=state.regions,
+                                           imd=state.imd, evidence=state.evidence))
+    if not result.n_selected:
+        return "No CCG matches these filters."
+    line = headline(result).rstrip(".") + "."
+    return f"{YEAR_LABEL[year]}: {line}" if state.view == "change" else line

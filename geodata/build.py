@@ -18,7 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geodata import geometry, levels, sources, store, totals
+from geodata import bounds, geometry, levels, sources, store, totals
 from geodata.sources import SourceError
 from geodata.store import DEFAULT_ATLAS_DIR, TABLE_COLUMNS, atlas_dir  # noqa: F401  (re-exported: build.atlas_dir)
 
@@ -285,11 +285,11 @@ def build(root: str | Path | None = None, out: str | Path | None = None,
     rec = levels.reconcile(table, sources.read_totals(root))
     problems += levels.check_ceilings(rec, table)
     rec = levels.cite_totals(rec, sources.read_total_sources(root))
-    bounds = pd.DataFrame(columns=totals.BOUNDS_COLUMNS)
+    implied = pd.DataFrame(columns=totals.BOUNDS_COLUMNS)
     if not problems:
         try:
-            bounds = totals.implied_bounds(table, totals.read_constraints(root),
-                                           levels.newly_authorised_2016(raw_levels))
+            implied = bounds.implied_bounds(table, totals.read_constraints(root),
+                                            levels.newly_authorised_2016(raw_levels))
         except ValueError as exc:  # the published totals cannot all hold with the known levels
             problems.append(f"published totals: {exc}")
     if not allow_fewer_levels:
@@ -325,7 +325,7 @@ def build(root: str | Path | None = None, out: str | Path | None = None,
         table.to_csv(tmp / "table.csv", index=False)
         raw_levels.drop(columns=["row"]).to_csv(tmp / "level_rows.csv", index=False)
         rec.to_csv(tmp / "reconciliation.csv", index=False)
-        bounds.to_csv(tmp / "bounds.csv", index=False)
+        implied.to_csv(tmp / "bounds.csv", index=False)
         for name, text in payload.items():
             (tmp / f"{name}.geojson").write_text(text, encoding="utf-8")
         (tmp / "neighbours.json").write_text(json.dumps(neighbours, indent=0), encoding="utf-8")

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from dashboard.completions import COMPLETION_COLUMNS, TWO_STAGE, UNIFORM_HISTORIES, CompletionSampler
+from geodata import bounds as geo_bounds
 from geodata import levels, totals
 from geodata.totals import ENGLAND, NEWLY_DELEGATED, Constraint
 
@@ -306,14 +307,14 @@ def test_sampler_and_integer_programme_agree_with_brute_force(case):
         with pytest.raises(ValueError):
             CompletionSampler(t, cs, never)
         with pytest.raises(ValueError):
-            totals.check_feasible(t, cs, never)
+            geo_bounds.check_feasible(t, cs, never)
         return
     s = CompletionSampler(t, cs, never)
     assert s.count() == len(enum)
     assert s.count_histories() == sum(len(ext) for ext in enum.values())
     assert violations(t, cs, never, s.draw(20, seed=3)) == []
     assert violations(t, cs, never, CompletionSampler(t, cs, never, prior=TWO_STAGE).draw(20, seed=3)) == []
-    bounds = totals.implied_bounds(t, cs, never)
+    bounds = geo_bounds.implied_bounds(t, cs, never)
     got = list(zip(bounds["known"] + bounds["min_unknown_at_level"], bounds["known"] + bounds["max_unknown_at_level"]))
     assert got == brute_force_bounds(t, cs, enum)
 
@@ -326,9 +327,9 @@ def test_implied_bounds_are_exact_for_regional_totals_of_any_level(case):
     enum = brute_force(t, cs, never)
     if not enum:
         with pytest.raises(ValueError):
-            totals.implied_bounds(t, cs, never)
+            geo_bounds.implied_bounds(t, cs, never)
         return
-    bounds = totals.implied_bounds(t, cs, never)
+    bounds = geo_bounds.implied_bounds(t, cs, never)
     got = list(zip(bounds["known"] + bounds["min_unknown_at_level"], bounds["known"] + bounds["max_unknown_at_level"]))
     assert got == brute_force_bounds(t, cs, enum)
 

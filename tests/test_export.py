@@ -23,6 +23,7 @@ import pytest
 
 from dashboard import export, figures
 from dashboard.slides import render, slide, slide_map
+from dashboard.slides import text as slide_text
 from dashboard.state import ViewState, Vocabulary, normalise
 from geodata.atlas import Atlas
 from geodata.vocabulary import FADED_COLOR
@@ -147,7 +148,7 @@ def test_slide_is_legible_and_nothing_is_cut_off(atlas: Atlas, service, vocab: V
         for a in fig.layout.annotations:
             assert 0 <= a.x <= 1 and 0 <= a.y <= 1
             lines = a.text.split("<br>")
-            widest = max(slide.html_width(line, a.font.size) for line in lines)
+            widest = max(slide_text.html_width(line, a.font.size) for line in lines)
             h = len(lines) * a.font.size * slide.LINE
             x = a.x * width + (a.ax if a.showarrow else 0)
             left = x - (widest / 2 if a.xanchor == "center" else 0)
@@ -157,11 +158,11 @@ def test_slide_is_legible_and_nothing_is_cut_off(atlas: Atlas, service, vocab: V
 
 
 def test_wrap_keeps_words_and_spaces() -> None:
-    lines = slide.wrap([("Sources: ", True), ("one two three four five six", False)], 20, 150)
+    lines = slide_text.wrap([("Sources: ", True), ("one two three four five six", False)], 20, 150)
     assert lines[0].startswith("<b>Sources:</b> one") and len(lines) > 1
     assert re.sub(r"<[^>]+>", "", " ".join(lines)) == "Sources: one two three four five six"
-    assert all(slide.html_width(line, 20) <= 150 for line in lines)
-    assert slide.html_width("<b>ab</b> c", 20) > slide.html_width("ab c", 20)
+    assert all(slide_text.html_width(line, 20) <= 150 for line in lines)
+    assert slide_text.html_width("<b>ab</b> c", 20) > slide_text.html_width("ab c", 20)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -375,10 +376,10 @@ def test_batch_writes_one_slide_per_area_team_with_one_browser(batch: dict, atla
 
 def test_titles_wrap_into_balanced_lines_without_an_orphaned_word() -> None:
     title = "CCG primary care co-commissioning, 2016/17 — Birmingham, Solihull and the Black Country; IMD quintile 1"
-    greedy = slide.wrap([(title, True)], 46, 1848)
-    balanced = slide.balanced_wrap([(title, True)], 46, 1848)
+    greedy = slide_text.wrap([(title, True)], 46, 1848)
+    balanced = slide_text.balanced_wrap([(title, True)], 46, 1848)
     assert len(balanced) == len(greedy) == 2
-    widths = [slide.html_width(line, 46) for line in balanced]
+    widths = [slide_text.html_width(line, 46) for line in balanced]
     assert min(widths) > 0.6 * max(widths), balanced  # greedy leaves a short last line
     assert " ".join(balanced).replace("<b>", "").replace("</b>", "") == title
 

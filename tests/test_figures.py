@@ -193,7 +193,7 @@ def test_table_caption_says_when_the_selection_narrows_the_table(atlas, service)
 
 
 def test_slide_names_only_outlined_ccgs_inside_the_filter(atlas, service) -> None:  # noqa: ANN001
-    from dashboard.slides.slide import counts_panel
+    from dashboard.slides.words import counts_panel
 
     bexley, bury = "E38000011", "E38000024"  # London; Greater Manchester
     panel = counts_panel(service.view(ViewState(regions=("London",), ccgs=(bexley, bury))))

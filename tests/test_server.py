@@ -121,13 +121,13 @@ def wait_for(predicate: Any, timeout: float = 10) -> None:
 
 
 def test_export_queue_refuses_when_full_and_shares_identical_slides(queue_app) -> None:  # noqa: ANN001
-    from dashboard.slides import render
+    from dashboard.slides import queue as slide_queue
 
     service = queue_app.server.extensions["atlas_service"]
     fake = FakeSlides()
-    queue = render.ExportQueue(service, max_queued=1, wait=20, max_waiters=3, make=fake)
+    queue = slide_queue.ExportQueue(service, max_queued=1, wait=20, max_waiters=3, make=fake)
     assert service.derived("export-queue", lambda: queue) is queue  # what the route will use
-    assert render.export_queue(service) is queue
+    assert slide_queue.export_queue(service) is queue
     client = queue_app.server.test_client()
     try:
         a, out_a = fetch_async(client, "/export.png?year=2016")
@@ -159,25 +159,26 @@ def test_export_queue_refuses_when_full_and_shares_identical_slides(queue_app) -
 
 
 def test_a_queued_slide_nobody_waits_for_is_dropped(queue_app) -> None:  # noqa: ANN001
+    from dashboard.slides import queue as slide_queue
     from dashboard.slides import render
     from dashboard.state import ViewState
 
     service = queue_app.server.extensions["atlas_service"]
     render.slide_cache(service).clear()
     fake = FakeSlides()
-    queue = render.ExportQueue(service, max_queued=2, wait=0.5, max_waiters=4, make=fake)
+    queue = slide_queue.ExportQueue(service, max_queued=2, wait=0.5, max_waiters=4, make=fake)
     try:
         def first_request() -> None:
-            with contextlib.suppress(render.ExportBusy):  # it too stops waiting after 0.5 s; its render goes on
+            with contextlib.suppress(slide_queue.ExportBusy):  # it too stops waiting after 0.5 s; its render goes on
                 queue.slide(ViewState(year=2016, view="change"))
 
         first = threading.Thread(target=first_request, daemon=True)
         first.start()
         fake.wait_calls(1)
-        with pytest.raises(render.ExportBusy) as waited:  # queued behind the first, gives up after 0.5 s
+        with pytest.raises(slide_queue.ExportBusy) as waited:  # queued behind the first, gives up after 0.5 s
             queue.slide(ViewState(year=2015, view="change"))
         assert "not ready within" in str(waited.value) and waited.value.retry_after >= 1
-        with pytest.raises(render.ExportBusy):  # a client that has gone stops waiting at once
+        with pytest.raises(slide_queue.ExportBusy):  # a client that has gone stops waiting at once
             queue.slide(ViewState(year=2015, imd=(1, 2)), gone=lambda: True)
         assert queue.queued == 0 and queue.dropped == 2
         fake.release.set()
@@ -192,13 +193,14 @@ def test_a_queued_slide_nobody_waits_for_is_dropped(queue_app) -> None:  # noqa:
 
 
 def test_a_render_whose_client_disconnected_is_cancelled(queue_app) -> None:  # noqa: ANN001
+    from dashboard.slides import queue as slide_queue
     from dashboard.slides import render
     from dashboard.state import ViewState
 
     service = queue_app.server.extensions["atlas_service"]
     render.slide_cache(service).clear()
     fake = FakeSlides()
-    queue = render.ExportQueue(service, max_queued=2, wait=20, max_waiters=4, make=fake)
+    queue = slide_queue.ExportQueue(service, max_queued=2, wait=20, max_waiters=4, make=fake)
     state = ViewState(year=2015, regions=("London",))
     left = threading.Event()
     try:
@@ -207,7 +209,7 @@ def test_a_render_whose_client_disconnected_is_cancelled(queue_app) -> None:  # 
         def leaving_client() -> None:
             try:
                 queue.slide(state, gone=left.is_set)
-            except render.ExportBusy as exc:
+            except slide_queue.ExportBusy as exc:
                 out["error"] = exc
 
         t = threading.Thread(target=leaving_client, daemon=True)

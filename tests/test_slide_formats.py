@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 
 from dashboard import export
+from dashboard.slides import queue as slide_queue
 from dashboard.slides import render, slide, slide_map
+from dashboard.slides import words as slide_words
 from dashboard.state import ViewState, normalise
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -131,7 +133,7 @@ def test_formats_without_a_browser_answer_503(export_app, monkeypatch: pytest.Mo
     def unavailable(*_args: object, **_kw: object) -> bytes:
         raise render.RendererUnavailable("no Chrome or Chromium browser found")
 
-    monkeypatch.setattr(render.ExportQueue, "slide", unavailable)
+    monkeypatch.setattr(slide_queue.ExportQueue, "slide", unavailable)
     c = export_app.server.test_client()
     for fmt in ("svg", "pdf", "pptx"):
         resp = c.get(f"/export.{fmt}?year=2015&imd=1-1")
@@ -155,12 +157,12 @@ def check_pptx(data: bytes, view, png_size: tuple[int, int]) -> None:  # noqa: A
     assert (pic.left, pic.top, pic.width, pic.height) == (0, 0, deck.slide_width, deck.slide_height), "full-bleed"
     assert pic.image.content_type == "image/png" and pic.image.size == png_size
     alt = pic._element.nvPicPr.cNvPr.get("descr")
-    assert slide.title_text(view.state) in alt
+    assert slide_words.title_text(view.state) in alt
     assert f"level known for {view.n - int((view.level[view.mask] == 'unknown').sum())}" in alt
-    for para in slide.counts_panel(view).paragraphs:
-        assert slide.plain(para).strip() in alt
+    for para in slide_words.counts_panel(view).paragraphs:
+        assert slide_words.plain(para).strip() in alt
     notes = deck.slides[0].notes_slide.notes_text_frame.text
-    assert notes.startswith("Finding: " + slide.finding_line(view))
+    assert notes.startswith("Finding: " + slide_words.finding_line(view))
     assert "Sources and licences: " in notes and "Open Government Licence v3.0" in notes
     assert f"Atlas build {view.atlas.build_id}" in notes
 

@@ -20,6 +20,8 @@ from dashboard import figures
 from dashboard.clustering_summary import cluster_table
 from dashboard.slides import labels as slide_labels
 from dashboard.slides import render, slide, slide_map
+from dashboard.slides import text as slide_text
+from dashboard.slides import words as slide_words
 from dashboard.slides.place import MapFrame, clip, overlaps
 from dashboard.state import ViewState
 from geodata.vocabulary import FADED_COLOR, LEVEL_COLOR
@@ -173,7 +175,7 @@ def test_small_slides_name_every_ccg_without_overlaps(service, state: ViewState)
 
 def test_crowded_labels_fall_back_to_numbers_and_a_key() -> None:
     items = [(f"C{i}", f"Place number {i}", (200 + i % 3, 200 + i // 3)) for i in range(12)]
-    placed = slide_labels.place_labels(items, 15, (150, 150, 420, 260), [], slide.text_width)
+    placed = slide_labels.place_labels(items, 15, (150, 150, 420, 260), [], slide_text.text_width)
     boxes = [lab.box for lab in placed.labels]
     assert all(not overlaps(a, b) for a, b in itertools.combinations(boxes, 2))
     numbered = [lab for lab in placed.labels if lab.number]
@@ -294,8 +296,8 @@ def test_every_area_team_slide_is_named_and_located_without_overlaps(service) ->
 
 def test_change_slide_finding_says_which_years_levels_it_tested(service) -> None:  # noqa: ANN001
     """A change slide's title names two years; the clustering finding in its footer is of one year's levels."""
-    change = slide.finding_line(service.view(ViewState(view="change", regions=("London",))))
-    level = slide.finding_line(service.view(ViewState(year=2016, regions=("London",))))
+    change = slide_words.finding_line(service.view(ViewState(view="change", regions=("London",))))
+    level = slide_words.finding_line(service.view(ViewState(year=2016, regions=("London",))))
     assert change == f"2016/17: {level}"
     assert not level.startswith("2016/17")
 

@@ -9,7 +9,7 @@ import re
 import pandas as pd
 import pytest
 
-from geodata import sources, totals
+from geodata import bounds, sources, totals
 from geodata.totals import ENGLAND, GREATER_INVOLVEMENT_OR_NONE, NEWLY_DELEGATED, Constraint
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -205,7 +205,7 @@ def test_implied_bounds_on_a_constructed_case_worked_by_hand():
           Constraint(2015, "North", "delegated", 1, 3, ("R",), ""),
           Constraint(2015, "South", "delegated", 0, 1, ("S",), ""),
           Constraint(2015, ENGLAND, "joint", 2, 2, ("J",), "")]
-    b = totals.implied_bounds(t, cs).set_index(["scope", "level"])
+    b = bounds.implied_bounds(t, cs).set_index(["scope", "level"])
     # England needs 3 delegated; South can give at most 1 (B1), so North gives 2 or 3: A2, A3 one or both.
     north = b.loc[("North", "delegated")]
     assert (north["known"], north["unknown_in_scope"]) == (1, 2)
@@ -225,7 +225,7 @@ def test_implied_bounds_use_the_link_between_the_years():
               ("C", "North", "joint", "unknown"))
     cs = [Constraint(2015, ENGLAND, "delegated", 0, 2, ("X",), ""),
           Constraint(2016, ENGLAND, NEWLY_DELEGATED, 0, 1, ("Y",), "")]
-    b = totals.implied_bounds(t, cs).set_index("level")
+    b = bounds.implied_bounds(t, cs).set_index("level")
     assert (b.loc["delegated", "min_unknown_at_level"], b.loc["delegated", "max_unknown_at_level"]) == (1, 2)
     # C (joint in 2015/16, 2016/17 unknown) may be newly delegated only if A and B both were delegated already.
     assert (b.loc[NEWLY_DELEGATED, "known"], b.loc[NEWLY_DELEGATED, "unknown_in_scope"]) == (0, 3)
@@ -233,7 +233,7 @@ def test_implied_bounds_use_the_link_between_the_years():
 
 
 def test_real_implied_bounds_are_sensible(atlas, real_constraints):
-    b = totals.implied_bounds(atlas.table, real_constraints)
+    b = bounds.implied_bounds(atlas.table, real_constraints)
     assert list(b.columns) == totals.BOUNDS_COLUMNS and len(b) == len(real_constraints)
     assert (b["min_unknown_at_level"] >= 0).all()
     assert (b["min_unknown_at_level"] <= b["max_unknown_at_level"]).all()
@@ -250,7 +250,7 @@ def test_real_north_2015_delegated_bounds_by_hand(atlas, real_constraints):
     t = atlas.table
     north = t[t["region"] == "North"]
     known, open_ = int((north["level_2015"] == "delegated").sum()), int((north["level_2015"] == "unknown").sum())
-    row = totals.implied_bounds(t, real_constraints).set_index(["year", "scope", "level"]).loc[
+    row = bounds.implied_bounds(t, real_constraints).set_index(["year", "scope", "level"]).loc[
         (2015, "North", "delegated")]
     assert (row["known"], row["unknown_in_scope"]) == (known, open_)
     assert row["min_unknown_at_level"] == max(23, 21) - known
@@ -261,7 +261,7 @@ def test_real_north_2015_delegated_bounds_by_hand(atlas, real_constraints):
 def test_known_above_a_maximum_names_the_constraint():
     t = table(("A", "North", "delegated", "delegated"), ("B", "North", "delegated", "delegated"))
     with pytest.raises(ValueError, match=r"North, 2015/16: 0 to 1 delegated \(HSJ_X\): 2 CCGs already known"):
-        totals.implied_bounds(t, [Constraint(2015, "North", "delegated", 0, 1, ("HSJ_X",), "")])
+        bounds.implied_bounds(t, [Constraint(2015, "North", "delegated", 0, 1, ("HSJ_X",), "")])
 
 
 def test_jointly_infeasible_totals_name_the_conflicting_set():
@@ -272,7 +272,7 @@ def test_jointly_infeasible_totals_name_the_conflicting_set():
           Constraint(2015, ENGLAND, "joint", 1, 3, ("J",), ""),
           Constraint(2015, ENGLAND, "delegated", 1, 2, ("N",), "")]
     with pytest.raises(ValueError) as err:
-        totals.implied_bounds(t, cs)
+        bounds.implied_bounds(t, cs)
     message = str(err.value)
     assert "together" in message and "(R1)" in message and "(R2)" in message and "(N)" in message
     assert "(J)" not in message  # not part of the conflict
@@ -281,9 +281,9 @@ def test_jointly_infeasible_totals_name_the_conflicting_set():
 def test_bad_inputs_are_refused():
     t = table(("A", "North", "unknown", "unknown"))
     with pytest.raises(ValueError, match="greater_involvement_or_none"):
-        totals.implied_bounds(t, [Constraint(2015, ENGLAND, "none", 0, 1, ("X",), "")])
+        bounds.implied_bounds(t, [Constraint(2015, ENGLAND, "none", 0, 1, ("X",), "")])
     with pytest.raises(ValueError, match="neither England nor a region"):
-        totals.implied_bounds(t, [Constraint(2015, "Wales", "delegated", 0, 1, ("X",), "")])
+        bounds.implied_bounds(t, [Constraint(2015, "Wales", "delegated", 0, 1, ("X",), "")])
     with pytest.raises(ValueError, match="not in 2016/17"):
         totals.ccg_states(table(("A", "North", "delegated", "joint")))
     with pytest.raises(ValueError, match="newly authorised"):
@@ -293,7 +293,7 @@ def test_bad_inputs_are_refused():
 def test_a_2015_greater_involvement_or_none_total_counts_both():
     t = table(("A", "North", "greater_involvement", "unknown"), ("B", "North", "none", "unknown"),
               ("C", "North", "unknown", "unknown"))
-    b = totals.implied_bounds(t, [Constraint(2015, ENGLAND, GREATER_INVOLVEMENT_OR_NONE, 2, 2, ("X",), "")])
+    b = bounds.implied_bounds(t, [Constraint(2015, ENGLAND, GREATER_INVOLVEMENT_OR_NONE, 2, 2, ("X",), "")])
     assert b[["known", "min_unknown_at_level", "max_unknown_at_level"]].values.tolist() == [[2, 0, 0]]
 
 
@@ -348,7 +348,7 @@ def test_rule_on_the_real_data_keeps_the_atlas_feasible(atlas, real_constraints)
     t = atlas.table.copy()
     for _, r in rows.iterrows():
         t.loc[t["ods_code"] == r["ods_code"], f"level_{r['year']}"] = r["level"]
-    totals.check_feasible(t, real_constraints)
+    bounds.check_feasible(t, real_constraints)
 
 
 def test_rule_has_a_one_line_source_description():

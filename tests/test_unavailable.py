@@ -13,6 +13,7 @@ import pytest
 from flask import Flask, abort
 
 from dashboard.hosting import errors
+from dashboard.slides import queue as slide_queue
 from dashboard.slides import render
 from dashboard.state import ViewState
 
@@ -28,12 +29,12 @@ def app_and_service(atlas_dir: Path) -> tuple[Any, Any]:
     return dash_app, dash_app.server.extensions["atlas_service"]
 
 
-def failing_queue(service: Any, exc: Exception) -> render.ExportQueue:
+def failing_queue(service: Any, exc: Exception) -> slide_queue.ExportQueue:
     def make(_state: ViewState, _fmt: str, _w: int, _h: int, _cancel: threading.Event) -> bytes:
         raise exc
 
-    queue = render.ExportQueue(service, make=make)
-    service._derived["export-queue"] = queue  # what render.export_queue(service) hands the route
+    queue = slide_queue.ExportQueue(service, make=make)
+    service._derived["export-queue"] = queue  # what slide_queue.export_queue(service) hands the route
     return queue
 
 
@@ -94,7 +95,7 @@ def test_export_query_bytes_that_are_not_utf8_are_client_input_not_an_error(
     def make(_state: ViewState, _fmt: str, _w: int, _h: int, _cancel: threading.Event) -> bytes:
         return b"\x89PNG stand-in"
 
-    service._derived["export-queue"] = render.ExportQueue(service, make=make)
+    service._derived["export-queue"] = slide_queue.ExportQueue(service, make=make)
     client = dash_app.server.test_client()
     with caplog.at_level(logging.INFO):
         saved = client.get("/export.png", environ_overrides={"QUERY_STRING": "year=2015&utm_\xff=1&download=1"})

@@ -22,6 +22,7 @@ from dashboard.robust import exact as exact_module
 from dashboard.robust import proof as proof_module
 from dashboard.robust.results import CompletionSummary, KnownOnly
 from dashboard.robust.words import Evidence, _verdict
+from dashboard.slides import words as slide_words
 from dashboard.state import ViewState
 from geodata.totals import ENGLAND, Constraint
 
@@ -308,11 +309,10 @@ def test_west_yorkshire_2015_is_proven_by_listing_and_kruskal_is_a_permutation_t
 
 
 def test_untestable_known_test_is_not_the_slide_finding(service):
-    from dashboard.slides import slide
 
     state = ViewState(year=2016, regions=("London",), evidence="operating")
     r = robust.robust_for(service, state)
-    line = slide.finding_line(service.view(state))
+    line = slide_words.finding_line(service.view(state))
     for s in r.statistics:
         if s.known_only.not_run is not None:
             assert s.finding.rstrip(".") not in line, s.name

@@ -15,11 +15,12 @@ from urllib.parse import unquote_plus
 import pandas as pd
 from flask import Flask, Response, request
 
+from dashboard import urls
 from dashboard.hosting.errors import RequestRejected
 from dashboard.page import table
 from dashboard.service import AtlasService
 from dashboard.shares import shares_for
-from dashboard.state import QUERY_KEYS, ViewState, describe, parse_query, to_query
+from dashboard.state import QUERY_KEYS, ViewState, describe, parse_query
 from dashboard.summaries import flat
 from geodata import datapackage
 from geodata.vocabulary import DELEGATED, YEARS
@@ -48,7 +49,7 @@ def view_description(state: ViewState, rows: int) -> dict[str, object]:
     if state.ccgs:
         where += f"; the {rows} selected CCG{'s' if rows != 1 else ''}"
     return {
-        "description": where, "query": to_query(state), "year": state.year, "view": state.view,
+        "description": where, "query": urls.page_query(state), "year": state.year, "view": state.view,
         "area_teams": list(state.area_teams), "regions": list(state.regions), "imd": f"{state.imd[0]}-{state.imd[1]}",
         "ccgs": list(state.ccgs), "evidence": state.evidence,
     }
@@ -82,13 +83,13 @@ def _attachment(body: str | bytes, mimetype: str, name: str) -> Response:
 def register(server: Flask, service: AtlasService) -> None:
     """Add ``/export.csv`` and ``/export.zip`` to the app's server."""
 
-    @server.get("/export.csv")
+    @server.get(urls.DATA_ROUTES["csv"])
     def export_csv() -> Response:
         """The table's CSV for the page's URL parameters (UTF-8; the page's button adds a byte-order mark)."""
         state = _state(service)
         return _attachment(datapackage.csv_text(view_frame(service, state)), "text/csv", table.csv_name(state))
 
-    @server.get("/export.zip")
+    @server.get(urls.DATA_ROUTES["zip"])
     def export_zip() -> Response:
         """The CSV and its Frictionless Data Package descriptor, zipped."""
         state = _state(service)

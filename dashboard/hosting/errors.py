@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask, Response, request
@@ -28,6 +29,16 @@ INPUT_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, LookupError,
 
 class RequestRejected(BadRequest):
     """A 400 whose description is ours (short and safe to show)."""
+
+
+class Problem(HTTPException):
+    """An :class:`HttpProblem` raised by a view: the one handler :func:`install` registers renders it, so a view
+    says what went wrong and never builds an error response itself."""
+
+    def __init__(self, problem: HttpProblem) -> None:
+        super().__init__(description=problem.detail)
+        self.code = problem.status
+        self.problem = problem
 
 
 #: Seconds a 503 asks the client to wait when the code refusing it gave no better estimate.
@@ -48,6 +59,8 @@ class HttpProblem:
     @classmethod
     def of(cls, exc: HTTPException) -> HttpProblem:
         """Only our own descriptions are shown; Werkzeug's and other views' may say too much."""
+        if isinstance(exc, Problem):
+            return exc.problem
         detail = exc.description if isinstance(exc, RequestRejected) else None
         status = exc.code or 500
         if status == 503:
@@ -113,6 +126,8 @@ def install(server: Flask, json_prefix: str, debug: bool) -> None:
     server.register_error_handler(HTTPException, on_http_error)
     for exc_type in dash_internals.MISSING_RESOURCE_ERRORS:
         server.register_error_handler(exc_type, on_missing_resource)
+    for exc_type in _unreadable_body_errors():
+        server.register_error_handler(exc_type, lambda exc: on_unreadable_body(exc, show))
     if debug:  # Werkzeug's debugger and Dash's dev tools show these instead
         return
 
@@ -122,3 +137,23 @@ def install(server: Flask, json_prefix: str, debug: bool) -> None:
 
     for exc_type in INPUT_ERRORS:
         server.register_error_handler(exc_type, on_input_error)
+
+
+UNREADABLE_BODY = HttpProblem(400, "Bad Request", "request body not understood")
+
+
+def _unreadable_body_errors() -> tuple[type[Exception], ...]:
+    """gunicorn's exceptions for a body it cannot read (bad chunk size or terminator, cut off)."""
+    try:
+        from gunicorn.http.errors import NoMoreData, ParseException
+    except ImportError:  # pragma: no cover - gunicorn is a pinned requirement
+        return ()
+    return ParseException, NoMoreData
+
+
+def on_unreadable_body(exc: Exception, show: Callable[[HttpProblem], Response]) -> Response:
+    """A body gunicorn cannot read raises inside the view that reads it; it is the client's fault: 400, one line,
+    no traceback. gunicorn closes the connection after it (the body's framing is lost), though its header still
+    says keep-alive: it ignores an app's ``Connection`` header."""
+    log.warning("%s %s: unreadable body (%s); answered 400", request.method, request.path[:200], str(exc)[:200])
+    return show(UNREADABLE_BODY)

@@ -1,10 +1,10 @@
 """Plain HTTP endpoints beside the Dash app: ``/healthz`` and ``/export.png`` (and ``.svg``, ``.pdf``, ``.pptx``).
 
-``/export.png`` goes through the service's :class:`dashboard.slides.render.ExportQueue`: a request waits (with a
+``/export.png`` goes through the service's :class:`dashboard.slides.queue.ExportQueue`: a request waits (with a
 deadline) for a slide that a thread of its own renders; when the queue is full it is answered at once with 503
 and ``Retry-After``, as it is when no browser can render (the user reads that export is unavailable for now, the
-log says what to install). Every error answer is a :class:`dashboard.hosting.errors.HttpProblem`. A request body whose
-framing is broken (a bad chunk size) is a 400, not a 500.
+log says what to install). A view raises what went wrong (:class:`dashboard.hosting.errors.Problem`,
+``RequestRejected``); the one handler of :mod:`dashboard.hosting.errors` answers it.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from urllib.parse import parse_qsl, unquote_plus
 
 from flask import Flask, Response, jsonify, request
 
-from dashboard import slide_pptx
+from dashboard import urls
 from dashboard.hosting import downloads, errors
-from dashboard.hosting.errors import HttpProblem
 from dashboard.service import AtlasService
+from dashboard.slides import pptx as slide_pptx
+from dashboard.slides import queue as slide_queue
 from dashboard.slides import render
 from dashboard.state import QUERY_KEYS, parse_query, slide_filename
 
@@ -30,7 +31,7 @@ MAX_QUERY = 4000
 def register(server: Flask, service: AtlasService) -> None:
     vocab = service.vocabulary
 
-    @server.get("/healthz")
+    @server.get(urls.HEALTHZ)
     def healthz() -> Response:
         """What this worker actually loaded (counted from the data, not the manifest's claims), and from where."""
         atlas = service.atlas
@@ -41,7 +42,7 @@ def register(server: Flask, service: AtlasService) -> None:
                        area_teams=int(atlas.table["area_team"].nunique()), known_levels=known,
                        folder=atlas.folder.rsplit("/", 1)[-1], fallback=atlas.fallback or None, files=files)
 
-    @server.get("/export.<any(png, svg, pdf, pptx):fmt>")
+    @server.get(urls.SLIDE_ROUTE)
     def export_png(fmt: str = "png") -> Response:
         """The slide for the page's URL parameters, as PNG, SVG or PDF (map as vector paths) or PowerPoint.
 
@@ -51,19 +52,20 @@ def register(server: Flask, service: AtlasService) -> None:
         """
         raw = request.query_string.decode("utf-8", "replace")
         if len(raw) > MAX_QUERY:
-            return _bad("query string too long")
+            raise errors.RequestRejected("query string too long")
         params = [p for p in raw.split("&") if unquote_plus(p.split("=", 1)[0]) in QUERY_KEYS]
         state = parse_query("&".join(params), vocab)
         if state.notices:
-            return _bad("not understood, so no slide was made: "
-                        + "; ".join(n.text() for n in state.notices))
+            why = "; ".join(n.text() for n in state.notices)
+            raise errors.RequestRejected(f"not understood, so no slide was made: {why}")
         try:
             drawn = "png" if fmt == "pptx" else fmt  # a PowerPoint file holds the PNG slide
-            png = render.export_queue(service).slide(state, fmt=drawn, gone=client_gone(request.environ))
-        except render.ExportBusy as exc:
-            return errors.unavailable(str(exc), exc.retry_after).response(as_json=False)
+            png = slide_queue.export_queue(service).slide(state, fmt=drawn, gone=client_gone(request.environ))
+        except slide_queue.ExportBusy as exc:
+            raise errors.Problem(errors.unavailable(str(exc), exc.retry_after)) from exc
         except render.RendererUnavailable as exc:  # the operator's remedy (install Chromium) goes to the log
-            return errors.unavailable(exc.user_text, exc.retry_after, f"/export.{fmt}: {exc}").response(as_json=False)
+            problem = errors.unavailable(exc.user_text, exc.retry_after, f"/export.{fmt}: {exc}")
+            raise errors.Problem(problem) from exc
         if fmt == "pptx":
             resp = Response(slide_pptx.slide_pptx(service.view(state), png, 1920, 1080), mimetype=slide_pptx.PPTX_MIME)
         else:
@@ -77,31 +79,6 @@ def register(server: Flask, service: AtlasService) -> None:
         return resp
 
     downloads.register(server, service)  # /export.csv and /export.zip: the table's data for the same parameters
-    _register_body_errors(server)
-
-
-def _bad(message: str) -> Response:
-    return errors.bad_request(message).response(as_json=False)
-
-
-def _register_body_errors(server: Flask) -> None:
-    """A body gunicorn cannot read (bad chunk size or terminator, cut off) raises inside the view that reads it;
-    it is the client's fault: 400, one line, no traceback. gunicorn closes the connection after it (the body's
-    framing is lost), though its header still says keep-alive: it ignores an app's ``Connection`` header."""
-    try:
-        from gunicorn.http.errors import NoMoreData, ParseException
-    except ImportError:  # pragma: no cover - gunicorn is a pinned requirement
-        return
-
-    def unreadable_body(exc: Exception) -> Response:
-        problem = HttpProblem(400, "Bad Request", "request body not understood")
-        resp = problem.response(as_json="/_dash-" in request.path)  # gunicorn then closes the connection
-        server.logger.warning("%s %s: unreadable body (%s); answered 400", request.method, request.path[:200],
-                              str(exc)[:200])
-        return resp
-
-    server.register_error_handler(ParseException, unreadable_body)
-    server.register_error_handler(NoMoreData, unreadable_body)
 
 
 def client_gone(environ: dict[str, Any]) -> Callable[[], bool] | None:

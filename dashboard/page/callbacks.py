@@ -10,7 +10,7 @@ from typing import Any
 from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx, no_update
 from plotly.utils import PlotlyJSONEncoder
 
-from dashboard import figures, summaries
+from dashboard import figures, summaries, urls
 from dashboard.change import chart_state
 from dashboard.clustering_summary import cluster_table
 from dashboard.page import components, table
@@ -41,7 +41,6 @@ from dashboard.state import (
     next_state,
     normalise,
     slide_filename,
-    to_query,
     to_store,
 )
 
@@ -117,7 +116,7 @@ def _state(app: Dash, service: AtlasService) -> None:
         trigger = next(iter(ctx.triggered_prop_ids), "") if ctx.triggered_id else ""
         state = next_state(vocab, trigger, search, year, view, regions, teams, imd, ccgs, click, selected,
                            evidence=evidence, clusters=marks)
-        query, store, years = to_query(state), to_store(state), year_options(state.view)
+        query, store, years = urls.page_query(state), to_store(state), year_options(state.view)
         controls = [state.year, state.view, list(state.regions), list(state.area_teams), list(state.imd),
                     list(state.ccgs), state.evidence, ["on"] if state.clusters else []]
         # A control already showing its value is left alone, so the callbacks it feeds (the area-team list) do
@@ -260,7 +259,6 @@ def _table(app: Dash, service: AtlasService) -> None:
     def update_table(data, shown):  # noqa: ANN001
         """The rows are in the page: send which to show (codes), and only the rows another evidence choice changes."""
         state = from_store(data, vocab)
-        query = to_query(state)
         view = service.view(state)
         now = table.shown(view)
         had = shown.get("evidence") if isinstance(shown, dict) else None
@@ -272,9 +270,9 @@ def _table(app: Dash, service: AtlasService) -> None:
             {"ids": list(state.ccgs)},
             components.details_panel([d for c in state.ccgs if (d := summaries.details(service, c))],
                                      report_for(service, state).selection.sentence),
-            f"/export.png{query}&download=1",
+            urls.slide_url(state, "png", download=True),
             slide_filename(state),
-            f"/export.png{query}",
+            urls.slide_url(state, "png"),
             summaries.table_caption(view, len(now["codes"])),
             table.csv_export_params(state),
             table.download_urls(state)["csv"], table.download_urls(state)["zip"], table.zip_name(state),

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from dash import dcc, html
 
-from dashboard import figures, first_map
+from dashboard import figures, first_map, urls
 from dashboard.page import components, table
 from dashboard.report import report_for
 from dashboard.service import AtlasService
@@ -97,9 +97,9 @@ def controls(service: AtlasService, state: ViewState) -> html.Div:
             id="ccg-search", multi=True, value=list(state.ccgs), placeholder="Type a CCG name or code",
             options=ccg_options(service), searchable=True)),
         html.Div([
-            html.A("Download slide (PNG)", id="export-png", href="/export.png?download=1", className="button primary",
-                   download="ccg-cocommissioning.png", role="button"),
-            html.A("Open slide in a new tab", id="export-link", href="/export.png", target="_blank",
+            html.A("Download slide (PNG)", id="export-png", href=urls.slide_url(None, "png", download=True),
+                   className="button primary", download="ccg-cocommissioning.png", role="button"),
+            html.A("Open slide in a new tab", id="export-link", href=urls.slide_url(None, "png"), target="_blank",
                    className="small-link"),
             # Not "Reset view": that is the map toolbar's button (it re-frames the map, this clears the filters).
             html.Button("Clear filters and selection", id="reset", className="button", n_clicks=0),

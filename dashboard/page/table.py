@@ -13,8 +13,9 @@ from typing import Any
 import dash_ag_grid as dag
 import numpy as np
 
+from dashboard import urls
 from dashboard.service import AtlasService, View
-from dashboard.state import ViewState, slide_filename, to_query
+from dashboard.state import ViewState, slide_filename
 from dashboard.summaries import records
 from geodata.vocabulary import YEAR_LABEL, YEARS
 
@@ -68,8 +69,7 @@ def zip_name(state: ViewState) -> str:
 
 def download_urls(state: ViewState) -> dict[str, str]:
     """Where the table's CSV and the data ZIP of a view are served (``dashboard/hosting/downloads.py``)."""
-    query = to_query(state)
-    return {"csv": f"/export.csv{query}", "zip": f"/export.zip{query}"}
+    return {fmt: urls.data_url(state, fmt) for fmt in urls.DATA_FORMATS}
 
 
 def csv_export_params(state: ViewState) -> dict[str, object]:

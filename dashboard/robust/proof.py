@@ -8,7 +8,7 @@ and kept if it is admissible. Admissibility depends only on how many of the filt
 (region, 2015/16 state, 2016/17 state) take each level, so one integer programme per distinct count vector
 decides it (``scipy.optimize.milp``; count variables per group and level pair, every published total, each CCG
 one level a year, delegation kept from 2015/16 to 2016/17, ``not_delegated`` never delegated), the same model
-as :func:`geodata.totals.implied_bounds`.
+as :func:`geodata.bounds.implied_bounds`.
 """
 
 from __future__ import annotations

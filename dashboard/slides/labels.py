@@ -2,7 +2,7 @@
 
 A slide of 40 CCGs or fewer (London's 32 included) is read by people who want to find their CCG, so each gets a
 short name ("NHS Heywood, Middleton and Rochdale CCG" -> "Heywood, Middleton & Rochdale", on two lines).
-Labels are measured in pixels (DejaVu Sans metrics, :func:`dashboard.slides.slide.text_width`) and placed greedily: on
+Labels are measured in pixels (DejaVu Sans metrics, :func:`dashboard.slides.text.text_width`) and placed greedily: on
 the CCG's own point when there is room, else nearby with a leader line, else as a number on the map with the
 name in a key beside it.
 """

@@ -7,7 +7,7 @@ counts panel (how many CCGs have no known level, and the published national tota
 and the date of the data. Where the view needs them it adds a London inset (:mod:`dashboard.slides.inset`), a
 locator map, the CCGs' names (:mod:`dashboard.slides.labels`) and the selected CCGs' outlines on top, each placed
 in pixels where it covers no CCG the slide shows (:mod:`dashboard.slides.place`). :func:`summary_text` and
-:func:`notes_text` say the same in words (a PowerPoint slide's alt text and notes, :mod:`dashboard.slide_pptx`).
+:func:`notes_text` say the same in words (a PowerPoint slide's alt text and notes, :mod:`dashboard.slides.pptx`).
 
 Everything is laid out in pixels for the requested size and converted to paper coordinates, so nothing is
 cut off at any size; text is wrapped with DejaVu Sans metrics (the font the figures ask for first) instead of
@@ -18,25 +18,29 @@ from __future__ import annotations
 
 import html
 import math
-import re
-from dataclasses import dataclass, field
-from datetime import datetime
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard import figures
-from dashboard.report import report_for
-from dashboard.robust import headline, robust_for
 from dashboard.service import View
 from dashboard.slides import inset as slide_inset
 from dashboard.slides import labels as slide_labels
 from dashboard.slides import slide_map
 from dashboard.slides.place import Box, MapFrame, clip, free_spot
-from dashboard.state import ViewState, describe
+from dashboard.slides.text import Segment, balanced_wrap, text_width, wrap
+from dashboard.slides.words import (
+    condensed_attributions,
+    counts_panel,
+    date_text,
+    finding_line,
+    subtitle_text,
+    title_text,
+)
+from dashboard.state import ViewState
 from geodata.atlas import Atlas
-from geodata.vocabulary import EVIDENCE_LABEL, FADED_COLOR, LEVEL_WORDS, YEAR_LABEL
+from geodata.vocabulary import FADED_COLOR, YEAR_LABEL
 
 REF_WIDTH, REF_HEIGHT = 1920, 1080
 MAP_SHARE = 0.60  # of the width, for the map (the panel takes the rest)
@@ -48,8 +52,6 @@ CLUSTER_NAME = "Ring: in a significant same-level cluster (p ≤ 0.05)"
 INSET_W, LOCATOR_H = 360, 190  # pixels at 1920x1080: the London inset's width, the locator map's height
 LINE = 1.3  # plotly's line spacing for multi-line text
 TEXT_COLOR, MUTED_COLOR, FRAME_COLOR = "#111111", "#333333", "#bbbbbb"
-PUBLISHED_SOURCE = "NHS England board paper, March 2016; BJGP 2018"
-TITLE_BASE = "CCG primary care co-commissioning"
 # Ways to fit the right panel above the footer, tried in turn: (map share of the width, panel font factor,
 # brief counts, England counts, legend rows with a count of 0). The factor 0.91 keeps body text at 20 px on
 # a 1080 px slide; only the last plan, for unusual shapes, goes below.
@@ -58,280 +60,6 @@ PANEL_PLANS = (
     (MAP_SHARE, 0.91, True, False, True), (MAP_SHARE, 0.91, True, False, False), (0.54, 0.91, True, False, False),
     (0.54, 0.8, True, False, False),
 )
-
-# DejaVu Sans advance widths (per 1000 em) for ASCII 32..126; bold is about 10 % wider.
-_ASCII_WIDTHS = (
-    318, 401, 460, 838, 636, 950, 780, 275, 390, 390, 500, 838, 318, 361, 318, 337, 636, 636, 636, 636, 636, 636,
-    636, 636, 636, 636, 337, 337, 838, 838, 838, 531, 1000, 684, 686, 698, 770, 632, 575, 775, 752, 295, 295, 656,
-    557, 863, 748, 787, 603, 787, 695, 635, 611, 732, 684, 989, 685, 611, 685, 390, 337, 390, 838, 500, 500, 613,
-    635, 550, 635, 615, 352, 635, 634, 278, 278, 579, 278, 974, 634, 612, 635, 635, 411, 521, 392, 634, 592, 818,
-    592, 592, 525, 636, 337, 636, 838,
-)
-_OTHER_WIDTHS = {"—": 1000, "–": 500, "·": 318, "©": 1000, "≤": 838, "→": 838, "’": 318, "‘": 318}
-BOLD_FACTOR = 1.12
-
-
-def text_width(text: str, size: float, bold: bool = False) -> float:
-    """Rendered width in pixels of plain text in DejaVu Sans (a slight overestimate for other fonts)."""
-    total = 0
-    for ch in text:
-        o = ord(ch)
-        total += _ASCII_WIDTHS[o - 32] if 32 <= o < 127 else _OTHER_WIDTHS.get(ch, 700)
-    return total * size / 1000 * (BOLD_FACTOR if bold else 1.0)
-
-
-def html_width(line: str, size: float) -> float:
-    """Width of one line of the plotly HTML that :func:`wrap` writes (<b> runs measured bold)."""
-    width, bold = 0.0, False
-    for part in re.split(r"(</?b>)", line):
-        if part in ("<b>", "</b>"):
-            bold = part == "<b>"
-        elif part:
-            width += text_width(html.unescape(re.sub(r"<[^>]+>", "", part)), size, bold)
-    return width
-
-
-Segment = tuple[str, bool]  # (plain text, bold)
-
-
-def wrap(segments: list[Segment] | str, size: float, max_px: float) -> list[str]:
-    """Plain text segments (some bold) wrapped into lines no wider than max_px, as plotly HTML lines."""
-    if isinstance(segments, str):
-        segments = [(segments, False)]
-    words: list[tuple[str, bool, bool]] = []  # (word, bold, glued to the previous word)
-    spaced = True  # the text so far ends with a space (or nothing)
-    for text, bold in segments:
-        for i, part in enumerate(text.split(" ")):
-            if part:
-                words.append((part, bold, i == 0 and not spaced))
-        spaced = text.endswith(" ") or (spaced and not text)
-    lines: list[list[tuple[str, bool, bool]]] = [[]]
-    width = 0.0
-    space = text_width(" ", size)
-    for word in words:
-        w = text_width(word[0], size, word[1])
-        extra = w if (not lines[-1] or word[2]) else w + space
-        if lines[-1] and not word[2] and width + extra > max_px:
-            lines.append([])
-            width, extra = 0.0, w
-        lines[-1].append(word)
-        width += extra
-    return [_html_line(line) for line in lines if line]
-
-
-def balanced_wrap(segments: list[Segment] | str, size: float, max_px: float) -> list[str]:
-    """As :func:`wrap`, in as many lines, but with lines of similar width: no orphaned last word in a title.
-
-    The narrowest width that still needs no more lines than ``max_px`` does is found by bisection.
-    """
-    lines = wrap(segments, size, max_px)
-    if len(lines) < 2:
-        return lines
-    lo, hi = max(html_width(line, size) for line in lines) / len(lines), max_px
-    for _ in range(24):
-        mid = (lo + hi) / 2
-        if len(wrap(segments, size, mid)) <= len(lines):
-            hi = mid
-        else:
-            lo = mid
-    return wrap(segments, size, hi)
-
-
-def _html_line(words: list[tuple[str, bool, bool]]) -> str:
-    out = ""
-    for i, (word, bold, glued) in enumerate(words):
-        sep = "" if i == 0 or glued else " "
-        text = html.escape(word, quote=False)
-        out += sep + (f"<b>{text}</b>" if bold else text)
-    return out.replace("</b> <b>", " ").replace("</b><b>", "")
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Words: title, subtitle, counts, sources, date
-# ------------------------------------------------------------------------------------------------------------
-
-
-def title_text(state: ViewState) -> str:
-    """'CCG primary care co-commissioning, 2016/17 — Greater Manchester'."""
-    if state.view == "change":
-        what = f"{TITLE_BASE}: change {YEAR_LABEL[2015]} to {YEAR_LABEL[2016]}"
-    else:
-        what = f"{TITLE_BASE}, {YEAR_LABEL[state.year]}"
-    return f"{what} — {describe(state)}"
-
-
-def filter_words(state: ViewState, max_teams: int | None = None) -> str:
-    """Every filter in words, in full unless max_teams is given (the title shortens long lists of teams)."""
-    parts = []
-    if state.regions:
-        parts.append(("Region" if len(state.regions) == 1 else "Regions") + ": " + ", ".join(state.regions))
-    if state.area_teams:
-        word = "Area team" if len(state.area_teams) == 1 else "Area teams"
-        teams = list(state.area_teams)
-        if max_teams is not None and len(teams) > max_teams:
-            teams = teams[:max_teams] + [f"and {len(teams) - max_teams} more"]
-        parts.append(f"{word} (NHS England, 2013–15): " + "; ".join(teams))
-    if state.imd != (1, 5):
-        lo, hi = state.imd
-        q = f"quintile {lo}" if lo == hi else f"quintiles {lo}–{hi}"
-        parts.append(f"Deprivation: IMD 2015 {q} of 5 (1 = most deprived)")
-    return " · ".join(parts)
-
-
-def subtitle_text(view: View, max_teams: int | None = None) -> str:
-    state = view.state
-    n_all = len(view.table)
-    n = view.n
-    colour = ("Colour: change in delegated commissioning between the two years" if state.view == "change"
-              else f"Colour: co-commissioning level in {YEAR_LABEL[state.year]}")
-    if state.evidence != "any":
-        colour += f" · evidence: {EVIDENCE_LABEL[state.evidence].lower()} (weaker claims set aside)"
-    if not state.filtered:
-        return f"{colour} · all {n_all} CCGs in England"
-    return f"{colour} · {filter_words(state, max_teams)} · {n} of {n_all} CCGs; the others in a neutral tone"
-
-
-def _fmt_list(counts: dict[str, int]) -> str:
-    return ", ".join(f"{v} {k}" for k, v in counts.items())
-
-
-_SHORT = LEVEL_WORDS
-
-
-@dataclass
-class CountsPanel:
-    """The counts panel as paragraphs of (text, bold) segments, plus the numbers for tests and the CLI."""
-
-    paragraphs: list[list[Segment]] = field(default_factory=list)
-    shown: int = 0
-    unknown: int = 0
-
-
-def counts_panel(view: View, brief: bool = False, england: bool = True) -> CountsPanel:
-    """The view's report (dashboard/report.py) as the slide's counts panel; ``brief`` drops the caveat sentence,
-    ``england=False`` the atlas's England counts (both only when the panel would not fit otherwise)."""
-    state, table = view.state, view.table
-    report = report_for(view.service, state)
-    year, ylab = report.year, YEAR_LABEL[report.year]
-    published_by_year = view.service.published
-    paras: list[list[Segment]] = [_lead(report.known_line)]
-    if report.n:
-        caveat = "" if brief else " Shares of known levels depend on which CCGs could be sourced."
-        paras.append([*_lead(report.unknown_line), (" (light grey on the map)." + caveat, False)])
-    if state.view == "change":
-        prev = published_by_year.get(2015, {}).get("delegated")
-        now = published_by_year.get(2016, {}).get("delegated")
-        paras.append([("Published national totals, delegated: ", True),
-                      (f"{prev} CCGs in {YEAR_LABEL[2015]}, {now} in {YEAR_LABEL[2016]} "
-                       f"(of {len(table)}; {PUBLISHED_SOURCE}).", False)])
-    else:
-        published = {_SHORT.get(k, k): v for k, v in published_by_year.get(year, {}).items()}
-        paras.append([(f"Published national totals {ylab}: ", True),
-                      (f"{_fmt_list(published)}, of {len(table)} CCGs in operation from 1 April {year} "
-                       f"({PUBLISHED_SOURCE}).", False)])
-    if england and (state.filtered or state.view == "change"):
-        paras.append([(f"This atlas, all England {ylab}: ", True), (report.national_words() + ".", False)])
-    if report.selection.sentence:
-        paras.append(_lead(report.selection.sentence))
-    return CountsPanel(paragraphs=paras, shown=report.n, unknown=report.n - report.known)
-
-
-def plain(segments: list[Segment]) -> str:
-    """A paragraph's segments as plain text (no bold)."""
-    return "".join(text for text, _bold in segments)
-
-
-def summary_text(view: View) -> str:
-    """What the slide says, in words: its title and the counts panel's sentences. A PowerPoint slide carries it
-    as the picture's alt text, so a screen reader (or a search) gets the numbers the picture shows."""
-    paras = [title_text(view.state) + "."] + [plain(p) for p in counts_panel(view).paragraphs]
-    return " ".join(p.strip() for p in paras)
-
-
-def notes_text(view: View) -> str:
-    """The speaker notes of a PowerPoint slide: the clustering finding, then the sources, licences and the date of
-    the data, in full (on the picture they may be in small type)."""
-    sources = condensed_attributions(view.atlas.attributions)
-    return (f"Finding: {finding_line(view)}\n\nSources and licences: {sources}\n\n"
-            f"{date_text(view.atlas, view.state)}")
-
-
-def _lead(sentence: str) -> list[Segment]:
-    """A sentence with its lead (up to the first colon) in bold."""
-    head, sep, rest = sentence.partition(": ")
-    return [(head + sep, True), (rest, False)] if sep else [(sentence, False)]
-
-
-def finding_line(view: View) -> str:
-    """One line: the headline clustering finding for the slide's filter and whether it survives the unknowns, in
-    the robustness check's own words (:func:`dashboard.robust.headline`: a test that cannot be run, or cannot
-    reject, is never the headline). The tests are of one year's levels; a change slide's title names two years,
-    so its line says which."""
-    state = view.state
-    year = 2016 if state.view == "change" else state.year
-    result = robust_for(view.service, ViewState(year=year, area_teams=state.area_teams, regions=state.regions,
-                                                imd=state.imd, evidence=state.evidence))
-    if not result.n_selected:
-        return "No CCG matches these filters."
-    line = headline(result).rstrip(".") + "."
-    return f"{YEAR_LABEL[year]}: {line}" if state.view == "change" else line
-
-
-_OGL = r"(?:the )?(?:Open Government Licence v3\.0|OGL v3\.0)"
-_ABBREVIATIONS = {"Department for Communities and Local Government": "DCLG",
-                  "NHS Digital Organisation Data Service": "NHS Digital ODS"}
-
-
-def condensed_attributions(attributions: list[str]) -> str:
-    """The build's attribution statements in as few words as keep them all: the level sources first, then every
-    source under the Open Government Licence in one list that names the licence once, in full, then the Crown
-    copyright lines merged. A statement of another form is kept as it is."""
-    crown: dict[str, list[str]] = {}
-    ogl: list[str] = []
-    rest: list[str] = []
-    for a in (s.strip().rstrip(".") for s in attributions):
-        if not a:
-            continue
-        for long, short in _ABBREVIATIONS.items():
-            a = a.replace(long, short)
-        if m := re.fullmatch(r"Contains (.+?) data © Crown copyright and database right (\d{4})", a):
-            crown.setdefault(m.group(2), []).append(m.group(1))
-        elif m := re.fullmatch(rf"Source: (.+?),? licensed under {_OGL}", a):
-            ogl.append(m.group(1))
-        elif m := re.fullmatch(rf"Contains public sector information licensed under {_OGL} \((.+)\)", a):
-            ogl.append(m.group(1))
-        elif all(re.search(rf"\({_OGL}\)$", part) for part in a.split("; ")):
-            ogl += [re.sub(rf"\s*\({_OGL}\)$", "", part) for part in a.split("; ")]
-        else:
-            rest.append(a + ".")
-    rest.sort(key=lambda s: not s.lower().startswith("co-commissioning"))
-    if ogl:
-        rest.append("Source: " + "; ".join(dict.fromkeys(ogl)) + ": contains public sector information licensed "
-                    "under the Open Government Licence v3.0 (OGL).")
-    for year, what in crown.items():
-        joined = ", ".join(what[:-1]) + " and " + what[-1] if len(what) > 1 else what[0]
-        rest.append(f"Contains {joined} data © Crown copyright and database right {year}.")
-    return " ".join(rest)
-
-
-def built_date(atlas: Atlas) -> str:
-    raw = str(atlas.manifest.get("built_at", ""))
-    try:
-        when = datetime.fromisoformat(raw)
-    except ValueError:
-        return raw or "unknown date"
-    return f"{when.day} {when:%B %Y}"
-
-
-def date_text(atlas: Atlas, state: ViewState) -> str:
-    if state.view == "change":
-        levels = (f"levels as of {YEAR_LABEL[2015]} and {YEAR_LABEL[2016]} "
-                  "(in operation from 1 April 2015 and 2016)")
-    else:
-        levels = f"levels as of {YEAR_LABEL[state.year]} (in operation from 1 April {state.year})"
-    return (f"Data: {levels}; {len(atlas.table)} CCGs of 2015/16, IMD 2015. "
-            f"Atlas build {atlas.build_id}, built {built_date(atlas)}.")
-
 
 # ------------------------------------------------------------------------------------------------------------
 # The slide
@@ -420,12 +148,7 @@ def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT,
     pad = 36 * s
     full_w = width - 2 * pad
 
-    # Top band: title and subtitle, wrapped to the full width.
-    title_lines = balanced_wrap([(title_text(state), True)], TITLE_PX * s, full_w)
-    sub_lines = wrap(subtitle_text(view), SUBTITLE_PX * s, full_w)
-    for max_teams in (3, 1):  # at most two lines of filters: name the first teams and count the rest
-        if len(sub_lines) > 2:
-            sub_lines = wrap(subtitle_text(view, max_teams), SUBTITLE_PX * s, full_w)
+    title_lines, sub_lines = _top_band(view, s, full_w)
     # Bottom band: the finding, then sources, licences and the date of the data in at most three lines.
     src_lines, src_px = source_lines(atlas, state, FOOTER_PX * s, full_w)
     finding_lines = wrap([("Finding: ", True), (finding_line(view), False)], FOOTER_PX * s, full_w)
@@ -494,6 +217,17 @@ def slide_figure(view: View, width: int = REF_WIDTH, height: int = REF_HEIGHT,
         **extras,
     }}
     return fig
+
+
+def _top_band(view: View, s: float, full_w: float) -> tuple[list[str], list[str]]:
+    """The title and subtitle, wrapped to the full width; at most two lines of filters (long lists of teams
+    name the first teams and count the rest)."""
+    title_lines = balanced_wrap([(title_text(view.state), True)], TITLE_PX * s, full_w)
+    sub_lines = wrap(subtitle_text(view), SUBTITLE_PX * s, full_w)
+    for max_teams in (3, 1):
+        if len(sub_lines) > 2:
+            sub_lines = wrap(subtitle_text(view, max_teams), SUBTITLE_PX * s, full_w)
+    return title_lines, sub_lines
 
 
 def source_lines(atlas: Atlas, state: ViewState, size: float, max_px: float, max_lines: int = 3

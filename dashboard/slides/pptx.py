@@ -1,8 +1,8 @@
 """A PowerPoint file of a slide: briefings are made in PowerPoint, so a slide should drop into one as it is.
 
 One slide of the picture's aspect (16:9 at the default 1920x1080) with the slide's PNG full-bleed, the slide's
-summary (title and counts sentences, :func:`dashboard.slides.slide.summary_text`) as the picture's alt text, and the
-finding and the sources in the speaker notes (:func:`dashboard.slides.slide.notes_text`). The picture is the very PNG of
+summary (title and counts sentences, :func:`dashboard.slides.words.summary_text`) as the picture's alt text, and the
+finding and the sources in the speaker notes (:func:`dashboard.slides.words.notes_text`). The picture is the very PNG of
 ``/export.png`` (rendered once, from the same cache), so the deck says what the page and the slide say.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 
 from dashboard.service import View
+from dashboard.slides import words as slide_words
 
 PPTX_MIME = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
 SLIDE_WIDTH_EMU = 12_192_000  # 13.333 inches: PowerPoint's own 16:9 width
@@ -38,7 +39,6 @@ def pptx_bytes(png: bytes, width: int, height: int, alt_text: str, notes: str, t
 
 def slide_pptx(view: View, png: bytes, width: int, height: int) -> bytes:
     """The view's slide (its PNG, rendered already) as a PowerPoint file."""
-    from dashboard.slides import slide
 
-    return pptx_bytes(png, width, height, slide.summary_text(view), slide.notes_text(view),
-                      slide.title_text(view.state))
+    return pptx_bytes(png, width, height, slide_words.summary_text(view), slide_words.notes_text(view),
+                      slide_words.title_text(view.state))
