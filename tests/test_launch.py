@@ -74,13 +74,15 @@ def test_a_start_that_fails_raises_with_the_servers_own_words(tmp_path: Path) ->
 
 
 # A stand-in server whose /healthz never answers 200: the launcher must give up at its limit, stop it, and show
-# what the server logged.
+# what the server logged (its request log, on stderr). It says "ready" on stdout once it listens.
 NEVER_HEALTHY = """
 import http.server, sys
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(503); self.end_headers()
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+print("ready", flush=True)
+server.serve_forever()
 """
 
 
@@ -88,15 +90,17 @@ def test_a_server_that_never_answers_is_stopped_at_the_limit_with_its_log(tmp_pa
     port = launch.free_port()
     log_path = tmp_path / "never.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-c", NEVER_HEALTHY, str(port)], stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen([sys.executable, "-c", NEVER_HEALTHY, str(port)], stdout=subprocess.PIPE,
+                                stderr=log, start_new_session=True)
     server = launch.Server(port, log_path, proc)
     try:
+        assert proc.stdout.readline() == b"ready\n"  # listening: the first probe is answered (503) and logged
         with pytest.raises(launch.ServerFailed) as failed:
-            launch.wait_healthy(server, limit=2)
+            launch.wait_healthy(server, limit=1)
     finally:
+        proc.stdout.close()
         server.stop(grace=10)
-    assert "did not answer /healthz within 2 s" in str(failed.value)
+    assert "did not answer /healthz within 1 s" in str(failed.value)
     assert '"GET /healthz HTTP/1.1" 503' in str(failed.value)  # the server's own log line
     assert group_members(proc.pid) == []
 
