@@ -22,10 +22,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from deploy import launch  # noqa: E402  the one server launcher
+
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 FIRST_LOAD_TARGET = 1_200_000
 CHANGE_TARGET = 10 * 1024
@@ -85,31 +84,6 @@ RECORD_FRAMES = """
   requestAnimationFrame(tick);
 })();
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1"}
-    env.pop("DASH_DEBUG", None)
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "app:server"], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited; see {log_path}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return proc
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"gunicorn did not answer within 120 s; see {log_path}")
 
 
 class Wire:
@@ -260,10 +234,8 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     machine = {"cpus": os.cpu_count(), "python": platform.python_version()}
-    port = free_port()
-    log = Path(tempfile.mkdtemp(prefix="bench-firstload-")) / "gunicorn.log"
-    proc = start(port, log)
-    base = f"http://127.0.0.1:{port}"
+    server = launch.start("run", log_dir=Path(tempfile.mkdtemp(prefix="bench-firstload-")), WORKERS="1")
+    base = server.url
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
@@ -276,8 +248,7 @@ def main() -> None:
                 print(json.dumps({**line, "machine": machine}), flush=True)
             browser.close()
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        server.stop(grace=30)
 
 
 if __name__ == "__main__":

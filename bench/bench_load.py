@@ -36,10 +36,6 @@ import os
 import platform
 import random
 import re
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -50,6 +46,9 @@ import brotli
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from deploy import launch  # noqa: E402  the one server launcher
+
 TARGET_CALLBACKS_PER_S = 200
 TARGET_MB_PER_WORKER = 300
 DISPATCH = "/_dash-update-component"
@@ -58,50 +57,6 @@ HEADERS = {"Accept-Encoding": "gzip, br", "User-Agent": "bench_load"}
 
 # ---------------------------------------------------------------------------------------------------------------
 # Server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port: int, workers: int | None) -> subprocess.Popen[bytes]:
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port)}
-    env.pop("DASH_DEBUG", None)
-    if workers:
-        env["WORKERS"] = str(workers)
-    return subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "app:server"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-
-
-def wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            raise RuntimeError(f"gunicorn exited with {proc.returncode}:\n{err[-3000:]}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError("gunicorn did not answer /healthz in time")
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def server_cpu(master_pid: int) -> float:
@@ -392,11 +347,10 @@ def main() -> None:
         time.sleep(2)
     loadavg_before = round(os.getloadavg()[0], 2)
 
-    port = free_port()
     t_start = time.monotonic()
-    proc = start_server(port, args.workers)
+    server = launch.start("run", limit=180, **({"WORKERS": str(args.workers)} if args.workers else {}))
+    port, proc = server.port, server.proc
     try:
-        wait_ready(proc, port)
         startup_s = round(time.monotonic() - t_start, 1)
         page = Page(json.loads(fetch(port, "/_dash-dependencies")), json.loads(fetch(port, "/_dash-layout")))
         html = fetch(port, "/").decode()
@@ -424,7 +378,7 @@ def main() -> None:
         server_s = server_cpu(proc.pid) - server_before
         memory = worker_memory(proc.pid)
     finally:
-        stop_server(proc)
+        server.stop(grace=40)
 
     all_ms = [ms for kind, values in stats.latency.items() if kind != "export" for ms in values]
     cb_ms = stats.latency.get("callback", [])

@@ -23,10 +23,7 @@ import http.client
 import json
 import os
 import platform
-import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,25 +32,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(port: int, log_path: Path, stack: bool, env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
-    """``make serve``'s launcher (``stack``) or plain gunicorn as ``make run`` starts it."""
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), **env_extra}
-    env.pop("DASH_DEBUG", None)
-    if stack:
-        cmd = [sys.executable, "deploy/serve.py"]
-    else:
-        cmd = [shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn", "-c", "gunicorn.conf.py",
-               "app:server"]
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+sys.path.insert(0, str(ROOT))
+from deploy import launch  # noqa: E402  the one server launcher
 
 
 def healthz(port: int, timeout: float) -> float | None:
@@ -68,27 +48,6 @@ def healthz(port: int, timeout: float) -> float | None:
     except OSError:
         return None
     return time.perf_counter() - t0 if resp.status == 200 else None
-
-
-def wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}")
-        if healthz(port, 2) is not None:
-            return
-        time.sleep(0.25)
-    raise RuntimeError("the server did not answer /healthz in time")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -259,11 +218,11 @@ def export_burst(port: int, n: int) -> dict[str, Any]:
             "healthz_during_failed_2s": health_failed}
 
 
-def run(label: str, stack: bool, env: dict[str, str], log_path: Path, burst: int | None) -> None:
-    port = free_port()
-    proc = start(port, log_path, stack, env)
+def run(label: str, stack: bool, env: dict[str, str], log_dir: Path, burst: int | None) -> None:
+    """``make serve``'s stack (``stack``) or plain gunicorn as ``make run`` starts it, measured, then stopped."""
+    server = launch.start("serve" if stack else "run", log_dir=log_dir, **env)
+    port = server.port
     try:
-        wait_ready(proc, port)
         record = {"benchmark": "server_slow_clients", "server": label, **slow_clients(port), **common()}
         print(json.dumps(record), flush=True)
         if stack:
@@ -273,7 +232,7 @@ def run(label: str, stack: bool, env: dict[str, str], log_path: Path, burst: int
             record = {"benchmark": "server_export_burst", "server": label, **export_burst(port, burst), **common()}
             print(json.dumps(record), flush=True)
     finally:
-        stop(proc)
+        server.stop(grace=40)
 
 
 def main() -> None:
@@ -284,12 +243,9 @@ def main() -> None:
     args = ap.parse_args()
     env = {"WORKERS": str(args.workers)} if args.workers else {}
     with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
-        os.chmod(tmp, 0o755)  # nginx's workers (nobody, when started as root) reach the sockets through it
-        log_path = Path(tmp) / "server.log"
-        run("make serve", True, {**env, "SERVE_DIR": str(Path(tmp) / "serve")}, log_path,
-            max(1, min(args.views, 60)))
+        run("make serve", True, env, Path(tmp), max(1, min(args.views, 60)))
         if args.baseline:
-            run("make run", False, env, log_path, None)
+            run("make run", False, env, Path(tmp), None)
 
 
 if __name__ == "__main__":

@@ -9,19 +9,14 @@ the server. Nothing is fetched from outside loopback.
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from dashboard.page.page_signals import MAP_IDLE_AT_FIT, RESET_MAP_IDLE  # noqa: E402
+from deploy import launch  # noqa: E402  the one server launcher
 
 OUT = ROOT / "docs" / "img"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -29,26 +24,6 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 READY = ("() => { const g = document.querySelector('#ccg-map .js-plotly-plot');"
          " return g && g.data && g.data[0].locations.length > 0"
          " && document.querySelector('#clustering-robust table, #clustering-robust p'); }")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(port: int, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.25)
-    raise SystemExit("the server did not answer /healthz in time")
 
 
 def _page(browser, url: str, path: Path, **context: object) -> None:  # noqa: ANN001
@@ -67,15 +42,12 @@ def _page(browser, url: str, path: Path, **context: object) -> None:  # noqa: AN
 
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1"}
-    log = tempfile.NamedTemporaryFile(prefix="screenshots-", suffix=".log", delete=False)
-    proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "app:server"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
     try:
-        _wait(port, proc)
+        server = launch.start("run", WORKERS="1")
+    except launch.ServerFailed as failed:
+        raise SystemExit(str(failed)) from None
+    base = server.url
+    try:
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as p:
@@ -95,9 +67,8 @@ def main() -> int:
         Image.open(OUT / "slide-england.png").convert("L").save(OUT / "slide-england-grey.png", optimize=True)
         print(f"wrote {(OUT / 'slide-england-grey.png').relative_to(ROOT)}")
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(30)
-        print(f"server log: {log.name}")
+        server.stop(grace=30)
+        print(f"server log: {server.log}")
     return 0
 
 

@@ -7,17 +7,12 @@ depend on nor disturb the developer's atlas. Use ``atlas`` for the loaded :class
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import socket
 import stat
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 # Imported now, not first by the hypothesis plugin's end-of-run summary: there, pytest's assertion rewriting parses
@@ -26,15 +21,18 @@ from pathlib import Path
 import hypothesis  # noqa: F401
 import pandas as pd
 import pytest
-import requests
 
 # `pytest` run as a script (not `python -m pytest`) does not put the project root on sys.path.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
+from deploy.launch import Server, ServerFailed, Stack, serve, serve_stack  # noqa: E402
 from geodata import build, sources  # noqa: E402
 from geodata.atlas import Atlas, read_atlas  # noqa: E402
+
+# The one server launcher (deploy/launch.py), named here for the tests that start servers.
+__all__ = ["Server", "ServerFailed", "Stack", "serve", "serve_stack"]
 
 
 @pytest.fixture(scope="session")
@@ -149,72 +147,6 @@ def fast_geometry(monkeypatch: pytest.MonkeyPatch, atlas: Atlas) -> None:
     monkeypatch.setattr(build, "build_geometry", reuse)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    """A gunicorn started by a test: its port, its log file and its process."""
-
-    port: int
-    log: Path
-    proc: subprocess.Popen[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, log_path: Path, limit: float, what: str) -> None:
-    """Wait until ``url``/healthz answers 200; fail with the log's tail if the process exits or ``limit`` s pass."""
-    deadline = time.monotonic() + limit
-    while True:
-        if proc.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
-            raise RuntimeError(f"{what} exited with {proc.returncode}; its log: {log_path}\n{tail}")
-        try:
-            if requests.get(url + "/healthz", timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not answer /healthz within {limit:.0f} s; its log: {log_path}")
-        time.sleep(0.2)
-
-
-@contextlib.contextmanager
-def serve(atlas_dir: Path, log_dir: Path, **env: str) -> Iterator[Server]:
-    """gunicorn with the production configuration (as ``make run`` starts it) for ``atlas_dir`` on a free loopback
-    port, until the block ends. Its output goes to a log file (a pipe nobody reads would fill and block the
-    server); a failure to start names the file and shows its end."""
-    port = _free_port()
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    full_env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "CCG_ATLAS_DIR": str(atlas_dir), **env}
-    for name in ("DASH_DEBUG", "FRAME_ANCESTORS"):
-        full_env.pop(name, None)
-    log_path = log_dir / f"gunicorn-{port}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([gunicorn, "-c", "gunicorn.conf.py", "app:server"], cwd=PROJECT_ROOT, env=full_env,
-                                stdout=log, stderr=subprocess.STDOUT)
-        server = Server(port, log_path, proc)
-        try:
-            wait_healthy(server.url, proc, log_path, 90, "gunicorn")
-            yield server
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def export_app(atlas_dir: Path):  # noqa: ANN201
     """An app of its own for a test module, so its slide cache and renderer start empty whatever ran before."""
@@ -229,48 +161,3 @@ def live_server(atlas_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     with serve(atlas_dir, tmp_path_factory.mktemp("live-server"), WORKERS="1") as server:
         os.environ["ATLAS_LIVE_SERVER_LOG"] = str(server.log)
         yield server.url
-
-
-@dataclass
-class Stack(Server):
-    """A ``make serve`` stack started by a test: nginx on ``port``, the app instances, the launcher's log."""
-
-    serve_dir: Path = Path()
-
-    def instance_pid(self, index: int) -> int:
-        """The gunicorn master of instance ``index`` (from its pid file)."""
-        return int((self.serve_dir / "run" / f"app-{index}.pid").read_text().strip())
-
-    def nginx_log(self, name: str = "error.log") -> str:
-        path = self.serve_dir / "logs" / name
-        return path.read_text(errors="replace") if path.exists() else ""
-
-
-@contextlib.contextmanager
-def serve_stack(atlas_dir: Path, log_dir: Path, **env: str) -> Iterator[Stack]:
-    """``make serve`` (``deploy/serve.py``: nginx in front of two gunicorn instances) for ``atlas_dir`` on a free
-    loopback port, until the block ends; stopped with SIGTERM as Ctrl-C would. The serve folder (sockets, nginx's
-    config, logs and temp files) is a fresh folder under /tmp that nginx's workers may enter."""
-    port = _free_port()
-    serve_dir = Path(tempfile.mkdtemp(prefix="ccg-serve-"))
-    os.chmod(serve_dir, 0o755)
-    full_env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "CCG_ATLAS_DIR": str(atlas_dir),
-                "SERVE_DIR": str(serve_dir), **env}
-    for name in ("DASH_DEBUG", "FRAME_ANCESTORS", "BIND"):
-        full_env.pop(name, None)
-    log_path = log_dir / f"serve-{port}.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "deploy/serve.py"], cwd=PROJECT_ROOT, env=full_env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    stack = Stack(port, log_path, proc, serve_dir=serve_dir)
-    try:
-        wait_healthy(stack.url, proc, log_path, 180, "make serve")
-        yield stack
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(timeout=10)
-        shutil.rmtree(serve_dir, ignore_errors=True)
