@@ -167,3 +167,13 @@ def test_long_functions_are_measured_from_def_to_last_line() -> None:
 def test_no_module_over_600_lines_and_no_function_over_80() -> None:
     offenders = shape_offenders()
     assert not offenders, "too long to read in one sitting:\n" + "\n".join(offenders)
+
+
+def test_statistics_import_no_page_slide_or_hosting_code() -> None:
+    """The statistics return numbers and reasons; the words that show them live beside what shows them."""
+    known = modules()
+    for name, path in known.items():
+        if name.startswith(("dashboard.analysis", "dashboard.robust")):
+            shown_by = ("dashboard.page", "dashboard.slides", "dashboard.hosting", "dashboard.figures")
+            wrong = sorted(t for t in imports(name, path, known) if t.startswith(shown_by))
+            assert not wrong, f"{name} imports {wrong}"
