@@ -1,4 +1,24 @@
-"""Each statistic over the admissible completions of one view: the pure entry point, robust_statistics."""
+"""Each statistic over the admissible completions of one view: the pure entry point, robust_statistics.
+
+Every completion of a statistic is evaluated at once (issue 19, "cheaper, not dearer"): the draws are one
+(draws, CCGs) array of labels, :meth:`~dashboard.robust.specs._Spec.evaluate_all` gives every row's value, p
+(one null distribution per count vector, :mod:`~dashboard.robust.exact`) and reason at once, and the draws'
+lowest and highest p are chosen with numpy (:func:`_best_row`, the same choice as the loop over candidates).
+No step makes a Python candidate or evaluation per draw.
+
+A new statistic plugs in without touching this module: a :class:`~dashboard.robust.specs._Spec` subclass
+(name in ``terms.STATISTICS``, ``LABELS`` and ``MEASURES``; made in ``specs._specs``) with
+
+* ``stat(batch)``: the test statistic of every row of a (rows, CCGs) label array, larger = more extreme, with
+  numpy over the rows (it is called on the draws and on thousands of relabellings at once);
+* ``score(batch)``: a smooth version for the search (NaN where the test cannot run), also over rows;
+* optionally ``value`` (what is reported, default ``stat``), ``signs`` (for a directional test), ``tolerance``
+  and ``check`` (reasons not to run that depend on a row only through whether it has one level; a ``check``
+  that looks further into a row must override ``check_all`` too);
+
+and a known-only entry in :func:`_known_only`. A statistic on IMD or population alike can reuse ``_Difference``
+or ``_Kruskal`` with another ``x``.
+"""
 
 from __future__ import annotations
 
