@@ -1,18 +1,29 @@
 """Benchmark: bytes and server time of the page's callbacks, through Flask's test client (no network).
 
 Prints one JSON object per line. Figures are reported, never asserted. Run from the project root:
-``python bench/bench_callbacks.py`` (``make bench`` runs it with the others).
+``python bench/bench_callbacks.py [--tour-only]`` (``make bench`` runs it with the others).
+
+``tour``: first, on a service started as gunicorn starts it (``gunicorn.conf.py``'s ``on_starting``, timed as
+``start_s``), a scripted tour of 21 filter changes (:data:`TOUR`, every view new), each sent as the browser sends
+it: the controls' callback, then every callback the new view state fires (map, counts, charts, table,
+clustering, robustness), each fed the stores the previous answers left. Reported: server CPU per new view (this
+process's CPU time, which is the server's: the test client only builds requests), its mean against the 60 ms
+target, p50 / p95 / max, the robustness callback's share, and the England views' wall time (target 3 s).
 """
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
+import logging
 import platform
+import runpy
 import statistics
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -21,6 +32,33 @@ from dashboard import figures  # noqa: E402
 from dashboard.state import ViewState, map_parts, to_store  # noqa: E402
 
 ROUNDS = 60
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_CPU_MS_PER_VIEW = 60
+TARGET_ENGLAND_S = 3.0
+#: The scripted tour: 21 filter changes after the first page (England 2016/17), each to a view not seen before.
+TOUR: tuple[ViewState, ...] = (
+    ViewState(year=2015),
+    ViewState(year=2015, regions=("London",)),
+    ViewState(year=2015, regions=("North",)),
+    ViewState(year=2015, area_teams=("Greater Manchester",)),
+    ViewState(year=2015, area_teams=("West Yorkshire",)),
+    ViewState(year=2015, area_teams=("Wessex", "West Yorkshire")),
+    ViewState(year=2015, imd=(4, 5)),
+    ViewState(year=2015, regions=("North",), imd=(4, 5)),
+    ViewState(year=2016, regions=("South",)),
+    ViewState(year=2016, regions=("South",), imd=(4, 4)),
+    ViewState(year=2016, area_teams=("Essex",)),
+    ViewState(year=2016, area_teams=("Kent and Medway", "Leicestershire and Lincolnshire")),
+    ViewState(year=2016, regions=("London",)),
+    ViewState(year=2016, regions=("London",), evidence="operating"),
+    ViewState(year=2016, evidence="approved"),
+    ViewState(year=2015, evidence="approved"),
+    ViewState(year=2015, area_teams=("Essex", "Greater Manchester")),
+    ViewState(year=2015, area_teams=("South Yorkshire and Bassetlaw", "Thames Valley")),
+    ViewState(year=2016, imd=(1, 2)),
+    ViewState(year=2016, regions=("Midlands and East",)),
+    ViewState(year=2015, imd=(1, 1)),
+)
 
 
 def machine() -> dict[str, object]:
@@ -65,7 +103,75 @@ def pct(values: list[float], q: float) -> float:
     return round(statistics.quantiles(values, n=100)[int(q) - 1], 2) if len(values) > 2 else round(values[0], 2)
 
 
+def start_as_gunicorn() -> float:
+    """Run ``gunicorn.conf.py``'s ``on_starting`` on this app, as the master does before forking; its seconds."""
+    conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    server = SimpleNamespace(cfg=SimpleNamespace(preload_app=True), app=SimpleNamespace(wsgi=lambda: app_module.server),
+                             log=logging.getLogger("bench"))
+    t0 = time.perf_counter()
+    conf["on_starting"](server)
+    return time.perf_counter() - t0
+
+
+def controls_of(state: ViewState) -> dict[str, object]:
+    """The controls' values that give ``state``."""
+    return {"year.value": state.year, "view.value": state.view, "region.value": list(state.regions),
+            "area-team.value": list(state.area_teams), "imd-range.value": list(state.imd),
+            "ccg-search.value": list(state.ccgs), "evidence.value": state.evidence, "show-clusters.value": [],
+            "reset.n_clicks": 0}
+
+
+def keep_outputs(resp_json: dict, into: dict[str, object]) -> None:
+    """Store the answered props (not patches) as the browser would, for the next callbacks' inputs and states."""
+    for cid, props in resp_json.get("response", {}).items():
+        for prop, value in props.items():
+            if not (isinstance(value, dict) and "__dash_patch_update" in value):
+                into[f"{cid}.{prop}"] = value
+
+
+def tour(client, sync_key: str, fired: list[str]) -> None:  # noqa: ANN001
+    """Server CPU and wall time of each new view of :data:`TOUR` (see the module docstring)."""
+    held: dict[str, object] = {"view-state.data": store(ViewState()), "url.search": "",
+                               "map-applied.data": map_parts(ViewState(), False)}
+    for key in [sync_key, *fired]:  # the first page: not counted
+        held.update(controls_of(ViewState()))
+        keep_outputs(json.loads(client.post("/_dash-update-component", json=request(key, held)).get_data()), held)
+    cpu, wall, robust_cpu, england = [], [], [], []
+    for state in TOUR:
+        c0, w0 = time.process_time(), time.perf_counter()
+        held.update(controls_of(state))
+        held["url.search"] = ""
+        rc = 0.0
+        for key, changed in [(sync_key, "year.value"), *[(k, "view-state.data") for k in fired]]:
+            r0 = time.process_time()
+            resp = client.post("/_dash-update-component", json=request(key, held, changed))
+            if resp.status_code not in (200, 204):
+                raise RuntimeError(f"{key[:80]} answered {resp.status_code}: {resp.get_data()[:300]!r}")
+            if resp.status_code == 200:
+                keep_outputs(json.loads(resp.get_data()), held)
+            if key.strip(".").startswith("clustering-robust"):
+                rc = time.process_time() - r0
+        cpu.append((time.process_time() - c0) * 1000)
+        wall.append((time.perf_counter() - w0) * 1000)
+        robust_cpu.append(rc * 1000)
+        if not state.area_teams and not state.regions and state.imd == (1, 5):
+            england.append(wall[-1] / 1000)
+        if held.get("view-state.data") != store(state):
+            raise RuntimeError(f"the tour reached {held.get('view-state.data')}, not {store(state)}")
+    print(json.dumps({
+        "benchmark": "tour", "views": len(TOUR), "cpu_ms_per_view_mean": round(statistics.fmean(cpu), 1),
+        "target_cpu_ms_per_view": TARGET_CPU_MS_PER_VIEW, "cpu_ms_p50": pct(cpu, 50), "cpu_ms_p95": pct(cpu, 95),
+        "cpu_ms_max": round(max(cpu), 1), "wall_ms_p95": pct(wall, 95),
+        "robust_cpu_share": round(sum(robust_cpu) / sum(cpu), 3), "england_wall_s": [round(x, 2) for x in england],
+        "target_england_s": TARGET_ENGLAND_S, **machine()}))
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tour-only", action="store_true", help="only the tour of new views (with the start)")
+    args = ap.parse_args()
+    start_s = start_as_gunicorn()
+    print(json.dumps({"benchmark": "start", "on_starting_s": round(start_s, 2), **machine()}))
     service = app_module.server.extensions["atlas_service"]
     atlas = service.atlas
     client = app_module.server.test_client()
@@ -77,6 +183,10 @@ def main() -> None:
             {"counts": "level-summary.children", "team_chart": "team-chart-wire.data",
              "imd_chart": "imd-chart-wire.data", "table": "table-shown.data", "clustering": "clustering.children",
              "robustness": "clustering-robust.children"}.items()}
+    fired = [map_key, *keys.values()]
+    tour(client, sync_key, fired)
+    if args.tour_only:
+        return
 
     # Page, layout and geometry sizes, as sent (compressed) and raw.
     page = client.get("/", headers={"Accept-Encoding": "gzip"})

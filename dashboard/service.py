@@ -4,7 +4,8 @@
 CLIs build their own. Nothing derived from an atlas lives at module level, so two atlases (a test atlas and
 another) can be served in one process, and every cache has a stated bound (``docs/deployment.md``): entries
 per cache, and ``CACHE_MB`` for all of them together (:func:`cache_budget`). Outside that byte budget, and
-bounded by entries only: the slides (``render.SlideCache``, 64 MB) and the permutation tables (a few MB).
+bounded by entries only: the slides (``render.SlideCache``, 64 MB) and the permutation tables (a few MB); the
+robust results have their own byte budget (``dashboard.robust.per_view.results_cache``, ``ROBUST_CACHE_MB``).
 
 A :class:`View` is computed once per view state (filter mask, level codes, counts) and passed down to the
 figure, summary and slide functions, which read it instead of recomputing the mask.
@@ -32,7 +33,7 @@ T = TypeVar("T")
 
 #: Entries kept per cache; a filter state costs a few kB to a few hundred kB, so these bound a worker's memory.
 CACHE_SIZES = {"view": 512, "counts": 512, "team_chart": 512, "imd_chart": 512, "clustering": 256,
-               "clustering_patch": 256, "counts_patch": 256, "summary": 256, "team_options": 32, "robust": 128,
+               "clustering_patch": 256, "counts_patch": 256, "summary": 256, "team_options": 32,
                "robust_panel": 128, "robust_panel_patch": 128, "report": 512, "finding": 512,
                "layout": 32}  # serialised first pages per canonical view, ~270 kB each
 #: Megabytes all those caches may hold together (``CACHE_MB``): entries alone do not bound memory, since one

@@ -55,6 +55,8 @@ from dashboard.robust.per_view import (
     draws_for,
     evidence_table,
     never_delegated,
+    prepare,
+    result_bytes,
     results_cache,
     robust_for,
     sampler_for,
@@ -68,6 +70,7 @@ from dashboard.wording import fmt_p
 __all__ = [
     "ALPHA", "LABELS", "MEASURES", "PERMUTATIONS", "STATISTICS", "VERDICTS", "CompletionSummary", "Extreme",
     "KnownOnly", "RobustResult", "StatisticResult", "Verdict", "constraints_of", "draws_for", "evidence_table",
-    "finding", "fmt_p", "headline", "never_delegated", "percent", "percent_value", "results_cache", "robust_for",
+    "finding", "fmt_p", "headline", "never_delegated", "percent", "percent_value", "prepare", "result_bytes",
+    "results_cache", "robust_for",
     "robust_statistics", "sampler_for", "swap_groups", "wilson",
 ]

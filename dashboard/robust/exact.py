@@ -34,6 +34,8 @@ ALPHA = 0.05
 #: Enumerate the distinct labellings when there are at most this many (and at most ENUMERATE_CELLS labels).
 ENUMERATE_LIMIT = 30_000
 ENUMERATE_CELLS = 1_500_000
+#: Labels (int8, so bytes) of listed labellings one Relabellings keeps for reuse within a call.
+LISTED_CELLS = 12_000_000
 #: Besag-Clifford: stop after this many relabellings at least as extreme as observed.
 H_EXCEED = 10
 #: Relabellings drawn in total after each stage: for each of the drawn completions (whose p feeds a count with a
@@ -88,12 +90,27 @@ def labellings(counts: tuple[int, ...]) -> np.ndarray:
 
 
 class Relabellings:
-    """Random orderings of ``range(n)`` drawn in stages from ``default_rng([seed, n])``, kept for one call."""
+    """Random orderings of ``range(n)`` drawn in stages from ``default_rng([seed, n])``, kept for one call; and
+    the distinct labellings of each count vector listed so far (:meth:`listing`), shared by every statistic on
+    ``n`` CCGs in that call (the same-level neighbours and the area teams list the same ones)."""
 
     def __init__(self, n: int, seed: int) -> None:
         self.n = int(n)
         self._rng = np.random.default_rng([int(seed), self.n])
         self._perm = np.empty((0, self.n), dtype=np.int16 if self.n < 32_000 else np.intp)
+        self._listed: dict[tuple[int, ...], np.ndarray] = {}
+        self._listed_cells = 0
+
+    def listing(self, present: tuple[int, ...]) -> np.ndarray:
+        """``labellings(present)``, listed once per call (read-only: callers index it, never write to it)."""
+        if present in self._listed:
+            return self._listed[present]
+        rows = labellings(present)
+        rows.flags.writeable = False
+        if self._listed_cells + rows.size <= LISTED_CELLS:  # bounded: a call keeps at most LISTED_CELLS labels
+            self._listed[present] = rows
+            self._listed_cells += rows.size
+        return rows
 
     def first(self, count: int) -> np.ndarray:
         """The first ``count`` orderings (drawing more when needed): the same for every count vector."""
@@ -135,7 +152,7 @@ class NullCache:
             if not enumerable(present):
                 return None
             levels = np.array([lv for lv, c in enumerate(counts) if c], dtype=np.int8)
-            self._exact[counts] = np.sort(self.stat(levels[labellings(present)]))
+            self._exact[counts] = np.sort(self.stat(levels[self.rel.listing(present)]))
         return self._exact[counts]
 
     def mc_sims(self, counts: tuple[int, ...], count: int) -> np.ndarray:

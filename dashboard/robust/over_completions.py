@@ -1,11 +1,31 @@
-"""Each statistic over the admissible completions of one view: the pure entry point, robust_statistics."""
+"""Each statistic over the admissible completions of one view: the pure entry point, robust_statistics.
+
+Every completion of a statistic is evaluated at once (issue 19, "cheaper, not dearer"): the draws are one
+(draws, CCGs) array of labels, :meth:`~dashboard.robust.specs._Spec.evaluate_all` gives every row's value, p
+(one null distribution per count vector, :mod:`~dashboard.robust.exact`) and reason at once, and the draws'
+lowest and highest p are chosen with numpy (:func:`_best_row`, the same choice as the loop over candidates).
+No step makes a Python candidate or evaluation per draw.
+
+A new statistic plugs in without touching this module: a :class:`~dashboard.robust.specs._Spec` subclass
+(name in ``terms.STATISTICS``, ``LABELS`` and ``MEASURES``; made in ``specs._specs``) with
+
+* ``stat(batch)``: the test statistic of every row of a (rows, CCGs) label array, larger = more extreme, with
+  numpy over the rows (it is called on the draws and on thousands of relabellings at once);
+* ``score(batch)``: a smooth version for the search (NaN where the test cannot run), also over rows;
+* optionally ``value`` (what is reported, default ``stat``), ``signs`` (for a directional test), ``tolerance``
+  and ``check`` (reasons not to run that depend on a row only through whether it has one level; a ``check``
+  that looks further into a row must override ``check_all`` too);
+
+and a known-only entry in :func:`_known_only`. A statistic on IMD or population alike can reuse ``_Difference``
+or ``_Kruskal`` with another ``x``.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -34,6 +54,7 @@ from dashboard.wording import why_not_run
 from geodata.totals import Constraint, ccg_states
 from geodata.vocabulary import DELEGATED, LEVELS, NOT_DELEGATED, UNKNOWN
 
+T = TypeVar("T")
 _LEVEL_INDEX = {lv: i for i, lv in enumerate(LEVELS)}
 #: When the seeded draws leave the verdict between "most" and "depends", it is decided on EXTENDED completions
 #: drawn with one fixed seed instead, the same whatever seed was asked for: near one half, a decision made on
@@ -104,6 +125,8 @@ class _Candidate:
 
 
 def _pick(cands: list[_Candidate], low: bool) -> _Candidate | None:
+    """The candidate with the lowest (``low``) or highest p, ties to the stronger score, then an exact one, then
+    the first listed."""
     ran = [c for c in cands if math.isfinite(c.eval.p)]
     if not ran:
         return None
@@ -114,6 +137,19 @@ def _pick(cands: list[_Candidate], low: bool) -> _Candidate | None:
         return (c.eval.p, -score, -exact) if low else (-c.eval.p, score, -exact)
 
     return min(ran, key=key)
+
+
+def _best_row(ev: Evals, scores: np.ndarray, low: bool) -> int | None:
+    """The row :func:`_pick` would choose among candidates made of every row of ``ev`` in order (scores
+    ``scores``, none exact), found with numpy at once: a stable sort keeps the first of equal keys, as ``min``
+    does."""
+    ran = np.flatnonzero(np.isfinite(ev.p))
+    if not len(ran):
+        return None
+    p = ev.p[ran]
+    s = np.where(np.isfinite(scores[ran]), scores[ran], -np.inf)
+    order = np.lexsort((-s, p)) if low else np.lexsort((s, -p))
+    return int(ran[order[0]])
 
 
 def _searched(spec: _Spec, prob: _Problem, fmap: np.ndarray, ev: Evals, scores: np.ndarray,
@@ -168,99 +204,142 @@ def _enumeration_proof(spec: _Spec, known: KnownOnly, fmap: np.ndarray, enumerat
     labs = fmap[np.clip(enumerated, 0, None)][:, spec.positions]
     ev = spec.evaluate_all(labs, precise=True)
     agree = _agree_rows(ev, known, spec.directional)
-    cands = [_Candidate(ev.row(i), math.nan, "enumeration") for i in range(len(ev))]
-    low, high = _pick(cands, low=True), _pick(cands, low=False)
+
+    def listed(i: int | None) -> _Candidate | None:
+        return None if i is None else _Candidate(ev.row(i), math.nan, "enumeration")
+
+    unscored = np.full(len(ev), np.nan)
+    low, high = listed(_best_row(ev, unscored, low=True)), listed(_best_row(ev, unscored, low=False))
     if not agree.all():
-        bad = np.flatnonzero(~agree)
-        worst = min(bad, key=lambda i: ev.p[i] if not known.significant else -np.nan_to_num(ev.p[i], nan=1.0))
-        return _Proof(False, low, high, "enumeration", len(ev), cands[int(worst)])
+        bad = np.flatnonzero(~agree)  # the worst: lowest p against "no evidence", highest against a finding
+        worst = bad[int(np.argmin(ev.p[bad] if not known.significant else -np.nan_to_num(ev.p[bad], nan=1.0)))]
+        return _Proof(False, low, high, "enumeration", len(ev), listed(int(worst)))
     close = ev.tested & (np.abs(ev.p - ALPHA) <= MARGIN_SE * ev.se) & ~ev.exact
     return _Proof(None if close.any() else True, low, high, "enumeration", len(ev))
 
 
-def _one(spec: _Spec, known: KnownOnly, prob: _Problem, sampler: CompletionSampler, seed: int,
-         enumerate_once: Callable[[], np.ndarray | None],
-         more_draws: Callable[[], np.ndarray | None] = lambda: None) -> StatisticResult:
+@dataclass(frozen=True, eq=False)
+class _Draws:
+    """One statistic over the seeded draws, every draw at once: the map from sampler codes to the statistic's
+    labels, the evaluations, smooth scores, which draws agree with the known CCGs and which are firm (no
+    decided disagreement)."""
+
+    fmap: np.ndarray
+    ev: Evals
+    scores: np.ndarray
+    agree: np.ndarray
+    firm: np.ndarray
+
+    def best(self, low: bool) -> list[_Candidate]:
+        """The draw :func:`_pick` would choose among all of them, as a one-candidate list (empty: none ran)."""
+        row = _best_row(self.ev, self.scores, low)
+        return [] if row is None else [_Candidate(self.ev.row(row), float(self.scores[row]), "search", row)]
+
+
+def _over_draws(spec: _Spec, known: KnownOnly, prob: _Problem) -> _Draws:
     fmap = _BINARY if spec.binary else _FULL[prob.year]
     labs = fmap[prob.labels][:, spec.positions]
     ev = spec.evaluate_all(labs)
     scores = spec.score(labs) if len(labs) and spec.n else np.full(len(labs), np.nan)
     agree = _agree_rows(ev, known, spec.directional) if known.significant is not None else np.zeros(0, bool)
-    rng = np.random.default_rng([int(seed), STATISTICS.index(spec.name)])
-    cands = [_Candidate(ev.row(d), float(sc), "search", d) for d, sc in enumerate(scores)]
-    # the search looks for a counterexample only where every draw agrees with the known CCGs (otherwise the
-    # draws already decide the verdict): towards weaker evidence for a significant finding, stronger otherwise
     firm = agree | _close(ev) if len(agree) else agree  # no decided disagreement
     if len(agree) and spec.directional and known.significant:
         firm = agree | (_close(ev) & (ev.sign == known.direction))
-    directions = () if known.significant is None or not firm.all() else ((-1,) if known.significant else (1,))
-    searched, swaps = _searched(spec, prob, fmap, ev, scores, rng, directions)
-    cands += searched
+    return _Draws(fmap, ev, scores, agree, firm)
+
+
+def _exact_found(spec: _Spec, prob: _Problem, sampler: CompletionSampler
+                 ) -> tuple[list[_Candidate], tuple[_Candidate, _Candidate] | None]:
+    """The exact extremes of the 2015/16 difference in mean IMD (testable ones compete for the extremes) and
+    the extreme differences (the "exact range"); nothing for another statistic or year."""
     exact = _exact_delegation(sampler, spec, prob.order) if isinstance(spec, _Difference) and prob.year == 2015 \
         else None
-    bounds = None
-    if exact is not None:
-        found = [_Candidate(spec.evaluate(lab), float(spec.score(lab[None, :])[0]), "exact")
-                 for lab in (*exact.z, *exact.diff)]
-        cands += [c for c in found if c.eval.reason is None]
-        bounds = (found[2], found[3])
-    proof = None
-    # a proof is sought only where nothing drawn or searched contradicts the known CCGs: it can then only
-    # turn "no counterexample" into "holds" (or find the counterexample)
-    candidate = known.significant is not None and bool(firm.all()) and all(
-        _agrees(c.eval, known, spec.directional) for c in cands[len(labs):] if math.isfinite(c.eval.p))
+    if exact is None:
+        return [], None
+    found = [_Candidate(spec.evaluate(lab), float(spec.score(lab[None, :])[0]), "exact")
+             for lab in (*exact.z, *exact.diff)]
+    return [c for c in found if c.eval.reason is None], (found[2], found[3])
+
+
+def _prove(spec: _Spec, known: KnownOnly, prob: _Problem, sampler: CompletionSampler, d: _Draws,
+           others: list[_Candidate], enumerate_once: Callable[[], np.ndarray | None]) -> _Proof | None:
+    """A proof is sought only where nothing drawn or searched contradicts the known CCGs: it can then only turn
+    "no counterexample" into "holds" (or find the counterexample). By listing every admissible completion, else
+    (2015/16 difference in mean IMD) by the regional programme."""
+    if known.significant is None:
+        return None
+    candidate = bool(d.firm.all()) and all(
+        _agrees(c.eval, known, spec.directional) for c in others if math.isfinite(c.eval.p))
     enumerated = enumerate_once() if candidate else None
-    if known.significant is not None:
-        if enumerated is not None:
-            proof = _enumeration_proof(spec, known, fmap, enumerated)
-        elif isinstance(spec, _Difference) and prob.year == 2015:
-            dp = difference_proof(sampler, spec, prob.order, bool(known.significant), known.direction)
-            if dp is not None:
-                proof = _Proof(dp.holds, _Candidate(dp.low[1], math.nan, "exact"),
-                               None if dp.high is None else _Candidate(dp.high[1], math.nan, "exact"),
-                               "optimisation", dp.counts,
-                               None if dp.counter is None else _Candidate(dp.counter[1], math.nan, "exact"))
-    low, high = _pick(cands, low=True), _pick(cands, low=False)
-    if proof is not None and proof.low is not None:
-        low = proof.low
-    if proof is not None and proof.high is not None:
-        high = proof.high
-    extra = [c for c in cands[len(labs):]]
-    if proof is not None and proof.counter is not None:
-        extra.append(proof.counter)
+    if enumerated is not None:
+        return _enumeration_proof(spec, known, d.fmap, enumerated)
+    if isinstance(spec, _Difference) and prob.year == 2015:
+        dp = difference_proof(sampler, spec, prob.order, bool(known.significant), known.direction)
+        if dp is not None:
+            return _Proof(dp.holds, _Candidate(dp.low[1], math.nan, "exact"),
+                          None if dp.high is None else _Candidate(dp.high[1], math.nan, "exact"),
+                          "optimisation", dp.counts,
+                          None if dp.counter is None else _Candidate(dp.counter[1], math.nan, "exact"))
+    return None
+
+
+def _extended(spec: _Spec, known: KnownOnly, d: _Draws, low: _Candidate | None, high: _Candidate | None,
+              proof: _Proof | None, more_draws: Callable[[], np.ndarray | None]
+              ) -> tuple[Evals, np.ndarray, _Candidate | None, _Candidate | None]:
+    """Where the draws cannot tell "most" from "depends" (the 95% interval of the share that agrees contains one
+    half), the fixed-seed extension decides: its evaluations and agreement, and its own lowest and highest p
+    compete for the extremes (not exact ones), so the extremes still bracket every p the summary reports."""
+    if not len(d.agree):
+        return d.ev, d.agree, low, high
+    lo, hi = wilson(int(d.agree.sum()), len(d.agree))
+    extra = more_draws() if lo <= 0.5 <= hi else None
+    if extra is None or not len(extra):
+        return d.ev, d.agree, low, high
+    ev_all = spec.evaluate_all(d.fmap[extra][:, spec.positions])
+    agree_all = _agree_rows(ev_all, known, spec.directional)
+    ran = np.flatnonzero(np.isfinite(np.asarray(ev_all.p, dtype=float)))
+    if len(ran):
+        ps = np.asarray(ev_all.p, dtype=float)[ran]
+        ends = [_Candidate(ev_all.row(int(ran[i])), math.nan, "draw") for i in (ps.argmin(), ps.argmax())]
+        if not (proof is not None and proof.low is not None):
+            low = _pick([c for c in (low, *ends) if c is not None], low=True)
+        if not (proof is not None and proof.high is not None):
+            high = _pick([c for c in (high, *ends) if c is not None], low=False)
+    return ev_all, agree_all, low, high
+
+
+def _one(spec: _Spec, known: KnownOnly, prob: _Problem, sampler: CompletionSampler, seed: int,
+         enumerate_once: Callable[[], np.ndarray | None],
+         more_draws: Callable[[], np.ndarray | None] = lambda: None) -> StatisticResult:
+    """One statistic over the completions: draws, search, exact extremes, proof, extension, verdict."""
+    d = _over_draws(spec, known, prob)
+    rng = np.random.default_rng([int(seed), STATISTICS.index(spec.name)])
+    # the search looks for a counterexample only where every draw agrees with the known CCGs (otherwise the
+    # draws already decide the verdict): towards weaker evidence for a significant finding, stronger otherwise
+    directions = () if known.significant is None or not d.firm.all() else ((-1,) if known.significant else (1,))
+    others, swaps = _searched(spec, prob, d.fmap, d.ev, d.scores, rng, directions)
+    found, bounds = _exact_found(spec, prob, sampler)
+    others += found
+    proof = _prove(spec, known, prob, sampler, d, others, enumerate_once)
+    low, high = _pick(d.best(True) + others, low=True), _pick(d.best(False) + others, low=False)
+    low_exact, high_exact = proof is not None and proof.low is not None, proof is not None and proof.high is not None
+    low, high = proof.low if low_exact else low, proof.high if high_exact else high
+    extra = others + ([proof.counter] if proof is not None and proof.counter is not None else [])
     counter = next((c for c in [low, high, *extra] if c is not None and not _agrees(c.eval, known, spec.directional)),
                    None) if known.significant is not None else None
-    ev_all, agree_all = ev, agree
-    if len(agree):
-        lo, hi = wilson(int(agree.sum()), len(agree))
-        if lo <= 0.5 <= hi:  # the draws cannot tell "most" from "depends": decide on the fixed-seed extension
-            extra = more_draws()
-            if extra is not None and len(extra):
-                ev_all = spec.evaluate_all(fmap[extra][:, spec.positions])
-                agree_all = _agree_rows(ev_all, known, spec.directional)
-                # the extension's own lowest and highest p compete for the extremes (not exact ones), so the
-                # extremes still bracket every p the summary reports
-                ran = np.flatnonzero(np.isfinite(np.asarray(ev_all.p, dtype=float)))
-                if len(ran):
-                    ps = np.asarray(ev_all.p, dtype=float)[ran]
-                    ends = [_Candidate(ev_all.row(int(ran[i])), math.nan, "draw") for i in (ps.argmin(), ps.argmax())]
-                    if not (proof is not None and proof.low is not None):
-                        low = _pick([c for c in (low, *ends) if c is not None], low=True)
-                    if not (proof is not None and proof.high is not None):
-                        high = _pick([c for c in (high, *ends) if c is not None], low=False)
+    ev_all, agree_all, low, high = _extended(spec, known, d, low, high, proof, more_draws)
     summary = _summary(ev_all, spec.n, agree_all)
     verdict = _verdict(known, summary, Evidence(
-        undecided=int((firm & ~agree).sum()) if len(agree) else 0, firm=bool(firm.all()) if len(agree) else False,
+        undecided=int((d.firm & ~d.agree).sum()) if len(d.agree) else 0,
+        firm=bool(d.firm.all()) if len(d.agree) else False,
         proof=None if proof is None else proof.holds, proof_by=None if proof is None else proof.by,
         proof_n=0 if proof is None else proof.n, counter=None if counter is None else counter.eval.p,
         swaps=swaps, low=None if low is None else low.eval.p, high=None if high is None else high.eval.p,
-        low_exact=proof is not None and proof.low is not None,
-        high_exact=proof is not None and proof.high is not None))
+        low_exact=low_exact, high_exact=high_exact))
     return StatisticResult(
         name=spec.name, label=LABELS[spec.name], finding=finding(spec.name, known), known_only=known,
-        completions=summary, low=_extreme(low, prob, proof is not None and proof.low is not None),
-        high=_extreme(high, prob, proof is not None and proof.high is not None), verdict=verdict,
-        exact_range=None if bounds is None or any(c.eval.reason for c in bounds) else (
+        completions=summary, low=_extreme(low, prob, low_exact), high=_extreme(high, prob, high_exact),
+        verdict=verdict, exact_range=None if bounds is None or any(c.eval.reason for c in bounds) else (
             _extreme(bounds[0], prob), _extreme(bounds[1], prob)),
         values=tuple(float(v) for v in ev_all.value), p_values=tuple(float(v) for v in ev_all.p),
         swaps=swaps, proof=None if proof is None else {
@@ -346,25 +425,64 @@ def _draws_in_table_order(table: pd.DataFrame, sampler: CompletionSampler, draws
     return codes, order
 
 
+def _once(make: Callable[[], T]) -> Callable[[], T]:
+    """``make()`` on the first call, the same value on every later one (within one call of the entry point)."""
+    box: list[T] = []
+
+    def get() -> T:
+        if not box:
+            box.append(make())
+        return box[0]
+
+    return get
+
+
+def _known_summary(table: pd.DataFrame, neighbours: Mapping[str, Sequence[str]], mask: np.ndarray, year: int,
+                   known_tables: PermutationTables | None) -> analysis.Summary:
+    """The clustering panel's summary of the view, made here when the caller has none to reuse."""
+    return analysis.summarise(
+        table[f"level_{year}"], neighbours, table["area_team"], table["imd_score"],
+        table["population"] if "population" in table.columns else None, mask=mask, year=year,
+        permutations=KNOWN_PERMUTATIONS, seed=KNOWN_SEED,
+        tables=known_tables if known_tables is not None else PermutationTables(max_entries=2))
+
+
+def _problem(table: pd.DataFrame, neighbours: Mapping[str, Sequence[str]], sampler: CompletionSampler,
+             draws: np.ndarray, mask: np.ndarray, year: int, never: set[str], seed: int
+             ) -> tuple[_Problem, dict[int, Relabellings]]:
+    """The view's problem (specs, draws in table order, swap pairs) and its store of relabellings per size."""
+    codes, order = _draws_in_table_order(table, sampler, draws)
+    states = ccg_states(table, never)
+    area = getattr(sampler, "area", None)
+    if area is not None:  # an area team with a total (Surrey and Sussex): its CCGs swap only among themselves
+        states["region"] = states["region"].where(states["area_team"] != area, states["region"] + " | " + area)
+    pair_i, pair_j = _pairs(swap_groups(states, table))
+    store: dict[int, Relabellings] = {}
+    prob = _Problem(year, _specs(table, neighbours, mask, store, seed), codes, pair_i, pair_j, order,
+                    table["ods_code"].astype(str).to_numpy())
+    return prob, store
+
+
+def _extension(table: pd.DataFrame, sampler: CompletionSampler, year: int,
+               more_draws: Callable[[], np.ndarray] | None) -> np.ndarray | None:
+    """The fixed-seed extension's codes of the year, CCGs in table order (None when it is empty)."""
+    got = more_draws() if more_draws is not None else sampler.draw_array(EXTENDED, EXTENSION_SEED)
+    return _draws_in_table_order(table, sampler, got)[0][:, :, 0 if year == 2015 else 1] if len(got) else None
+
+
+def _counts(table: pd.DataFrame, mask: np.ndarray, year: int) -> dict[str, int]:
+    given = table.loc[mask, f"level_{year}"].astype(str)
+    return {"n_selected": int(mask.sum()), "n_known": int((given != UNKNOWN).sum()),
+            "n_unknown": int((given == UNKNOWN).sum()), "n_not_delegated": int((given == NOT_DELEGATED).sum())}
+
+
 def robust_statistics(
-    table: pd.DataFrame,
-    neighbours: Mapping[str, Sequence[str]],
-    constraints: Sequence[Constraint],
-    year: int,
-    *,
-    mask: np.ndarray | None = None,
-    never_delegated_2015: Iterable[str] = (),
-    completions: int = 200,
-    seed: int = 1,
-    permutations: int = PERMUTATIONS,
-    evidence: str = "any",
-    description: str = "England",
-    filters: Mapping[str, Any] | None = None,
-    sampler: CompletionSampler | None = None,
-    draws: np.ndarray | None = None,
-    tables: PermutationTables | None = None,
-    known_tables: PermutationTables | None = None,
-    known_summary: analysis.Summary | None = None,
+    table: pd.DataFrame, neighbours: Mapping[str, Sequence[str]], constraints: Sequence[Constraint], year: int, *,
+    mask: np.ndarray | None = None, never_delegated_2015: Iterable[str] = (), completions: int = 200, seed: int = 1,
+    permutations: int = PERMUTATIONS, evidence: str = "any", description: str = "England",
+    filters: Mapping[str, Any] | None = None, sampler: CompletionSampler | None = None,
+    draws: np.ndarray | None = None, tables: PermutationTables | None = None,
+    known_tables: PermutationTables | None = None, known_summary: analysis.Summary | None = None,
     more_draws: Callable[[], np.ndarray] | None = None,
 ) -> RobustResult:
     """Every statistic of the clustering panel for one view, on the known CCGs and over admissible completions.
@@ -415,41 +533,14 @@ def robust_statistics(
     sampler = sampler if sampler is not None else CompletionSampler(table, constraints, never)
     draws = draws if draws is not None else sampler.draw_array(int(completions), int(seed))
     del tables  # the relabellings now live for this call only (dashboard.robust.exact)
-    known = known_summary if known_summary is not None else analysis.summarise(
-        table[f"level_{year}"], neighbours, table["area_team"], table["imd_score"],
-        table["population"] if "population" in table.columns else None, mask=mask, year=year,
-        permutations=KNOWN_PERMUTATIONS, seed=KNOWN_SEED,
-        tables=known_tables if known_tables is not None else PermutationTables(max_entries=2))
-    codes, order = _draws_in_table_order(table, sampler, draws)
-    states = ccg_states(table, never)
-    area = getattr(sampler, "area", None)
-    if area is not None:  # an area team with a total (Surrey and Sussex): its CCGs swap only among themselves
-        states["region"] = states["region"].where(states["area_team"] != area, states["region"] + " | " + area)
-    pair_i, pair_j = _pairs(swap_groups(states, table))
-    store: dict[int, Relabellings] = {}
-    prob = _Problem(year, _specs(table, neighbours, mask, store, int(seed)), codes,
-                    pair_i, pair_j, order, table["ods_code"].astype(str).to_numpy())
+    known = known_summary if known_summary is not None else _known_summary(table, neighbours, mask, year,
+                                                                           known_tables)
+    prob, store = _problem(table, neighbours, sampler, draws, mask, year, never, int(seed))
     known_only = _known_only(known, _precise_known(table, neighbours, mask, year, store, int(seed)))
-    listed: list[np.ndarray | None] = []
-    extended: list[np.ndarray | None] = []
-
-    def more() -> np.ndarray | None:
-        if not extended:
-            got = more_draws() if more_draws is not None else sampler.draw_array(EXTENDED, EXTENSION_SEED)
-            extended.append(_draws_in_table_order(table, sampler, got)[0][:, :, 0 if year == 2015 else 1]
-                            if len(got) else None)
-        return extended[0]
-
-    def enumerate_once() -> np.ndarray | None:
-        if not listed:
-            listed.append(admissible_restricted(table, constraints, year, mask, never))
-        return listed[0]
-
+    more = _once(lambda: _extension(table, sampler, year, more_draws))
+    enumerate_once = _once(lambda: admissible_restricted(table, constraints, year, mask, never))
     stats = tuple(_one(spec, known_only[spec.name], prob, sampler, int(seed), enumerate_once, more)
                   for spec in prob.specs)
-    given = table.loc[mask, f"level_{year}"].astype(str)
-    counts = {"n_selected": int(mask.sum()), "n_known": int((given != UNKNOWN).sum()),
-              "n_unknown": int((given == UNKNOWN).sum()), "n_not_delegated": int((given == NOT_DELEGATED).sum())}
     return RobustResult(year=int(year), evidence=evidence, description=description, filters=dict(filters or {}),
-                        **counts, completions=int(draws.shape[0]), seed=int(seed), permutations=int(permutations),
-                        known_permutations=KNOWN_PERMUTATIONS, statistics=stats)
+                        **_counts(table, mask, year), completions=int(draws.shape[0]), seed=int(seed),
+                        permutations=int(permutations), known_permutations=KNOWN_PERMUTATIONS, statistics=stats)
