@@ -193,3 +193,20 @@ def test_the_clustering_panel_asks_the_size_question_and_charts_every_ccg(servic
     s = size_by_level(pd.Series(view.level, index=t.index), t["population"], mask=view.mask)
     assert f"{round(s.by_binary.set_index('level')['mean']['delegated'], -3):,.0f}" in text
 
+
+def test_the_robustness_panel_says_which_verdicts_depend_on_the_prior(service):
+    from dashboard.page.robust_view import robust_section
+    from dashboard.prior_sensitivity import cell_words, sensitivity_for
+    from dashboard.state import ViewState
+
+    state = ViewState(year=2015, area_teams=("West Yorkshire",))
+    panel = robust_section(service, state)
+    text = _texts(panel)
+    assert "Verdict under the other prior" in text
+    by_prior = {p: robust.robust_for(service, state, prior=p) for p in ("uniform-histories", "two-stage")}
+    for s in sensitivity_for(service, state):
+        want = {p: r.statistic(s.name).verdict.code for p, r in by_prior.items()}
+        assert s.same == (len(set(want.values())) == 1)
+        assert cell_words(s) in text
+        assert cell_words(s).startswith("Same" if s.same else "Depends on the assumptions:")
+    assert "Size (delegated vs not delegated)" in " ".join(text)
