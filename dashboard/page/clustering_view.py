@@ -124,7 +124,7 @@ def size_figure(service: AtlasService, state: ViewState) -> dict:
         "height": max(300, CHART_TOP + 44 * max(len(data), 1) + 70), "showlegend": False, "font": {"family": FONT},
         "margin": {"l": 8, "r": 16, "t": CHART_TOP, "b": 60}, "title": title, "modebar": CHART_MODEBAR,
         "xaxis": {"title": {"text": "Residents, thousands"}, "automargin": True, "tickfont": TICK_FONT,
-                  "nticks": 6, "rangemode": "tozero"},
+                  "nticks": 6},
         "yaxis": {"automargin": True, "tickfont": TICK_FONT}, "hoverlabel": {"align": "left"},
     }}
 
