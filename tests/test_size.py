@@ -210,3 +210,14 @@ def test_the_robustness_panel_says_which_verdicts_depend_on_the_prior(service):
         assert cell_words(s) in text
         assert cell_words(s).startswith("Same" if s.same else "Depends on the assumptions:")
     assert "Size (delegated vs not delegated)" in " ".join(text)
+
+
+@pytest.mark.parametrize("state", [dict(year=2016, regions=("London",)), dict(year=2016)], ids=["london", "england"])
+def test_size_verdicts_are_the_same_for_seeds_1_to_10(service, state):
+    """2015/16 views are in tests/test_verdicts.py's seed test (every statistic, size included)."""
+    from dashboard.state import ViewState
+
+    view = ViewState(**state)
+    codes = {seed: tuple(robust.robust_for(service, view, seed=seed).statistic(n).verdict.code
+                         for n in ("size.binary", "size.full")) for seed in range(1, 11)}
+    assert len(set(codes.values())) == 1, codes
