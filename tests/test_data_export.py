@@ -317,7 +317,9 @@ def test_export_csv_gives_the_pages_shares_once_they_are_written_beside_the_atla
     assert not any(c.startswith("share_") for c in pd.read_csv(out, nrows=0).columns)
     assert shares_cli.main(["--atlas", str(copy)]) == 0
     assert shares_cli.main(["--atlas", str(copy), "--ensure"]) == 0 and "is current" in capsys.readouterr().out
-    assert main(["--atlas", str(copy), "export-csv", str(out), "--evidence", evidence]) == 0
+    assert main(["--atlas", str(copy), "export-csv", str(out), "--evidence", evidence,
+                 "--datapackage", str(tmp_path / "pkg")]) == 0
+    _validate(tmp_path / "pkg" / "datapackage.json")  # the share columns are described and within 0..1
     cli = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("ccg_code", drop=False)
     page = _read(dash_app.server.test_client().get(f"/export.csv?evidence={evidence}").get_data(as_text=True))
     assert len(page) == len(cli) == 209
