@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 PRIOR_WORDS = {UNIFORM_HISTORIES: "if every two-year history the totals allow is equally likely",
                TWO_STAGE: "if 2015/16's levels are drawn first and 2016/17's given them"}
 SAME_WORDS = "the same under both assumptions about the unknown levels"
+#: Each verdict code in a few words, for a table cell that sets two verdicts side by side.
+SHORT_VERDICTS = {"holds": "holds whatever the unknown levels were", "no_counterexample": "no counterexample found",
+                  "most": "holds in most completions", "depends": "depends on the unknown levels",
+                  "not_run": "cannot be tested", "untested": "no completion could be tested"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,19 @@ def compare_verdicts(results: Mapping[str, Any]) -> list[PriorSensitivity]:
     return out
 
 
+def cell_words(s: PriorSensitivity) -> str:
+    """A table cell: "Same" or "Depends on the assumptions: <short verdict> if ...; <short verdict> if ...".
+
+    >>> cell_words(PriorSensitivity("x", {UNIFORM_HISTORIES: "most", TWO_STAGE: "depends"}, False, ""))
+    "Depends on the assumptions: holds in most completions if every two-year history the totals allow is equally \
+likely; depends on the unknown levels if 2015/16's levels are drawn first and 2016/17's given them"
+    """
+    if s.same:
+        return "Same under both"
+    return "Depends on the assumptions: " + "; ".join(
+        f"{SHORT_VERDICTS.get(code, code)} {PRIOR_WORDS.get(p, 'under ' + p)}" for p, code in s.verdicts.items())
+
+
 def sensitivity_for(service: AtlasService, state: ViewState, completions: int = 200, seed: int = 1
                     ) -> list[PriorSensitivity]:
     """:func:`compare_verdicts` of a view's robust results under every prior (:data:`PRIORS`), default first.
@@ -71,4 +88,5 @@ def sensitivity_for(service: AtlasService, state: ViewState, completions: int = 
                              for p in PRIORS})
 
 
-__all__ = ["PRIOR_WORDS", "PriorSensitivity", "SAME_WORDS", "compare_verdicts", "sensitivity_for"]
+__all__ = ["PRIOR_WORDS", "PriorSensitivity", "SAME_WORDS", "SHORT_VERDICTS", "cell_words", "compare_verdicts",
+           "sensitivity_for"]

@@ -17,23 +17,30 @@ estimated as the fraction of ``draws`` seeded draws (``exact`` False, ``method``
 most 0.5 / sqrt(draws)).
 
 Pure functions of a table and totals; :func:`shares_for` caches the result on an
-:class:`~dashboard.service.AtlasService` (never at module level).
+:class:`~dashboard.service.AtlasService` (never at module level). :func:`write_atlas_shares` writes the default
+prior's shares of every evidence choice beside the atlas (``shares.csv``, :data:`geodata.table_export.SHARES_FILE`),
+so that ``python -m geodata export-csv``, which cannot import this package, gives the same ``share_delegated_*``
+columns as the page's CSV (both through :func:`geodata.table_export.add_shares`)::
+
+    python -m dashboard.shares [--atlas DIR] [--ensure]   # --ensure: only when missing or of another build
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from dashboard.completions import CODES, PRIORS, TWO_STAGE, UNIFORM_HISTORIES, CompletionSampler
+from dashboard.service import AtlasService
+from geodata.atlas import AtlasDamaged, AtlasMissing, read_atlas
+from geodata.table_export import SHARES_FILE
 from geodata.totals import GREATER_INVOLVEMENT_OR_NONE, YEAR_LEVELS, Constraint, ccg_states
-from geodata.vocabulary import NOT_DELEGATED, UNKNOWN
-
-if TYPE_CHECKING:
-    from dashboard.service import AtlasService
+from geodata.vocabulary import EVIDENCE_CHOICES, NOT_DELEGATED, UNKNOWN
 
 SHARE_COLUMNS = ["ods_code", "year", "level", "share", "exact", "method"]
 #: Draws used to estimate shares that cannot be counted (2016/17 under the two-stage prior).
@@ -155,4 +162,56 @@ def shares_for(service: AtlasService, evidence: str = "any", prior: str = UNIFOR
         evidence_table(service, evidence), constraints_of(service), never_delegated(service), prior))
 
 
-__all__ = ["ESTIMATE_DRAWS", "SHARE_COLUMNS", "completion_shares", "shares_for", "shares_json"]
+def atlas_shares(service: AtlasService) -> pd.DataFrame:
+    """The default prior's shares of every evidence choice, as written beside the atlas: :data:`SHARE_COLUMNS`
+    with ``evidence`` first and the atlas's ``build_id`` last (so a file of another build is known stale)."""
+    frames = [shares_for(service, evidence).assign(evidence=evidence) for evidence in EVIDENCE_CHOICES]
+    out = pd.concat(frames, ignore_index=True).assign(build_id=service.build_id)
+    return out[["evidence", *SHARE_COLUMNS, "build_id"]]
+
+
+def current_shares_file(folder: Path, build_id: str) -> bool:
+    """Whether ``folder`` holds a shares file counted for this build."""
+    path = folder / SHARES_FILE
+    if not path.exists():
+        return False
+    try:
+        ids = pd.read_csv(path, usecols=["build_id"], dtype=str)["build_id"].unique()
+    except (ValueError, KeyError):
+        return False
+    return list(ids) == [build_id]
+
+
+def write_atlas_shares(service: AtlasService) -> Path:
+    """Write :func:`atlas_shares` into the atlas folder (atomically: a reader never sees half a file)."""
+    path = Path(service.atlas.folder) / SHARES_FILE
+    tmp = path.with_name(path.name + ".part")
+    atlas_shares(service).to_csv(tmp, index=False, lineterminator="\n")
+    tmp.replace(path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dashboard.shares``: count the shares and write them beside the atlas; 0 done, 1 no atlas."""
+    p = argparse.ArgumentParser(prog="python -m dashboard.shares", description="Write each open CCG-year's share "
+                                "of admissible histories at each level beside the atlas, for export-csv.")
+    p.add_argument("--atlas", metavar="DIR", help="atlas folder (default $CCG_ATLAS_DIR or build/atlas)")
+    p.add_argument("--ensure", action="store_true", help="only when missing or counted for another build")
+    args = p.parse_args(argv)
+    try:
+        atlas = read_atlas(args.atlas)
+    except (AtlasMissing, AtlasDamaged) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.ensure and current_shares_file(Path(atlas.folder), str(atlas.build_id)):
+        print(f"{Path(atlas.folder) / SHARES_FILE} is current")
+        return 0
+    print(f"wrote {write_atlas_shares(AtlasService(atlas))}")
+    return 0
+
+
+__all__ = ["ESTIMATE_DRAWS", "SHARE_COLUMNS", "atlas_shares", "completion_shares", "current_shares_file", "main",
+           "shares_for", "shares_json", "write_atlas_shares"]
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,10 +5,12 @@
     python -m dashboard.stats --year 2015 --write-completions draws.csv        # the completions themselves
     python -m dashboard.stats --year 2016 --prior two-stage --json               # the earlier prior
 
-Prints every statistic of the clustering panel with its known-only value and p (as on the page), its summary
-over admissible completions of the unknown levels, its extremes and a verdict (:mod:`dashboard.robust`); as JSON
-with ``--json`` (names in ``../shared/CONTRACT.md``), else as a table. ``--write-completions FILE.csv`` writes
-the draws: ``completion, ods_code, level_2015, level_2016``, one row per CCG per draw, every level concrete
+Prints every statistic of the clustering panel (HSJ's size question included: ``size.binary``, the difference in
+mean population of delegated CCGs and the rest, and ``size.full``, Kruskal-Wallis of population across levels)
+with its known-only value and p (as on the page), its summary over admissible completions of the unknown levels,
+its extremes and a verdict (:mod:`dashboard.robust`); as JSON with ``--json`` (names in
+``../shared/CONTRACT.md``), else as a table. ``--write-completions FILE.csv`` writes the draws: ``completion,
+ods_code, level_2015, level_2016``, one row per CCG per draw, every level concrete
 (``greater_involvement_or_none`` in 2015/16, where no published total separates the two).
 
 Exit codes: 0 done, 2 bad arguments (an unknown area team or region, a bad year, range or count: the message

@@ -8,6 +8,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from geodata import build as build_mod
 from geodata import datapackage, importer, levels, sources, table_export
 from geodata.atlas import read_atlas
@@ -89,6 +91,13 @@ def _export_csv(args: argparse.Namespace) -> None:
     """Every CCG's row as the page's download has it (``geodata.table_export``), and optionally its data package."""
     atlas = read_atlas(args.atlas)
     frame = table_export.flat_table(atlas.table, args.evidence, atlas.level_rows)
+    shares = _atlas_shares(Path(atlas.folder), str(atlas.build_id), args.evidence)
+    if shares is None:
+        print(f"note: no share_delegated_* columns: {table_export.SHARES_FILE} is missing beside the atlas or was "
+              "counted for another build; 'python -m dashboard.shares' (run by 'make atlas') writes it",
+              file=sys.stderr)
+    else:
+        frame = table_export.add_shares(frame, shares)
     out = Path(args.file)
     out.write_text(datapackage.csv_text(frame), encoding="utf-8")  # no cell a spreadsheet would run
     print(f"wrote {len(frame)} rows to {out}")
@@ -99,6 +108,18 @@ def _export_csv(args: argparse.Namespace) -> None:
             frame, args.datapackage, out.name, build_id=atlas.build_id, built_at=str(atlas.manifest["built_at"]),
             attributions=atlas.attributions, view=view)
         print(f"wrote {csv_path} and {desc}")
+
+
+def _atlas_shares(folder: Path, build_id: str, evidence: str) -> pd.DataFrame | None:
+    """The shares written beside the atlas for this build and evidence choice (``dashboard.shares``, which
+    geodata does not import: it counts with the dashboard's sampler), or None when there are none for it."""
+    path = folder / table_export.SHARES_FILE
+    if not path.exists():
+        return None
+    shares = pd.read_csv(path, dtype={"ods_code": str, "evidence": str, "build_id": str}, keep_default_na=False)
+    if not len(shares) or set(shares["build_id"]) != {build_id}:
+        return None
+    return shares[shares["evidence"] == evidence]
 
 
 def _import(args: argparse.Namespace, root: Path) -> int:

@@ -224,9 +224,40 @@ def _year_columns(y: int, slots: int) -> list[Column]:
     return cols
 
 
-#: What the page's downloads add after the atlas's columns: each open CCG-year's share of admissible histories
-#: delegated (counted by the dashboard's sampler, which ``geodata`` does not import, so ``export-csv`` has none).
+#: What the downloads add after the atlas's columns: each open CCG-year's share of admissible histories delegated.
+#: The dashboard's sampler counts them (``geodata`` does not import it) and writes them into the atlas folder
+#: (:data:`SHARES_FILE`, by ``python -m dashboard.shares``); the page and ``export-csv`` both fill the columns
+#: with :func:`add_shares`.
 SHARE_COLUMNS = [f"share_delegated_{y}" for y in YEARS]
+#: The shares beside an atlas: evidence, ods_code, year, level, share, exact, method, build_id (the atlas they
+#: were counted for; a file of another build is stale and is not used).
+SHARES_FILE = "shares.csv"
+
+
+def add_shares(frame: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (download rows of one evidence choice) with ``share_delegated_{year}``: for a CCG-year whose level
+    is not known under the choice (status not ``known``) and that ``shares`` lists as open, its share delegated
+    (rounded to 4 decimals; 0 where it cannot be delegated); empty where the level is known.
+
+    ``shares``: long rows ods_code, year, level, share of that evidence choice (``dashboard.shares``).
+
+    >>> f = pd.DataFrame({"ods_code": ["A", "B"], "level_2015_status": ["no_source", "known"],
+    ...                   "level_2016_status": ["known", "set_aside"]})
+    >>> s = pd.DataFrame({"ods_code": ["A", "A", "B"], "year": [2015, 2015, 2016],
+    ...                   "level": ["delegated", "joint", "joint"], "share": [0.61234, 0.38766, 1.0]})
+    >>> add_shares(f, s)[SHARE_COLUMNS].values.tolist()
+    [[0.6123, nan], [nan, 0.0]]
+    """
+    out = frame.copy()
+    delegated = shares[shares["level"] == "delegated"]
+    for year in YEARS:
+        of_year = delegated[delegated["year"].astype(int) == year].set_index("ods_code")["share"].astype(float)
+        of_year = of_year.round(4)
+        opened = set(shares.loc[shares["year"].astype(int) == year, "ods_code"])
+        out[f"share_delegated_{year}"] = [
+            (float(of_year.get(ods, 0.0)) if ods in opened and status != KNOWN else None)
+            for ods, status in zip(out["ods_code"], out[f"level_{year}_status"])]
+    return out
 
 
 def share_columns() -> list[Column]:

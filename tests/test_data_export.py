@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import re
+import shutil
 import zipfile
 from pathlib import Path
 from urllib.parse import urlencode
@@ -18,6 +19,7 @@ from frictionless import validate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dashboard import shares as shares_cli
 from dashboard.page import layout, table
 from dashboard.state import ViewState
 from dashboard.summaries import flat
@@ -27,6 +29,7 @@ from geodata.table_export import (
     NO_SOURCE,
     SET_ASIDE,
     SET_ASIDE_LABEL,
+    SHARES_FILE,
     TRAILING,
     columns,
     flat_table,
@@ -299,3 +302,34 @@ def test_downloads_answer_a_file_or_a_400_naming_the_value_never_a_500(dash_app,
     kept = urlencode([(k, v) for k, v in pairs if k != "utm_source"])  # a parameter the page does not use is ignored
     refused = bool(parse_query(kept, dash_app.server.extensions["atlas_service"].vocabulary).notices)
     assert resp.status_code == (400 if refused else 200), (query, resp.get_data(as_text=True)[:200])
+
+
+@pytest.mark.parametrize("evidence", ["any", "operating"])
+def test_export_csv_gives_the_pages_shares_once_they_are_written_beside_the_atlas(
+        dash_app, atlas_dir, atlas, tmp_path, capsys, evidence) -> None:  # noqa: ANN001
+    """``python -m dashboard.shares`` writes the counted shares beside (a copy of) the atlas; ``export-csv`` then
+    has the page CSV's ``share_delegated_*`` columns, cell for cell; a file of another build is not used."""
+    copy = tmp_path / "atlas"
+    shutil.copytree(atlas_dir, copy)
+    out = tmp_path / "all.csv"
+    assert main(["--atlas", str(copy), "export-csv", str(out), "--evidence", evidence]) == 0
+    assert "no share_delegated_* columns" in capsys.readouterr().err
+    assert not any(c.startswith("share_") for c in pd.read_csv(out, nrows=0).columns)
+    assert shares_cli.main(["--atlas", str(copy)]) == 0
+    assert shares_cli.main(["--atlas", str(copy), "--ensure"]) == 0 and "is current" in capsys.readouterr().out
+    assert main(["--atlas", str(copy), "export-csv", str(out), "--evidence", evidence,
+                 "--datapackage", str(tmp_path / "pkg")]) == 0
+    _validate(tmp_path / "pkg" / "datapackage.json")  # the share columns are described and within 0..1
+    cli = pd.read_csv(out, dtype=str, keep_default_na=False).set_index("ccg_code", drop=False)
+    page = _read(dash_app.server.test_client().get(f"/export.csv?evidence={evidence}").get_data(as_text=True))
+    assert len(page) == len(cli) == 209
+    assert cli.loc[page["ccg_code"]].reset_index(drop=True).equals(page)
+    opened = page["level_2015_status"] != "known"
+    assert (page.loc[opened, "share_delegated_2015"] != "").all() and opened.any()
+    # a shares file counted for another build is stale: export-csv leaves the columns out and says why
+    stale = (copy / SHARES_FILE).read_text(encoding="utf-8").replace(str(atlas.build_id), "other-build")
+    (copy / SHARES_FILE).write_text(stale, encoding="utf-8")
+    assert main(["--atlas", str(copy), "export-csv", str(out), "--evidence", evidence]) == 0
+    assert "counted for another build" in capsys.readouterr().err
+    assert not any(c.startswith("share_") for c in pd.read_csv(out, nrows=0).columns)
+

@@ -111,6 +111,9 @@ def test_no_freedom_gives_one_completion_equal_to_the_truth():
         "deprivation.full": (s.deprivation.kruskal_h, brute.exact_p(lab, lambda lv: brute.kruskal_h(lv, x))[0]),
     }
     for st in r.statistics:
+        if st.name.startswith("size."):  # this table has no population: the size tests cannot run
+            assert st.known_only.not_run is not None and st.completions.n == 0, st.name
+            continue
         value, p = expected[st.name]
         c = st.completions
         assert c.n == 20 and c.not_run == 0, st.name

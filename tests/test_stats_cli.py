@@ -168,6 +168,25 @@ def test_missing_atlas_exits_1(tmp_path, capsys):
     assert code == 1 and err.startswith("error:")
 
 
+def test_json_answers_the_size_question_under_stable_names(written, atlas):
+    """size.binary / size.full: population by level on the known CCGs (mean difference computed here from the
+    atlas), over the completions, with a verdict and its sensitivity to the prior."""
+    out, _, _ = written
+    by = {s["name"]: s for s in out["statistics"]}
+    t = atlas.table
+    known = t[(t["level_2015"] != "unknown") & t["population"].notna()]
+    is_del = known["level_2015"] == D
+    s = by["size.binary"]
+    assert s["known_only"]["n"] == len(known)
+    assert s["known_only"]["value"] == pytest.approx(known.loc[is_del, "population"].mean()
+                                                     - known.loc[~is_del, "population"].mean())
+    assert by["size.full"]["known_only"]["n"] == len(known)
+    for name in ("size.binary", "size.full"):
+        assert by[name]["label"].startswith("Size (") and by[name]["completions"]["n"] > 0
+        assert by[name]["verdict"]["code"] in ("holds", "no_counterexample", "most", "depends", "not_run")
+    assert {x["name"] for x in out["sensitivity"]} >= {"size.binary", "size.full"}
+
+
 def test_table_prints_every_statistic_and_a_verdict_line(atlas_dir, capsys):
     code, out, _ = run(["--year", "2016", "--region", "London", "--completions", "20", "--atlas", str(atlas_dir)],
                        capsys)

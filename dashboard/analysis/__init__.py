@@ -3,7 +3,8 @@
 One module per statistic, as in esda: :mod:`~dashboard.analysis.join_counts` (do neighbours share a level?),
 :mod:`~dashboard.analysis.concordance` (do area teams?), :mod:`~dashboard.analysis.local_clusters` (which
 CCGs sit in a same-level cluster?), :mod:`~dashboard.analysis.deprivation` (were delegated CCGs more
-deprived?); :mod:`~dashboard.analysis.summary` runs them all for one filter in both views.
+deprived?), :mod:`~dashboard.analysis.size` (were they larger?); :mod:`~dashboard.analysis.summary` runs them
+all for one filter in both views.
 
 Conventions:
 
@@ -40,6 +41,7 @@ from dashboard.analysis.result import (
     LocalClusterResult,
     NotRun,
 )
+from dashboard.analysis.size import SizeResult, size_by_level
 from dashboard.analysis.summary import Summary, ViewResults, summarise
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "LocalClusterResult",
     "NotRun",
     "PermutationTables",
+    "SizeResult",
     "Summary",
     "Tables",
     "ViewResults",
@@ -62,5 +65,6 @@ __all__ = [
     "levels_key",
     "local_clusters",
     "make_tables",
+    "size_by_level",
     "summarise",
 ]

@@ -24,6 +24,8 @@ from dashboard.analysis.result import (
     JoinCountResult,
     LocalClusterResult,
 )
+from dashboard.analysis.size import SizeResult
+from dashboard.analysis.size import compute as compute_size
 
 View = Literal["full", "binary"]
 
@@ -55,6 +57,7 @@ class Summary:
     permutations: int = 999
     seed: int = 0
     alpha: float = 0.05
+    size: SizeResult | None = None  # population by level (HSJ's size question); None when built without it
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy (DataFrames as lists of records, NaN as None), e.g. for a ``dcc.Store``."""
@@ -139,8 +142,10 @@ def summarise(
     full_v, bin_v = (_view(s, edge, team_by_code, v, permutations, seed, float(alpha), tables)
                      for s, v in ((sel, "full"), (sel.binary(), "binary")))
     dep = compute_deprivation(sel, lookup(imd_score), lookup(population), permutations, seed, tables)
+    size = compute_size(sel, lookup(population), permutations, seed, tables)
     return Summary(year=year, n_selected=len(lv), coverage=full_v.join_counts.coverage, full=full_v,
-                   binary=bin_v, deprivation=dep, permutations=permutations, seed=seed, alpha=float(alpha))
+                   binary=bin_v, deprivation=dep, permutations=permutations, seed=seed, alpha=float(alpha),
+                   size=size)
 
 
 def _view(sel: Selection, edge: tuple[np.ndarray, np.ndarray], team_by_code: Mapping[str, Any], view: View,

@@ -23,7 +23,7 @@ from dashboard.shares import shares_for
 from dashboard.state import QUERY_KEYS, ViewState, describe, parse_query
 from dashboard.summaries import flat
 from geodata import datapackage
-from geodata.vocabulary import DELEGATED, YEARS
+from geodata.table_export import add_shares
 
 MAX_QUERY = 4000
 
@@ -31,16 +31,8 @@ MAX_QUERY = 4000
 def view_frame(service: AtlasService, state: ViewState) -> pd.DataFrame:
     """The download rows of a view: :func:`summaries.flat` for its evidence choice, the table's CCGs in its order,
     with each open CCG-year's share of admissible histories delegated (:mod:`dashboard.shares`)."""
-    frame = flat(service, state.evidence).loc[table.shown_codes(service.view(state))].copy()
-    shares = shares_for(service, state.evidence)
-    delegated = shares[shares["level"] == DELEGATED]
-    for year in YEARS:
-        of_year = delegated[delegated["year"] == year].set_index("ods_code")["share"].round(4)
-        opened = set(shares.loc[shares["year"] == year, "ods_code"])
-        frame[f"share_delegated_{year}"] = [
-            (of_year.get(ods, 0.0) if ods in opened and status != "known" else None)
-            for ods, status in zip(frame["ods_code"], frame[f"level_{year}_status"])]
-    return frame
+    frame = flat(service, state.evidence).loc[table.shown_codes(service.view(state))]
+    return add_shares(frame, shares_for(service, state.evidence))  # as export-csv fills them
 
 
 def view_description(state: ViewState, rows: int) -> dict[str, object]:

@@ -22,6 +22,7 @@ from dashboard.analysis import (
     JoinCountResult,
     LocalClusterResult,
     NotRun,
+    SizeResult,
     Summary,
 )
 from dashboard.wording import _ALL_AT, _KNOWN, VIEW_NAMES, fmt_p, level_words, plural, why_not_run  # noqa: F401
@@ -39,6 +40,10 @@ TERMS: dict[str, str] = {
                 "another, using ranks so that a few extreme scores cannot dominate."),
     "epsilon_squared": ("Epsilon-squared is the share of the spread in deprivation ranks that the level accounts "
                         "for, from 0 (none) to 1 (all)."),
+    "kruskal_size": ("Kruskal-Wallis here asks whether CCGs at some level tend to rank as larger (more residents) "
+                     "than those at another, using ranks so that a few very large CCGs cannot dominate."),
+    "exact_p": ("Where the relabellings of these CCGs are few enough, every one was counted, so p is exact; "
+                "otherwise it is the share of 999 random relabellings."),
 }
 
 @dataclass(frozen=True)
@@ -182,6 +187,57 @@ def read_deprivation(res: DeprivationResult) -> tuple[Reading, Reading]:
                          ("two_sided",))
 
 
+def people(n: float) -> str:
+    """A population in words, to the nearest thousand: '312,000'.
+
+    >>> people(311_620.0), people(-44_400.0)
+    ('312,000', '-44,000')
+    """
+    return f"{round(n, -3):,.0f}"
+
+
+def _cannot_size(title: str, why: NotRun, view: str, subject: str) -> Reading:
+    if why.reason == "cannot_reject":
+        n, p_min = int(why.detail["n_known"]), float(why.detail["p_min"])
+        return Reading(f"{title}: cannot be tested: no relabelling of these {n} {subject} could give p < 0.05 (the "
+                       f"smallest attainable p is {p_min:.2g}), so 'no evidence' would say nothing.", not_run=True)
+    if why.reason == "same_population":
+        return Reading(f"{title}: cannot be tested: all {plural(int(why.detail['n_known']), 'CCG')} have the same "
+                       "population.", not_run=True)
+    return _cannot(title, why, view, subject)
+
+
+def read_size(res: SizeResult) -> tuple[Reading, Reading]:
+    """HSJ's size question: the full-level (Kruskal-Wallis) and the binary (difference in mean population)
+    readings; population is ONS mid-2015 residents."""
+    subject = "CCGs of known level with a population" if res.n_missing_population else "CCGs of known level"
+    title = "Size (full levels)"
+    if res.kruskal_not_run is not None:
+        full = _cannot_size(title, res.kruskal_not_run, "full", subject)
+    else:
+        exact = ", exact" if res.kruskal_exact else ""
+        head = f"{title}: Kruskal-Wallis H = {res.kruskal_h:.1f} ({fmt_p(res.kruskal_p)}{exact})"
+        word = evidence(res.kruskal_p)
+        text = (f"{head}: no evidence that CCG size differed between levels." if word == "no evidence" else
+                f"{head}: {word} that CCG populations differed between levels.")
+        full = Reading(text, ("kruskal_size", "exact_p"))
+    title = "Size (delegated vs not delegated)"
+    if res.diff_not_run is not None:
+        return full, _cannot_size(title, res.diff_not_run, "binary", subject)
+    t = res.by_binary.set_index("level")["mean"]
+    exact = ", exact" if res.diff_exact else ""
+    head = (f"{title}: mean population {people(t[DELEGATED])} for delegated vs {people(t[NOT_DELEGATED])} for the "
+            f"rest (difference {'+' if res.diff > 0 else ''}{people(res.diff)}, two-sided "
+            f"{fmt_p(res.diff_p_two_sided)}{exact})")
+    word = evidence(res.diff_p_two_sided)
+    if word == "no evidence":
+        return full, Reading(f"{head}: no evidence that delegated CCGs differed in size from the others.",
+                             ("two_sided", "exact_p"))
+    bigger = "larger" if res.diff > 0 else "smaller"
+    return full, Reading(f"{head}: {word} that delegated CCGs were {bigger} on average than the others.",
+                         ("two_sided", "exact_p"))
+
+
 def _names(codes: Sequence[str], names: Mapping[str, str] | None, limit: int = 8) -> str:
     shown = [str(names.get(c, c)) if names else c for c in codes]
     return "; ".join(shown[:limit]) + (f" and {len(shown) - limit} more" if len(shown) > limit else "")
@@ -221,6 +277,11 @@ def readings(s: Summary, names: Mapping[str, str] | None = None) -> dict[str, Re
     if s.deprivation.n_missing_imd:
         out["deprivation.missing"] = Reading(f"{plural(s.deprivation.n_missing_imd, 'CCG')} with a known level had "
                                              "no IMD score and were left out of the deprivation figures.")
+    if s.size is not None:
+        out["size.full"], out["size.binary"] = read_size(s.size)
+        if s.size.n_missing_population:
+            out["size.missing"] = Reading(f"{plural(s.size.n_missing_population, 'CCG')} with a known level had no "
+                                          "population figure and were left out of the size figures.")
     return out
 
 

@@ -8,10 +8,12 @@ change waits on the completions.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from dash import html
 
 from dashboard.change import SPAN
+from dashboard.prior_sensitivity import PriorSensitivity, cell_words, sensitivity_for
 from dashboard.robust import RobustResult, StatisticResult, headline, percent, robust_for
 from dashboard.service import AtlasService
 from dashboard.state import ViewState
@@ -27,7 +29,7 @@ def _p(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _row(s: StatisticResult) -> html.Tr:
+def _row(s: StatisticResult, prior: PriorSensitivity | None = None) -> html.Tr:
     c = s.completions
     known = "not run" if s.known_only.not_run else _p(s.known_only.p)
     spread = f"{_p(c.p_p5)} to {_p(c.p_p95)}" if c.n else "–"
@@ -45,16 +47,39 @@ def _row(s: StatisticResult) -> html.Tr:
                 scope="row"), html.Td(known, className="num"), html.Td(_p(c.p_median), className="num"),
         html.Td(spread, className="num"), html.Td(share, className="num"), html.Td(extremes),
         html.Td(s.verdict.words, className=VERDICT_CLASS.get(s.verdict.code, "verdict")),
+        *([] if prior is None else [html.Td(cell_words(prior), className="verdict" if prior.same else
+                                            "verdict depends")]),
     ])
 
 
-def robust_panel(result: RobustResult) -> list[object]:
-    """Every finding with its p over the completions and its verdict, and one paragraph on the method."""
+#: The method paragraph's words on the last column (shown with it).
+PRIOR_HINT = (" The completions are drawn with every admissible two-year history equally likely; the last column "
+              "repeats the check with 2015/16 drawn first and 2016/17 given it, and says ‘depends on the "
+              "assumptions’ where the verdict changes.")
+
+
+def _prior_words(sensitivity: Sequence[PriorSensitivity]) -> str:
+    differ = [s for s in sensitivity if not s.same]
+    if not differ:
+        return (f"All {len(sensitivity)} verdicts are the same when the completions are weighted the other way "
+                "(2015/16 drawn first, then 2016/17 given it). ")
+    return (f"{len(differ)} of {len(sensitivity)} verdicts change when the completions are weighted the other way "
+            "(2015/16 drawn first, then 2016/17 given it): they depend on the assumptions, not on the published "
+            "totals alone. ")
+
+
+def robust_panel(result: RobustResult, sensitivity: Sequence[PriorSensitivity] | None = None) -> list[object]:
+    """Every finding with its p over the completions and its verdict, and one paragraph on the method.
+
+    ``sensitivity`` (:func:`dashboard.prior_sensitivity.sensitivity_for`): a last column saying, per finding,
+    whether its verdict is the same under the other prior, or that it depends on the assumptions."""
     if result.n_selected == 0:
         return []
+    by_name = {s.name: s for s in sensitivity or ()}
     head = html.Tr([html.Th(h, scope="col") for h in (
         "Finding", "p, known CCGs", "p, median of completions", "p, 5th to 95th percentile",
-        "Completions with p < 0.05", "Lowest and highest p", "Verdict")])
+        "Completions with p < 0.05", "Lowest and highest p", "Verdict",
+        *(["Verdict under the other prior"] if sensitivity else []))])
     evidence = "" if result.evidence == "any" else f" Evidence: {EVIDENCE_LABEL[result.evidence].lower()}."
     return [
         html.H3("Would the findings survive the unknown levels?"),
@@ -62,10 +87,11 @@ def robust_panel(result: RobustResult) -> list[object]:
                 f"have no known level and {result.n_not_delegated} only 'not delegated'. Each finding was tested "
                 f"again on {result.completions} completions: levels for those CCGs drawn at random among every "
                 "assignment the published totals allow (national and regional, both years), keeping every known "
-                f"level. ", html.Strong(headline(result)), evidence],
+                f"level. ", html.Strong(headline(result)), evidence,
+                *([" ", _prior_words(sensitivity)] if sensitivity else [])],
                className="reading"),
         html.Div(html.Table([html.Caption("Each finding over the admissible completions"), html.Thead(head),
-                             html.Tbody([_row(s) for s in result.statistics])],
+                             html.Tbody([_row(s, by_name.get(s.name)) for s in result.statistics])],
                             className="summary-table robust-table"),
                  className="table-scroll", tabIndex=0, role="region", **{"aria-label": "Robustness of each finding"}),
         html.P("‘Holds whatever the unknown levels were’ is said only when proven for every admissible completion: "
@@ -74,7 +100,7 @@ def robust_panel(result: RobustResult) -> list[object]:
                "‘no counterexample’ when none was drawn or found by the search but no proof exists. A test that no "
                "labelling of the CCGs could make significant (p < 0.05) is reported as one that cannot be tested. "
                "p-values are exact where the relabellings can be listed, else sequential Monte Carlo "
-               f"(Besag-Clifford; seed {result.seed}).", className="hint"),
+               f"(Besag-Clifford; seed {result.seed}).{PRIOR_HINT if sensitivity else ''}", className="hint"),
     ]
 
 
@@ -89,4 +115,4 @@ def robust_section(service: AtlasService, state: ViewState) -> list[object]:
     that the check covers the level views only (nothing is computed, nothing claims to describe the change)."""
     if state.view == "change":
         return [html.H3("Would the findings survive the unknown levels?"), html.P(CHANGE_NOTICE, className="notice")]
-    return robust_panel(robust_for(service, state))
+    return robust_panel(robust_for(service, state), sensitivity_for(service, state))

@@ -218,7 +218,8 @@ class NullCache:
             n_seen = np.where(bc, used, stages[0])
             g_seen = np.where(bc, H_EXCEED, g)
             far = (binom.cdf(g_seen, n_seen, ALPHA) < 1e-3) | (binom.sf(g_seen - 1, n_seen, ALPHA) < 1e-3)
-            done = far & ((p > ALPHA) | (not precise))
+            # a p that decides alone must also be MARGIN_SE errors from 0.05, as a proof requires of it
+            done = far & ((p > ALPHA) | (not precise)) & ((not precise) | (np.abs(p - ALPHA) > MARGIN_SE * se))
             left = Counter(inverse[rows[~done]].tolist())
             undecided = sorted(left)
             # the count vectors with the most undecided completions get the precise stages (their completions

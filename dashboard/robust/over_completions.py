@@ -32,6 +32,7 @@ import pandas as pd
 
 from dashboard import analysis
 from dashboard.analysis import NotRun, PermutationTables
+from dashboard.analysis.size import SizeResult
 from dashboard.completions import CompletionSampler
 from dashboard.robust.exact import MARGIN_SE, Relabellings
 from dashboard.robust.extremes import _climb, _exact_delegation, difference_proof
@@ -379,7 +380,22 @@ def _known_only(summary: analysis.Summary, precise: dict[str, _Eval]) -> dict[st
                                    b.concordance.not_run, "binary"),
         "deprivation.binary": make("deprivation.binary", d.diff, dep_n, d.diff_not_run, "binary", sign, subject),
         "deprivation.full": make("deprivation.full", d.kruskal_h, dep_n, d.kruskal_not_run, "full", 0, subject),
+        **_known_size(summary.size, make),
     }
+
+
+def _known_size(z: SizeResult | None, make: Callable[..., KnownOnly]) -> dict[str, KnownOnly]:
+    """The size statistics' known-only entries (``analysis.size``): the panel's own not-run reasons, else the
+    precise p; a summary made without them gives the reason ``too_few_known`` (no population)."""
+    if z is None:
+        return {n: KnownOnly(math.nan, math.nan, 0, "too_few_known", None, 0, "no population given")
+                for n in ("size.binary", "size.full")}
+    why = {n: w if w is None or w.reason != "cannot_reject" else None  # the precise p says it again, worded
+           for n, w in (("size.binary", z.diff_not_run), ("size.full", z.kruskal_not_run))}
+    subject = "CCGs of known level with a population" if z.n_missing_population else "CCGs of known level"
+    sign = int(np.sign(z.diff)) if math.isfinite(z.diff) else 0
+    return {"size.binary": make("size.binary", z.diff, z.n_used, why["size.binary"], "binary", sign, subject),
+            "size.full": make("size.full", z.kruskal_h, z.n_used, why["size.full"], "full", 0, subject)}
 
 
 def _precise_known(table: pd.DataFrame, neighbours: Mapping[str, Sequence[str]], mask: np.ndarray, year: int,

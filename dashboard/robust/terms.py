@@ -15,7 +15,7 @@ KNOWN_PERMUTATIONS, KNOWN_SEED = 999, 0  # the clustering panel's settings (dash
 RESTARTS = 3  # search starts per statistic and direction: the two most extreme draws and one other
 SEARCH_STEPS, SEARCH_BATCH, PATIENCE = 120, 128, 2
 STATISTICS: tuple[str, ...] = ("join_counts.full", "join_counts.binary", "concordance.full", "concordance.binary",
-                               "deprivation.binary", "deprivation.full")
+                               "deprivation.binary", "deprivation.full", "size.binary", "size.full")
 VERDICTS: dict[str, str] = {
     "holds": "holds whatever the unknown levels were",
     "no_counterexample": "no counterexample found",
@@ -31,6 +31,8 @@ LABELS = {
     "concordance.binary": "Area teams (delegated vs not delegated)",
     "deprivation.binary": "Deprivation (delegated vs not delegated)",
     "deprivation.full": "Deprivation (full levels)",
+    "size.binary": "Size (delegated vs not delegated)",
+    "size.full": "Size (full levels)",
 }
 #: What ``value`` and ``p`` are, per statistic.
 MEASURES = {
@@ -38,9 +40,12 @@ MEASURES = {
     "concordance": ("Cramér's V", "permutation p"),
     "deprivation.binary": ("mean IMD score of delegated minus the rest", "two-sided permutation p"),
     "deprivation.full": ("Kruskal-Wallis H", "permutation p (exact where the relabellings can be listed)"),
+    "size.binary": ("mean population of delegated minus the rest", "two-sided permutation p"),
+    "size.full": ("Kruskal-Wallis H of population", "permutation p (exact where the relabellings can be listed)"),
 }
 _REASON_WORDS = {"too_few_known": "too few CCGs", "one_level": "every CCG at one level",
                  "no_pairs": "no neighbouring pair", "one_team": "one area team", "same_imd": "one IMD score",
+                 "same_population": "one population",
                  "cannot_reject": "no labelling could give p < 0.05"}
 #: Sampler codes (D, J, GI, N, GIN) -> labels of the full-level view per year, and of the binary view.
 _FULL = {2015: np.array([{DELEGATED: 0, JOINT: 1}.get(c, 2) for c in CODES], dtype=np.int8),

@@ -22,6 +22,8 @@ _FINDINGS = {
                            "No evidence that area team predicted delegation"),
     "deprivation.full": ("Deprivation differed between levels",
                          "No evidence that deprivation differed between levels"),
+    "size.full": ("CCG size (population) differed between levels",
+                  "No evidence that CCG size (population) differed between levels"),
 }
 
 
@@ -33,6 +35,10 @@ def finding(name: str, known: KnownOnly) -> str:
         if known.significant:
             return f"Delegated CCGs were {'more' if known.direction > 0 else 'less'} deprived than the others"
         no = "No evidence that delegated CCGs differed in deprivation from the others"
+    elif name == "size.binary":
+        if known.significant:
+            return f"Delegated CCGs were {'larger' if known.direction > 0 else 'smaller'} (population) than the others"
+        no = "No evidence that delegated CCGs differed in size (population) from the others"
     else:
         yes, no = _FINDINGS[name]
         if known.significant:
