@@ -108,6 +108,8 @@ class _Spec:
         """:meth:`check` of every row at once. A row's reason depends on the row only through whether it has one
         level (the others are the statistic's own), so ``check`` is asked of one row of each kind; a statistic
         whose ``check`` looks further into a row must override this."""
+        if not batch.shape[1]:  # no CCG to label (a size test on a table without populations): no kinds
+            return [self.check(row) for row in batch]
         one = (batch.min(axis=1) == batch.max(axis=1)).tolist()
         words = {kind: self.check(batch[one.index(kind)]) for kind in set(one)}
         return [words[kind] for kind in one]
