@@ -116,3 +116,37 @@ def test_the_map_draws_one_path_per_ccg_in_view(open_page, service) -> None:  # 
     team = set(view.table.index[view.mask])
     assert len(team) == 12 and team <= drawn
     assert len(drawn) < 60, f"{len(drawn)} CCG paths drawn for a 12-CCG view: the map draws more than is in view"
+
+
+def test_the_map_names_its_ccgs_at_area_team_zoom_and_a_control_hides_them(open_page, service) -> None:  # noqa: ANN001, F811
+    """Greater Manchester (12 CCGs) on a laptop: each CCG named on the map, inside it, none over another; England
+    (209 in view): no names; unticking "map-names" hides them."""
+    p = open_page("?area_team=Greater%20Manchester", LAPTOP)
+    view = service.view(ViewState(area_teams=("Greater Manchester",)))
+    want = {str(n).removeprefix("NHS ").removesuffix(" CCG") for n in view.table["ccg_name"][view.mask]}
+    p.page.wait_for_function("() => document.getElementById('map-frame').dataset.namesShown === '12'",
+                             timeout=15000)
+    names = p.js("""() => Array.from(document.querySelectorAll('#map-name-layer text.map-name')).map((t) => ({
+        text: Array.from(t.querySelectorAll('tspan')).map((s) => s.textContent).join(' '),
+        box: t.getBoundingClientRect().toJSON()}))""")
+    assert {n["text"] for n in names} == want
+    graph = p.page.locator("#ccg-map").bounding_box()
+    for n in names:
+        b = n["box"]
+        assert graph["x"] <= b["left"] and b["right"] <= graph["x"] + graph["width"], n
+        assert graph["y"] <= b["top"] and b["bottom"] <= graph["y"] + graph["height"], n
+    boxes = [n["box"] for n in names]
+    overlaps = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+                if a["left"] < b["right"] and b["left"] < a["right"]
+                and a["top"] < b["bottom"] and b["top"] < a["bottom"]]
+    assert not overlaps, overlaps
+    p.page.locator("#map-names input[type=checkbox]").uncheck()
+    p.page.wait_for_function("() => document.getElementById('map-frame').dataset.namesShown === '0'", timeout=15000)
+    assert p.js("() => document.querySelectorAll('#map-name-layer text').length") == 0
+    p.page.locator("#map-names input[type=checkbox]").check()
+    p.page.wait_for_function("() => document.getElementById('map-frame').dataset.namesShown === '12'",
+                             timeout=15000)
+    england = open_page("", LAPTOP)
+    england.page.wait_for_function("() => document.getElementById('map-frame').dataset.namesInView === '209'",
+                                   timeout=15000)
+    assert england.js("() => document.querySelectorAll('#map-name-layer text').length") == 0

@@ -32,6 +32,9 @@ GRAPH_CONFIG = {
     "modeBarButtonsToRemove": ["sendDataToCloud", "sendChartToCloud"],  # never upload anywhere
     # The camera button saves at slide size too.
     "toImageButtonOptions": {"format": "png", "width": 1920, "height": 1080, "filename": "ccg-cocommissioning-map"},
+    # The geo map's toolbar calls its reset button "Reset"; "Reset view", as on the charts' and as the page's own
+    # words say (the page's other button is "Clear filters and selection").
+    "locale": "en-GB", "locales": {"en-GB": {"dictionary": {"Reset": "Reset view"}}},
 }
 
 # The charts' toolbar shows on hover (or a tap) only, so it never sits over a title on a phone.
