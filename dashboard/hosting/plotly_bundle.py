@@ -1,8 +1,8 @@
 """The page's plotly.js: a partial bundle with only the traces the page draws, built by ``make js``.
 
 Dash's graphs load the full plotly.min.js (4.8 MB, 1.1 MB compressed) unless ``window.Plotly`` is already
-defined. The partial bundle holds the geo map's traces and the charts' (no MapLibre, no WebGL): 1.4 MB, about
-400 kB brotli. The partial bundle (``build/js/plotly-atlas.min.js``, from the pinned npm package: ``package.json``,
+defined. The partial bundle holds the geo map's traces and the charts' (no MapLibre, no WebGL): 1.3 MB, about
+370 kB brotli. The partial bundle (``build/js/plotly-atlas.min.js``, from the pinned npm package: ``package.json``,
 ``package-lock.json``, ``js/``) is put in the page as a script of this server, under a URL carrying its content
 hash, so it is cached for a year and a rebuilt bundle gets a new URL. Without it (no npm where the app was
 built) the page falls back to Dash's full bundle and the log says so. ``make js`` also writes its zstd, brotli and
