@@ -12,7 +12,7 @@
      dcc.Graph has mounted, which can be after the first fit (that one frames the figure before its first draw), so
      every fit hooks the div it finds, or waits for one. */
   const CCG_TRACE = 2;  /* dashboard/figures/geo_map.py T_CCG */
-  const LEGEND_BESIDE_PX = 200, LEGEND_BELOW_PX = 310;  /* LEGEND_PX in geo_map.py; the band a phone's legend takes */
+  const LEGEND_BESIDE_PX = 200, LEGEND_BELOW_PX = 330;  /* LEGEND_PX in geo_map.py; the band a phone's legend takes */
   let waitingSince = null;
   function hookClicks() {
     const graph = document.getElementById('ccg-map');
@@ -57,6 +57,19 @@
     });
   }
 
+  /* The graph's height before it has mounted: what style.css gives a ".map" in the frame on this screen (it fills
+     a laptop's first screen, and a phone's map is taller for the legend under it), else the layout's fixed height
+     (data-map-height). */
+  function cssHeight(frame) {
+    const probe = document.createElement('div');
+    probe.className = 'map';
+    probe.style.cssText = 'position:absolute;visibility:hidden;width:1px;';
+    frame.appendChild(probe);
+    const h = probe.offsetHeight;
+    probe.remove();
+    return h > 0 ? h : Number(frame.dataset.mapHeight) || 640;
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     atlas: {
       fitMap: function (bounds) {
@@ -80,8 +93,7 @@
           if (g && g.clientWidth > 0 && g.clientHeight > 0) {
             return [g.clientWidth, g.clientHeight];
           }
-          const h = frame ? Number(frame.dataset.mapHeight) : 0;
-          return frame && frame.clientWidth > 0 && h > 0 ? [frame.clientWidth, h] : null;
+          return frame && frame.clientWidth > 0 ? [frame.clientWidth, cssHeight(frame)] : null;
         };
         if (!size()) {
           return new Promise((resolve) => {
