@@ -7,7 +7,9 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       if (!wire || !Array.isArray(wire.data) || !wire.fromMap) {
         return wire || window.dash_clientside.no_update;
       }
-      const custom = map && map.data && map.data[0] && map.data[0].customdata;
+      /* The CCG trace: the map's one trace with per-CCG customdata (dashboard/figures/geo_map.py T_CCG). */
+      const ccgs = map && Array.isArray(map.data) && map.data.find(function (t) { return t && Array.isArray(t.customdata) && Array.isArray(t.locations); });
+      const custom = ccgs && ccgs.customdata;
       if (!Array.isArray(custom)) {
         return window.dash_clientside.no_update;
       }

@@ -1,5 +1,5 @@
 /* Cooperative gestures on touch screens: one finger on the map scrolls the page, two fingers move and zoom the map.
-   MapLibre (inside Plotly's map) would take every touch and trap a phone's visitor on the map. Single-finger
+   Plotly's geo map (d3's zoom behaviour) would take every touch and trap a phone's visitor on the map. Single-finger
    touches on the map are kept from it (stopped in the capture phase, never cancelled, so the browser scrolls and a
    tap still clicks a CCG); a drag shows a short hint. Box or lasso select (chosen in the toolbar) keeps one finger. */
 (function () {
@@ -35,7 +35,7 @@
     var graph = onMap(ev);
     if (!graph || !panning(graph)) { return; }
     if (ev.touches.length === 1) {
-      ev.stopPropagation();  /* MapLibre never sees it; the browser scrolls (touch-action in style.css) */
+      ev.stopPropagation();  /* the map never sees it; the browser scrolls (touch-action in style.css) */
       var t = ev.touches[0];
       if (ev.type === 'touchstart') {
         start = [t.clientX, t.clientY];

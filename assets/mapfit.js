@@ -1,5 +1,7 @@
 /* Fit the map to the filtered CCGs for the graph's actual size, sent as a clientside Patch (no server trip).
-   The formula is the one in dashboard/figures fit_view(). */
+   The formulas are dashboard/figures/geo_map.py's fit_view() and geo_ranges(): the filter's bounds give a
+   web-Mercator centre and zoom with a 5% margin on each side of the tighter dimension, and the geo subplot gets
+   the longitude and latitude ranges of its whole plot area at that zoom. */
 (function () {
   'use strict';
 
@@ -9,6 +11,8 @@
      that reached the map from one the browser dropped, without the server. Plotly's graph div exists only once
      dcc.Graph has mounted, which can be after the first fit (that one frames the figure before its first draw), so
      every fit hooks the div it finds, or waits for one. */
+  const CCG_TRACE = 2;  /* dashboard/figures/geo_map.py T_CCG */
+  const LEGEND_BESIDE_PX = 200, LEGEND_BELOW_PX = 330;  /* LEGEND_PX in geo_map.py; the band a phone's legend takes */
   let waitingSince = null;
   function hookClicks() {
     const graph = document.getElementById('ccg-map');
@@ -33,9 +37,13 @@
       return;
     }
     gd.dataset.clickHook = '1';
-    const points = (ev) => ((ev && ev.points) || []).filter((p) => p && p.curveNumber === 0 && p.location)
+    /* Only the CCG layer's points (trace CCG_TRACE, figures.T_CCG), sent as curveNumber 0: "a CCG", which is what
+       the app reads (dashboard/state.py map_event_codes). */
+    const points = (ev) => ((ev && ev.points) || []).filter((p) => p && p.curveNumber === CCG_TRACE && p.location)
       .slice(0, 209).map((p) => ({curveNumber: 0, location: String(p.location)}));
     let events = 0;
+    /* Every draw of the map is counted on the graph: a script waits until the count stops moving. */
+    gd.on('plotly_afterplot', () => { graph.dataset.mapDraws = String(Number(graph.dataset.mapDraws || 0) + 1); });
     gd.on('plotly_click', (ev) => {
       const pt = ev && ev.points && ev.points[0];
       graph.dataset.clicks = String(Number(graph.dataset.clicks || 0) + 1);
@@ -47,6 +55,19 @@
       events += 1;
       window.dash_clientside.set_props('map-select', {data: {points: points(ev), n: events}});
     });
+  }
+
+  /* The graph's height before it has mounted: what style.css gives a ".map" in the frame on this screen (it fills
+     a laptop's first screen, and a phone's map is taller for the legend under it), else the layout's fixed height
+     (data-map-height). */
+  function cssHeight(frame) {
+    const probe = document.createElement('div');
+    probe.className = 'map';
+    probe.style.cssText = 'position:absolute;visibility:hidden;width:1px;';
+    frame.appendChild(probe);
+    const h = probe.offsetHeight;
+    probe.remove();
+    return h > 0 ? h : Number(frame.dataset.mapHeight) || 640;
   }
 
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
@@ -72,8 +93,7 @@
           if (g && g.clientWidth > 0 && g.clientHeight > 0) {
             return [g.clientWidth, g.clientHeight];
           }
-          const h = frame ? Number(frame.dataset.mapHeight) : 0;
-          return frame && frame.clientWidth > 0 && h > 0 ? [frame.clientWidth, h] : null;
+          return frame && frame.clientWidth > 0 ? [frame.clientWidth, cssHeight(frame)] : null;
         };
         if (!size()) {
           return new Promise((resolve) => {
@@ -93,25 +113,34 @@
         const [W, H] = size();
         hookClicks();
         const merc = (lat) => Math.log(Math.tan(Math.PI / 4 + lat * Math.PI / 360));
+        const unmerc = (y) => (2 * Math.atan(Math.exp(y)) - Math.PI / 2) * 180 / Math.PI;
         const [west, south, east, north] = bounds;
         const zoomFor = (w, h) => Math.min(
           Math.log2(0.9 * w * 360 / (512 * Math.max(east - west, 1e-3))),
           Math.log2(0.9 * h * 2 * Math.PI / (512 * Math.max(merc(north) - merc(south), 1e-4))), 11);
-        /* The legend never covers the map: it takes a column on the right (200 px, LEGEND_PX in figures.py) or a
-           band underneath (270 px), whichever leaves the larger map; on narrow screens always underneath. */
-        const zRight = W < 600 ? -Infinity : zoomFor(W - 200, H);
-        const zBelow = zoomFor(W, H - 270);
-        const below = zBelow >= zRight;
-        const legendSpace = below ? 270 : 0, legendWidth = below ? 0 : 200;
-        const y = (merc(north) + merc(south)) / 2;
-        const lat = (2 * Math.atan(Math.exp(y)) - Math.PI / 2) * 180 / Math.PI;
+        /* The legend never covers the map: a column on the right on a laptop or a tablet, a band underneath on a
+           phone (narrower than 600 px), where a column would leave the map too narrow. */
+        const below = W < 600;
+        const plotW = below ? W : W - LEGEND_BESIDE_PX, plotH = below ? H - LEGEND_BELOW_PX : H;
+        const zoom = Math.max(zoomFor(plotW, plotH), 0);
+        const y = (merc(north) + merc(south)) / 2, lon = (west + east) / 2;
+        const world = 512 * Math.pow(2, zoom);
+        const halfLon = plotW / 2 * 360 / world, halfY = plotH / 2 * 2 * Math.PI / world;
         const patch = new window.dash_clientside.Patch();
-        patch.assign(['layout', 'map', 'center'], {lon: (west + east) / 2, lat: lat});
-        const zoom = Math.max(below ? zBelow : zRight, 0);
-        patch.assign(['layout', 'map', 'zoom'], zoom);
-        if (frame) { frame.dataset.fitZoom = zoom.toFixed(4); }  /* a test (or a script) waits until it is drawn */
-        patch.assign(['layout', 'margin', 'b'], legendSpace);
-        patch.assign(['layout', 'margin', 'r'], legendWidth);
+        patch.assign(['layout', 'geo', 'center'], {lon: lon, lat: unmerc(y)});
+        patch.assign(['layout', 'geo', 'lonaxis', 'range'], [lon - halfLon, lon + halfLon]);
+        patch.assign(['layout', 'geo', 'lataxis', 'range'], [unmerc(y - halfY), unmerc(y + halfY)]);
+        patch.assign(['layout', 'geo', 'projection', 'scale'], 1);
+        patch.assign(['layout', 'geo', 'projection', 'rotation'], {lon: lon, lat: 0, roll: 0});
+        /* A new uirevision: plotly drops the visitor's zoom and pan (kept across the server's Patches) for this
+           frame. */
+        patch.assign(['layout', 'uirevision'], 'fit-' + fit);
+        if (frame) {
+          frame.dataset.fitZoom = zoom.toFixed(4);  /* a test (or a script) waits until this fit is drawn */
+          frame.dataset.fitRevision = 'fit-' + fit;
+        }
+        patch.assign(['layout', 'margin', 'b'], below ? LEGEND_BELOW_PX : 0);
+        patch.assign(['layout', 'margin', 'r'], below ? 0 : LEGEND_BESIDE_PX);
         patch.assign(['layout', 'legend', 'x'], below ? 0 : 1);
         patch.assign(['layout', 'legend', 'xanchor'], 'left');
         patch.assign(['layout', 'legend', 'y'], below ? 0 : 0.94);  /* beside: under the modebar */
@@ -122,8 +151,9 @@
          would also fade every CCG outside the box, which on this map means "outside the filter". Clear it. */
       clearPlotlySelection: function (selected) {
         const gd = document.querySelector('#ccg-map .js-plotly-plot');
-        if (selected && gd && window.Plotly && gd.data && gd.data[0] && gd.data[0].selectedpoints) {
-          window.Plotly.restyle(gd, {selectedpoints: [null]}, [0]);
+        const ccgs = gd && gd.data && gd.data[CCG_TRACE];
+        if (selected && window.Plotly && ccgs && ccgs.selectedpoints) {
+          window.Plotly.restyle(gd, {selectedpoints: [null]}, [CCG_TRACE]);
         }
         return window.dash_clientside.no_update;
       }
@@ -133,6 +163,17 @@
   /* The England and London buttons beside the map: each carries its bounds (data-bounds, from the layout) and hands
      them to the same fit as the filters, through the map-bounds store, so the figure Dash holds is framed too and a
      later change (a click on a CCG) keeps the frame. */
+  /* + and -: the geo subplot's scale, by half again or back, about the map's centre (for a keyboard, and for a
+     touch screen, where one finger scrolls the page). Plotly keeps it as the visitor's zoom (uirevision). */
+  document.addEventListener('click', function (ev) {
+    const step = ev.target && ev.target.closest && ev.target.closest('#zoom-in, #zoom-out');
+    const gd = step && document.querySelector('#ccg-map .js-plotly-plot');
+    const geo = gd && gd._fullLayout && gd._fullLayout.geo;
+    if (!geo || !window.Plotly) { return; }
+    const scale = geo.projection.scale * (step.id === 'zoom-in' ? 1.5 : 1 / 1.5);
+    window.Plotly.relayout(gd, {'geo.projection.scale': Math.min(Math.max(scale, 0.5), 64)});
+  });
+
   document.addEventListener('click', function (ev) {
     const button = ev.target && ev.target.closest && ev.target.closest('#zoom-england, #zoom-london');
     if (!button || !window.dash_clientside || !window.dash_clientside.set_props) {

@@ -7,7 +7,7 @@ view's map is the same figure with a few per-CCG arrays changed, which is exactl
 when the view changes in the browser (``figures.map_patch``). So the wire form of England's map is made once
 per service and geometry URL, and a view's map is a copy of it with ``map_patch`` applied (as a plain
 nested-dict patch), plus what the callback leaves to the browser: the hover text of each year's level under the
-view's evidence choice, the legend's title, and the centre and zoom that frame the filter (as
+view's evidence choice, the legend's title, and the geo subplot's centre and ranges that frame the filter (as
 ``figures.map_figure`` frames it). ``tests/test_layout_keys.py`` checks the result equals the direct build and
 that England's map is left as it was.
 """
@@ -49,9 +49,10 @@ def page_map(view: View, geometry_url: str | None) -> Any:
     trace.pop("selectedpoints", None)  # map_patch clears Plotly's own selection; a first map has none
     layout = fig["layout"]
     layout["legend"]["title"]["text"] = figures.legend_title(view.state)
-    height = int(layout.get("height") or 640)
-    centre, zoom = figures.fit_view(figures.filter_bounds(view), 700 - figures.LEGEND_PX, height)
-    layout["map"]["center"], layout["map"]["zoom"] = centre, zoom
+    height = 640  # map_figure's default: the browser frames the map again for its real size
+    plot_w = 700 - figures.LEGEND_PX
+    centre, zoom = figures.fit_view(figures.filter_bounds(view), plot_w, height)
+    layout["geo"] = {**layout["geo"], **figures.geo_layout(centre, zoom, plot_w, height)}
     return fig
 
 

@@ -167,13 +167,14 @@ def command(kind: Kind) -> list[str]:
 
 
 def start(kind: Kind = "run", atlas_dir: Path | None = None, log_dir: Path | None = None,
-          limit: float | None = None, **env: str) -> Server:
+          limit: float | None = None, root: Path = ROOT, **env: str) -> Server:
     """Start ``make run`` (``kind="run"``) or ``make serve`` (``"serve"``) on a free loopback port and return once it
     answers ``/healthz``; the caller stops it (:meth:`Server.stop`), or use :func:`serve` / :func:`serve_stack`.
 
     ``atlas_dir`` sets ``CCG_ATLAS_DIR`` (default: the caller's, else ``build/atlas``); ``log_dir`` holds the log
     (default: a new temporary folder, kept for reading after the run); ``env`` adds or overrides settings
-    (``WORKERS="1"``). A failed start stops what was started and raises :class:`ServerFailed`.
+    (``WORKERS="1"``); ``root`` is the checkout to serve (another one for a before-and-after benchmark). A failed
+    start stops what was started and raises :class:`ServerFailed`.
     """
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if k not in DROPPED}
@@ -189,7 +190,7 @@ def start(kind: Kind = "run", atlas_dir: Path | None = None, log_dir: Path | Non
     log_dir = Path(tempfile.mkdtemp(prefix="ccg-server-")) if log_dir is None else log_dir
     log_path = log_dir / f"{kind}-{port}.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(command(kind), cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(command(kind), cwd=root, env=full_env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     server = (Stack(port, log_path, proc, kind, serve_dir=serve_dir) if serve_dir is not None
               else Server(port, log_path, proc, kind))

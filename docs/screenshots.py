@@ -22,7 +22,7 @@ OUT = ROOT / "docs" / "img"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 READY = ("() => { const g = document.querySelector('#ccg-map .js-plotly-plot');"
-         " return g && g.data && g.data[0].locations.length > 0"
+         " return g && g.data && g.data.some((t) => t.locations && t.locations.length > 0)"
          " && document.querySelector('#clustering-robust table, #clustering-robust p'); }")
 
 

@@ -1,7 +1,7 @@
 /* The page map's geometry, fetched once as a topology (dashboard/figures/map_geometry.py) and put back into the figure.
 
-   The page's map figure refers to its geometry as "<url>#ccgs" (the GeoJSON of trace 0 and of the faded layer),
-   "<url>#teams" and "<url>#regions" (the border traces' lon and lat). Plotly.react and Plotly.newPlot are wrapped
+   The page's map figure refers to its geometry as "<url>#ccgs" (the GeoJSON of the CCG trace and of England in the
+   faded tone beneath it), "<url>#teams" and "<url>#regions" (the border traces' lon and lat). Plotly.react and Plotly.newPlot are wrapped
    so that, before plotly sees a figure, each reference is replaced by the decoded value: the same objects every
    time, so plotly's diff of a later Patch finds the geometry unchanged. A figure without references (the slides,
    the fallback page) is passed through untouched. decode() mirrors map_geometry.decode(); the browser tests check
@@ -86,11 +86,6 @@ function references(data, layout) {
       if (u) { urls[u] = true; }
     });
   });
-  var layers = layout && layout.map && layout.map.layers;
-  (Array.isArray(layers) ? layers : []).forEach(function (layer) {
-    var u = urlOf(layer && layer.source);
-    if (u) { urls[u] = true; }
-  });
   return Object.keys(urls);
 }
 
@@ -110,21 +105,12 @@ function resolve(data, layout) {
     if (line) { copy = Object.assign(copy || Object.assign({}, trace), {lon: line.lon, lat: line.lat}); }
     return copy || trace;
   });
-  var outLayout = layout;
-  var layers = layout && layout.map && layout.map.layers;
-  if (Array.isArray(layers) && layers.some(function (l) { return urlOf(l && l.source); })) {
-    outLayout = Object.assign({}, layout, {map: Object.assign({}, layout.map, {
-      layers: layers.map(function (l) { return part(l && l.source) ? Object.assign({}, l, {source: part(l.source)}) : l; })
-    })});
-  }
-  return {data: outData, layout: outLayout};
+  return {data: outData, layout: layout};
 }
 
 /* A graph's figures are drawn one after another, in the order they were handed over: a figure waits until the
-   graph's previous draw has finished (for the map: until MapLibre has loaded it) and, if it refers to the geometry,
-   until that has arrived. Plotly starts a second react before the first has finished loading a map, and the map
-   then ends at the older figure's zoom; and a newer figure drawn before an older one still waiting for the
-   geometry would be overwritten by it. */
+   graph's previous draw has finished and, if it refers to the geometry, until that has arrived: a newer figure
+   drawn before an older one still waiting for the geometry would be overwritten by it. */
 var drawing = new WeakMap();  /* graph div -> the promise of its last draw */
 
 function wrap(Plotly, name) {

@@ -11,10 +11,23 @@ from urllib.parse import urlparse
 
 import pytest
 
+from dashboard.figures import FADED_SLOT, T_CCG
 from dashboard.page.page_signals import MAP_IDLE_AT_FIT, RESET_MAP_IDLE
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+#: The page map's CCG trace, in the browser's JavaScript.
+CCGS = f"document.querySelector('#ccg-map .js-plotly-plot').data[{T_CCG}]"
+#: What the page map shows, in the browser: the centre of its plot area, its zoom as a web-Mercator zoom (the
+#: scale at which a degree of longitude is this many 512-pixel tiles' pixels), and the plot area's west, south,
+#: east and north; and the plot area itself in the graph's pixels (x0, y0, x1, y1).
+MAP_VIEW = """(() => { const gd = document.querySelector('#ccg-map .js-plotly-plot');
+    const L = gd._fullLayout, s = L._size, d = L.geo.domain, P = L.geo._subplot.projection;
+    const x0 = s.l + s.w * d.x[0], x1 = s.l + s.w * d.x[1];
+    const y0 = s.t + s.h * (1 - d.y[1]), y1 = s.t + s.h * (1 - d.y[0]);
+    const c = P.invert([(x0 + x1) / 2, (y0 + y1) / 2]), nw = P.invert([x0, y0]), se = P.invert([x1, y1]);
+    return {lon: c[0], lat: c[1], zoom: Math.log2((P([1, 0])[0] - P([0, 0])[0]) * 360 / 512),
+            bounds: [nw[0], se[1], se[0], nw[1]], area: [x0, y0, x1, y1]}; })()"""
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-quic", "--no-first-run", "--disable-sync"]
 
@@ -27,7 +40,7 @@ pytestmark = [
 
 @pytest.fixture
 def browser():  # noqa: ANN201
-    """A fresh Chromium per test: after several WebGL maps in one browser, SwiftShader's map stopped taking clicks."""
+    """A fresh Chromium per test, so no test inherits another's cache or state."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -54,13 +67,14 @@ class Page:
     def wait_map(self) -> None:
         self.page.wait_for_function(
             "() => { const g = document.querySelector('#ccg-map .js-plotly-plot');"
-            " return g && g.data && g.data[0].locations.length > 0 && document.querySelector('#ccg-map canvas'); }",
+            f" return g && g.data && g.data[{T_CCG}] && g.data[{T_CCG}].locations.length > 0"
+            " && document.querySelector('#ccg-map .choroplethlocation'); }",
             timeout=30000)
         self.settle()
         self.wait_drawn()
 
     def wait_drawn(self, timeout: int = 30000) -> None:
-        """Wait until the clientside fit is applied and MapLibre has drawn it, checked on three frames in a row.
+        """Wait until the clientside fit is applied and plotly has drawn it, checked on three frames in a row.
 
         The map draws asynchronously after Plotly has its data, and a fit that arrives after the first draw (a
         filter change, a zoom button) moves it once more; a screenshot or a click before then hits a blank,
@@ -70,10 +84,9 @@ class Page:
             self._wait_idle(timeout)
         except Exception as exc:
             state = self.js("""() => { const g = document.querySelector('#ccg-map .js-plotly-plot');
-                const m = g && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot
-                          && g._fullLayout.map._subplot.map;
-                return m ? {loaded: m.loaded(), moving: m.isMoving(), tiles: m.areTilesLoaded(), zoom: m.getZoom(),
-                            fit: document.getElementById('map-frame').dataset.fitZoom} : 'no map'; }""")
+                const f = document.getElementById('map-frame');
+                return g && g._fullLayout ? {drawn: g._fullLayout.uirevision, fit: f && f.dataset.fitRevision,
+                                             paths: g.querySelectorAll('.choroplethlocation').length} : 'no map'; }""")
             raise AssertionError(f"the map never finished drawing: {state}; console errors {self.errors[:3]}") from exc
 
     def _wait_idle(self, timeout: int) -> None:
@@ -99,7 +112,7 @@ class Page:
         return self.page.evaluate(expr)
 
     def z(self) -> list[int]:
-        return self.js("() => Array.from(document.querySelector('#ccg-map .js-plotly-plot').data[0].z)")
+        return self.js(f"() => Array.from({CCGS}.z)")
 
     def summary(self) -> str:
         return self.page.inner_text("#level-summary")
@@ -149,15 +162,19 @@ def test_map_draws_all_209_ccgs_in_level_colours(open_page) -> None:  # noqa: AN
     from PIL import Image
 
     p = open_page()
-    assert p.js("() => document.querySelector('#ccg-map .js-plotly-plot').data[0].locations.length") == 209
-    feats = p.js("() => document.querySelector('#ccg-map .js-plotly-plot').data[0].geojson.features.length")
-    assert feats == 209
+    assert p.js(f"() => {CCGS}.locations.length") == 209
+    assert p.js(f"() => {CCGS}.geojson.features.length") == 209
+    # SVG paths, one per CCG in the CCG layer (and England in the faded tone beneath: the same shapes again)
+    assert p.js("() => document.querySelectorAll('#ccg-map .choroplethlocation').length") == 2 * 209
+    assert p.js("() => document.querySelectorAll('#ccg-map canvas').length") == 0
     assert p.page.locator(".modebar-btn[data-title^='Share chart']").count() == 0  # nothing is uploaded
     from dashboard.figures import IN_OPACITY, LEVEL_COLOR
+    from geodata.vocabulary import FADED_COLOR
 
-    def on_white(hex_colour: str) -> tuple[int, ...]:
+    def on_white(hex_colour: str) -> tuple[int, ...]:  # over England in the faded tone, in fact
         rgb = [int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]
-        return tuple(round(c * IN_OPACITY + 255 * (1 - IN_OPACITY)) for c in rgb)
+        under = [int(FADED_COLOR[i:i + 2], 16) for i in (1, 3, 5)]
+        return tuple(round(c * IN_OPACITY + u * (1 - IN_OPACITY)) for c, u in zip(rgb, under))
 
     near = lambda rgb, target: all(abs(a - b) <= 10 for a, b in zip(rgb, target))  # noqa: E731
 
@@ -168,7 +185,7 @@ def test_map_draws_all_209_ccgs_in_level_colours(open_page) -> None:  # noqa: AN
                 sum(n for n, c in colours if near(c, on_white(LEVEL_COLOR["unknown"]))),
                 sorted(colours, reverse=True)[:6])
 
-    delegated, unknown, top = pixels()  # wait_map waited until MapLibre drew the fitted map, idle on two frames
+    delegated, unknown, top = pixels()  # wait_map waited until plotly drew the fitted map, idle on three frames
     assert delegated > 2000, f"delegated CCGs are not drawn in blue: {delegated} px; commonest colours {top}"
     assert unknown > 2000, f"unknown CCGs are not drawn in grey: {unknown} px; commonest colours {top}"
 
@@ -179,8 +196,8 @@ def test_changing_year_changes_colours_and_counts(open_page) -> None:  # noqa: A
     p.page.get_by_label("2015/16").check()
     p.page.wait_for_function("() => new URL(location.href).searchParams.get('year') === '2015'")
     p.wait_text("#level-summary", "2015/16")
-    p.page.wait_for_function("(z0) => JSON.stringify(Array.from(document.querySelector('#ccg-map .js-plotly-plot')"
-                             ".data[0].z)) !== z0", arg=json.dumps(before), timeout=30000)
+    p.page.wait_for_function(f"(z0) => JSON.stringify(Array.from({CCGS}.z)) !== z0", arg=json.dumps(before),
+                             timeout=30000)
     after = p.z()
     assert before != after
     atlas = _atlas()
@@ -205,9 +222,8 @@ def test_area_team_filter_changes_summary_to_that_team(open_page) -> None:  # no
     delegated = int((team["level_2016"] == "delegated").sum())
     row = p.page.locator("#level-summary tr", has_text="Delegated (level 3)").inner_text()
     assert row.split("\t")[1].strip() == str(delegated)
-    opacity = p.js("() => document.querySelector('#ccg-map .js-plotly-plot').data[0].marker.opacity")
-    inside = [o > 0.5 for o in opacity]
-    assert sum(inside) == len(team)
+    z = p.z()  # a CCG outside the filter is drawn in the faded tone (the colour scale's last slot)
+    assert sum(v != FADED_SLOT for v in z) == len(team)
 
 
 def test_url_reproduces_view_and_ignores_bad_values(open_page) -> None:  # noqa: ANN001
@@ -218,8 +234,9 @@ def test_url_reproduces_view_and_ignores_bad_values(open_page) -> None:  # noqa:
     p.wait_text("#level-summary", f"{len(expected)} CCGs in the filter")
     order = ["delegated", "joint", "greater_involvement", "none", "not_delegated", "unknown"]
     want = [order.index(v) for v in t["level_2015"]]
-    p.page.wait_for_function("(z) => JSON.stringify(Array.from(document.querySelector('#ccg-map .js-plotly-plot')"
-                             ".data[0].z)) === z", arg=json.dumps(want, separators=(",", ":")), timeout=30000)
+    want = [w if g else FADED_SLOT for w, g in zip(want, t.index.isin(expected.index))]
+    p.page.wait_for_function(f"(z) => JSON.stringify(Array.from({CCGS}.z)) === z",
+                             arg=json.dumps(want, separators=(",", ":")), timeout=30000)
     assert p.page.is_checked("#year input[value='2015']")
     assert f"{len(expected)} CCGs in the filter" in p.summary()
     notice = p.page.inner_text("#notices")
@@ -249,7 +266,7 @@ def test_clicking_a_ccg_opens_its_details(open_page) -> None:  # noqa: ANN001
     p.wait_text("#ccg-details", "NHS Wiltshire CCG")
     details = p.page.inner_text("#ccg-details")
     assert "99N" in details and ccg["area_team"] in details
-    widths = p.js("() => document.querySelector('#ccg-map .js-plotly-plot').data[0].marker.line.width")
+    widths = p.js(f"() => {CCGS}.marker.line.width")
     assert max(widths) > 1 and sorted(widths)[-2] < 1  # exactly one CCG outlined
 
 
@@ -274,10 +291,9 @@ def _screen_xy(p: Page, code: str) -> list[float]:
     lon, lat = _deep_inside(code)
     return p.js(f"""() => {{
         const gd = document.querySelector('#ccg-map .js-plotly-plot');
-        const m = gd._fullLayout.map._subplot.map;
-        const pt = m.project([{lon}, {lat}]);
-        const r = m.getCanvas().getBoundingClientRect();
-        return [Math.round(r.left + pt.x), Math.round(r.top + pt.y)];
+        const pt = gd._fullLayout.geo._subplot.projection([{lon}, {lat}]);  /* pixels in the graph's own box */
+        const r = gd.getBoundingClientRect();
+        return [Math.round(r.left + pt[0]), Math.round(r.top + pt[1])];
     }}""")
 
 
@@ -361,7 +377,7 @@ def _selected_in_url(p: Page) -> list[str]:
 
 
 def _plotly_selection(p: Page) -> object:
-    return p.js("() => document.querySelector('#ccg-map .js-plotly-plot')._fullData[0].selectedpoints || null")
+    return p.js(f"() => document.querySelector('#ccg-map .js-plotly-plot')._fullData[{T_CCG}].selectedpoints || null")
 
 
 def test_clicks_add_and_remove_ccgs_and_keep_colours(open_page) -> None:  # noqa: ANN001
@@ -380,8 +396,7 @@ def test_clicks_add_and_remove_ccgs_and_keep_colours(open_page) -> None:  # noqa
     assert _selected_in_url(p) == [devon], "clicking a selected CCG again must remove it"
     p.settle()
     assert _plotly_selection(p) is None
-    opacity = p.js("() => document.querySelector('#ccg-map .js-plotly-plot').data[0].marker.opacity")
-    assert min(opacity) > 0.5, "with no filter every CCG keeps full colour"
+    assert FADED_SLOT not in p.z(), "with no filter every CCG keeps full colour"
 
 
 def test_box_select_replaces_selection_without_fading_the_map(open_page) -> None:  # noqa: ANN001

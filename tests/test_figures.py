@@ -14,9 +14,13 @@ def test_map_has_all_ccgs_coloured_by_year(atlas, service) -> None:  # noqa: ANN
     fig = figures.map_figure(service.view(ViewState(year=2016)))
     ccg = fig.data[figures.T_CCG]
     assert len(ccg.locations) == 209 and len(ccg.geojson["features"]) == 209
-    assert fig.layout.map.style == "white-bg"  # no tiles, nothing fetched
+    assert ccg.type == "choropleth" and ccg.geo == "geo"  # SVG paths on a geo subplot, not MapLibre's WebGL
+    geo = fig.layout.geo
+    # nothing fetched: no base layer shown, and the subplot's first trace a line without a locationmode
+    assert geo.visible is False and not any(geo[k] for k in figures.HIDDEN_BASE)
+    assert fig.data[0].type == "scattergeo" and fig.data[0].locationmode is None
     order = list(figures.LEVEL_ORDER)
-    assert list(ccg.z) == [order.index(v) for v in atlas.table["level_2016"]]
+    assert list(ccg.z) == [order.index(v) for v in atlas.table["level_2016"]]  # England: nothing faded
     a15 = figures.map_arrays(service.view(ViewState(year=2015)))
     assert a15.z != list(ccg.z)
 
@@ -58,7 +62,7 @@ def test_change_view_names_new_delegations(atlas, service) -> None:  # noqa: ANN
 def test_filter_patch_is_small_against_the_full_figure(atlas, service) -> None:  # noqa: ANN001
     full = len(figures.map_figure(service.view(ViewState())).to_json())
     arr = figures.map_arrays(service.view(ViewState(regions=("London",))))
-    patch = len(json.dumps({"opacity": arr.opacity, "names": arr.legend_names}))
+    patch = len(json.dumps({"z": arr.fill, "names": arr.legend_names}))
     assert patch < 0.01 * full
 
 
@@ -216,15 +220,15 @@ def test_map_patch_sends_only_the_parts_that_changed(service) -> None:  # noqa: 
     patch = figures.map_patch(tree(), service, service.view(after), map_parts(before, False),
                               map_parts(after, False), None)
     ccg = patch["data"][figures.T_CCG]
-    assert "opacity" in ccg["marker"] and "z" not in ccg, "a filter change re-sends opacity only, not colours"
-    assert sum(o == figures.IN_OPACITY for o in ccg["marker"]["opacity"]) == 32
+    assert set(ccg) == {"z"} and "colorscale" not in ccg, "a filter change re-sends which CCGs are faded only"
+    assert sum(z != figures.FADED_SLOT for z in ccg["z"]) == 32
     year = figures.map_patch(tree(), service, service.view(ViewState(year=2015)), map_parts(before, False),
                              map_parts(ViewState(year=2015), False), None)
     assert "z" in year["data"][figures.T_CCG], "a year change re-sends the colours"
     picked = ViewState(year=2016, ccgs=("E38000024",))
     sel = figures.map_patch(tree(), service, service.view(picked), map_parts(before, False),
                             map_parts(picked, False), None)["data"][figures.T_CCG]
-    assert set(sel) == {"marker", "selectedpoints"} and set(sel["marker"]) == {"line", "opacity"}, \
+    assert set(sel) == {"marker", "selectedpoints", "z"} and set(sel["marker"]) == {"line"}, \
         "a click re-sends outlines (and which CCGs are drawn in full) only"
 
 
@@ -235,6 +239,8 @@ def test_a_selected_ccg_outside_the_filter_is_drawn_with_its_outline(service) ->
     i = service.position[bury]
     assert arr.opacity[i] == figures.IN_OPACITY and arr.line_width[i] == figures.SELECTED_WIDTH
     assert sum(o == figures.IN_OPACITY for o in arr.opacity) == 33
+    assert arr.fill[i] == arr.z[i] != figures.FADED_SLOT, "the page map draws it in its level's colour"
+    assert sum(z != figures.FADED_SLOT for z in arr.fill) == 33
 
 
 def test_a_view_is_computed_once_per_state(service) -> None:  # noqa: ANN001

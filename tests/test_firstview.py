@@ -14,20 +14,21 @@ import pytest
 from test_a11y import LAPTOP, PHONE
 from test_browser import Page, _atlas, browser  # noqa: F401, F811
 
-from dashboard.figures import IN_OPACITY
+from dashboard.figures import FADED_SLOT, T_CCG
 from geodata.vocabulary import LEVEL_ORDER
 
 pytestmark = [pytest.mark.browser]
 
 RECORD_DRAWS = """
 (() => {
+  const T_CCG = __T_CCG__;  // dashboard/figures T_CCG
   window.__mapDraws = [];
   const record = (gd) => {
-    if (!gd || !gd.closest || !gd.closest('#ccg-map') || !gd.data || !gd.data[0]) return;
-    const t = gd.data[0];
-    window.__mapDraws.push({z: Array.from(t.z || []), opacity: Array.from((t.marker || {}).opacity || []),
+    if (!gd || !gd.closest || !gd.closest('#ccg-map') || !gd.data || !gd.data[T_CCG]) return;
+    const t = gd.data[T_CCG], geo = gd.layout.geo || {};
+    window.__mapDraws.push({z: Array.from(t.z || []),
                             title: ((gd.layout.legend || {}).title || {}).text || '',
-                            zoom: (gd.layout.map || {}).zoom,
+                            frame: JSON.stringify([(geo.lonaxis || {}).range, (geo.lataxis || {}).range]),
                             locations: (t.locations || []).length});
   };
   const wrap = (P) => {
@@ -56,7 +57,7 @@ RECORD_DRAWS = """
   let plotly;
   Object.defineProperty(window, 'Plotly', {configurable: true, get: () => plotly, set: (v) => { plotly = wrap(v); }});
 })();
-"""
+""".replace("__T_CCG__", str(T_CCG))
 
 
 @pytest.fixture
@@ -102,6 +103,11 @@ def _codes(year: int) -> list[int]:
     return [LEVEL_ORDER.index(v) for v in _atlas().table[f"level_{year}"]]
 
 
+def _faded(codes: list[int], inside: list[bool]) -> list[int]:
+    """The page map's colours: a CCG outside the filter in the faded tone (the colour scale's last slot)."""
+    return [c if i else FADED_SLOT for c, i in zip(codes, inside)]
+
+
 def test_area_team_link_first_draw_is_that_team_in_that_years_colours(open_recorded) -> None:  # noqa: ANN001
     p = open_recorded("?year=2015&area_team=Greater%20Manchester")
     draws = _draws(p)
@@ -110,13 +116,12 @@ def test_area_team_link_first_draw_is_that_team_in_that_years_colours(open_recor
     table = _atlas().table
     in_team = (table["area_team"] == "Greater Manchester").tolist()
     assert first["locations"] == 209
-    assert first["z"] == _codes(2015), "the first painted map is not coloured by 2015/16 levels"
-    assert [o == IN_OPACITY for o in first["opacity"]] == in_team, \
-        "the first painted map does not show Greater Manchester's CCGs with the others faded"
+    assert first["z"] == _faded(_codes(2015), in_team), \
+        "the first painted map does not show Greater Manchester's CCGs in 2015/16 levels with the others faded"
     assert "2015/16" in first["title"]
     # No later draw shows another view: England is never painted first and then replaced.
     for d in draws:
-        assert d["z"] == first["z"] and d["opacity"] == first["opacity"], "the map was redrawn with another view"
+        assert d["z"] == first["z"], "the map was redrawn with another view"
     # The controls start at the link's values.
     assert p.page.get_by_label("2015/16").is_checked()
     assert "Greater Manchester" in p.page.inner_text("#area-team")
@@ -128,7 +133,7 @@ def test_change_view_link_first_draw_is_the_change(open_recorded) -> None:  # no
     first = _draws(p)[0]
     assert "Change" in first["title"]
     in_london = (_atlas().table["region"] == "London").tolist()
-    assert [o == IN_OPACITY for o in first["opacity"]] == in_london
+    assert [z != FADED_SLOT for z in first["z"]] == in_london
 
 
 @pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["laptop", "phone"])
@@ -138,14 +143,16 @@ def test_shared_link_map_is_framed_for_the_screen_from_its_first_draw(open_recor
     fit = float(p.js("() => document.getElementById('map-frame').dataset.fitZoom"))
     assert fit > 7, f"London's frame is far closer than England's (about 5); the fit gave {fit}"
     draws = _draws(p)
-    assert [round(d["zoom"], 3) for d in draws] == [round(fit, 3)] * len(draws), \
-        f"the map was drawn at zooms {[d['zoom'] for d in draws]}, not only at the fit's {fit}"
+    drawn = p.js("""() => { const geo = document.querySelector('#ccg-map .js-plotly-plot').layout.geo;
+        return JSON.stringify([geo.lonaxis.range, geo.lataxis.range]); }""")
+    assert [d["frame"] for d in draws] == [drawn] * len(draws), \
+        f"the map was drawn at frames {[d['frame'] for d in draws]}, not only at the fit's {drawn}"
 
 
 def test_default_page_draws_england_and_its_first_callbacks_send_no_map(open_recorded) -> None:  # noqa: ANN001
     p = open_recorded("")
     draws = _draws(p)
-    assert draws[0]["z"] == _codes(2016) and all(o == IN_OPACITY for o in draws[0]["opacity"])
+    assert draws[0]["z"] == _codes(2016)  # nothing faded
     # The first callbacks find the map already showing the view: the map callback patches nothing.
     map_answers = [json.loads(body) for post, body in p.answers if '"ccg-map.figure' in post.split('"inputs"')[0]]
     for answer in map_answers:

@@ -110,7 +110,7 @@ def test_each_shared_edge_is_sent_once_and_the_payload_is_small(real) -> None:  
     fig = figures.map_figure(service.view(ViewState())).to_plotly_json()
     replaced = json.dumps([fig["data"][figures.T_CCG]["geojson"], fig["data"][figures.T_TEAMS]["lon"],
                            fig["data"][figures.T_TEAMS]["lat"], fig["data"][figures.T_REGIONS]["lon"],
-                           fig["data"][figures.T_REGIONS]["lat"], fig["layout"]["map"]["layers"][0]["source"]],
+                           fig["data"][figures.T_REGIONS]["lat"], fig["data"][figures.T_BASE]["geojson"]],
                           separators=(",", ":")).encode()
     topology = json.loads(body)
     n_points = sum(len(a) // 2 for a in topology["arcs"])
@@ -176,7 +176,7 @@ def test_the_page_layout_refers_to_the_geometry_served_once(dash_app) -> None:  
     layout = client.get("/_dash-layout?area_team=Greater%20Manchester", headers={"Accept-Encoding": "identity"})
     body = layout.get_data(as_text=True)
     fig = map_figure_in(json.loads(body))
-    assert fig["data"][figures.T_CCG]["geojson"] == fig["layout"]["map"]["layers"][0]["source"] == f"{url}#ccgs"
+    assert fig["data"][figures.T_CCG]["geojson"] == fig["data"][figures.T_BASE]["geojson"] == f"{url}#ccgs"
     assert fig["data"][figures.T_TEAMS]["lon"] == f"{url}#teams"
     assert fig["data"][figures.T_REGIONS]["lat"] == f"{url}#regions"
     assert '"coordinates"' not in body
@@ -192,8 +192,9 @@ def test_the_browser_decodes_the_same_geometry(open_page, atlas) -> None:  # noq
     """The map in Chromium holds what decode() makes of the payload (the bundle's decoder agrees with Python's)."""
     p = open_page("?area_team=Greater%20Manchester")
     shown = p.js("""() => { const g = document.querySelector('#ccg-map .js-plotly-plot');
-        return {ccgs: g.data[0].geojson, teams: [g.data[1].lon, g.data[1].lat], regions: [g.data[2].lon, g.data[2].lat],
-                layer: g._fullLayout.map.layers[0].source === g.data[0].geojson}; }""")
+        const [teams, base, ccgs, regions] = g.data;
+        return {ccgs: ccgs.geojson, teams: [teams.lon, teams.lat], regions: [regions.lon, regions.lat],
+                layer: base.geojson === ccgs.geojson}; }""")
     python = map_geometry.decode(json.loads(map_geometry.payload(atlas.ccgs_geojson, groups_of(atlas))))
     assert shown["ccgs"] == python["ccgs"]  # the very same floats, feature by feature
     assert shown["teams"] == [python["teams"]["lon"], python["teams"]["lat"]]

@@ -231,7 +231,7 @@ def test_greyscale_print_of_the_map_keeps_order_and_separation(name: str, backgr
 
 
 def test_map_draws_faded_ccgs_in_the_one_faded_tone(atlas, service) -> None:  # noqa: ANN001
-    """Outside the filter a CCG is transparent over one layer of FADED_COLOR that covers every CCG."""
+    """Outside the filter a CCG is drawn in FADED_COLOR over one layer of FADED_COLOR that covers every CCG."""
     import shapely
     from shapely.geometry import shape
 
@@ -241,21 +241,24 @@ def test_map_draws_faded_ccgs_in_the_one_faded_tone(atlas, service) -> None:  # 
     arr = figures.map_arrays(view)
     assert {o for o, inside in zip(arr.opacity, view.mask) if not inside} == {figures.OUT_OPACITY} == {0.0}
     assert {o for o, inside in zip(arr.opacity, view.mask) if inside} == {figures.IN_OPACITY}
+    assert {z for z, inside in zip(arr.fill, view.mask) if not inside} == {figures.FADED_SLOT}
+    assert arr.fill_colorscale[-1][1] == FADED_COLOR
     fig = figures.map_figure(view)
-    (layer,) = fig.layout.map.layers
-    assert layer.color == FADED_COLOR and layer.type == "fill" and layer.below == "traces" and layer.opacity == 1
-    assert layer.fill.outlinecolor == FADED_COLOR, "no outline in another colour round England"
-    england = shape(layer.source["geometry"])
+    base = fig.data[figures.T_BASE]
+    assert base.type == "choropleth" and set(base.colorscale[0][1:] + base.colorscale[-1][1:]) == {FADED_COLOR}
+    assert base.marker.line.width == 0, "no outline in another colour round England"
+    england = shape(base.geojson["features"][0]["geometry"])
     points = shapely.points(atlas.table["lon"].to_numpy(), atlas.table["lat"].to_numpy())
     assert shapely.contains(england, points).all(), "a CCG is not covered by the faded layer"
     assert england.area == pytest.approx(sum(shape(f["geometry"]).area for f in atlas.ccgs_geojson["features"]),
                                          rel=1e-3)
-    layer_bytes, ccg_bytes = (len(json.dumps(x, separators=(",", ":"))) for x in (layer.source, atlas.ccgs_geojson))
+    layer_bytes, ccg_bytes = (len(json.dumps(x, separators=(",", ":"))) for x in (base.geojson, atlas.ccgs_geojson))
     assert layer_bytes < 0.25 * ccg_bytes, "the faded layer should cost a fraction of the CCG geometry"
     from dashboard.service import AtlasService
 
     service = AtlasService(atlas)
-    assert figures.faded_layer(service)["source"] is figures.faded_layer(service)["source"], "made once per atlas"
+    assert figures.england_feature(service) is figures.england_feature(service), "made once per atlas"
+
 
 
 def test_slide_legend_shows_the_faded_tone(service) -> None:  # noqa: ANN001

@@ -558,8 +558,7 @@ def test_page_works_under_its_policy(live_server: str) -> None:
             main = page.goto(url)
             assert main is not None and "Content-Security-Policy" in {k.title() for k in main.headers}
             page.wait_for_selector("#ccg-map .js-plotly-plot", timeout=60_000)
-            page.wait_for_selector("#ccg-map .js-plotly-plot .maplibregl-canvas, #ccg-map .js-plotly-plot canvas",
-                                   timeout=30_000)
+            page.wait_for_selector("#ccg-map .js-plotly-plot .choroplethlocation", state="attached", timeout=30_000)
             with page.expect_response(lambda r: "_dash-update-component" in r.url and r.status == 200,
                                       timeout=30_000):
                 page.click("#year input[value='2015']")

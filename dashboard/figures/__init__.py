@@ -1,420 +1,108 @@
 """Pure figure functions: atlas and view state in, plotly figure (or the parts of one that change) out.
 
-The page, ``/export.png`` and the command-line export all draw from these, so a slide shows what the page
-shows. The map is one ``choroplethmap`` trace on a blank style (no tiles, nothing fetched); a change of
-year or filter only rewrites a few per-CCG arrays (:func:`map_arrays`), which the page sends as a Patch.
+The page, ``/export.png|svg|pdf`` and the command-line export all draw from these, so a slide shows what the page
+shows. The map is one definition for page and slide (:mod:`dashboard.figures.geo_map`: a ``choropleth`` on a
+``geo`` subplot, SVG paths, nothing fetched); its names are re-exported here. This module holds the charts.
 """
 
 from __future__ import annotations
 
-import math
 import textwrap
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from dashboard import change
-from dashboard.report import NO_CCGS, report_for, set_aside_mask
-from dashboard.service import AtlasService, View, level_codes, transition
-from dashboard.shares import shares_for
-from dashboard.state import ViewState
+from dashboard.figures.geo_map import (
+    CLUSTER_RING,
+    CLUSTER_SIZE,
+    FADED_SLOT,
+    FONT,
+    HIDDEN_BASE,
+    IN_OPACITY,
+    INFERRED_COLOR,
+    INFERRED_NAME,
+    LAT_AT,
+    LEGEND_PX,
+    LINE_COLOR,
+    LINE_WIDTH,
+    LON_AT,
+    N_LEGEND,
+    OUT_OPACITY,
+    REGION_LINE,
+    SELECTED_COLOR,
+    SELECTED_ON_DARK,
+    SELECTED_WIDTH,
+    SET_ASIDE_COLOR,
+    SET_ASIDE_NAME,
+    T_BASE,
+    T_CCG,
+    T_CLUSTERS,
+    T_INFERRED,
+    T_LEGEND,
+    T_REGIONS,
+    T_TEAMS,
+    TEAM_LINE,
+    Layer,
+    MapArrays,
+    _line_coords,
+    add_layers,
+    as_floats,
+    base_trace,
+    border_lines,
+    borders,
+    categories,
+    cluster_points,
+    discrete_colorscale,
+    dot_style,
+    dotted,
+    england_feature,
+    england_outline,
+    filter_bounds,
+    fit_view,
+    geo_layout,
+    geo_ranges,
+    inferred_points,
+    legend_entry,
+    legend_title,
+    map_arrays,
+    map_figure,
+    map_patch,
+    merc,
+    oriented,
+    outline_colors,
+    palette,
+    relative_luminance,
+    share_categories,
+    short_source,
+    unmerc,
+)
+from dashboard.report import NO_CCGS
+from dashboard.service import View, level_codes, transition
 from geodata.vocabulary import (
     CHANGE_COLOR,
     CHANGE_LABEL,
     CHANGE_ORDER,
-    DELEGATED,
-    FADED_COLOR,
     LEVEL_COLOR,
     LEVEL_LABEL,
     LEVEL_ORDER,
     LEVEL_WORDS,
-    NOT_DELEGATED,
-    SET_ASIDE_LABEL,
-    SHARE_BINS,
-    SHARE_COLOR,
-    SHARE_LABEL,
-    SHARE_ORDER,
     YEAR_LABEL,
-    level_label,
 )
 
-__all__ = ["CHANGE_ORDER", "LEVEL_COLOR", "LEVEL_LABEL", "LEVEL_ORDER", "YEAR_LABEL", "transition"]
-
-# A CCG outside the filter is not drawn in its level's colour: at opacity 0 the England layer beneath every CCG
-# (:func:`faded_layer`, one neutral tone that no level uses) shows through, so every faded CCG has the same tone
-# and a filter change still re-sends only the opacities.
-IN_OPACITY, OUT_OPACITY = 0.92, 0.0
-LEGEND_PX = 200  # width of the map's legend column on wide screens (entries wrap to fit)
-LINE_COLOR, SELECTED_COLOR, SELECTED_ON_DARK = "#ffffff", "#111111", "#ffffff"
-LINE_WIDTH, SELECTED_WIDTH = 0.5, 3.0
-FONT = "DejaVu Sans, Liberation Sans, Arial, sans-serif"
-N_LEGEND = max(len(LEVEL_ORDER), len(CHANGE_ORDER), len(SHARE_ORDER))
-
-# Trace indices in the map figure, which Patch updates address.
-T_CCG, T_TEAMS, T_REGIONS, T_INFERRED, T_CLUSTERS, T_LEGEND = 0, 1, 2, 3, 4, 5
-INFERRED_COLOR = "#FFFFFF"  # white: on every level colour (L* 27 to 73), never on unknown (nothing inferred)
-INFERRED_NAME = "Dot: level inferred (implied, group or rule), not stated"
-SET_ASIDE_COLOR = "#333333"  # dark on the unknown grey (L* 84) that a set-aside level is drawn in
-SET_ASIDE_NAME = "Dark dot on grey: " + SET_ASIDE_LABEL[0].lower() + SET_ASIDE_LABEL[1:]
-CLUSTER_SIZE, CLUSTER_RING = 17, 4  # pixels: a cluster mark's diameter and the dark ring's width
-
-
-def palette(state: ViewState) -> tuple[tuple[str, ...], dict[str, str], dict[str, str]]:
-    if state.view == "change":
-        return CHANGE_ORDER, CHANGE_LABEL, CHANGE_COLOR
-    if state.view == "share":
-        return SHARE_ORDER, SHARE_LABEL, SHARE_COLOR
-    return LEVEL_ORDER, LEVEL_LABEL, LEVEL_COLOR
-
-
-def categories(view: View) -> np.ndarray:
-    """What the map colours each CCG by, as positions in the view's palette order: the view's own categories,
-    or in the share view each CCG's share bin (:func:`share_categories`)."""
-    return share_categories(view) if view.state.view == "share" else view.category
-
-
-def share_categories(view: View) -> np.ndarray:
-    """Per CCG, its position in SHARE_ORDER for the view's year: known delegated, known not delegated, or (an
-    open CCG-year) the bin of its share of admissible histories in which it was delegated (dashboard/shares.py).
-
-    A "not delegated, level not stated" CCG is open for its lower level only: it is known not delegated here."""
-    year = view.state.year
-    table = shares_for(view.service, view.state.evidence)
-    open_ = table[(table["year"] == year)]
-    delegated = open_[open_["level"] == DELEGATED].set_index("ods_code")["share"]
-    open_codes = set(open_["ods_code"])
-    index = {c: i for i, c in enumerate(SHARE_ORDER)}
-    out = np.empty(len(view.table), dtype=np.int64)
-    for i, (ods, level) in enumerate(zip(view.table["ods_code"], view.levels(year))):
-        if level == DELEGATED:
-            out[i] = index["known_delegated"]
-        elif ods in open_codes and level != NOT_DELEGATED:
-            share = float(delegated.get(ods, 0.0))
-            out[i] = index[next(key for key, low in SHARE_BINS if share >= low)]
-        else:
-            out[i] = index["known_not_delegated"]
-    return out
-
-
-def discrete_colorscale(colors: list[str]) -> list[list[object]]:
-    """Stepped colour scale so that integer z = i is drawn exactly in colors[i]."""
-    n = len(colors)
-    scale: list[list[object]] = []
-    for i, c in enumerate(colors):
-        scale += [[i / n, c], [(i + 1) / n, c]]
-    return scale
-
-
-def short_source(source: str) -> str:
-    """First source's title for hover text; the details panel shows them all in full."""
-    if not source:
-        return "none found"
-    parts = source.split(" | ")
-    first = parts[0].split(" <")[0]
-    first = first if len(first) <= 70 else first[:67] + "..."
-    return first + (f" (+{len(parts) - 1} more)" if len(parts) > 1 else "")
-
-
-@dataclass(frozen=True)
-class MapArrays:
-    """Everything about the map that depends on the view state; the rest never changes."""
-
-    z: list[int]
-    colorscale: list[list[object]]
-    opacity: list[float]
-    line_width: list[float]
-    line_color: list[str]
-    hovertemplate: str
-    legend_names: list[str]
-    legend_colors: list[str]
-    legend_visible: list[bool]
-
-
-def map_arrays(view: View) -> MapArrays:
-    """The per-CCG arrays and legend of the map for one view (what a Patch re-sends)."""
-    state = view.state
-    order, labels, colors = palette(state)
-    category = categories(view)
-    if state.view != "level":
-        counts = np.bincount(category[view.mask], minlength=len(order))
-        names = [f"{labels[c]}: {int(counts[i])}" for i, c in enumerate(order)]
-    else:  # the view's report: set-aside levels are counted apart from "no source found" (their dot's entry)
-        rows = {r.key: r for r in report_for(view.service, state).rows}
-        names = [f"{labels[c]}: {rows[c].ccgs}" for c in order]
-    pad = N_LEGEND - len(order)
-    if state.view == "change":
-        year_lines = ("Level 2015/16: %{customdata[3]}<br>Level 2016/17: %{customdata[4]}<br>"
-                      "Source 2016/17: %{customdata[6]}")
-    else:
-        k = 3 if state.year == 2015 else 4
-        year_lines = (f"Level {YEAR_LABEL[state.year]}: %{{customdata[{k}]}}<br>"
-                      f"Source: %{{customdata[{k + 2}]}}")
-    hover = ("<b>%{customdata[0]}</b><br>Area team: %{customdata[1]}<br>" + year_lines +
-             "<br>IMD 2015 score: %{customdata[2]:.1f} (quintile %{customdata[7]})<extra></extra>")
-    slots = [colors[c] for c in order] + [colors[order[-1]]] * pad  # same z range in every view
-    selected = view.selected
-    return MapArrays(
-        z=category.tolist(),
-        colorscale=discrete_colorscale(slots),
-        # a selected CCG outside the filter is drawn in full too, so its outline (and level) can be seen
-        opacity=np.where(view.mask | selected, IN_OPACITY, OUT_OPACITY).tolist(),
-        line_width=np.where(selected, SELECTED_WIDTH, LINE_WIDTH).tolist(),
-        line_color=np.where(selected, outline_colors(slots, category), LINE_COLOR).tolist(),
-        hovertemplate=hover,
-        legend_names=names + [""] * pad,
-        legend_colors=[colors[c] for c in order] + ["#ffffff"] * pad,
-        legend_visible=[True] * len(order) + [False] * pad,
-    )
-
-
-def outline_colors(slots: list[str], category: np.ndarray) -> np.ndarray:
-    """The selection outline for each CCG's fill: near-black on light fills, white on dark ones (delegated is
-    near-black itself, where a black outline vanished)."""
-    dark = np.array([relative_luminance(c) < 0.18 for c in slots])
-    return np.where(dark[category], SELECTED_ON_DARK, SELECTED_COLOR)
-
-
-def relative_luminance(color: str) -> float:
-    """WCAG relative luminance of a #rrggbb colour (0 black, 1 white).
-
-    >>> round(relative_luminance("#ffffff"), 3), round(relative_luminance("#000000"), 3)
-    (1.0, 0.0)
-    """
-    def linear(c: float) -> float:
-        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (linear(int(color[i:i + 2], 16) / 255) for i in (1, 3, 5))
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def england_outline(ccgs_geojson: dict) -> dict:
-    """England (the union of the CCGs) as one GeoJSON feature, rounded to 1e-4 degrees (about 10 m), which keeps
-    it at about a fifth of the CCGs' bytes. Made once per atlas: ``AtlasService.derived("england_outline")``."""
-    import shapely
-    from shapely.geometry import shape
-
-    england = shapely.union_all([shape(f["geometry"]) for f in ccgs_geojson["features"]])
-
-    def ring(coords: Sequence[tuple[float, float]]) -> list[list[float]]:
-        out: list[list[float]] = []
-        for x, y in coords:
-            point = [round(x, 4), round(y, 4)]
-            if point != (out[-1] if out else None):
-                out.append(point)
-        return out if len(out) >= 4 else []  # a speck of an island rounds away
-
-    polygons = []
-    for poly in getattr(england, "geoms", [england]):
-        outer = ring(poly.exterior.coords)
-        if outer:
-            polygons.append([outer, *filter(None, (ring(hole.coords) for hole in poly.interiors))])
-    return {"type": "Feature", "properties": {}, "geometry": {"type": "MultiPolygon", "coordinates": polygons}}
-
-
-def faded_layer(service: AtlasService) -> dict:
-    """A map layer beneath the CCGs filling England in FADED_COLOR: what CCGs outside the filter show."""
-    outline = service.derived("england_outline", lambda: england_outline(service.atlas.ccgs_geojson))
-    return {"sourcetype": "geojson", "source": outline, "type": "fill", "below": "traces", "name": "outside the filter",
-            "color": FADED_COLOR, "opacity": 1, "fill": {"outlinecolor": FADED_COLOR}}
-
-
-def filter_bounds(view: View) -> list[float]:
-    """Bounds of the CCGs in the filter (England when nothing is filtered out)."""
-    bounds = view.service.bounds
-    codes = view.table.index[view.mask] if view.mask.any() else view.table.index
-    boxes = [bounds[c] for c in codes]
-    return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
-
-
-def fit_view(bounds: list[float], width: int, height: int, pad: float = 0.9) -> tuple[dict[str, float], float]:
-    """Centre and zoom that fit ``bounds`` in a web-mercator map of this many pixels (512-pixel tiles).
-
-    The same formula runs in the browser (assets/mapfit.js), so the page and the slide frame a filter alike.
-    """
-    west, south, east, north = bounds
-
-    def merc(lat: float) -> float:
-        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
-
-    zx = math.log2(pad * width * 360 / (512 * max(east - west, 1e-3)))
-    zy = math.log2(pad * height * 2 * math.pi / (512 * max(merc(north) - merc(south), 1e-4)))
-    y = (merc(north) + merc(south)) / 2
-    centre_lat = math.degrees(2 * math.atan(math.exp(y)) - math.pi / 2)
-    return {"lon": (west + east) / 2, "lat": centre_lat}, round(min(zx, zy, 11.0), 2)
-
-
-def _line_coords(geojson: dict) -> tuple[list[float | None], list[float | None]]:
-    lon: list[float | None] = []
-    lat: list[float | None] = []
-    for feature in geojson["features"]:
-        geom = feature["geometry"]
-        lines = [geom["coordinates"]] if geom["type"] == "LineString" else geom["coordinates"]
-        for line in lines:
-            for x, y in line:
-                lon.append(x)
-                lat.append(y)
-            lon.append(None)
-            lat.append(None)
-    return lon, lat
-
-
-def map_figure(view: View, clusters: pd.DataFrame | None = None, height: int = 640,
-               width: int | None = None) -> go.Figure:
-    """The choropleth with area-team and region borders, a clusters layer and a legend in words."""
-    atlas, state, table = view.atlas, view.state, view.table
-    arr = map_arrays(view)
-    custom = list(zip(
-        table["ccg_name"], table["area_team"], table["imd_score"],
-        map(level_label, view.levels_2015), map(level_label, view.levels_2016),
-        table["source_2015"].map(short_source), table["source_2016"].map(short_source),
-        table["imd_quintile"], table["ccg_code"],
-    ))
-    fig = go.Figure()
-    fig.add_trace(go.Choroplethmap(
-        geojson=atlas.ccgs_geojson, featureidkey="id", locations=table["ccg_code"].tolist(), z=arr.z,
-        zmin=-0.5, zmax=N_LEGEND - 0.5, colorscale=arr.colorscale, showscale=False,
-        marker={"opacity": arr.opacity, "line": {"width": arr.line_width, "color": arr.line_color}},
-        customdata=custom, hovertemplate=arr.hovertemplate, name="CCGs", showlegend=False,
-    ))
-    team_lon, team_lat = _line_coords(atlas.area_teams_geojson)
-    fig.add_trace(go.Scattermap(lon=team_lon, lat=team_lat, mode="lines", name="Area team border",
-                                line={"color": "#333333", "width": 1.4}, hoverinfo="skip", showlegend=True))
-    reg_lon, reg_lat = _line_coords(atlas.regions_geojson)
-    fig.add_trace(go.Scattermap(lon=reg_lon, lat=reg_lat, mode="lines", name="Region border",
-                                line={"color": "#000000", "width": 3}, hoverinfo="skip", showlegend=True))
-    ilon, ilat = inferred_points(view)
-    dot_color, dot_name = dot_style(view)
-    fig.add_trace(go.Scattermap(lon=ilon, lat=ilat, mode="markers", name=legend_entry(dot_name),
-                                marker={"size": 5, "color": dot_color, "symbol": "circle"},
-                                hoverinfo="skip", showlegend=True))
-    lon, lat, text = cluster_points(view.service, clusters)
-    # Each marked CCG is two points (see cluster_points): a dark disc and a white centre, i.e. a ring that reads on
-    # every level colour and on a region border, and is unlike the small white inferred-level dot.
-    n_marks = len(table)
-    fig.add_trace(go.Scattermap(lon=lon, lat=lat, text=text, mode="markers", name="Same-level cluster (p ≤ 0.05)",
-                                marker={"size": [CLUSTER_SIZE, CLUSTER_SIZE - 2 * CLUSTER_RING] * n_marks,
-                                        "color": [SELECTED_COLOR, "#ffffff"] * n_marks, "symbol": "circle",
-                                        "opacity": 1},
-                                hovertemplate="%{text}<extra></extra>", showlegend=True, visible=True))
-    for name, color, visible in zip(arr.legend_names, arr.legend_colors, arr.legend_visible):
-        fig.add_trace(go.Scattermap(lon=[None], lat=[None], mode="markers", name=legend_entry(name), visible=visible,
-                                    marker={"size": 14, "color": color, "symbol": "circle"}, showlegend=True,
-                                    hoverinfo="skip"))
-    # The legend sits in a right margin of its own, so it never hides a CCG. In the browser, assets/mapfit.js
-    # moves it under the map instead when that leaves a bigger map (always on a phone).
-    centre, zoom = fit_view(filter_bounds(view), (width or 700) - LEGEND_PX, height)
-    fig.update_layout(
-        map={"style": "white-bg", "center": centre, "zoom": zoom, "layers": [faded_layer(view.service)]},
-        margin={"l": 0, "r": LEGEND_PX, "t": 0, "b": 0}, height=height, font={"family": FONT},
-        legend={"x": 1.0, "xanchor": "left", "y": 0.94, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.85)",
-                "itemclick": False, "itemdoubleclick": False, "title": {"text": legend_title(state)}},
-        # clickmode "event": a click only reports the CCG (the app toggles it in the selection); with "select"
-        # Plotly would also select it itself, fading every other CCG and replacing the selection on each click.
-        uirevision="england", clickmode="event", dragmode="pan",
-    )
-    if width:
-        fig.update_layout(width=width)
-    return fig
-
-
-def legend_title(state: ViewState) -> str:
-    if state.view == "change":
-        return "<b>Change 2015/16 to 2016/17</b><br>CCGs in filter"
-    if state.view == "share":
-        return f"<b>Delegated {YEAR_LABEL[state.year]}?</b><br>CCGs in filter"
-    return f"<b>Level {YEAR_LABEL[state.year]}</b><br>CCGs in filter"
-
-
-def legend_entry(name: str, width: int = 22) -> str:
-    """A legend name wrapped onto short lines, so the page's legend column stays narrow and the map wide."""
-    return "<br>".join(textwrap.wrap(name, width)) if name else name
-
-
-def inferred_points(view: View) -> tuple[list[float], list[float]]:
-    """The map's dots: under "any evidence", one inside each CCG in the filter whose level rests on an inferred
-    claim (so stated levels read apart); under a stricter choice, which keeps no inferred level, one inside each
-    CCG whose level is set aside (drawn in the unknown grey, the dot tells it from "no source found")."""
-    rows = view.table[dotted(view)]
-    return rows["lon"].tolist(), rows["lat"].tolist()
-
-
-def dotted(view: View) -> np.ndarray:
-    """CCGs in the filter that the map marks with a dot (see :func:`inferred_points`)."""
-    if view.state.evidence == "any":
-        return view.inferred & view.mask
-    year = 2016 if view.state.view == "change" else view.state.year
-    return set_aside_mask(view, year) & view.mask
-
-
-def dot_style(view: View) -> tuple[str, str]:
-    """The dot's colour and legend name for the view: white for inferred levels, dark for set-aside ones."""
-    if view.state.evidence == "any":
-        return INFERRED_COLOR, INFERRED_NAME
-    return SET_ASIDE_COLOR, f"{SET_ASIDE_NAME}: {int(dotted(view).sum())}"
-
-
-def cluster_points(service: AtlasService, clusters: pd.DataFrame | None
-                   ) -> tuple[list[float], list[float], list[str]]:
-    """Marker positions for CCGs in a significant same-level cluster (columns: significant, n_same ...).
-
-    Each CCG comes twice in a row, for the two markers of its ring (the trace's per-point sizes and colours
-    alternate, disc then centre), so a Patch that re-sends only the positions keeps the rings.
-    """
-    if clusters is None or clusters.empty or "significant" not in clusters:
-        return [], [], []
-    sig = clusters[clusters["significant"]]
-    rows = service.table.loc[service.table.index.intersection(sig.index)]
-    text = [f"{r.ccg_name}: {int(sig.at[c, 'n_same'])} of {int(sig.at[c, 'n_neighbours'])} neighbours "
-            f"share its level (p = {sig.at[c, 'p_value']:.3f})" for c, r in rows.iterrows()]
-
-    def twice(values: list) -> list:
-        return [v for v in values for _ in (0, 1)]
-
-    return twice(rows["lon"].tolist()), twice(rows["lat"].tolist()), twice(text)
-
-
-def map_patch(patch: Any, service: AtlasService, view: View, applied: dict[str, object], now: dict[str, object],
-              clusters: pd.DataFrame | None) -> Any:
-    """Write into ``patch`` (a ``dash.Patch``, or any nested-dict stand-in) only the parts of the map whose inputs
-    differ between ``applied`` (what the browser shows) and ``now`` (see :func:`dashboard.state.map_parts`).
-
-    Geometry never changes, so a filter change re-sends a few per-CCG arrays, not the 700 kB figure.
-    """
-    arr = map_arrays(view)
-    if applied.get("colour") != now["colour"]:
-        patch["data"][T_CCG]["z"] = arr.z
-        patch["data"][T_CCG]["colorscale"] = arr.colorscale
-        patch["data"][T_CCG]["hovertemplate"] = arr.hovertemplate
-        patch["layout"]["legend"]["title"]["text"] = legend_title(view.state)
-        for i, (color, visible) in enumerate(zip(arr.legend_colors, arr.legend_visible)):
-            patch["data"][T_LEGEND + i]["marker"]["color"] = color
-            patch["data"][T_LEGEND + i]["visible"] = visible
-    if applied.get("filter") != now["filter"]:
-        patch["data"][T_CCG]["marker"]["opacity"] = arr.opacity
-        for i, name in enumerate(arr.legend_names):
-            patch["data"][T_LEGEND + i]["name"] = legend_entry(name)
-        patch["data"][T_INFERRED]["lon"], patch["data"][T_INFERRED]["lat"] = inferred_points(view)
-        dot_color, dot_name = dot_style(view)
-        patch["data"][T_INFERRED]["marker"]["color"] = dot_color
-        patch["data"][T_INFERRED]["name"] = legend_entry(dot_name)
-    if applied.get("selection") != now["selection"]:
-        patch["data"][T_CCG]["marker"]["line"]["width"] = arr.line_width
-        patch["data"][T_CCG]["marker"]["line"]["color"] = arr.line_color
-        patch["data"][T_CCG]["marker"]["opacity"] = arr.opacity
-        patch["data"][T_CCG]["selectedpoints"] = None
-    if applied.get("clusters") != now["clusters"]:
-        lon, lat, text = cluster_points(service, clusters)
-        patch["data"][T_CLUSTERS]["lon"] = lon
-        patch["data"][T_CLUSTERS]["lat"] = lat
-        patch["data"][T_CLUSTERS]["text"] = text
-    return patch
-
-
-
+__all__ = [
+    "CHANGE_ORDER", "CLUSTER_RING", "CLUSTER_SIZE", "FONT", "HIDDEN_BASE", "IN_OPACITY", "INFERRED_COLOR",
+    "INFERRED_NAME", "LAT_AT", "LEGEND_PX", "LEVEL_COLOR", "LEVEL_LABEL", "LEVEL_ORDER", "LINE_COLOR", "LINE_WIDTH",
+    "LON_AT", "Layer", "FADED_SLOT", "N_LEGEND", "OUT_OPACITY", "REGION_LINE", "SELECTED_COLOR", "SELECTED_ON_DARK",
+    "SELECTED_WIDTH",
+    "SET_ASIDE_COLOR", "SET_ASIDE_NAME", "TEAM_LINE", "T_BASE", "T_CCG", "T_CLUSTERS", "T_INFERRED", "T_LEGEND",
+    "T_REGIONS", "T_TEAMS", "YEAR_LABEL", "MapArrays", "_line_coords", "add_layers", "as_floats", "base_trace",
+    "border_lines", "borders", "categories", "cluster_points", "discrete_colorscale", "dot_style", "dotted",
+    "england_feature", "england_outline", "filter_bounds", "fit_view", "geo_layout", "geo_ranges",
+    "inferred_points", "legend_entry", "legend_title", "map_arrays", "map_figure", "map_patch", "merc", "oriented",
+    "outline_colors", "palette", "relative_luminance", "share_categories", "short_source", "transition", "unmerc",
+]
 
 # The charts' toolbar (top right) takes the first TOOLBAR_PX of the chart, so titles start below it; the tools a
 # bar or box chart has no use for are dropped, which keeps the toolbar short on a phone.

@@ -31,6 +31,7 @@ from typing import Any
 from dash import Dash
 from flask import Response, abort
 
+from dashboard.figures import geo_map
 from dashboard.hosting import compression
 from dashboard.hosting.headers import IMMUTABLE
 from dashboard.service import AtlasService
@@ -269,21 +270,21 @@ def for_service(service: AtlasService) -> bytes:
 def on_the_wire(figure: Any, url: str) -> dict[str, Any]:
     """The page map (``figures.map_figure``) as sent to the browser: its geometry replaced by ``<url>#<part>``.
 
-    Trace 0's GeoJSON and the faded layer beneath it (England in one tone: the CCGs themselves, filled alike) refer
-    to ``#ccgs``; the border traces' lon and lat to ``#teams`` and ``#regions``. Everything else is unchanged.
+    The CCG trace's GeoJSON refers to ``#ccgs``; so does England in the faded tone beneath it (trace ``T_BASE``),
+    drawn as the CCGs themselves filled alike, which costs no geometry of its own; the border traces' lon and lat
+    refer to ``#teams`` and ``#regions``. Everything else is unchanged.
     """
-    from dashboard import figures  # the trace numbers; figures does not import this module
-
     fig = figure.to_plotly_json() if hasattr(figure, "to_plotly_json") else dict(figure)
     data = [dict(t) for t in fig["data"]]
-    data[figures.T_CCG]["geojson"] = f"{url}#ccgs"
-    for index, part in ((figures.T_TEAMS, "teams"), (figures.T_REGIONS, "regions")):
+    data[geo_map.T_CCG]["geojson"] = f"{url}#ccgs"
+    codes = list(data[geo_map.T_CCG]["locations"])
+    base = dict(data[geo_map.T_BASE])
+    base.update(geojson=f"{url}#ccgs", locations=codes, z=[0] * len(codes),
+                marker={"line": {"width": 0.6, "color": base["marker"]["line"]["color"]}})
+    data[geo_map.T_BASE] = base
+    for index, part in ((geo_map.T_TEAMS, "teams"), (geo_map.T_REGIONS, "regions")):
         data[index]["lon"] = data[index]["lat"] = f"{url}#{part}"
-    layout = dict(fig["layout"])
-    map_layout = dict(layout["map"])
-    map_layout["layers"] = [{**layer, "source": f"{url}#ccgs"} for layer in map_layout.get("layers", [])]
-    layout["map"] = map_layout
-    return {**fig, "data": data, "layout": layout}
+    return {**fig, "data": data}
 
 
 def install(app: Dash, body: bytes) -> str:

@@ -25,13 +25,16 @@ TEAM_WIRE = "team-chart-wire"  # the team chart as the server sends it, names on
 # The first view's map bounds: the map's fit (assets/mapfit.js) frames the figure for the browser's size from them
 # on page load, before the graph's first draw.
 FIRST_BOUNDS = "first-bounds"
-MAP_HEIGHT_PX = 640  # the map's height on every screen (also in style.css); mapfit.js reads it from the frame
+MAP_HEIGHT_PX = 640  # the map's height (style.css makes it fill a laptop's first screen); mapfit.js reads the graph's
 GRAPH_CONFIG = {
     "displaylogo": False,
     "scrollZoom": True,
     "modeBarButtonsToRemove": ["sendDataToCloud", "sendChartToCloud"],  # never upload anywhere
     # The camera button saves at slide size too.
     "toImageButtonOptions": {"format": "png", "width": 1920, "height": 1080, "filename": "ccg-cocommissioning-map"},
+    # The geo map's toolbar calls its reset button "Reset"; "Reset view", as on the charts' and as the page's own
+    # words say (the page's other button is "Clear filters and selection").
+    "locale": "en-GB", "locales": {"en-GB": {"dictionary": {"Reset": "Reset view"}}},
 }
 
 # The charts' toolbar shows on hover (or a tap) only, so it never sits over a title on a phone.
@@ -117,7 +120,8 @@ def filters(service: AtlasService, state: ViewState) -> html.Details:
 
 
 def zoom_buttons(service: AtlasService) -> html.Div:
-    """Frame England or London's CCGs (``assets/mapfit.js`` fits the bounds each button carries to the map)."""
+    """Frame England or London's CCGs (``assets/mapfit.js`` fits the bounds each button carries to the map), or
+    zoom in and out by steps (for a keyboard, and on a touch screen, where one finger scrolls the page)."""
     def bounds(**filters: tuple[str, ...]) -> str:
         return ",".join(f"{b:.5f}" for b in figures.filter_bounds(service.view(ViewState(**filters))))
 
@@ -126,6 +130,10 @@ def zoom_buttons(service: AtlasService) -> html.Div:
                     **{"data-bounds": bounds(), "aria-label": "Zoom the map to England"}),
         html.Button("London", id="zoom-london", className="button small", n_clicks=0,
                     **{"data-bounds": bounds(regions=("London",)), "aria-label": "Zoom the map to London"}),
+        html.Button("+", id="zoom-in", className="button small zoom-step", n_clicks=0,
+                    **{"aria-label": "Zoom the map in"}),
+        html.Button("−", id="zoom-out", className="button small zoom-step", n_clicks=0,
+                    **{"aria-label": "Zoom the map out"}),
     ], className="map-tools", role="group", **{"aria-label": "Zoom the map"})
 
 
@@ -183,17 +191,10 @@ def year_options(view: str) -> list[dict[str, object]]:
             {"label": "2016/17" + suffix, "value": 2016, "disabled": change}]
 
 
-def page(service: AtlasService, state: ViewState, geometry_url: str | None = None) -> html.Div:
-    """The page as a shared link shows it: its stores already hold what the first callbacks would compute, so
-    those callbacks change nothing and the first painted map is the link's view, drawn once and framed for the
-    browser's size (the clientside fit reads its bounds from ``first-bounds``). With ``geometry_url`` the map
-    refers to its geometry there (:mod:`dashboard.figures.map_geometry`) instead of carrying it."""
-    atlas = service.atlas
+def stores(service: AtlasService, state: ViewState) -> list[object]:
+    """The page's stores, already holding what the first callbacks would compute for ``state``."""
     view = service.view(state)
-    initial_map = first_map.page_map(view, geometry_url)  # England's map patched to the view: a few ms
-    return html.Div([
-        # The first thing a keyboard reaches: past the filters and the map's toolbar, to what the map shows in words.
-        html.A("Skip to summary", href="#summary", className="skip-link"),
+    return [
         dcc.Location(id="url", refresh="callback-nav"),
         dcc.Store(id="view-state", data=to_store(state)),
         dcc.Store(id="map-applied", data=map_parts(state, False)),  # what the figure shows: no cluster marks
@@ -207,44 +208,106 @@ def page(service: AtlasService, state: ViewState, geometry_url: str | None = Non
         dcc.Store(id=CLUSTERING_SHOWN),  # the view the clustering panel shows (dashboard/page/callbacks.py)
         dcc.Store(id=COUNTS_SHOWN),
         dcc.Store(id=ROBUST_SHOWN),
-        html.Header([
-            html.H1("CCG primary care co-commissioning atlas, England 2015/16 and 2016/17"),
-            html.P(report_for(service, filters_only(state)).view_line, id=VIEW_LINE, className="view-line"),
-            html.P([
-                "From April 2015 each of the 209 Clinical Commissioning Groups chose a level of primary care "
-                "co-commissioning with NHS England: greater involvement (1), joint (2) or delegated (3). ",
-                html.Strong(report_for(service, filters_only(state)).header, id=COVERAGE_HEADER),
-                " Every level names its source.",
-            ]),
-            html.Div(components.notices(state.notices), id="notices", role="status", **{"aria-live": "polite"}),
+    ]
+
+
+def header(service: AtlasService, state: ViewState) -> html.Header:
+    report = report_for(service, filters_only(state))
+    return html.Header([
+        html.H1("CCG primary care co-commissioning atlas, England 2015/16 and 2016/17"),
+        html.P(report.view_line, id=VIEW_LINE, className="view-line"),
+        html.P([
+            "From April 2015 each of the 209 Clinical Commissioning Groups chose a level of primary care "
+            "co-commissioning with NHS England: greater involvement (1), joint (2) or delegated (3). ",
+            html.Strong(report.header, id=COVERAGE_HEADER),
+            " Every level names its source.",
         ]),
+        html.Div(components.notices(state.notices), id="notices", role="status", **{"aria-live": "polite"}),
+    ])
+
+
+#: The map names its CCGs when this many or fewer are in view (assets/mapnames.js), unless the visitor hides names.
+NAMES_UP_TO = 40
+
+
+def map_section(service: AtlasService, state: ViewState, initial_map: object) -> html.Section:
+    """The map with its zoom buttons, the control that hides its CCG names, and the selected CCGs' details."""
+    return html.Section([
+        html.Div([html.H2("Map", id="map-heading"), zoom_buttons(service)], className="map-head"),
+        html.P("On a touch screen, scroll the page with one finger and move the map with two; zoom the map "
+               "with the + and − buttons above it (pinching does not zoom this map).",
+               className="hint touch-only"),
+        html.Div([
+            dcc.Loading(dcc.Graph(id="ccg-map", figure=initial_map, config=GRAPH_CONFIG, className="map",
+                                  style={"height": f"{MAP_HEIGHT_PX}px"}), delay_show=400),
+            # The CCGs' names over the map, drawn by assets/mapnames.js when NAMES_UP_TO or fewer are in view.
+            html.Div(id="map-name-layer", className="map-names-layer", **{"aria-hidden": "true"}),
+        ], id="map-frame", className="map-frame",
+            **{"data-a11y-name": "Map", "data-map-height": str(MAP_HEIGHT_PX), "data-names-up-to": str(NAMES_UP_TO)}),
+        # The map in print: the view's slide (map, legend and counts) in its place. No src until a print
+        # (assets/print.js fills it from the page's query), so it costs nothing before.
+        html.Img(id="print-map", className="print-only", alt="The map of this view (its slide: map, legend "
+                 "and counts)"),
+        # In print only, under the map: the headline findings (the statistics' first readings, which
+        # assets/print.js copies here for a print).
+        html.Div(id="print-findings", className="print-only print-findings"),
+        html.Div("Use two fingers to move the map", id="map-gesture-hint", className="gesture-hint",
+                 **{"aria-hidden": "true"}),
+        dcc.Checklist(id="show-clusters", value=["on"] if state.clusters else [], className="cluster-toggle",
+                      options=[{"label": " Mark CCGs in a significant same-level cluster (see Clustering below)",
+                                "value": "on"}]),
+        dcc.Checklist(id="map-names", value=["on"], className="cluster-toggle names-toggle",
+                      options=[{"label": f" Name the CCGs on the map when {NAMES_UP_TO} or fewer are in view "
+                                         "(an area team, London)", "value": "on"}]),
+        html.P("Click a CCG to select it (click again to unselect), or use the box or lasso select tool "
+               "for several. CCGs outside the filters stay visible, faded.", className="hint"),
+        html.Div(id="ccg-details", className="details", **{"aria-live": "polite"}),
+    ], className="map-column", **{"aria-labelledby": "map-heading", "aria-describedby": "map-summary"})
+
+
+def charts_section() -> html.Section:
+    return html.Section([
+        chart(dcc.Graph(id="team-chart", config=CHART_CONFIG), "Area team chart",
+              "Stacked bar chart: for each NHS England area team with CCGs in the filter, the share of its CCGs "
+              "at each level in the chosen year, the teams most uniform in level on top. The table of CCGs "
+              "below lists the same CCGs with their levels."),
+        chart(dcc.Graph(id="imd-chart", config=CHART_CONFIG), "Deprivation chart",
+              "Box plot: the Index of Multiple Deprivation 2015 score of each CCG in the filter, one row per "
+              "level in the chosen year, each CCG a dot; a higher score is more deprived. The table of CCGs "
+              "below gives each CCG's score."),
+    ], className="charts", **{"aria-label": "Charts"})
+
+
+def table_section(service: AtlasService, state: ViewState) -> html.Section:
+    return html.Section([
+        html.Div([html.H2("CCGs"), html.Div([
+            html.Button("Download CSV of the table as shown", id="table-csv", className="button", n_clicks=0,
+                        **{"data-href": table.download_urls(state)["csv"]}),
+            # The same rows plus datapackage.json: what each column means, licence, view and atlas build.
+            html.A("Download data (ZIP)", id="table-zip", href=table.download_urls(state)["zip"],
+                   download=table.zip_name(state), className="button"),
+        ], className="buttons")], className="table-head"),
+        html.P(id="table-caption", className="hint", **{"aria-live": "polite"}),
+        # The table is one Tab stop (arrow keys inside; assets/grid.js); this link skips it altogether.
+        html.A("Skip past the table", href="#after-table", className="skip-inline", id="skip-table"),
+        table.grid(service, state),
+    ], className="table")
+
+
+def page(service: AtlasService, state: ViewState, geometry_url: str | None = None) -> html.Div:
+    """The page as a shared link shows it: its stores already hold what the first callbacks would compute, so
+    those callbacks change nothing and the first painted map is the link's view, drawn once and framed for the
+    browser's size (the clientside fit reads its bounds from ``first-bounds``). With ``geometry_url`` the map
+    refers to its geometry there (:mod:`dashboard.figures.map_geometry`) instead of carrying it."""
+    initial_map = first_map.page_map(service.view(state), geometry_url)  # England's map patched to the view
+    return html.Div([
+        # The first thing a keyboard reaches: past the filters and the map's toolbar, to what the map shows in words.
+        html.A("Skip to summary", href="#summary", className="skip-link"),
+        *stores(service, state),
+        header(service, state),
         html.Main([
             filters(service, state),
-            html.Section([
-                html.Div([html.H2("Map", id="map-heading"), zoom_buttons(service)], className="map-head"),
-                html.P("On a touch screen, scroll the page with one finger; move and zoom the map with two.",
-                       className="hint touch-only"),
-                html.Div(dcc.Loading(dcc.Graph(id="ccg-map", figure=initial_map, config=GRAPH_CONFIG,
-                                               className="map", style={"height": f"{MAP_HEIGHT_PX}px"}),
-                                     delay_show=400),
-                         id="map-frame", className="map-frame",
-                         **{"data-a11y-name": "Map", "data-map-height": str(MAP_HEIGHT_PX)}),
-                # The map in print: a WebGL canvas prints blank, so a print shows the view's slide here instead. No
-                # src until a print (assets/print.js fills it from the page's query), so it costs nothing before.
-                html.Img(id="print-map", className="print-only", alt="The map of this view (its slide: map, legend "
-                         "and counts)"),
-                # In print only, under the map: the headline findings (the statistics' first readings, which
-                # assets/print.js copies here for a print).
-                html.Div(id="print-findings", className="print-only print-findings"),
-                html.Div("Use two fingers to move the map", id="map-gesture-hint", className="gesture-hint",
-                         **{"aria-hidden": "true"}),
-                dcc.Checklist(id="show-clusters", value=["on"] if state.clusters else [], className="cluster-toggle",
-                              options=[
-                    {"label": " Mark CCGs in a significant same-level cluster (see Clustering below)", "value": "on"}]),
-                html.P("Click a CCG to select it (click again to unselect), or use the box or lasso select tool "
-                       "for several. CCGs outside the filters stay visible, faded.", className="hint"),
-                html.Div(id="ccg-details", className="details", **{"aria-live": "polite"}),
-            ], className="map-column", **{"aria-labelledby": "map-heading", "aria-describedby": "map-summary"}),
+            map_section(service, state, initial_map),
             html.Section([
                 html.H2("Levels in the filter", id="summary", tabIndex="-1"),
                 html.Div(id="level-summary"),
@@ -253,34 +316,13 @@ def page(service: AtlasService, state: ViewState, geometry_url: str | None = Non
             ], className="summary-column", **{"aria-label": "Summary"}),
         ], className="grid"),
         explainer(),
-        html.Section([
-            chart(dcc.Graph(id="team-chart", config=CHART_CONFIG), "Area team chart",
-                  "Stacked bar chart: for each NHS England area team with CCGs in the filter, the share of its CCGs "
-                  "at each level in the chosen year, the teams most uniform in level on top. The table of CCGs "
-                  "below lists the same CCGs with their levels."),
-            chart(dcc.Graph(id="imd-chart", config=CHART_CONFIG), "Deprivation chart",
-                  "Box plot: the Index of Multiple Deprivation 2015 score of each CCG in the filter, one row per "
-                  "level in the chosen year, each CCG a dot; a higher score is more deprived. The table of CCGs "
-                  "below gives each CCG's score."),
-        ], className="charts", **{"aria-label": "Charts"}),
+        charts_section(),
         html.Section([
             html.H2("Clustering and deprivation", id="statistics-heading"),
-            statistics(atlas),
+            statistics(service.atlas),
         ], className="analysis", **{"aria-labelledby": "statistics-heading"}),
-        html.Section([
-            html.Div([html.H2("CCGs"), html.Div([
-                html.Button("Download CSV of the table as shown", id="table-csv", className="button", n_clicks=0,
-                            **{"data-href": table.download_urls(state)["csv"]}),
-                # The same rows plus datapackage.json: what each column means, licence, view and atlas build.
-                html.A("Download data (ZIP)", id="table-zip", href=table.download_urls(state)["zip"],
-                       download=table.zip_name(state), className="button"),
-            ], className="buttons")], className="table-head"),
-            html.P(id="table-caption", className="hint", **{"aria-live": "polite"}),
-            # The table is one Tab stop (arrow keys inside; assets/grid.js); this link skips it altogether.
-            html.A("Skip past the table", href="#after-table", className="skip-inline", id="skip-table"),
-            table.grid(service, state),
-        ], className="table"),
-        html.Footer(footer(atlas)),
+        table_section(service, state),
+        html.Footer(footer(service.atlas)),
     ], className="page")
 
 

@@ -10,15 +10,18 @@ never waits.
 from __future__ import annotations
 
 #: Reset before each wait (``page.evaluate(RESET_MAP_IDLE)``): the predicate counts frames from there.
-RESET_MAP_IDLE = "() => { window.__atlasIdleFrames = 0; }"
+RESET_MAP_IDLE = "() => { window.__atlasIdleFrames = 0; window.__atlasIdleStamp = null; }"
 
-#: True once MapLibre has been idle at the fit's zoom (loaded, not moving, tiles drawn) on three frames in a row.
+#: True once the map is drawn at the fit's frame (the figure plotly drew carries the fit's uirevision, its CCG paths
+#: are in the page) and the graph has not redrawn for three frames in a row.
 MAP_IDLE_AT_FIT = """() => {
     const g = document.querySelector('#ccg-map .js-plotly-plot');
-    const m = g && g._fullLayout && g._fullLayout.map && g._fullLayout.map._subplot && g._fullLayout.map._subplot.map;
-    const fit = Number(document.getElementById('map-frame').dataset.fitZoom);
-    const idle = !!m && Number.isFinite(fit) && Math.abs(m.getZoom() - fit) < 0.01 && m.loaded()
-                 && !m.isMoving() && m.areTilesLoaded();
-    window.__atlasIdleFrames = idle ? (window.__atlasIdleFrames || 0) + 1 : 0;
+    const frame = document.getElementById('map-frame'), rev = frame && frame.dataset.fitRevision;
+    const drawn = !!g && !!g._fullLayout && !!rev && g._fullLayout.uirevision === rev
+                  && g.querySelectorAll('.choroplethlocation').length > 0;
+    const stamp = drawn ? rev + ':' + document.getElementById('ccg-map').dataset.mapDraws : null;
+    const same = drawn && stamp === window.__atlasIdleStamp;
+    window.__atlasIdleStamp = stamp;
+    window.__atlasIdleFrames = same ? (window.__atlasIdleFrames || 0) + 1 : (drawn ? 1 : 0);
     return window.__atlasIdleFrames >= 3;
 }"""
