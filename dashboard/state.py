@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import pandas as pd
 
+from dashboard import ids
 from geodata.vocabulary import EVIDENCE_CHOICES
 
 YEARS = (2015, 2016)
@@ -343,7 +344,7 @@ def slide_filename(state: ViewState, ext: str = "png") -> str:
 #: graph's own clickData/selectedData: those are set through the callback dcc.Graph bound when it first drew,
 #: which on some loads never reaches Dash (Plotly reports the click and nothing happens: seen in about one load
 #: in four on the phone).
-MAP_CLICK, MAP_SELECT = "map-click", "map-select"
+MAP_CLICK, MAP_SELECT = ids.MAP_CLICK, ids.MAP_SELECT  # re-exported
 
 
 def next_state(vocab: Vocabulary, trigger: str, search: object, year: object, view: object, regions: object,

@@ -171,3 +171,34 @@ def test_statistics_import_no_page_slide_or_hosting_code() -> None:
             shown_by = ("dashboard.page", "dashboard.slides", "dashboard.hosting", "dashboard.figures")
             wrong = sorted(t for t in imports(name, path, known) if t.startswith(shown_by))
             assert not wrong, f"{name} imports {wrong}"
+
+
+def test_component_ids_are_declared_in_one_module(atlas_dir: Path) -> None:
+    """Every component id the page renders is a constant of dashboard/ids.py, and no page module writes an id or a
+    callback's component as a string of its own (so a renamed id cannot leave a callback pointing nowhere)."""
+    from dash.development.base_component import Component
+
+    import app
+    from dashboard import ids
+
+    declared = {v for k, v in vars(ids).items() if k.isupper() and isinstance(v, str)}
+    layout = app.create_app(atlas_dir=atlas_dir).layout
+    root = layout() if callable(layout) else layout
+    rendered = {c.id for c in root._traverse() if isinstance(c, Component) and isinstance(getattr(c, "id", None), str)}
+    if isinstance(getattr(root, "id", None), str):
+        rendered.add(root.id)
+    undeclared = sorted(i for i in rendered if i not in declared and not any(i == ids.label_of(d) for d in declared))
+    assert not undeclared, f"ids rendered but not declared in dashboard/ids.py: {undeclared}"
+    assert len(rendered) > 40  # the whole page was walked
+    literal = []
+    for path in sorted((ROOT / "dashboard").rglob("*.py")):
+        if path.name == "ids.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.keyword) and node.arg == "id" and isinstance(node.value, ast.Constant) \
+                    and isinstance(node.value.value, str):
+                literal.append(f"{path.relative_to(ROOT)}:{node.lineno} id={node.value.value!r}")
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") in ("Input", "Output", "State") \
+                    and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                literal.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.func.id}({node.args[0].value!r})")
+    assert not literal, "component ids written as strings outside dashboard/ids.py: " + "; ".join(literal)

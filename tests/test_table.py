@@ -13,7 +13,7 @@ from dash import Dash, html
 from test_browser import Page, _atlas, browser, open_page  # noqa: F401
 
 import app as app_module
-from dashboard import figures
+from dashboard import figures, ids
 from dashboard.hosting import dash_internals, plotly_bundle
 from dashboard.page import layout, table
 from dashboard.service import AtlasService
@@ -88,7 +88,7 @@ def test_first_stores_match_the_first_view() -> None:
     page = layout.page(SERVICE, state)
     assert page["view-state"].data["regions"] == ["London"]
     assert page["map-applied"].data["colour"] == [2015, "level", "any"]
-    assert page[table.SHOWN_ID].data["codes"] == table.shown_codes(SERVICE.view(state))
+    assert page[ids.TABLE_SHOWN].data["codes"] == table.shown_codes(SERVICE.view(state))
     assert page["year"].value == 2015 and page["region"].value == ["London"]
 
 

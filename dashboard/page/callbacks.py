@@ -10,23 +10,12 @@ from typing import Any
 from dash import ClientsideFunction, Dash, Input, Output, Patch, State, ctx, no_update
 from plotly.utils import PlotlyJSONEncoder
 
-from dashboard import figures, summaries, urls
+from dashboard import figures, ids, summaries, urls
 from dashboard.change import chart_state
 from dashboard.clustering_summary import cluster_table
 from dashboard.page import components, table
 from dashboard.page.clustering_view import clustering_panel
-from dashboard.page.layout import (
-    CLUSTERING_SHOWN,
-    COUNTS_SHOWN,
-    COVERAGE_HEADER,
-    FIRST_BOUNDS,
-    IMD_WIRE,
-    ROBUST_SHOWN,
-    TEAM_WIRE,
-    VIEW_LINE,
-    area_team_options,
-    year_options,
-)
+from dashboard.page.layout import area_team_options, year_options
 from dashboard.page.robust_view import robust_section
 from dashboard.report import report_for
 from dashboard.service import AtlasService
@@ -100,11 +89,11 @@ def _state(app: Dash, service: AtlasService) -> None:
     vocab = service.vocabulary
 
     @app.callback(
-        Output("url", "search"), Output("view-state", "data"), Output("notices", "children"),
-        Output("year", "options"), *[Output(c, "value") for c in CONTROLS],
-        Input("url", "search"), *[Input(c, "value") for c in CONTROLS],
-        Input(MAP_CLICK, "data"), Input(MAP_SELECT, "data"), Input("reset", "n_clicks"),
-        State("view-state", "data"), State("year", "options")
+        Output(ids.URL, "search"), Output(ids.VIEW_STATE, "data"), Output(ids.NOTICES, "children"),
+        Output(ids.YEAR, "options"), *[Output(c, "value") for c in CONTROLS],
+        Input(ids.URL, "search"), *[Input(c, "value") for c in CONTROLS],
+        Input(MAP_CLICK, "data"), Input(MAP_SELECT, "data"), Input(ids.RESET, "n_clicks"),
+        State(ids.VIEW_STATE, "data"), State(ids.YEAR, "options")
     )
     def sync_state(search, year, view, regions, teams, imd, ccgs, evidence, marks, click, selected,  # noqa: ANN001
                    _reset, stored, shown_years):  # noqa: ANN001
@@ -126,7 +115,7 @@ def _state(app: Dash, service: AtlasService) -> None:
         return (query if query != search else no_update, store if store != stored else no_update,
                 components.notices(state.notices), years if years != shown_years else no_update, *controls)
 
-    @app.callback(Output("area-team", "options"), Input("region", "value"), prevent_initial_call=True)
+    @app.callback(Output(ids.AREA_TEAM, "options"), Input(ids.REGION, "value"), prevent_initial_call=True)
     def update_team_options(regions):  # noqa: ANN001
         """Offer only the chosen regions' teams, so a team and a region that exclude each other cannot be picked."""
         chosen = normalise(vocab, regions=regions).regions
@@ -137,8 +126,8 @@ def _map(app: Dash, service: AtlasService) -> None:
     vocab = service.vocabulary
 
     @app.callback(
-        Output("ccg-map", "figure"), Output("map-applied", "data"), Output("map-bounds", "data"),
-        Input("view-state", "data"), State("map-applied", "data"),
+        Output(ids.CCG_MAP, "figure"), Output(ids.MAP_APPLIED, "data"), Output(ids.MAP_BOUNDS, "data"),
+        Input(ids.VIEW_STATE, "data"), State(ids.MAP_APPLIED, "data"),
     )
     def update_map(data, applied):  # noqa: ANN001
         """Patch only the arrays that changed: geometry is sent once, with the page."""
@@ -156,15 +145,15 @@ def _map(app: Dash, service: AtlasService) -> None:
     # Framing depends on the graph's size, which only the browser knows: fitted there, sent as a Patch. The first
     # view's bounds have a store of their own: map-bounds is also the map callback's output, and a callback waits
     # on load for the callbacks that write its inputs, so a fit from map-bounds would come after the first draw.
-    for bounds in ("map-bounds", FIRST_BOUNDS):
+    for bounds in ("map-bounds", ids.FIRST_BOUNDS):
         app.clientside_callback(
             ClientsideFunction(namespace="atlas", function_name="fitMap"),
-            Output("ccg-map", "figure", allow_duplicate=True), Input(bounds, "data"),
+            Output(ids.CCG_MAP, "figure", allow_duplicate=True), Input(bounds, "data"),
             prevent_initial_call="initial_duplicate",
         )
     app.clientside_callback(
         ClientsideFunction(namespace="atlas", function_name="clearPlotlySelection"),
-        Output("map-plotly-selection", "data"), Input(MAP_SELECT, "data"), prevent_initial_call=True,
+        Output(ids.MAP_PLOTLY_SELECTION, "data"), Input(MAP_SELECT, "data"), prevent_initial_call=True,
     )
 
 
@@ -200,14 +189,14 @@ def _panels(app: Dash, service: AtlasService) -> None:
 
     # Separate callbacks, so the browser asks for them in parallel and each stays small and fast. A change sends
     # only what differs from what the browser shows (the transitions, both years, do not change with the year).
-    @app.callback(Output("level-summary", "children"), Output("transition-summary", "children"),
-                  Output(COVERAGE_HEADER, "children"), Output(VIEW_LINE, "children"),
-                  Output(COUNTS_SHOWN, "data"), Input("view-state", "data"), State(COUNTS_SHOWN, "data"))
+    @app.callback(Output(ids.LEVEL_SUMMARY, "children"), Output(ids.TRANSITION_SUMMARY, "children"),
+                  Output(ids.COVERAGE_HEADER, "children"), Output(ids.VIEW_LINE, "children"),
+                  Output(ids.COUNTS_SHOWN, "data"), Input(ids.VIEW_STATE, "data"), State(ids.COUNTS_SHOWN, "data"))
     def update_counts(data, shown):  # noqa: ANN001
         counts, now = shown_patch("counts", filters_only, counts_for, diff_each, data, shown)
         return (*counts, now) if isinstance(counts, tuple) else (no_update, no_update, no_update, no_update, now)
 
-    @app.callback(Output(TEAM_WIRE, "data"), Input("view-state", "data"))
+    @app.callback(Output(ids.TEAM_CHART_WIRE, "data"), Input(ids.VIEW_STATE, "data"))
     def update_team_chart(data):  # noqa: ANN001
         """The team chart with each team's names once, which the browser puts back on every bar."""
         state = chart_state(from_store(data, vocab))
@@ -215,10 +204,10 @@ def _panels(app: Dash, service: AtlasService) -> None:
 
     app.clientside_callback(
         ClientsideFunction(namespace="atlasCharts", function_name="teamChart"),
-        Output("team-chart", "figure"), Input(TEAM_WIRE, "data"),
+        Output(ids.TEAM_CHART, "figure"), Input(ids.TEAM_CHART_WIRE, "data"),
     )
 
-    @app.callback(Output(IMD_WIRE, "data"), Input("view-state", "data"))
+    @app.callback(Output(ids.IMD_CHART_WIRE, "data"), Input(ids.VIEW_STATE, "data"))
     def update_imd_chart(data):  # noqa: ANN001
         """The deprivation chart with its points as rows of the map's customdata, which the browser fills in."""
         state = from_store(data, vocab)
@@ -228,19 +217,19 @@ def _panels(app: Dash, service: AtlasService) -> None:
 
     app.clientside_callback(
         ClientsideFunction(namespace="atlasCharts", function_name="fromMap"),
-        Output("imd-chart", "figure"), Input(IMD_WIRE, "data"), State("ccg-map", "figure"),
+        Output(ids.IMD_CHART, "figure"), Input(ids.IMD_CHART_WIRE, "data"), State(ids.CCG_MAP, "figure"),
     )
 
-    @app.callback(Output("clustering", "children"), Output(CLUSTERING_SHOWN, "data"),
-                  Input("view-state", "data"), State(CLUSTERING_SHOWN, "data"))
+    @app.callback(Output(ids.CLUSTERING, "children"), Output(ids.CLUSTERING_SHOWN, "data"),
+                  Input(ids.VIEW_STATE, "data"), State(ids.CLUSTERING_SHOWN, "data"))
     def update_clustering(data, shown):  # noqa: ANN001
         """Only the parts of the panel that differ from the one the browser shows (``shown``: its view)."""
         return shown_patch("clustering", chart_state, lambda state: clustering_panel(service, state),
                            changed_tree, data, shown)
 
     # Its own callback: the known-only panel above shows at once, the completions (about 0.1 to 0.6 s) after.
-    @app.callback(Output("clustering-robust", "children"), Output(ROBUST_SHOWN, "data"),
-                  Input("view-state", "data"), State(ROBUST_SHOWN, "data"))
+    @app.callback(Output(ids.CLUSTERING_ROBUST, "children"), Output(ids.ROBUST_SHOWN, "data"),
+                  Input(ids.VIEW_STATE, "data"), State(ids.ROBUST_SHOWN, "data"))
     def update_robust(data, shown):  # noqa: ANN001
         return shown_patch("robust_panel", chart_state, lambda state: robust_section(service, state),
                            changed_tree, data, shown)
@@ -250,11 +239,12 @@ def _table(app: Dash, service: AtlasService) -> None:
     vocab = service.vocabulary
 
     @app.callback(
-        Output(table.SHOWN_ID, "data"), Output(table.GRID_ID, "rowTransaction"), Output(table.GRID_ID, "selectedRows"),
-        Output("ccg-details", "children"), Output("export-png", "href"), Output("export-png", "download"),
-        Output("export-link", "href"), Output("table-caption", "children"), Output(table.GRID_ID, "csvExportParams"),
-        Output("table-csv", "data-href"), Output("table-zip", "href"), Output("table-zip", "download"),
-        Input("view-state", "data"), State(table.SHOWN_ID, "data"),
+        Output(ids.TABLE_SHOWN, "data"), Output(ids.CCG_TABLE, "rowTransaction"), Output(ids.CCG_TABLE, "selectedRows"),
+        Output(ids.CCG_DETAILS, "children"), Output(ids.EXPORT_PNG, "href"), Output(ids.EXPORT_PNG, "download"),
+        Output(ids.EXPORT_LINK, "href"), Output(ids.TABLE_CAPTION, "children"),
+        Output(ids.CCG_TABLE, "csvExportParams"),
+        Output(ids.TABLE_CSV, "data-href"), Output(ids.TABLE_ZIP, "href"), Output(ids.TABLE_ZIP, "download"),
+        Input(ids.VIEW_STATE, "data"), State(ids.TABLE_SHOWN, "data"),
     )
     def update_table(data, shown):  # noqa: ANN001
         """The rows are in the page: send which to show (codes), and only the rows another evidence choice changes."""
@@ -280,12 +270,12 @@ def _table(app: Dash, service: AtlasService) -> None:
 
     # The grid filters its rows in the browser by the shown codes (assets/grid.js).
     app.clientside_callback(
-        ClientsideFunction(namespace="atlasTable", function_name="show"), Input(table.SHOWN_ID, "data"),
+        ClientsideFunction(namespace="atlasTable", function_name="show"), Input(ids.TABLE_SHOWN, "data"),
     )
 
     # The CSV is the server's (/export.csv, the rows of the ZIP and of geodata export-csv), saved by the browser.
     app.clientside_callback(
         ClientsideFunction(namespace="atlasTable", function_name="exportCsv"),
-        Output("table-csv", "data-exported"), Input("table-csv", "n_clicks"), State("table-csv", "data-href"),
-        State(table.GRID_ID, "csvExportParams"), prevent_initial_call=True,
+        Output(ids.TABLE_CSV, "data-exported"), Input(ids.TABLE_CSV, "n_clicks"), State(ids.TABLE_CSV, "data-href"),
+        State(ids.CCG_TABLE, "csvExportParams"), prevent_initial_call=True,
     )

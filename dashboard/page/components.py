@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pandas as pd
 from dash import html
 
+from dashboard import ids
 from dashboard.report import ViewReport
 from dashboard.state import Notice
 from geodata.vocabulary import LEVEL_COLOR, LEVEL_LABEL, LEVEL_ORDER, LEVEL_SHORT, SET_ASIDE, UNKNOWN, YEAR_LABEL
@@ -34,7 +35,7 @@ def level_summary(report: ViewReport) -> html.Div:
             html.Td("" if r.published is None else r.published, className="num"),
         ], className="unknown-row" if r.key in (UNKNOWN, SET_ASIDE) else None))
     return html.Div([
-        html.P(map_sentence(report), id="map-summary", className="visually-hidden"),
+        html.P(map_sentence(report), id=ids.MAP_SUMMARY, className="visually-hidden"),
         html.Table([html.Caption(f"CCGs by level, {YEAR_LABEL[report.year]}"), html.Thead(head), html.Tbody(rows)],
                    className="summary-table"),
         html.P(report.coverage, className="coverage"),

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from dash import dcc, html
 
-from dashboard import figures, first_map, urls
+from dashboard import figures, first_map, ids, urls
 from dashboard.page import components, table
 from dashboard.report import report_for
 from dashboard.service import AtlasService
@@ -14,17 +14,8 @@ from dashboard.state import MAP_CLICK, MAP_SELECT, REGION_HEADING, ViewState, fi
 from geodata.atlas import Atlas
 from geodata.vocabulary import EVIDENCE_LABEL, LEVEL_LABEL
 
-CLUSTERING_SHOWN = "clustering-shown"  # the view the clustering panel shows, so a change patches only what differs
-VIEW_LINE = "view-line"  # what the view shows, in one line above everything else (a phone's first screen)
-COVERAGE_HEADER = "coverage-header"  # the header's sentence on what is sourced, for the evidence chosen
-COUNTS_SHOWN = "counts-shown"  # the filters the level and transition summaries show (the same for a change)
-ROBUST_SHOWN = "robust-shown"  # the view the clustering panel's robustness section shows
-IMD_WIRE = "imd-chart-wire"  # the deprivation chart as the server sends it (dashboard/figures wire_points)
-TEAM_WIRE = "team-chart-wire"  # the team chart as the server sends it, names once (dashboard/figures team_wire)
-
 # The first view's map bounds: the map's fit (assets/mapfit.js) frames the figure for the browser's size from them
 # on page load, before the graph's first draw.
-FIRST_BOUNDS = "first-bounds"
 MAP_HEIGHT_PX = 640  # the map's height (style.css makes it fill a laptop's first screen); mapfit.js reads the graph's
 GRAPH_CONFIG = {
     "displaylogo": False,
@@ -74,40 +65,40 @@ def _control(label: str, component: object, group: bool = False) -> html.Div:
 def controls(service: AtlasService, state: ViewState) -> html.Div:
     return html.Div([
         _control("Year", dcc.RadioItems(
-            id="year", value=state.year, inline=True, className="radio", options=year_options(state.view)),
+            id=ids.YEAR, value=state.year, inline=True, className="radio", options=year_options(state.view)),
             group=True),
         _control("Colour the map by", dcc.RadioItems(
-            id="view", value=state.view, inline=True, className="radio",
+            id=ids.VIEW, value=state.view, inline=True, className="radio",
             options=[{"label": "Level", "value": "level"}, {"label": "Change 2015→2016", "value": "change"},
                      {"label": "Unknowns: share delegated", "value": "share"}]),
             group=True),
         _control("Region", dcc.Dropdown(
-            id="region", multi=True, value=list(state.regions), placeholder="All regions",
+            id=ids.REGION, multi=True, value=list(state.regions), placeholder="All regions",
             options=[{"label": r, "value": r} for r in service.atlas.regions])),
         _control("NHS England area team (2013–15)", dcc.Dropdown(
-            id="area-team", multi=True, value=list(state.area_teams), placeholder="All area teams",
+            id=ids.AREA_TEAM, multi=True, value=list(state.area_teams), placeholder="All area teams",
             options=area_team_options(service, state.regions), maxHeight=360)),
         _control("Deprivation: Index of Multiple Deprivation (IMD) 2015, quintile among CCGs (1 = most deprived)",
-                 dcc.RangeSlider(id="imd-range", min=1, max=5, step=1, value=list(state.imd), allowCross=False,
+                 dcc.RangeSlider(id=ids.IMD_RANGE, min=1, max=5, step=1, value=list(state.imd), allowCross=False,
                                  marks={i: str(i) for i in range(1, 6)}), group=True),
         _control("Evidence behind each level", dcc.RadioItems(
-            id="evidence", value=state.evidence, className="radio",
+            id=ids.EVIDENCE, value=state.evidence, className="radio",
             options=[{"label": EVIDENCE_LABEL[k], "value": k} for k in EVIDENCE_LABEL]), group=True),
         html.P("A level resting on a weaker claim than the one chosen is set aside: grey with a dark dot on the "
                "map, counted apart from levels no source states.",
                className="hint"),
         _control("Find CCGs", dcc.Dropdown(
-            id="ccg-search", multi=True, value=list(state.ccgs), placeholder="Type a CCG name or code",
+            id=ids.CCG_SEARCH, multi=True, value=list(state.ccgs), placeholder="Type a CCG name or code",
             options=ccg_options(service), searchable=True)),
         html.Div([
-            html.A("Download slide (PNG)", id="export-png", href=urls.slide_url(None, "png", download=True),
+            html.A("Download slide (PNG)", id=ids.EXPORT_PNG, href=urls.slide_url(None, "png", download=True),
                    className="button primary", download="ccg-cocommissioning.png", role="button"),
-            html.A("Open slide in a new tab", id="export-link", href=urls.slide_url(None, "png"), target="_blank",
+            html.A("Open slide in a new tab", id=ids.EXPORT_LINK, href=urls.slide_url(None, "png"), target="_blank",
                    className="small-link"),
             # Not "Reset view": that is the map toolbar's button (it re-frames the map, this clears the filters).
-            html.Button("Clear filters and selection", id="reset", className="button", n_clicks=0),
+            html.Button("Clear filters and selection", id=ids.RESET, className="button", n_clicks=0),
             # Prints the page with the view's slide in place of the live map (assets/print.js, style.css @media print).
-            html.Button("Print this view", id="print-view", className="button", n_clicks=0),
+            html.Button("Print this view", id=ids.PRINT_VIEW, className="button", n_clicks=0),
         ], className="buttons"),
     ], className="controls", role="search", **{"aria-label": "Filters"})
 
@@ -115,8 +106,8 @@ def controls(service: AtlasService, state: ViewState) -> html.Div:
 def filters(service: AtlasService, state: ViewState) -> html.Details:
     """The controls in a disclosure: open on a laptop; on a phone ``assets/a11y.js`` closes it on load, so a
     shared link shows its map first."""
-    return html.Details([html.Summary(html.H2("Filters", id="filters-heading")), controls(service, state)],
-                        id="filters", open=True, className="filters")
+    return html.Details([html.Summary(html.H2("Filters", id=ids.FILTERS_HEADING)), controls(service, state)],
+                        id=ids.FILTERS, open=True, className="filters")
 
 
 def zoom_buttons(service: AtlasService) -> html.Div:
@@ -126,13 +117,13 @@ def zoom_buttons(service: AtlasService) -> html.Div:
         return ",".join(f"{b:.5f}" for b in figures.filter_bounds(service.view(ViewState(**filters))))
 
     return html.Div([
-        html.Button("England", id="zoom-england", className="button small", n_clicks=0,
+        html.Button("England", id=ids.ZOOM_ENGLAND, className="button small", n_clicks=0,
                     **{"data-bounds": bounds(), "aria-label": "Zoom the map to England"}),
-        html.Button("London", id="zoom-london", className="button small", n_clicks=0,
+        html.Button("London", id=ids.ZOOM_LONDON, className="button small", n_clicks=0,
                     **{"data-bounds": bounds(regions=("London",)), "aria-label": "Zoom the map to London"}),
-        html.Button("+", id="zoom-in", className="button small zoom-step", n_clicks=0,
+        html.Button("+", id=ids.ZOOM_IN, className="button small zoom-step", n_clicks=0,
                     **{"aria-label": "Zoom the map in"}),
-        html.Button("−", id="zoom-out", className="button small zoom-step", n_clicks=0,
+        html.Button("−", id=ids.ZOOM_OUT, className="button small zoom-step", n_clicks=0,
                     **{"aria-label": "Zoom the map out"}),
     ], className="map-tools", role="group", **{"aria-label": "Zoom the map"})
 
@@ -169,11 +160,11 @@ GLOSSARY = (
 def explainer() -> html.Section:
     """Plain words for the public: what co-commissioning changed, and the terms the page uses."""
     return html.Section([
-        html.H2("What co-commissioning meant for GP services", id="about-heading"),
+        html.H2("What co-commissioning meant for GP services", id=ids.ABOUT_HEADING),
         html.P(CO_COMMISSIONING, className="about"),
         html.Details([html.Summary("Words used here"),
                       html.Dl([part for term, meaning in GLOSSARY for part in (html.Dt(term), html.Dd(meaning))],
-                              className="glossary")], id="glossary"),
+                              className="glossary")], id=ids.GLOSSARY),
     ], className="about-section", **{"aria-labelledby": "about-heading"})
 
 
@@ -195,19 +186,19 @@ def stores(service: AtlasService, state: ViewState) -> list[object]:
     """The page's stores, already holding what the first callbacks would compute for ``state``."""
     view = service.view(state)
     return [
-        dcc.Location(id="url", refresh="callback-nav"),
-        dcc.Store(id="view-state", data=to_store(state)),
-        dcc.Store(id="map-applied", data=map_parts(state, False)),  # what the figure shows: no cluster marks
-        dcc.Store(id=table.SHOWN_ID, data=table.shown(view)),
-        dcc.Store(id=FIRST_BOUNDS, data=figures.filter_bounds(view)),
-        dcc.Store(id="map-bounds"),
-        dcc.Store(id="map-plotly-selection"),  # output slot of the clientside callback that clears Plotly's styling
+        dcc.Location(id=ids.URL, refresh="callback-nav"),
+        dcc.Store(id=ids.VIEW_STATE, data=to_store(state)),
+        dcc.Store(id=ids.MAP_APPLIED, data=map_parts(state, False)),  # what the figure shows: no cluster marks
+        dcc.Store(id=ids.TABLE_SHOWN, data=table.shown(view)),
+        dcc.Store(id=ids.FIRST_BOUNDS, data=figures.filter_bounds(view)),
+        dcc.Store(id=ids.MAP_BOUNDS),
+        dcc.Store(id=ids.MAP_PLOTLY_SELECTION),  # output slot of the clientside callback that clears Plotly's styling
         dcc.Store(id=MAP_CLICK), dcc.Store(id=MAP_SELECT),  # the map's clicks and selections (assets/mapfit.js)
-        dcc.Store(id=IMD_WIRE),  # the deprivation chart as sent, its points as map rows (assets/charts.js)
-        dcc.Store(id=TEAM_WIRE),  # the team chart as sent, each team's names once (assets/charts.js)
-        dcc.Store(id=CLUSTERING_SHOWN),  # the view the clustering panel shows (dashboard/page/callbacks.py)
-        dcc.Store(id=COUNTS_SHOWN),
-        dcc.Store(id=ROBUST_SHOWN),
+        dcc.Store(id=ids.IMD_CHART_WIRE),  # the deprivation chart as sent, its points as map rows (assets/charts.js)
+        dcc.Store(id=ids.TEAM_CHART_WIRE),  # the team chart as sent, each team's names once (assets/charts.js)
+        dcc.Store(id=ids.CLUSTERING_SHOWN),  # the view the clustering panel shows (dashboard/page/callbacks.py)
+        dcc.Store(id=ids.COUNTS_SHOWN),
+        dcc.Store(id=ids.ROBUST_SHOWN),
     ]
 
 
@@ -215,14 +206,14 @@ def header(service: AtlasService, state: ViewState) -> html.Header:
     report = report_for(service, filters_only(state))
     return html.Header([
         html.H1("CCG primary care co-commissioning atlas, England 2015/16 and 2016/17"),
-        html.P(report.view_line, id=VIEW_LINE, className="view-line"),
+        html.P(report.view_line, id=ids.VIEW_LINE, className="view-line"),
         html.P([
             "From April 2015 each of the 209 Clinical Commissioning Groups chose a level of primary care "
             "co-commissioning with NHS England: greater involvement (1), joint (2) or delegated (3). ",
-            html.Strong(report.header, id=COVERAGE_HEADER),
+            html.Strong(report.header, id=ids.COVERAGE_HEADER),
             " Every level names its source.",
         ]),
-        html.Div(components.notices(state.notices), id="notices", role="status", **{"aria-live": "polite"}),
+        html.Div(components.notices(state.notices), id=ids.NOTICES, role="status", **{"aria-live": "polite"}),
     ])
 
 
@@ -233,45 +224,45 @@ NAMES_UP_TO = 40
 def map_section(service: AtlasService, state: ViewState, initial_map: object) -> html.Section:
     """The map with its zoom buttons, the control that hides its CCG names, and the selected CCGs' details."""
     return html.Section([
-        html.Div([html.H2("Map", id="map-heading"), zoom_buttons(service)], className="map-head"),
+        html.Div([html.H2("Map", id=ids.MAP_HEADING), zoom_buttons(service)], className="map-head"),
         html.P("On a touch screen, scroll the page with one finger and move the map with two; zoom the map "
                "with the + and − buttons above it (pinching does not zoom this map).",
                className="hint touch-only"),
         html.Div([
-            dcc.Loading(dcc.Graph(id="ccg-map", figure=initial_map, config=GRAPH_CONFIG, className="map",
+            dcc.Loading(dcc.Graph(id=ids.CCG_MAP, figure=initial_map, config=GRAPH_CONFIG, className="map",
                                   style={"height": f"{MAP_HEIGHT_PX}px"}), delay_show=400),
             # The CCGs' names over the map, drawn by assets/mapnames.js when NAMES_UP_TO or fewer are in view.
-            html.Div(id="map-name-layer", className="map-names-layer", **{"aria-hidden": "true"}),
-        ], id="map-frame", className="map-frame",
+            html.Div(id=ids.MAP_NAME_LAYER, className="map-names-layer", **{"aria-hidden": "true"}),
+        ], id=ids.MAP_FRAME, className="map-frame",
             **{"data-a11y-name": "Map", "data-map-height": str(MAP_HEIGHT_PX), "data-names-up-to": str(NAMES_UP_TO)}),
         # The map in print: the view's slide (map, legend and counts) in its place. No src until a print
         # (assets/print.js fills it from the page's query), so it costs nothing before.
-        html.Img(id="print-map", className="print-only", alt="The map of this view (its slide: map, legend "
+        html.Img(id=ids.PRINT_MAP, className="print-only", alt="The map of this view (its slide: map, legend "
                  "and counts)"),
         # In print only, under the map: the headline findings (the statistics' first readings, which
         # assets/print.js copies here for a print).
-        html.Div(id="print-findings", className="print-only print-findings"),
-        html.Div("Use two fingers to move the map", id="map-gesture-hint", className="gesture-hint",
+        html.Div(id=ids.PRINT_FINDINGS, className="print-only print-findings"),
+        html.Div("Use two fingers to move the map", id=ids.MAP_GESTURE_HINT, className="gesture-hint",
                  **{"aria-hidden": "true"}),
-        dcc.Checklist(id="show-clusters", value=["on"] if state.clusters else [], className="cluster-toggle",
+        dcc.Checklist(id=ids.SHOW_CLUSTERS, value=["on"] if state.clusters else [], className="cluster-toggle",
                       options=[{"label": " Mark CCGs in a significant same-level cluster (see Clustering below)",
                                 "value": "on"}]),
-        dcc.Checklist(id="map-names", value=["on"], className="cluster-toggle names-toggle",
+        dcc.Checklist(id=ids.MAP_NAMES, value=["on"], className="cluster-toggle names-toggle",
                       options=[{"label": f" Name the CCGs on the map when {NAMES_UP_TO} or fewer are in view "
                                          "(an area team, London)", "value": "on"}]),
         html.P("Click a CCG to select it (click again to unselect), or use the box or lasso select tool "
                "for several. CCGs outside the filters stay visible, faded.", className="hint"),
-        html.Div(id="ccg-details", className="details", **{"aria-live": "polite"}),
+        html.Div(id=ids.CCG_DETAILS, className="details", **{"aria-live": "polite"}),
     ], className="map-column", **{"aria-labelledby": "map-heading", "aria-describedby": "map-summary"})
 
 
 def charts_section() -> html.Section:
     return html.Section([
-        chart(dcc.Graph(id="team-chart", config=CHART_CONFIG), "Area team chart",
+        chart(dcc.Graph(id=ids.TEAM_CHART, config=CHART_CONFIG), "Area team chart",
               "Stacked bar chart: for each NHS England area team with CCGs in the filter, the share of its CCGs "
               "at each level in the chosen year, the teams most uniform in level on top. The table of CCGs "
               "below lists the same CCGs with their levels."),
-        chart(dcc.Graph(id="imd-chart", config=CHART_CONFIG), "Deprivation chart",
+        chart(dcc.Graph(id=ids.IMD_CHART, config=CHART_CONFIG), "Deprivation chart",
               "Box plot: the Index of Multiple Deprivation 2015 score of each CCG in the filter, one row per "
               "level in the chosen year, each CCG a dot; a higher score is more deprived. The table of CCGs "
               "below gives each CCG's score."),
@@ -281,15 +272,15 @@ def charts_section() -> html.Section:
 def table_section(service: AtlasService, state: ViewState) -> html.Section:
     return html.Section([
         html.Div([html.H2("CCGs"), html.Div([
-            html.Button("Download CSV of the table as shown", id="table-csv", className="button", n_clicks=0,
+            html.Button("Download CSV of the table as shown", id=ids.TABLE_CSV, className="button", n_clicks=0,
                         **{"data-href": table.download_urls(state)["csv"]}),
             # The same rows plus datapackage.json: what each column means, licence, view and atlas build.
-            html.A("Download data (ZIP)", id="table-zip", href=table.download_urls(state)["zip"],
+            html.A("Download data (ZIP)", id=ids.TABLE_ZIP, href=table.download_urls(state)["zip"],
                    download=table.zip_name(state), className="button"),
         ], className="buttons")], className="table-head"),
-        html.P(id="table-caption", className="hint", **{"aria-live": "polite"}),
+        html.P(id=ids.TABLE_CAPTION, className="hint", **{"aria-live": "polite"}),
         # The table is one Tab stop (arrow keys inside; assets/grid.js); this link skips it altogether.
-        html.A("Skip past the table", href="#after-table", className="skip-inline", id="skip-table"),
+        html.A("Skip past the table", href="#after-table", className="skip-inline", id=ids.SKIP_TABLE),
         table.grid(service, state),
     ], className="table")
 
@@ -309,16 +300,16 @@ def page(service: AtlasService, state: ViewState, geometry_url: str | None = Non
             filters(service, state),
             map_section(service, state, initial_map),
             html.Section([
-                html.H2("Levels in the filter", id="summary", tabIndex="-1"),
-                html.Div(id="level-summary"),
+                html.H2("Levels in the filter", id=ids.SUMMARY, tabIndex="-1"),
+                html.Div(id=ids.LEVEL_SUMMARY),
                 html.H2("Change from 2015/16 to 2016/17"),
-                html.Div(id="transition-summary"),
+                html.Div(id=ids.TRANSITION_SUMMARY),
             ], className="summary-column", **{"aria-label": "Summary"}),
         ], className="grid"),
         explainer(),
         charts_section(),
         html.Section([
-            html.H2("Clustering and deprivation", id="statistics-heading"),
+            html.H2("Clustering and deprivation", id=ids.STATISTICS_HEADING),
             statistics(service.atlas),
         ], className="analysis", **{"aria-labelledby": "statistics-heading"}),
         table_section(service, state),
@@ -336,35 +327,35 @@ def statistics(atlas: Atlas) -> html.Details:
     the robustness panel's completions respect) and the totals themselves. Open on a laptop; on a phone
     ``assets/a11y.js`` folds it on load, so a shared link is the map and its counts, not 12,000 px of statistics."""
     return html.Details([
-        html.Summary(STATISTICS_SUMMARY, id="statistics-summary"),
-        dcc.Loading(html.Div(id="clustering", className="clustering")),
+        html.Summary(STATISTICS_SUMMARY, id=ids.STATISTICS_SUMMARY),
+        dcc.Loading(html.Div(id=ids.CLUSTERING, className="clustering")),
         # Its table is wider than a phone's column: it scrolls sideways in its own focusable, named frame
         # (dashboard/page/robust_view.py's .table-scroll region; style.css).
-        dcc.Loading(html.Div(id="clustering-robust", className="clustering robust"), delay_show=300),
+        dcc.Loading(html.Div(id=ids.CLUSTERING_ROBUST, className="clustering robust"), delay_show=300),
         html.Div([
-            html.H3("What the published totals imply for the unknown levels", id="bounds-heading"),
+            html.H3("What the published totals imply for the unknown levels", id=ids.BOUNDS_HEADING),
             html.P("Each total is a range where sources differ by one (63 in operation against 64 approved), and "
                    "the February 2015 regional figures allow for one approved CCG that dropped out and for the "
                    "three CCGs that merged into Newcastle Gateshead. The bounds are exact: the smallest and "
                    "largest number of a scope's unknown CCGs at the level that leaves every published total, "
                    "national and regional, both years, satisfiable.", className="hint"),
-            html.Ul(components.bounds_list(atlas.bounds, atlas.reconciliation), id="total-bounds"),
+            html.Ul(components.bounds_list(atlas.bounds, atlas.reconciliation), id=ids.TOTAL_BOUNDS),
             html.P("Each source is linked in the table of published totals below.", className="hint"),
         ], className="bounds", role="region", **{"aria-labelledby": "bounds-heading"}),
         html.Div([
-            html.H3("Published totals beside this atlas", id="totals-heading"),
+            html.H3("Published totals beside this atlas", id=ids.TOTALS_HEADING),
             html.P("Each published national or regional count for the year, beside how many CCGs this atlas can "
                    "name at that level, and how many in that scope are still unknown. The atlas never claims more "
                    "than a published total (the build checks this).", className="hint"),
-            html.Div(components.reconciliation_table(atlas.reconciliation), id="reconciliation"),
+            html.Div(components.reconciliation_table(atlas.reconciliation), id=ids.RECONCILIATION),
         ], className="reconciliation", role="region", **{"aria-labelledby": "totals-heading"}),
-    ], id="statistics", open=True, className="statistics")
+    ], id=ids.STATISTICS, open=True, className="statistics")
 
 
 def footer(atlas: Atlas) -> list[object]:
     m = atlas.manifest
     return [
-        html.H2("Sources and licence", id="after-table", tabIndex="-1"),  # the table's skip link leads here
+        html.H2("Sources and licence", id=ids.AFTER_TABLE, tabIndex="-1"),  # the table's skip link leads here
         html.Ul([html.Li(a) for a in atlas.attributions], className="attributions"),
         html.P(["Boundaries: ONS Clinical Commissioning Groups (July 2015), super-generalised clipped; area teams "
                 "2013–15 and regions from the ONS lookups. Deprivation: English indices of deprivation 2015, CCG "

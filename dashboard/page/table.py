@@ -13,14 +13,12 @@ from typing import Any
 import dash_ag_grid as dag
 import numpy as np
 
-from dashboard import urls
+from dashboard import ids, urls
 from dashboard.service import AtlasService, View
 from dashboard.state import ViewState, slide_filename
 from dashboard.summaries import records
 from geodata.vocabulary import YEAR_LABEL, YEARS
 
-GRID_ID = "ccg-table"
-SHOWN_ID = "table-shown"  # the store of the codes the grid shows, and the evidence choice its rows are for
 #: The fields each row carries beyond ``summaries.TABLE_COLUMNS``: the levels in words (``summaries.WORD_COLUMNS``).
 WORD_FIELD = "level_{year}_words"
 #: Wrapped cells at text line height (AG Grid's own is the row's height, too loose for two lines).
@@ -108,7 +106,7 @@ def column_defs() -> list[dict[str, Any]]:
 def grid(service: AtlasService, state: ViewState) -> dag.AgGrid:
     """The table for the page's first view: all rows, filtered in the browser to the view's CCGs."""
     return dag.AgGrid(
-        id=GRID_ID, rowData=rows(service, state.evidence), getRowId="params.data.ccg_code",
+        id=ids.CCG_TABLE, rowData=rows(service, state.evidence), getRowId="params.data.ccg_code",
         columnDefs=column_defs(),
         defaultColDef={"sortable": True, "filter": True, "resizable": True, "minWidth": 110},
         dashGridOptions={
