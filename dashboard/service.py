@@ -34,7 +34,7 @@ T = TypeVar("T")
 #: Entries kept per cache; a filter state costs a few kB to a few hundred kB, so these bound a worker's memory.
 CACHE_SIZES = {"view": 512, "counts": 512, "team_chart": 512, "imd_chart": 512, "clustering": 256,
                "clustering_patch": 256, "counts_patch": 256, "summary": 256, "team_options": 32,
-               "robust_panel": 128, "robust_panel_patch": 128, "report": 512, "finding": 512,
+               "robust_panel": 128, "robust_panel_patch": 128, "prior_panel": 64, "report": 512, "finding": 512,
                "layout": 32}  # serialised first pages per canonical view, ~270 kB each
 #: Megabytes all those caches may hold together (``CACHE_MB``): entries alone do not bound memory, since one
 #: view's entry is a few hundred bytes in one cache and a few hundred kilobytes in another.

@@ -195,14 +195,15 @@ def test_the_clustering_panel_asks_the_size_question_and_charts_every_ccg(servic
 
 
 def test_the_robustness_panel_says_which_verdicts_depend_on_the_prior(service):
-    from dashboard.page.robust_view import robust_section
+    from dashboard.page.robust_view import prior_section, robust_section
     from dashboard.prior_sensitivity import cell_words, sensitivity_for
     from dashboard.state import ViewState
 
     state = ViewState(year=2015, area_teams=("West Yorkshire",))
-    panel = robust_section(service, state)
+    assert "Verdict under both priors" not in _texts(robust_section(service, state))  # asked for, not by default
+    panel = prior_section(service, state)
     text = _texts(panel)
-    assert "Verdict under the other prior" in text
+    assert "Verdict under both priors" in text
     by_prior = {p: robust.robust_for(service, state, prior=p) for p in ("uniform-histories", "two-stage")}
     for s in sensitivity_for(service, state):
         want = {p: r.statistic(s.name).verdict.code for p, r in by_prior.items()}
@@ -221,3 +222,43 @@ def test_size_verdicts_are_the_same_for_seeds_1_to_10(service, state):
     codes = {seed: tuple(robust.robust_for(service, view, seed=seed).statistic(n).verdict.code
                          for n in ("size.binary", "size.full")) for seed in range(1, 11)}
     assert len(set(codes.values())) == 1, codes
+
+
+def test_the_page_checks_the_other_prior_only_when_asked():
+    """The check under the other prior costs a robust check more per view, so the page runs it only when its box is
+    ticked: unticked, the callback answers an empty section; ticked, each finding's verdict under both priors."""
+    import json
+
+    import app as app_module
+    from dashboard import ids
+    from dashboard.prior_sensitivity import cell_words, sensitivity_for
+    from dashboard.state import ViewState
+
+    key = next(k for k in app_module.app.callback_map if ids.PRIOR_SENSITIVITY in k)
+    store = {"year": 2015, "area_teams": ["West Yorkshire"], "regions": [], "imd": [1, 5], "ccgs": [],
+             "view": "level"}
+
+    def ask(ticked: list[str]) -> list:
+        body = {"output": key, "outputs": {"id": ids.PRIOR_SENSITIVITY, "property": "children"},
+                "inputs": [{"id": ids.VIEW_STATE, "property": "data", "value": store},
+                           {"id": ids.PRIOR_CHECK, "property": "value", "value": ticked}],
+                "changedPropIds": [f"{ids.PRIOR_CHECK}.value"]}
+        resp = app_module.server.test_client().post("/_dash-update-component", json=body)
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+        return json.loads(resp.get_data(as_text=True))["response"][ids.PRIOR_SENSITIVITY]["children"]
+
+    assert ask([]) == []
+
+    def strings(node) -> list[str]:  # noqa: ANN001
+        if isinstance(node, str):
+            return [node]
+        if isinstance(node, list):
+            return [t for child in node for t in strings(child)]
+        if isinstance(node, dict):
+            return strings(node.get("props", {}).get("children"))
+        return []
+
+    text = strings(ask(["on"]))
+    service = app_module.server.extensions["atlas_service"]
+    for s in sensitivity_for(service, ViewState(year=2015, area_teams=("West Yorkshire",))):
+        assert cell_words(s) in text

@@ -16,7 +16,7 @@ from dashboard.clustering_summary import cluster_table
 from dashboard.page import components, table
 from dashboard.page.clustering_view import clustering_panel
 from dashboard.page.layout import area_team_options, year_options
-from dashboard.page.robust_view import robust_section
+from dashboard.page.robust_view import prior_section, robust_section
 from dashboard.report import report_for
 from dashboard.service import AtlasService
 from dashboard.state import (
@@ -233,6 +233,15 @@ def _panels(app: Dash, service: AtlasService) -> None:
     def update_robust(data, shown):  # noqa: ANN001
         return shown_patch("robust_panel", chart_state, lambda state: robust_section(service, state),
                            changed_tree, data, shown)
+
+    # Asked for: the same check under the other prior costs about as much again, so it runs only when ticked.
+    @app.callback(Output(ids.PRIOR_SENSITIVITY, "children"), Input(ids.VIEW_STATE, "data"),
+                  Input(ids.PRIOR_CHECK, "value"))
+    def update_prior(data, wanted):  # noqa: ANN001
+        if not isinstance(wanted, list) or "on" not in wanted:
+            return []
+        state = chart_state(from_store(data, vocab))
+        return cached("prior_panel", state, lambda: prior_section(service, state))
 
 
 def _table(app: Dash, service: AtlasService) -> None:

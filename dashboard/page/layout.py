@@ -8,6 +8,7 @@ from dash import dcc, html
 
 from dashboard import figures, first_map, ids, urls
 from dashboard.page import components, table
+from dashboard.page.robust_view import PRIOR_CHECK_LABEL
 from dashboard.report import report_for
 from dashboard.service import AtlasService
 from dashboard.state import MAP_CLICK, MAP_SELECT, REGION_HEADING, ViewState, filters_only, map_parts, to_store
@@ -332,6 +333,10 @@ def statistics(atlas: Atlas) -> html.Details:
         # Its table is wider than a phone's column: it scrolls sideways in its own focusable, named frame
         # (dashboard/page/robust_view.py's .table-scroll region; style.css).
         dcc.Loading(html.Div(id=ids.CLUSTERING_ROBUST, className="clustering robust"), delay_show=300),
+        dcc.Checklist(id=ids.PRIOR_CHECK, options=[{"label": PRIOR_CHECK_LABEL, "value": "on"}], value=[],
+                      className="prior-check"),
+        dcc.Loading(html.Div(id=ids.PRIOR_SENSITIVITY, className="clustering robust", **{"aria-live": "polite"}),
+                    delay_show=300),
         html.Div([
             html.H3("What the published totals imply for the unknown levels", id=ids.BOUNDS_HEADING),
             html.P("Each total is a range where sources differ by one (63 in operation against 64 approved), and "

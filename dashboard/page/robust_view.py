@@ -29,7 +29,7 @@ def _p(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _row(s: StatisticResult, prior: PriorSensitivity | None = None) -> html.Tr:
+def _row(s: StatisticResult) -> html.Tr:
     c = s.completions
     known = "not run" if s.known_only.not_run else _p(s.known_only.p)
     spread = f"{_p(c.p_p5)} to {_p(c.p_p95)}" if c.n else "–"
@@ -47,15 +47,13 @@ def _row(s: StatisticResult, prior: PriorSensitivity | None = None) -> html.Tr:
                 scope="row"), html.Td(known, className="num"), html.Td(_p(c.p_median), className="num"),
         html.Td(spread, className="num"), html.Td(share, className="num"), html.Td(extremes),
         html.Td(s.verdict.words, className=VERDICT_CLASS.get(s.verdict.code, "verdict")),
-        *([] if prior is None else [html.Td(cell_words(prior), className="verdict" if prior.same else
-                                            "verdict depends")]),
     ])
 
 
 #: The method paragraph's words on the last column (shown with it).
-PRIOR_HINT = (" The completions are drawn with every admissible two-year history equally likely; the last column "
-              "repeats the check with 2015/16 drawn first and 2016/17 given it, and says ‘depends on the "
-              "assumptions’ where the verdict changes.")
+PRIOR_HINT = (" The completions are drawn with every admissible two-year history equally likely; the check under "
+              "the other prior repeats them with 2015/16 drawn first and 2016/17 given it, and says ‘depends on "
+              "the assumptions’ where the verdict changes.")
 
 
 def _prior_words(sensitivity: Sequence[PriorSensitivity]) -> str:
@@ -68,18 +66,14 @@ def _prior_words(sensitivity: Sequence[PriorSensitivity]) -> str:
             "totals alone. ")
 
 
-def robust_panel(result: RobustResult, sensitivity: Sequence[PriorSensitivity] | None = None) -> list[object]:
-    """Every finding with its p over the completions and its verdict, and one paragraph on the method.
-
-    ``sensitivity`` (:func:`dashboard.prior_sensitivity.sensitivity_for`): a last column saying, per finding,
-    whether its verdict is the same under the other prior, or that it depends on the assumptions."""
+def robust_panel(result: RobustResult) -> list[object]:
+    """Every finding with its p over the completions and its verdict, and one paragraph on the method (the same
+    verdicts under the other prior: :func:`prior_section`, on request)."""
     if result.n_selected == 0:
         return []
-    by_name = {s.name: s for s in sensitivity or ()}
     head = html.Tr([html.Th(h, scope="col") for h in (
         "Finding", "p, known CCGs", "p, median of completions", "p, 5th to 95th percentile",
-        "Completions with p < 0.05", "Lowest and highest p", "Verdict",
-        *(["Verdict under the other prior"] if sensitivity else []))])
+        "Completions with p < 0.05", "Lowest and highest p", "Verdict")])
     evidence = "" if result.evidence == "any" else f" Evidence: {EVIDENCE_LABEL[result.evidence].lower()}."
     return [
         html.H3("Would the findings survive the unknown levels?"),
@@ -87,11 +81,10 @@ def robust_panel(result: RobustResult, sensitivity: Sequence[PriorSensitivity] |
                 f"have no known level and {result.n_not_delegated} only 'not delegated'. Each finding was tested "
                 f"again on {result.completions} completions: levels for those CCGs drawn at random among every "
                 "assignment the published totals allow (national and regional, both years), keeping every known "
-                f"level. ", html.Strong(headline(result)), evidence,
-                *([" ", _prior_words(sensitivity)] if sensitivity else [])],
+                f"level. ", html.Strong(headline(result)), evidence],
                className="reading"),
         html.Div(html.Table([html.Caption("Each finding over the admissible completions"), html.Thead(head),
-                             html.Tbody([_row(s, by_name.get(s.name)) for s in result.statistics])],
+                             html.Tbody([_row(s) for s in result.statistics])],
                             className="summary-table robust-table"),
                  className="table-scroll", tabIndex=0, role="region", **{"aria-label": "Robustness of each finding"}),
         html.P("‘Holds whatever the unknown levels were’ is said only when proven for every admissible completion: "
@@ -100,7 +93,7 @@ def robust_panel(result: RobustResult, sensitivity: Sequence[PriorSensitivity] |
                "‘no counterexample’ when none was drawn or found by the search but no proof exists. A test that no "
                "labelling of the CCGs could make significant (p < 0.05) is reported as one that cannot be tested. "
                "p-values are exact where the relabellings can be listed, else sequential Monte Carlo "
-               f"(Besag-Clifford; seed {result.seed}).{PRIOR_HINT if sensitivity else ''}", className="hint"),
+               f"(Besag-Clifford; seed {result.seed}).", className="hint"),
     ]
 
 
@@ -115,4 +108,35 @@ def robust_section(service: AtlasService, state: ViewState) -> list[object]:
     that the check covers the level views only (nothing is computed, nothing claims to describe the change)."""
     if state.view == "change":
         return [html.H3("Would the findings survive the unknown levels?"), html.P(CHANGE_NOTICE, className="notice")]
-    return robust_panel(robust_for(service, state), sensitivity_for(service, state))
+    return robust_panel(robust_for(service, state))
+
+
+#: The control's words: the check under the other prior costs about as much again as the panel, so it is asked for.
+PRIOR_CHECK_LABEL = "Check each verdict under the other prior too (about as much work again for each view)"
+
+
+def prior_section(service: AtlasService, state: ViewState) -> list[object]:
+    """Each finding's verdict under the other prior (2015/16 drawn first, then 2016/17 given it) beside the
+    panel's, shown when the reader ticks :data:`PRIOR_CHECK_LABEL`: a verdict that changes rests on that
+    assumption, not on the published totals alone. Nothing is computed in the change view (see
+    :data:`CHANGE_NOTICE`)."""
+    if state.view == "change":
+        return []
+    sensitivity = sensitivity_for(service, state)
+    if not sensitivity:
+        return []
+    labels = {s.name: s.label for s in robust_for(service, state).statistics}
+    rows = [html.Tr([html.Th(labels.get(s.name, s.name), scope="row"),
+                     html.Td(cell_words(s), className="verdict" if s.same else "verdict depends")])
+            for s in sensitivity]
+    return [
+        html.H4("Do the verdicts depend on how the completions are weighted?"),
+        html.P(_prior_words(sensitivity), className="reading"),
+        html.Div(html.Table([html.Caption("Each verdict under both priors"),
+                             html.Thead(html.Tr([html.Th("Finding", scope="col"),
+                                                 html.Th("Verdict under both priors", scope="col")])),
+                             html.Tbody(rows)], className="summary-table robust-table"),
+                 className="table-scroll", tabIndex=0, role="region",
+                 **{"aria-label": "Each verdict under both priors"}),
+        html.P(PRIOR_HINT.strip(), className="hint"),
+    ]
