@@ -124,7 +124,7 @@ def test_page_security_headers(page: tuple[Any, str]) -> None:
     assert csp["connect-src"] == ["'self'"]
     assert csp["frame-ancestors"] == ["'self'"]
     assert csp["object-src"] == ["'none'"]
-    assert "blob:" in csp["worker-src"]
+    assert csp["worker-src"] == ["'self'"] and csp["child-src"] == ["'self'"]  # no blob: workers since MapLibre left
     assert {"data:", "blob:"} <= set(csp["img-src"])
     assert "'unsafe-eval'" not in csp["script-src"] and "'unsafe-inline'" not in csp["script-src"]
     assert not EXTERNAL.search(h["Content-Security-Policy"])

@@ -87,9 +87,9 @@ def content_security_policy(script_hashes: Sequence[str], ancestors: str) -> str
         "img-src": "'self' data: blob:",
         "font-src": "'self' data:",
         "connect-src": "'self'",
-        # The map (MapLibre inside plotly) runs its tile workers from blob: URLs; child-src for older Safari.
-        "worker-src": "'self' blob:",
-        "child-src": "'self' blob:",
+        # No workers from blob: URLs: the map is SVG paths (plotly geo); MapLibre, which needed them, is gone.
+        "worker-src": "'self'",
+        "child-src": "'self'",
         "frame-src": "'self'",
         "object-src": "'none'",
         "base-uri": "'self'",

@@ -12,8 +12,8 @@ browser draws, with up to ``tabs`` pages drawing at once.
 
 Chromium runs headless with ``--no-sandbox --disable-gpu --disable-component-update`` (choreographer's
 defaults when not sandboxed) plus ``--disable-background-networking`` and a host-resolver rule that resolves no
-name (nothing leaves the machine, see ``EXTRA_FLAGS``); WebGL (needed by ``choroplethmap``)
-still works through SwiftShader. MathJax is disabled, so nothing is fetched from a CDN.
+name (nothing leaves the machine, see ``EXTRA_FLAGS``); the map is SVG paths (a ``geo`` subplot), so no WebGL is
+needed. MathJax is disabled, so nothing is fetched from a CDN.
 
 Without a browser, :class:`RendererUnavailable` says what to install instead of a stack trace (the CLI prints it and
 exits 3; ``/export.png`` logs it and answers 503, ``Retry-After``, with its ``user_text``). :func:`slide_bytes` is
