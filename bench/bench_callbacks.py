@@ -113,6 +113,14 @@ def start_as_gunicorn() -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
+def report_start() -> None:
+    """Start as gunicorn does and say how long it took (wall and CPU, with the load: the machine may be shared)."""
+    start_s, start_cpu = start_as_gunicorn()
+    print(json.dumps({"benchmark": "start", "on_starting_s": round(start_s, 2),
+                      "on_starting_cpu_s": round(start_cpu, 2), "loadavg_1m": round(os.getloadavg()[0], 2),
+                      **machine()}))
+
+
 def controls_of(state: ViewState) -> dict[str, object]:
     """The controls' values that give ``state``."""
     return {"year.value": state.year, "view.value": state.view, "region.value": list(state.regions),
@@ -170,10 +178,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tour-only", action="store_true", help="only the tour of new views (with the start)")
     args = ap.parse_args()
-    start_s, start_cpu = start_as_gunicorn()
-    print(json.dumps({"benchmark": "start", "on_starting_s": round(start_s, 2),
-                      "on_starting_cpu_s": round(start_cpu, 2), "loadavg_1m": round(os.getloadavg()[0], 2),
-                      **machine()}))
+    report_start()
     service = app_module.server.extensions["atlas_service"]
     atlas = service.atlas
     client = app_module.server.test_client()
