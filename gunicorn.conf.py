@@ -24,8 +24,7 @@ Environment:
 forking means (1) a missing or broken atlas stops the server at start, with one clear error, instead of
 workers failing in a loop; (2) workers share the atlas pages copy-on-write, so N workers cost less than N loads;
 (3) a worker recycled by ``max_requests`` is forked ready in milliseconds instead of reloading for seconds;
-(4) ``on_starting`` below serves the page once, compresses the scripts once and makes the share view and the
-robustness panel's draws, England and region views once, in the master, for all workers.
+(4) ``on_starting`` below serves the page once and compresses the scripts once, in the master, for all workers.
 The price: new code needs a restart (not ``HUP``), and nothing may start threads, subprocesses or sockets at
 import time; the slide renderer must start Chromium lazily, inside a worker.
 
@@ -40,7 +39,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 
 # gunicorn reads this file before it puts the working directory on sys.path.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -107,6 +105,8 @@ def on_starting(server) -> None:  # noqa: ANN001
     refuses connections until then, so nginx sends its requests to another instead of queueing them here)."""
     if not server.cfg.preload_app:
         return
+    import time
+
     from dashboard.hosting import security
     from dashboard.robust import prepare
     from dashboard.shares import shares_for
@@ -116,11 +116,11 @@ def on_starting(server) -> None:  # noqa: ANN001
     # The share view's exact counting (about 1-1.6 s of CPU) once here, shared copy-on-write by every worker.
     service = app.extensions["atlas_service"]
     shares_for(service)
-    # The robustness panel's draws and its England and region views (about 5.5 s of CPU), likewise.
+    # The robustness panel's sampler, draws, fixed-seed extension and England views (about 3 s of CPU), likewise.
     t0 = time.perf_counter()
     prepare(service)
-    server.log.info("warmed: page served once, %d compressed scripts, the share view, and the robustness draws and "
-                    "England and region views (%.1f s) shared by the workers", count, time.perf_counter() - t0)
+    server.log.info("warmed: page served once, %d compressed scripts, the share view and the robustness draws and "
+                    "England views (%.1f s) shared by the workers", count, time.perf_counter() - t0)
 
 
 def post_fork(server, worker) -> None:  # noqa: ANN001

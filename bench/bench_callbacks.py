@@ -17,6 +17,7 @@ import argparse
 import gzip
 import json
 import logging
+import os
 import platform
 import runpy
 import statistics
@@ -62,8 +63,6 @@ TOUR: tuple[ViewState, ...] = (
 
 
 def machine() -> dict[str, object]:
-    import os
-
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()}
 
 
@@ -103,14 +102,23 @@ def pct(values: list[float], q: float) -> float:
     return round(statistics.quantiles(values, n=100)[int(q) - 1], 2) if len(values) > 2 else round(values[0], 2)
 
 
-def start_as_gunicorn() -> float:
-    """Run ``gunicorn.conf.py``'s ``on_starting`` on this app, as the master does before forking; its seconds."""
+def start_as_gunicorn() -> tuple[float, float]:
+    """Run ``gunicorn.conf.py``'s ``on_starting`` on this app, as the master does before forking; its seconds
+    (wall, CPU)."""
     conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     server = SimpleNamespace(cfg=SimpleNamespace(preload_app=True), app=SimpleNamespace(wsgi=lambda: app_module.server),
                              log=logging.getLogger("bench"))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     conf["on_starting"](server)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def report_start() -> None:
+    """Start as gunicorn does and say how long it took (wall and CPU, with the load: the machine may be shared)."""
+    start_s, start_cpu = start_as_gunicorn()
+    print(json.dumps({"benchmark": "start", "on_starting_s": round(start_s, 2),
+                      "on_starting_cpu_s": round(start_cpu, 2), "loadavg_1m": round(os.getloadavg()[0], 2),
+                      **machine()}))
 
 
 def controls_of(state: ViewState) -> dict[str, object]:
@@ -170,8 +178,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tour-only", action="store_true", help="only the tour of new views (with the start)")
     args = ap.parse_args()
-    start_s = start_as_gunicorn()
-    print(json.dumps({"benchmark": "start", "on_starting_s": round(start_s, 2), **machine()}))
+    report_start()
     service = app_module.server.extensions["atlas_service"]
     atlas = service.atlas
     client = app_module.server.test_client()

@@ -134,14 +134,12 @@ def robust_for(service: AtlasService, state: ViewState, completions: int = 200, 
 def prepare(service: AtlasService, evidence: str = "any", completions: int = 200, seed: int = 1) -> None:
     """What every worker would otherwise make on its first views, made once (``gunicorn.conf.py`` calls this
     before the workers fork, so they share it copy-on-write): the default evidence choice's sampler, its seeded
-    draws, the fixed-seed extension (:data:`EXTENDED` draws) and the robust results (with the clustering
-    panel's summaries) of England and of each region in both years. Measured on two shared cores: 2.9 s of CPU
-    for the draws and England, 2.6 s for the eight region views; the 50 area-team views (3.6 s more) are left to
-    the workers, to keep the start within a few seconds."""
+    draws, the fixed-seed extension (:data:`EXTENDED` draws, about 1.5 s) and the robust results of England in
+    both years (the page's first views, about 1 s each): 2.9 s of CPU on two shared cores. The eight region
+    views would add 2.6 s and the 50 area-team views 3.6 s more (measured 7 December); on this loaded machine the
+    start then took 15-28 s instead of 6-8 s, so they are left to the workers."""
     sampler_for(service, evidence)
     draws_for(service, evidence, completions, seed)
     draws_for(service, evidence, EXTENDED, EXTENSION_SEED)
     for year in (2016, 2015):
         robust_for(service, ViewState(year=year, evidence=evidence), completions, seed)
-        for region in service.vocabulary.regions:
-            robust_for(service, ViewState(year=year, regions=(region,), evidence=evidence), completions, seed)
