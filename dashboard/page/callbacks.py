@@ -38,7 +38,7 @@ CONTROLS = ("year", "view", "region", "area-team", "imd-range", "ccg-search", "e
 
 def register(app: Dash, service: AtlasService) -> None:
     """Every callback of the page, for one atlas service."""
-    for part in (_state, _map, _panels, _table):
+    for part in (_state, _map, _panels, _prior, _table):
         part(app, service)
 
 
@@ -234,14 +234,19 @@ def _panels(app: Dash, service: AtlasService) -> None:
         return shown_patch("robust_panel", chart_state, lambda state: robust_section(service, state),
                            changed_tree, data, shown)
 
-    # Asked for: the same check under the other prior costs about as much again, so it runs only when ticked.
+
+def _prior(app: Dash, service: AtlasService) -> None:
+    """Asked for: the robustness check under the other prior costs about as much again, so it runs only when the
+    reader ticks its box (``prior-check``), for each view from then on."""
+    vocab = service.vocabulary
+
     @app.callback(Output(ids.PRIOR_SENSITIVITY, "children"), Input(ids.VIEW_STATE, "data"),
                   Input(ids.PRIOR_CHECK, "value"))
     def update_prior(data, wanted):  # noqa: ANN001
         if not isinstance(wanted, list) or "on" not in wanted:
             return []
         state = chart_state(from_store(data, vocab))
-        return cached("prior_panel", state, lambda: prior_section(service, state))
+        return _cached(service, "prior_panel", state, lambda: prior_section(service, state))
 
 
 def _table(app: Dash, service: AtlasService) -> None:
