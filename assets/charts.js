@@ -14,12 +14,23 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
         return window.dash_clientside.no_update;
       }
       const fields = wire.fromMap;
-      const data = wire.data.map(function (trace) {
-        if (!Array.isArray(trace.rows)) { return trace; }
+      /* A figure may name every trace's rows at once (rowTrace: one character per table row, the index of the
+         trace it is drawn in, '.' for none: the size chart), else each trace carries its rows. */
+      let byTrace = null;
+      if (typeof wire.rowTrace === 'string') {
+        byTrace = wire.data.map(function () { return []; });
+        for (let i = 0; i < wire.rowTrace.length; i++) {
+          const k = wire.rowTrace.charCodeAt(i) - 48;
+          if (k >= 0 && k < byTrace.length) { byTrace[k].push(i); }
+        }
+      }
+      const data = wire.data.map(function (trace, k) {
+        const rows = byTrace ? byTrace[k] : trace.rows;
+        if (!Array.isArray(rows)) { return trace; }
         const out = Object.assign({}, trace);
         delete out.rows;
         Object.keys(fields).forEach(function (key) {
-          out[key] = trace.rows.map(function (r) { return custom[r] ? custom[r][fields[key]] : null; });
+          out[key] = rows.map(function (r) { return custom[r] ? custom[r][fields[key]] : null; });
         });
         return out;
       });

@@ -32,7 +32,7 @@ from geodata.vocabulary import level_column
 T = TypeVar("T")
 
 #: Entries kept per cache; a filter state costs a few kB to a few hundred kB, so these bound a worker's memory.
-CACHE_SIZES = {"view": 512, "counts": 512, "team_chart": 512, "imd_chart": 512, "clustering": 256,
+CACHE_SIZES = {"view": 512, "counts": 512, "team_chart": 512, "imd_chart": 512, "size_chart": 512, "clustering": 256,
                "clustering_patch": 256, "counts_patch": 256, "summary": 256, "team_options": 32,
                "robust_panel": 128, "robust_panel_patch": 128, "prior_panel": 64, "report": 512, "finding": 512,
                "layout": 32}  # serialised first pages per canonical view, ~270 kB each

@@ -206,6 +206,25 @@ def test_changing_year_changes_colours_and_counts(open_page) -> None:  # noqa: A
     assert p.summary() != summary_before
 
 
+def test_size_chart_names_every_ccg_by_level_after_a_year_change(open_page) -> None:  # noqa: ANN001
+    """The size chart arrives as row numbers (its names and populations come from the map in the browser): after a
+    year change it draws the server's figure for the new year, every CCG under its new level, named."""
+    from dashboard import figures
+    from dashboard.service import AtlasService
+    from dashboard.state import ViewState
+
+    p = open_page("?year=2016&region=London")
+    p.page.get_by_label("2015/16").check()
+    p.page.wait_for_function("() => new URL(location.href).searchParams.get('year') === '2015'")
+    p.page.wait_for_function("() => { const g = document.querySelector('#size-chart .js-plotly-plot');"
+                             " return !!g && !!g.layout && /2015\\/16/.test(JSON.stringify(g.layout.title)); }",
+                             timeout=30000)
+    drawn = p.js("() => document.querySelector('#size-chart .js-plotly-plot').data.map(t => [t.text, t.x])")
+    want = figures.size_by_level_figure(AtlasService(_atlas()).view(ViewState(year=2015, regions=("London",))))
+    assert drawn == [[t["text"], t["x"]] for t in want["data"]]
+    assert sum(len(names) for names, _ in drawn) == 32  # London's CCGs, each once, with its name
+
+
 def test_area_team_filter_changes_summary_to_that_team(open_page) -> None:  # noqa: ANN001
     atlas = _atlas()
     team = atlas.table[atlas.table["area_team"] == "Greater Manchester"]

@@ -175,7 +175,8 @@ def _graphs(node) -> list:  # noqa: ANN001
 
 
 def test_the_clustering_panel_asks_the_size_question_and_charts_every_ccg(service):
-    from dashboard.page.clustering_view import SIZE_CHART, clustering_panel
+    from dashboard import figures
+    from dashboard.page.clustering_view import clustering_panel
     from dashboard.state import ViewState
 
     state = ViewState(year=2016, regions=("London",))
@@ -183,13 +184,21 @@ def test_the_clustering_panel_asks_the_size_question_and_charts_every_ccg(servic
     text = " ".join(_texts(panel))
     assert "Were larger CCGs more likely to take delegation?" in text
     assert "Size (delegated vs not delegated): mean population" in text and "Size (full levels):" in text
-    chart = next(g for g in _graphs(panel) if g.id == SIZE_CHART)
     view = service.view(state)
     t = service.table
+    chart = figures.size_by_level_figure(view)
     want = sorted(np.round(t.loc[view.mask, "population"].astype(float) / 1000, 1).tolist())
-    assert sorted(x for tr in chart.figure["data"] for x in tr["x"]) == want  # every CCG in the filter, once
-    names = {tr["name"].split("<br>")[0] for tr in chart.figure["data"]}
+    assert sorted(x for tr in chart["data"] for x in tr["x"]) == want  # every CCG in the filter, once
+    names = {tr["name"].split("<br>")[0] for tr in chart["data"]}
     assert "Unknown" in " ".join(names)
+    # The page's compact form names the same CCGs by their rows in the table (the map's customdata order).
+    wire = figures.size_by_level_figure(view, wire=True)
+    custom = figures.map_figure(view).data[figures.T_CCG].customdata  # what the page holds from its first load
+    rows = [[i for i, c in enumerate(wire["rowTrace"]) if c == str(k)] for k in range(len(wire["data"]))]
+    filled = [{key: [custom[r][at] for r in rs] for key, at in wire["fromMap"].items()} for rs in rows]
+    assert [f["text"] for f in filled] == [tr["text"] for tr in chart["data"]]
+    assert [f["x"] for f in filled] == [tr["x"] for tr in chart["data"]]
+    assert not any("x" in wt or "text" in wt for wt in wire["data"])  # only row numbers travel
     s = size_by_level(pd.Series(view.level, index=t.index), t["population"], mask=view.mask)
     assert f"{round(s.by_binary.set_index('level')['mean']['delegated'], -3):,.0f}" in text
 

@@ -30,6 +30,7 @@ from dashboard.figures.geo_map import (
     LON_AT,
     N_LEGEND,
     OUT_OPACITY,
+    POPULATION_AT,
     REGION_LINE,
     SELECTED_COLOR,
     SELECTED_ON_DARK,
@@ -88,6 +89,7 @@ from geodata.vocabulary import (
     LEVEL_LABEL,
     LEVEL_ORDER,
     LEVEL_WORDS,
+    UNKNOWN,
     YEAR_LABEL,
 )
 
@@ -375,3 +377,47 @@ def imd_by_change_figure(view: View, selected: Sequence[str] = (), wire: bool = 
     title = _title(f"Deprivation by change, {change.SPAN}", sub)
     return _imd_boxes(view, groups, change.GROUP_ORDER, change.GROUP_LABEL, change.GROUP_COLOR, title, selected,
                       wire)
+
+
+#: The size chart's points travel as map rows: their names and populations come from the map's customdata.
+SIZE_FROM_MAP = {"text": MAP_CUSTOM_FIELDS["text"], "x": POPULATION_AT}
+
+
+def size_by_level_figure(view: View, wire: bool = False) -> dict:
+    """Population (ONS mid-2015, thousands) of each CCG in the filter by level: box and points, as the deprivation
+    chart, unknown levels included (their sizes are what the completions move); in the change view, by 2016/17
+    level. ``wire``: the traces without their names and populations, which the page fills in from the map
+    (:data:`SIZE_FROM_MAP`, assets/charts.js), and ``rowTrace``, one character per table row naming the trace it
+    is in ("." for none), so a year or filter change sends 209 characters, not 209 names and numbers."""
+    t = view.table
+    year = 2016 if view.state.view == "change" else view.year
+    pop = pd.to_numeric(t["population"], errors="coerce").to_numpy(dtype=float) / 1000
+    keep = view.mask & np.isfinite(pop)
+    level = np.asarray(view.levels(year), dtype=object)
+    data = []
+    row_trace = np.full(len(t), ".", dtype="<U1")  # the wire's rowTrace: each row's trace, "." for none
+    for g in LEVEL_ORDER:
+        sel = keep & (level == g)
+        if not sel.any():
+            continue
+        row_trace[sel] = str(len(data))
+        trace = {
+            "type": "box", "x": np.round(pop[sel], 1).tolist(), "text": t["ccg_name"].to_numpy()[sel].tolist(),
+            "name": tick_label(LEVEL_LABEL[g], _plural(int(sel.sum()), "CCG"), 20),
+            "marker": {"color": LEVEL_COLOR[g]}, "boxpoints": "all", "jitter": 0.4, "pointpos": 0,
+            "hoveron": "points", "line": {"width": 1.5},
+            "hovertemplate": "<b>%{text}</b><br>%{x:,.0f} thousand residents<br>" + LEVEL_LABEL[g] + "<extra></extra>",
+            **({"fillcolor": "rgba(0,0,0,0)"} if g == UNKNOWN else {}),
+        }
+        data.append({k: v for k, v in trace.items() if k not in SIZE_FROM_MAP} if wire else trace)
+    title = _title(f"Size by level, {YEAR_LABEL[year]}", "residents (ONS mid-2015) of each CCG in the filter")
+    if not data:
+        return _no_ccgs_figure(title)
+    compact = {"fromMap": SIZE_FROM_MAP, "rowTrace": "".join(row_trace)} if wire else {}
+    return {**compact, "data": data, "layout": {
+        "height": max(300, CHART_TOP + 44 * len(data) + 70), "showlegend": False, "font": {"family": FONT},
+        "margin": {"l": 8, "r": 16, "t": CHART_TOP, "b": 60}, "title": title, "modebar": CHART_MODEBAR,
+        "xaxis": {"title": {"text": "Residents, thousands"}, "automargin": True, "tickfont": TICK_FONT,
+                  "nticks": 6},
+        "yaxis": {"automargin": True, "tickfont": TICK_FONT}, "hoverlabel": {"align": "left"},
+    }}

@@ -70,6 +70,8 @@ FADED_SLOT = N_LEGEND  # the page map's colour for a CCG outside the filter (Map
 T_TEAMS, T_BASE, T_CCG, T_REGIONS, T_INFERRED, T_CLUSTERS, T_LEGEND = 0, 1, 2, 3, 4, 5, 6
 #: Where each CCG's label point sits in the CCG trace's customdata rows (the page's names, assets/mapnames.js).
 LON_AT, LAT_AT = 9, 10
+#: Where each CCG's population (ONS mid-2015, thousands) sits in those rows (the size chart's points).
+POPULATION_AT = 11
 INFERRED_COLOR = "#FFFFFF"  # white: on every level colour (L* 27 to 73), never on unknown (nothing inferred)
 INFERRED_NAME = "Dot: level inferred (implied, group or rule), not stated"
 SET_ASIDE_COLOR = "#333333"  # dark on the unknown grey (L* 84) that a set-aside level is drawn in
@@ -400,6 +402,7 @@ def map_figure(view: View, clusters: pd.DataFrame | None = None, height: int = 6
         map(level_label, view.levels_2015), map(level_label, view.levels_2016),
         table["source_2015"].map(short_source), table["source_2016"].map(short_source),
         table["imd_quintile"], table["ccg_code"], table["lon"].round(4), table["lat"].round(4),
+        (pd.to_numeric(table["population"], errors="coerce") / 1000).round(1),
     ))
     (team_lon, team_lat), (reg_lon, reg_lat) = borders(service)
     ccgs = go.Choropleth(

@@ -219,6 +219,7 @@ def _panels(app: Dash, service: AtlasService) -> None:
         ClientsideFunction(namespace="atlasCharts", function_name="fromMap"),
         Output(ids.IMD_CHART, "figure"), Input(ids.IMD_CHART_WIRE, "data"), State(ids.CCG_MAP, "figure"),
     )
+    _size_chart(app, service, cached)
 
     @app.callback(Output(ids.CLUSTERING, "children"), Output(ids.CLUSTERING_SHOWN, "data"),
                   Input(ids.VIEW_STATE, "data"), State(ids.CLUSTERING_SHOWN, "data"))
@@ -233,6 +234,22 @@ def _panels(app: Dash, service: AtlasService) -> None:
     def update_robust(data, shown):  # noqa: ANN001
         return shown_patch("robust_panel", chart_state, lambda state: robust_section(service, state),
                            changed_tree, data, shown)
+
+
+def _size_chart(app: Dash, service: AtlasService, cached: Callable[[str, object, Callable[[], Any]], Any]) -> None:
+    """The size chart with its names as rows of the map's customdata, which the browser fills in (as the
+    deprivation chart's), so a change sends populations and row numbers, not 209 names."""
+    vocab = service.vocabulary
+
+    @app.callback(Output(ids.SIZE_CHART_WIRE, "data"), Input(ids.VIEW_STATE, "data"))
+    def update_size_chart(data):  # noqa: ANN001
+        state = chart_state(from_store(data, vocab))
+        return cached("size_chart", state, lambda: figures.size_by_level_figure(service.view(state), wire=True))
+
+    app.clientside_callback(
+        ClientsideFunction(namespace="atlasCharts", function_name="fromMap"),
+        Output(ids.SIZE_CHART, "figure"), Input(ids.SIZE_CHART_WIRE, "data"), State(ids.CCG_MAP, "figure"),
+    )
 
 
 def _prior(app: Dash, service: AtlasService) -> None:

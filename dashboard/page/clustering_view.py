@@ -9,24 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-import numpy as np
 import pandas as pd
-from dash import dcc, html
+from dash import html
 
 from dashboard import analysis, change
 from dashboard.analysis import MIN_KNOWN
 from dashboard.clustering_summary import _lookups, _tables, summary_for
-from dashboard.figures import CHART_MODEBAR, CHART_TOP, FONT, TICK_FONT, tick_label
 from dashboard.page.clustering_readings import Reading, change_readings, explain, ranked_teams, readings
 from dashboard.report import NO_CCGS
 from dashboard.service import AtlasService
 from dashboard.state import ViewState
-from geodata.vocabulary import DELEGATED, LEVEL_COLOR, LEVEL_LABEL, LEVEL_ORDER, NOT_DELEGATED, UNKNOWN, YEAR_LABEL
-
-#: The size chart's id, and its toolbar as the page's other charts have it (no cloud buttons, shown on hover).
-SIZE_CHART = "size-chart"
-SIZE_CONFIG = {"displaylogo": False, "displayModeBar": "hover",
-               "modeBarButtonsToRemove": ["sendDataToCloud", "sendChartToCloud"]}
+from geodata.vocabulary import DELEGATED, LEVEL_LABEL, NOT_DELEGATED, YEAR_LABEL
 
 
 def _cluster_hint(local: analysis.LocalClusterResult) -> str:
@@ -95,51 +88,13 @@ def _teams(s: analysis.Summary, r: dict[str, Reading]) -> list[object]:
     return out
 
 
-def size_figure(service: AtlasService, state: ViewState) -> dict:
-    """Population (ONS mid-2015, thousands) of each CCG in the filter by level: box and points, as the deprivation
-    chart, unknown levels included (their sizes are what the completions move). Compact: one number of 4-5 digits
-    and the name per CCG, no repeated hover text (the template names the level once per trace)."""
-    view = service.view(state)
-    t = service.table
-    pop = pd.to_numeric(t["population"], errors="coerce").to_numpy(dtype=float) / 1000
-    keep = view.mask & np.isfinite(pop)
-    level = np.asarray(view.level, dtype=object)
-    data = []
-    for g in LEVEL_ORDER:
-        sel = keep & (level == g)
-        if not sel.any():
-            continue
-        data.append({
-            "type": "box", "x": np.round(pop[sel], 1).tolist(), "text": t["ccg_name"].to_numpy()[sel].tolist(),
-            "name": tick_label(LEVEL_LABEL[g], f"{int(sel.sum())} CCG{'s' if sel.sum() != 1 else ''}", 20),
-            "marker": {"color": LEVEL_COLOR[g]}, "boxpoints": "all", "jitter": 0.4, "pointpos": 0,
-            "hoveron": "points", "line": {"width": 1.5},
-            "hovertemplate": "<b>%{text}</b><br>%{x:,.0f} thousand residents<br>" + LEVEL_LABEL[g] + "<extra></extra>",
-            **({"fillcolor": "rgba(0,0,0,0)"} if g == UNKNOWN else {}),
-        })
-    title = {"text": f"Size by level, {YEAR_LABEL[state.year]}<br><sup>residents (ONS mid-2015) of each CCG in the "
-                     "filter</sup>", "x": 0, "xref": "container", "xanchor": "left", "y": 1, "yref": "paper",
-             "yanchor": "bottom", "pad": {"l": 8, "b": 12}, "automargin": True, "font": {"size": 14}}
-    return {"data": data, "layout": {
-        "height": max(300, CHART_TOP + 44 * max(len(data), 1) + 70), "showlegend": False, "font": {"family": FONT},
-        "margin": {"l": 8, "r": 16, "t": CHART_TOP, "b": 60}, "title": title, "modebar": CHART_MODEBAR,
-        "xaxis": {"title": {"text": "Residents, thousands"}, "automargin": True, "tickfont": TICK_FONT,
-                  "nticks": 6},
-        "yaxis": {"automargin": True, "tickfont": TICK_FONT}, "hoverlabel": {"align": "left"},
-    }}
-
-
 def _size(service: AtlasService, state: ViewState, s: analysis.Summary, r: dict[str, Reading]) -> list[object]:
-    """HSJ's fourth question: the readings, the chart of population by level and the table of its medians."""
+    """HSJ's fourth question: the readings and the table of medians (its chart is with the other charts, as
+    ``size-chart``: :func:`dashboard.figures.size_by_level_figure`)."""
     if s.size is None:
         return []
     out = _section("Were larger CCGs more likely to take delegation?",
                    [r.get("size.binary"), r.get("size.full"), r.get("size.missing")])
-    out.append(html.Figure([dcc.Graph(id=SIZE_CHART, figure=size_figure(service, state), config=SIZE_CONFIG),
-                            html.Figcaption("Population of each CCG in the filter by level; the table below gives "
-                                            "the median and mean of the CCGs of known level.",
-                                            className="visually-hidden")],
-                           className="chart", **{"data-a11y-name": "Size chart"}))
     if not s.size.by_level.empty:
         out.append(_table(s.size.by_level.assign(**{c: s.size.by_level[c] / 1000 for c in
                                                     ("median", "mean", "smallest", "largest")}),

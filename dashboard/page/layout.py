@@ -195,6 +195,7 @@ def stores(service: AtlasService, state: ViewState) -> list[object]:
         dcc.Store(id=ids.MAP_BOUNDS),
         dcc.Store(id=ids.MAP_PLOTLY_SELECTION),  # output slot of the clientside callback that clears Plotly's styling
         dcc.Store(id=MAP_CLICK), dcc.Store(id=MAP_SELECT),  # the map's clicks and selections (assets/mapfit.js)
+        dcc.Store(id=ids.SIZE_CHART_WIRE),  # the size chart as sent, its names as map rows (assets/charts.js)
         dcc.Store(id=ids.IMD_CHART_WIRE),  # the deprivation chart as sent, its points as map rows (assets/charts.js)
         dcc.Store(id=ids.TEAM_CHART_WIRE),  # the team chart as sent, each team's names once (assets/charts.js)
         dcc.Store(id=ids.CLUSTERING_SHOWN),  # the view the clustering panel shows (dashboard/page/callbacks.py)
@@ -267,6 +268,10 @@ def charts_section() -> html.Section:
               "Box plot: the Index of Multiple Deprivation 2015 score of each CCG in the filter, one row per "
               "level in the chosen year, each CCG a dot; a higher score is more deprived. The table of CCGs "
               "below gives each CCG's score."),
+        chart(dcc.Graph(id=ids.SIZE_CHART, config=CHART_CONFIG), "Size chart",
+              "Box plot: the population (ONS mid-2015) of each CCG in the filter, one row per level in the chosen "
+              "year, each CCG a dot. The statistics below test whether larger CCGs were more likely to take "
+              "delegation."),
     ], className="charts", **{"aria-label": "Charts"})
 
 
