@@ -25,6 +25,7 @@ from geodata.totals import (
     at_level,
     ccg_states,
     check_constraint,
+    check_not_above,
     known_and_unknown,
     level_pairs,
 )
@@ -96,9 +97,7 @@ def check_feasible(table: pd.DataFrame, constraints: Sequence[Constraint],
     for c in constraints:
         check_constraint(c, states)
         known, open_ = known_and_unknown(states, c)
-        if known > c.hi:
-            raise ValueError(f"{c.describe()}: {known} CCGs already known {TOTAL_WORDS[c.level]}, "
-                             f"above the maximum {c.hi}")
+        check_not_above(c, known)
         if known + open_ < c.lo:
             raise ValueError(f"{c.describe()}: only {known} known and {open_} open CCGs, below the minimum {c.lo}")
     model = _Model.build(states)

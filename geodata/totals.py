@@ -486,6 +486,12 @@ def check_constraint(c: Constraint, states: pd.DataFrame) -> None:
         raise ValueError(f"{c.describe()}: empty range (lo {c.lo} > hi {c.hi})")
 
 
+def check_not_above(c: Constraint, known: int) -> None:
+    """Refuse a total that the known levels already exceed: no completion can meet it, so the sources disagree."""
+    if known > c.hi:
+        raise ValueError(f"{c.describe()}: {known} CCGs already known {TOTAL_WORDS[c.level]}, above the maximum {c.hi}")
+
+
 def known_and_unknown(states: pd.DataFrame, c: Constraint) -> tuple[int, int]:
     """CCGs of the scope known at the constraint's level, and those whose membership is still open.
 
@@ -558,9 +564,7 @@ def rule_total_reached(table: pd.DataFrame, constraints: Sequence[Constraint]) -
     for c in constraints:
         check_constraint(c, states)
         known, _ = known_and_unknown(states, c)
-        if known > c.hi:
-            raise ValueError(f"{c.describe()}: {known} CCGs already known {TOTAL_WORDS[c.level]}, "
-                             f"above the maximum {c.hi}")
+        check_not_above(c, known)
         if known < c.hi:
             continue
         why = (f"{RULE_TOTAL_REACHED}: {c.describe()}: {known} already known {TOTAL_WORDS[c.level]}, so no other CCG "
