@@ -50,7 +50,7 @@ def _row(s: StatisticResult) -> html.Tr:
     ])
 
 
-#: The method paragraph's words on the last column (shown with it).
+#: How the check under the other prior weighs the completions (shown under its table).
 PRIOR_HINT = (" The completions are drawn with every admissible two-year history equally likely; the check under "
               "the other prior repeats them with 2015/16 drawn first and 2016/17 given it, and says ‘depends on "
               "the assumptions’ where the verdict changes.")
