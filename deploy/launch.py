@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from deploy.serve import answers_healthz  # the one readiness check, shared with make serve's supervisor
+
 ROOT = Path(__file__).resolve().parents[1]
 Kind = Literal["run", "serve"]
 # Settings of the caller's shell that would change what is served or where: the launcher sets HOST and PORT itself.
@@ -133,14 +135,7 @@ class Stack(Server):
 
 def healthy(port: int, timeout: float = 2.0) -> bool:
     """Whether ``/healthz`` on the loopback ``port`` answers 200 within ``timeout`` s."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", "/healthz")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
+    return answers_healthz(http.client.HTTPConnection("127.0.0.1", port, timeout=timeout))
 
 
 def wait_healthy(server: Server, limit: float) -> None:

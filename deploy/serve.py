@@ -148,7 +148,12 @@ def healthz_on_socket(path: Path, timeout: float = 2.0) -> bool:
             self.sock.settimeout(timeout)
             self.sock.connect(str(path))
 
-    conn = UnixConnection("localhost", timeout=timeout)
+    return answers_healthz(UnixConnection("localhost", timeout=timeout))
+
+
+def answers_healthz(conn: http.client.HTTPConnection) -> bool:
+    """Whether the server behind ``conn`` answers ``/healthz`` with 200 (the one check of readiness, over a unix
+    socket here and over loopback TCP in ``deploy/launch.py``); ``conn`` is closed."""
     try:
         conn.request("GET", "/healthz")
         return conn.getresponse().status == 200
