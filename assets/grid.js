@@ -25,15 +25,30 @@ dagfuncs.atlasTableShows = function (node) {
 };
 
 /* The grid's scrolling region takes the keyboard focus (Tab reaches it; arrows then scroll it), as axe's
-   scrollable-region-focusable asks; AG Grid's cells themselves are only reached through the header. */
+   scrollable-region-focusable asks; AG Grid's cells themselves are only reached through the header. Inside a
+   role=grid only rows and row groups may take the focus, so the region becomes the body's one row group (named)
+   and AG Grid's row groups inside it plain containers: each row is then in exactly one group. The horizontal
+   scroll bar AG Grid hides from screen readers stays out of the Tab order (the rows' region scrolls sideways). */
 function focusableScroller(root) {
-  root.querySelectorAll('.ag-body-viewport, .ag-center-cols-viewport, .ag-body-horizontal-scroll-viewport')
-    .forEach(function (el) {
-      if (!el.hasAttribute('tabindex')) {
-        el.setAttribute('tabindex', '0');
-        el.setAttribute('aria-label', 'CCG table rows (scrollable)');
-      }
+  /* Every change below is made only when needed, so the observer's own changes end its work at once. */
+  if (!root.__atlasRoles && 'MutationObserver' in window) {
+    /* AG Grid sets its groups' aria-hidden again when columns move or resize (a phone's widths): redone then. */
+    root.__atlasRoles = new MutationObserver(function () { focusableScroller(root); });
+    root.__atlasRoles.observe(root, {subtree: true, attributes: true, attributeFilter: ['aria-hidden', 'role']});
+  }
+  root.querySelectorAll('.ag-body-viewport').forEach(function (el) {
+    if (!el.hasAttribute('tabindex')) {
+      el.setAttribute('tabindex', '0');
+      el.setAttribute('aria-label', 'CCG table rows (scrollable)');
+    }
+    if (el.getAttribute('role') !== 'rowgroup') { el.setAttribute('role', 'rowgroup'); }
+    el.querySelectorAll('[role=rowgroup], [role=presentation][aria-hidden]').forEach(function (group) {
+      if (group.getAttribute('aria-hidden') === 'true') { return; }  /* hidden (no pinned columns): left alone */
+      /* aria-hidden="false" is a global attribute: it would make the container a role again */
+      if (group.hasAttribute('aria-hidden')) { group.removeAttribute('aria-hidden'); }
+      if (group.getAttribute('role') !== 'presentation') { group.setAttribute('role', 'presentation'); }
     });
+  });
 }
 
 /* On a phone (760 px or narrower) the CCG and its two levels share the screen's width, the rest scrolls beside

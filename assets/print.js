@@ -1,8 +1,9 @@
-/* Printing the page: the map is a WebGL canvas, which Chromium prints blank, so the print shows the view's slide
-   image instead (an <img id="print-map">, hidden on screen). It costs nothing until a print: its src is empty until
-   then, and is filled by printMapSrc from the slide link the server built for the view.
-   - "Print this view" (#print-view) and Ctrl/Cmd+P fill the src, wait until the image has loaded, then print, so the
-     print always has its map (the button's data-printed counts prints started: a signal for tests and scripts).
+/* Printing the page: the print shows the view's slide image in place of the live map (an <img id="print-map">,
+   hidden on screen), and the statistics' headline findings. It costs nothing until a print: the image's src is
+   empty until then, and is filled by printMapSrc from the slide link the server built for the view.
+   - "Print this view" (#print-view) and Ctrl/Cmd+P fill the src and ask for the statistics if they were never seen
+     (assets/stats.js), wait until both have arrived, then print, so the print always has its map and findings (the
+     button's data-printed counts prints started: a signal for tests and scripts).
    - The browser's own menu fires beforeprint: the src is filled there too (the image shows if it arrives in time). */
 (function () {
   'use strict';
@@ -15,9 +16,15 @@
     return href && href.indexOf('?') > 0 ? href : '/export.png' + window.location.search;
   }
 
-  /* Point the print image at the current view; resolves once it has loaded (or failed: print anyway). */
+  /* The print image and the headline findings of the current view; resolves once both are in. */
   function preparePrintMap() {
-    fillFindings();
+    /* The statistics are worked out only when seen (assets/stats.js): asked for here if they were not. */
+    var findings = window.atlasStats ? window.atlasStats.ready().then(fillFindings) : Promise.resolve(fillFindings());
+    return Promise.all([findings, prepareImage()]);
+  }
+
+  /* Point the print image at the current view; resolves once it has loaded (or failed: print anyway). */
+  function prepareImage() {
     var img = document.getElementById('print-map');
     if (!img) { return Promise.resolve(); }
     var want = new URL(printMapSrc(), window.location.href).href;

@@ -5,10 +5,13 @@ Prints one JSON object per line. Figures are reported, never asserted. Run from 
 
 ``tour``: first, on a service started as gunicorn starts it (``gunicorn.conf.py``'s ``on_starting``, timed as
 ``start_s``), a scripted tour of 21 filter changes (:data:`TOUR`, every view new), each sent as the browser sends
-it: the controls' callback, then every callback the new view state fires (map, counts, charts, table,
-clustering, robustness), each fed the stores the previous answers left. Reported: server CPU per new view (this
-process's CPU time, which is the server's: the test client only builds requests), its mean against the 60 ms
-target, p50 / p95 / max, the robustness callback's share, and the England views' wall time (target 3 s).
+it: the controls' callback, then every server callback the new view state fires, each fed the stores the previous
+answers left. Which ones depends on where the reader is (``--reader``): at the map (``map``: counts, map, charts,
+table; the statistics are worked out only for a reader who can see them, ``assets/stats.js``) or at the
+statistics (``statistics``: those and the clustering and robustness panels and the prior check, unticked).
+Reported: server CPU per new view (this process's CPU time, which is the server's: the test client only builds
+requests), its mean against the 60 ms target, p50 / p95 / max, the robustness callback's share, and the England
+views' wall time (target 3 s). Without ``--reader`` both tours run, each in a fresh process (nothing cached).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import platform
 import runpy
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,7 +33,7 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import app as app_module  # noqa: E402
-from dashboard import figures  # noqa: E402
+from dashboard import figures, ids  # noqa: E402
 from dashboard.state import ViewState, map_parts, to_store  # noqa: E402
 
 ROUNDS = 60
@@ -137,27 +141,51 @@ def keep_outputs(resp_json: dict, into: dict[str, object]) -> None:
                 into[f"{cid}.{prop}"] = value
 
 
-def tour(client, sync_key: str, fired: list[str]) -> None:  # noqa: ANN001
-    """Server CPU and wall time of each new view of :data:`TOUR` (see the module docstring)."""
+def fed_by(key: str, store_id: str) -> bool:
+    """Whether the server callback ``key`` has ``store_id``'s data among its inputs."""
+    return any(d["id"] == store_id for d in app_module.app.callback_map[key]["inputs"])
+
+
+def fired_by(reader: str) -> list[str]:
+    """The server callbacks a new view state fires for a reader at the map or at the statistics (those fed by the
+    view passed on to the statistics, ``stats-view``), in registration order."""
+    stores = (ids.VIEW_STATE,) if reader == "map" else (ids.VIEW_STATE, ids.STATS_VIEW)
+    return [k for k, spec in app_module.app.callback_map.items()
+            if "callback" in spec and any(fed_by(k, s) for s in stores)]  # server callbacks: not clientside ones
+
+
+def hold(held: dict[str, object], state: ViewState, n: int) -> None:
+    """The stores a new view leaves for the callbacks: the controls, and (read only by the statistics' callbacks)
+    the view passed on to the statistics, as ``assets/stats.js`` passes it."""
+    held.update(controls_of(state))
+    held["url.search"] = ""
+    held[f"{ids.STATS_VIEW}.data"] = {"view": store(state), "n": n}
+
+
+def tour(client, sync_key: str, reader: str) -> None:  # noqa: ANN001
+    """Server CPU and wall time of each new view of :data:`TOUR` for a reader at the map or at the statistics
+    (see the module docstring)."""
+    fired = fired_by(reader)
     held: dict[str, object] = {"view-state.data": store(ViewState()), "url.search": "",
                                "map-applied.data": map_parts(ViewState(), False)}
     for key in [sync_key, *fired]:  # the first page: not counted
-        held.update(controls_of(ViewState()))
+        hold(held, ViewState(), 1)
         keep_outputs(json.loads(client.post("/_dash-update-component", json=request(key, held)).get_data()), held)
     cpu, wall, robust_cpu, england = [], [], [], []
-    for state in TOUR:
+    for n, state in enumerate(TOUR, start=2):
         c0, w0 = time.process_time(), time.perf_counter()
-        held.update(controls_of(state))
-        held["url.search"] = ""
+        hold(held, state, n)
         rc = 0.0
-        for key, changed in [(sync_key, "year.value"), *[(k, "view-state.data") for k in fired]]:
+        for key, changed in [(sync_key, "year.value"),
+                             *[(k, f"{ids.STATS_VIEW if fed_by(k, ids.STATS_VIEW) else ids.VIEW_STATE}.data")
+                               for k in fired]]:
             r0 = time.process_time()
             resp = client.post("/_dash-update-component", json=request(key, held, changed))
             if resp.status_code not in (200, 204):
                 raise RuntimeError(f"{key[:80]} answered {resp.status_code}: {resp.get_data()[:300]!r}")
             if resp.status_code == 200:
                 keep_outputs(json.loads(resp.get_data()), held)
-            if key.strip(".").startswith("clustering-robust"):
+            if key.strip(".").startswith(ids.CLUSTERING_ROBUST):
                 rc = time.process_time() - r0
         cpu.append((time.process_time() - c0) * 1000)
         wall.append((time.perf_counter() - w0) * 1000)
@@ -167,31 +195,36 @@ def tour(client, sync_key: str, fired: list[str]) -> None:  # noqa: ANN001
         if held.get("view-state.data") != store(state):
             raise RuntimeError(f"the tour reached {held.get('view-state.data')}, not {store(state)}")
     print(json.dumps({
-        "benchmark": "tour", "views": len(TOUR), "cpu_ms_per_view_mean": round(statistics.fmean(cpu), 1),
+        "benchmark": "tour", "reader": reader, "views": len(TOUR), "callbacks": len(fired) + 1,
+        "cpu_ms_per_view_mean": round(statistics.fmean(cpu), 1),
         "target_cpu_ms_per_view": TARGET_CPU_MS_PER_VIEW, "cpu_ms_p50": pct(cpu, 50), "cpu_ms_p95": pct(cpu, 95),
         "cpu_ms_max": round(max(cpu), 1), "wall_ms_p95": pct(wall, 95),
-        "robust_cpu_share": round(sum(robust_cpu) / sum(cpu), 3), "england_wall_s": [round(x, 2) for x in england],
+        "robust_cpu_share": round(sum(robust_cpu) / sum(cpu), 3),
+        "england_wall_s": [round(x, 2) for x in england] if reader == "statistics" else "not fired",
         "target_england_s": TARGET_ENGLAND_S, **machine()}))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tour-only", action="store_true", help="only the tour of new views (with the start)")
+    ap.add_argument("--tour-only", action="store_true", help="only the tours of new views (with the start)")
+    ap.add_argument("--reader", choices=("map", "statistics"),
+                    help="only the tour for a reader at the map or at the statistics (default: both)")
     args = ap.parse_args()
+    if args.reader is None:  # the statistics tour in a fresh process first: nothing cached by the other
+        subprocess.run([sys.executable, __file__, "--tour-only", "--reader", "statistics"], check=True)
     report_start()
     service = app_module.server.extensions["atlas_service"]
     atlas = service.atlas
     client = app_module.server.test_client()
     map_key = next(k for k in app_module.app.callback_map if "ccg-map.figure" in k)
     sync_key = next(k for k in app_module.app.callback_map if "url.search" in k)
-    # The server callbacks a filter change fires (each panel's first output names it; the two charts' figures are
+    # The server callbacks a filter change fires (each panel's first output names it; the charts' figures are
     # completed in the browser from their "-wire" stores).
     keys = {name: next(k for k in app_module.app.callback_map if k.strip(".").startswith(first)) for name, first in
             {"counts": "level-summary.children", "team_chart": "team-chart-wire.data",
-             "imd_chart": "imd-chart-wire.data", "table": "table-shown.data", "clustering": "clustering.children",
-             "robustness": "clustering-robust.children"}.items()}
-    fired = [map_key, *keys.values()]
-    tour(client, sync_key, fired)
+             "imd_chart": "imd-chart-wire.data", "size_chart": "size-chart-wire.data", "table": "table-shown.data",
+             "clustering": "clustering.children", "robustness": "clustering-robust.children"}.items()}
+    tour(client, sync_key, args.reader or "map")
     if args.tour_only:
         return
 
@@ -244,7 +277,9 @@ def main() -> None:
         cold, warm = [], []
         for runs in (cold, warm):
             for t in teams_all:
-                payload = request(key, {"view-state.data": store(ViewState(area_teams=(t,)))})
+                state = store(ViewState(area_teams=(t,)))
+                payload = request(key, {"view-state.data": state, f"{ids.STATS_VIEW}.data": {"view": state, "n": 1}},
+                                  f"{ids.STATS_VIEW}.data" if fed_by(key, ids.STATS_VIEW) else None)
                 runs.append(timed_post(client, payload)[0])
         print(json.dumps({"benchmark": f"callback_{name}", "cold_p50_ms": pct(cold, 50), "cold_p95_ms": pct(cold, 95),
                           "warm_p50_ms": pct(warm, 50), "warm_p95_ms": pct(warm, 95), "states": len(teams_all)}))

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import pytest
 
 from dashboard.figures import FADED_SLOT, T_CCG
-from dashboard.page.page_signals import MAP_IDLE_AT_FIT, RESET_MAP_IDLE
+from dashboard.page.page_signals import MAP_IDLE_AT_FIT, PANELS_ARRIVED, RESET_MAP_IDLE, STATISTICS_SHOWN
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -58,6 +58,7 @@ class Page:
         self.errors: list[str] = []
         self.requests: list[str] = []
         self.map_clicks_sent = 0  # callback requests that carried a map click (the map-click store) to the server
+        self.callbacks: list[str] = []  # the output key of every callback request sent, in order
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("request", self._on_request)
@@ -98,6 +99,18 @@ class Page:
         self.page.wait_for_load_state("networkidle")
         self.page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
+    def panels(self, timeout: int = 30000) -> None:
+        """Wait until the counts and the three charts have arrived: nothing above the statistics reflows after."""
+        self.page.wait_for_function(PANELS_ARRIVED, timeout=timeout)
+
+    def statistics(self, timeout: int = 60000) -> None:
+        """Go to the statistics as a reader does (open them if folded, scroll to them) and wait until the
+        clustering and robustness panels show the page's view: they are worked out only when seen."""
+        if not self.js("() => document.getElementById('statistics').open"):
+            self.page.locator("#statistics > summary").click()
+        self.page.locator("#clustering").scroll_into_view_if_needed()
+        self.page.wait_for_function(STATISTICS_SHOWN, timeout=timeout)
+
     def wait_text(self, selector: str, text: str, timeout: int = 30000) -> None:
         """Wait until the element shows the text: callbacks land some time after the URL changes."""
         try:
@@ -119,8 +132,13 @@ class Page:
 
     def _on_request(self, request) -> None:  # noqa: ANN001
         self.requests.append(request.url)
-        if "_dash-update-component" in request.url and "map-click.data" in (request.post_data or ""):
-            self.map_clicks_sent += 1
+        if "_dash-update-component" in request.url:
+            body = request.post_data or ""
+            self.map_clicks_sent += "map-click.data" in body
+            try:
+                self.callbacks.append(str(json.loads(body).get("output", "")))
+            except ValueError:
+                self.callbacks.append("")
 
     def close(self) -> None:
         assert not [e for e in self.errors if "GPU stall" not in e], self.errors
@@ -324,9 +342,10 @@ def _click(p: Page, code: str) -> None:
     callback was never sent, so the server never saw it and clicking again cannot toggle twice.
     """
     name = str(_atlas().table.at[code, "ccg_name"])
-    # The robustness table is the last and slowest panel to arrive; once it has, nothing more reflows the page
-    # (a reflow after the hover once moved the map under the mouse, and Plotly reported the neighbour's click).
-    p.page.wait_for_selector("#clustering-robust table", timeout=60000)
+    # Once the panels above the statistics have arrived nothing more reflows the page (a reflow after the hover
+    # once moved the map under the mouse, and Plotly reported the neighbour's click); the statistics below are
+    # worked out only when the reader reaches them.
+    p.panels()
     p.wait_drawn()
     for _lost_click_retry in range(3):  # headless Chromium and Dash drop the odd click right after a page load
         x, y = _hover(p, code, name)

@@ -70,7 +70,7 @@ def open_recorded(browser, live_server):  # noqa: ANN001, ANN201, F811
         p = Page.__new__(Page)
         p.ctx = ctx
         p.page = ctx.new_page()
-        p.errors, p.requests, p.map_clicks_sent = [], [], 0
+        p.errors, p.requests, p.map_clicks_sent, p.callbacks = [], [], 0, []
         p.answers = []
         p.page.on("console", lambda m: p.errors.append(m.text) if m.type == "error" else None)
         p.page.on("pageerror", lambda e: p.errors.append(str(e)))

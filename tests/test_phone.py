@@ -7,6 +7,8 @@ import test_browser
 from test_a11y import LAPTOP, PHONE, Device
 from test_browser import MAP_VIEW, Page, _atlas, _screen_xy, pytestmark  # noqa: F401  (the page tests' helpers)
 
+from dashboard.page.page_signals import STATISTICS_SHOWN
+
 browser = test_browser.browser  # the page tests' fixture: a fresh Chromium per test (tests ask for it by name)
 
 LONDON = (-0.52, 51.28, 0.34, 51.70)  # west, south, east, north: Greater London with a little margin
@@ -18,9 +20,9 @@ def phone_page(request: pytest.FixtureRequest, url: str) -> Page:
 
 
 def loaded(p: Page) -> None:
-    """Wait until the last panel (robustness) has arrived and the map is idle: nothing reframes it after that.
-    (Attached, not visible: on a phone the statistics start folded.)"""
-    p.page.wait_for_selector("#clustering-robust table", state="attached", timeout=60000)
+    """Wait until the panels above the statistics have arrived and the map is idle: nothing reframes it after that
+    (on a phone the statistics start folded, and are worked out only when opened)."""
+    p.panels()
     p.settle()
     p.wait_drawn()
 
@@ -183,6 +185,7 @@ def test_statistics_fold_on_a_phone_behind_a_plain_summary(request: pytest.Fixtu
     p = phone_page(request, live_server + "/?year=2016&region=London")
     loaded(p)
     assert p.js("() => document.getElementById('statistics').open") is False, "the statistics should start folded"
+    assert not p.js("() => document.getElementById('statistics').dataset.asked"), "folded statistics were worked out"
     summary = p.page.inner_text("#statistics > summary")
     for words in ("neighbouring CCGs", "deprivation", "published national totals"):
         assert words in summary, summary
@@ -190,6 +193,8 @@ def test_statistics_fold_on_a_phone_behind_a_plain_summary(request: pytest.Fixtu
     folded = p.js("() => document.documentElement.scrollHeight")
     p.page.locator("#statistics > summary").tap()
     p.page.wait_for_function("() => document.getElementById('statistics').open")
+    # Opened where the reader is: worked out now, for the page's view (they were not while folded).
+    p.page.wait_for_function(STATISTICS_SHOWN, timeout=60000)
     p.page.locator("#clustering-robust table").wait_for(state="visible", timeout=10000)
     opened = p.js("() => document.documentElement.scrollHeight")
     assert opened > folded + 2000, f"folding saved only {opened - folded} px"

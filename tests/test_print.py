@@ -37,8 +37,9 @@ def first_page(pdf: Path, out: Path) -> tuple[Image.Image, str, int]:
 @pytest.mark.parametrize("query", ["?year=2016&region=London", "?year=2015"], ids=["london", "england"])
 def test_printed_first_page_shows_title_view_line_map_and_counts(request: pytest.FixtureRequest, live_server: str,
                                                                   tmp_path: Path, query: str) -> None:
-    p = open_loaded(request, live_server + "/" + query)
-    # Nothing is fetched for the print before a print.
+    p = open_loaded(request, live_server + "/" + query, statistics=False)
+    # Nothing is fetched for the print before a print: not the image, not the statistics (never seen).
+    assert not p.js("() => document.getElementById('statistics').dataset.asked")
     assert p.js("() => document.getElementById('print-map').getAttribute('src')") is None
     assert not [u for u in p.requests if "/export.png" in u and "download" not in u]
     title = p.page.inner_text("h1")

@@ -80,6 +80,15 @@ def changed_tree(old: object, new: object) -> Any:
     return patch if smaller else new
 
 
+def stats_view(asked: object) -> tuple[dict | None, int]:
+    """The view the browser passed on to the statistics (``stats-view``: ``{view, n}``, see ``assets/stats.js``)
+    and its count; ``(None, 0)`` when none was (the statistics were never seen) or the store is malformed."""
+    if not isinstance(asked, dict) or not isinstance(asked.get("view"), dict):
+        return None, 0
+    n = asked.get("n")
+    return asked["view"], n if isinstance(n, int) and not isinstance(n, bool) else 0
+
+
 def _cached(service: AtlasService, name: str, key: object, make: Callable[[], Any]) -> Any:
     """Outputs depend on the view state alone, so a state seen before is answered from the service's caches."""
     return service.cache(name).get_or_make(key, make)
@@ -221,19 +230,38 @@ def _panels(app: Dash, service: AtlasService) -> None:
     )
     _size_chart(app, service, cached)
 
+    # The statistics are worked out only while the reader can see them: the browser passes the view on to them
+    # (stats-view, {view, n}) while they are open and near the screen, and when they come into sight.
+    app.clientside_callback(
+        ClientsideFunction(namespace="atlasStats", function_name="forward"),
+        Output(ids.STATS_VIEW, "data"), Output(ids.STATISTICS, "data-asked"), Output(ids.STATISTICS, "data-pending"),
+        Input(ids.VIEW_STATE, "data"), Input(ids.STATS_SEEN, "data"), State(ids.STATS_VIEW, "data"),
+    )
+
     @app.callback(Output(ids.CLUSTERING, "children"), Output(ids.CLUSTERING_SHOWN, "data"),
-                  Input(ids.VIEW_STATE, "data"), State(ids.CLUSTERING_SHOWN, "data"))
-    def update_clustering(data, shown):  # noqa: ANN001
-        """Only the parts of the panel that differ from the one the browser shows (``shown``: its view)."""
-        return shown_patch("clustering", chart_state, lambda state: clustering_panel(service, state),
-                           changed_tree, data, shown)
+                  Output(ids.STATISTICS, "data-done"),
+                  Input(ids.STATS_VIEW, "data"), State(ids.CLUSTERING_SHOWN, "data"), prevent_initial_call=True)
+    def update_clustering(asked, shown):  # noqa: ANN001
+        """Only the parts of the panel that differ from the one the browser shows (``shown``: its view); and which
+        view passed on it answers (``data-done``: the page's signal that the panel shows the page's view)."""
+        data, n = stats_view(asked)
+        if data is None:
+            return no_update, no_update, no_update
+        panel, now = shown_patch("clustering", chart_state, lambda state: clustering_panel(service, state),
+                                 changed_tree, data, shown)
+        return panel, now, str(n)
 
     # Its own callback: the known-only panel above shows at once, the completions (about 0.1 to 0.6 s) after.
     @app.callback(Output(ids.CLUSTERING_ROBUST, "children"), Output(ids.ROBUST_SHOWN, "data"),
-                  Input(ids.VIEW_STATE, "data"), State(ids.ROBUST_SHOWN, "data"))
-    def update_robust(data, shown):  # noqa: ANN001
-        return shown_patch("robust_panel", chart_state, lambda state: robust_section(service, state),
-                           changed_tree, data, shown)
+                  Output(ids.CLUSTERING_ROBUST, "data-done"),
+                  Input(ids.STATS_VIEW, "data"), State(ids.ROBUST_SHOWN, "data"), prevent_initial_call=True)
+    def update_robust(asked, shown):  # noqa: ANN001
+        data, n = stats_view(asked)
+        if data is None:
+            return no_update, no_update, no_update
+        panel, now = shown_patch("robust_panel", chart_state, lambda state: robust_section(service, state),
+                                 changed_tree, data, shown)
+        return panel, now, str(n)
 
 
 def _size_chart(app: Dash, service: AtlasService, cached: Callable[[str, object, Callable[[], Any]], Any]) -> None:
@@ -257,11 +285,12 @@ def _prior(app: Dash, service: AtlasService) -> None:
     reader ticks its box (``prior-check``), for each view from then on."""
     vocab = service.vocabulary
 
-    @app.callback(Output(ids.PRIOR_SENSITIVITY, "children"), Input(ids.VIEW_STATE, "data"),
-                  Input(ids.PRIOR_CHECK, "value"))
-    def update_prior(data, wanted):  # noqa: ANN001
-        if not isinstance(wanted, list) or "on" not in wanted:
-            return []
+    @app.callback(Output(ids.PRIOR_SENSITIVITY, "children"), Input(ids.STATS_VIEW, "data"),
+                  Input(ids.PRIOR_CHECK, "value"), prevent_initial_call=True)
+    def update_prior(asked, wanted):  # noqa: ANN001
+        data, _ = stats_view(asked)
+        if not isinstance(wanted, list) or "on" not in wanted or data is None:
+            return [] if ctx.triggered_id == ids.PRIOR_CHECK else no_update
         state = chart_state(from_store(data, vocab))
         return _cached(service, "prior_panel", state, lambda: prior_section(service, state))
 

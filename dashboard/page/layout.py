@@ -201,6 +201,9 @@ def stores(service: AtlasService, state: ViewState) -> list[object]:
         dcc.Store(id=ids.CLUSTERING_SHOWN),  # the view the clustering panel shows (dashboard/page/callbacks.py)
         dcc.Store(id=ids.COUNTS_SHOWN),
         dcc.Store(id=ids.ROBUST_SHOWN),
+        # The statistics are worked out only while the reader can see them (assets/stats.js).
+        dcc.Store(id=ids.STATS_SEEN, data=False),
+        dcc.Store(id=ids.STATS_VIEW),
     ]
 
 
@@ -327,17 +330,25 @@ STATISTICS_SUMMARY = ("Statistics: do neighbouring CCGs choose the same level? D
                       "hold whatever the unknown levels were? What do the published national totals imply?")
 
 
+#: What the clustering panel says until the reader reaches it (the statistics are worked out for a reader who sees
+#: them: ``assets/stats.js``).
+STATISTICS_WAITING = "The statistics of this view are worked out when you reach them."
+
+
 def statistics(atlas: Atlas) -> html.Details:
     """The statistics in one disclosure whose summary says what is inside in plain words: the clustering panel, its
     robustness over the unknown levels, then what the published totals imply for those unknown levels (the bounds
     the robustness panel's completions respect) and the totals themselves. Open on a laptop; on a phone
-    ``assets/a11y.js`` folds it on load, so a shared link is the map and its counts, not 12,000 px of statistics."""
+    ``assets/a11y.js`` folds it on load, so a shared link is the map and its counts, not 12,000 px of statistics.
+    Its panels are worked out for the view only while they are open and near the screen (``assets/stats.js``)."""
     return html.Details([
         html.Summary(STATISTICS_SUMMARY, id=ids.STATISTICS_SUMMARY),
-        dcc.Loading(html.Div(id=ids.CLUSTERING, className="clustering")),
+        dcc.Loading(html.Div(html.P(STATISTICS_WAITING, className="hint"), id=ids.CLUSTERING,
+                             className="clustering")),
         # Its table is wider than a phone's column: it scrolls sideways in its own focusable, named frame
         # (dashboard/page/robust_view.py's .table-scroll region; style.css).
-        dcc.Loading(html.Div(id=ids.CLUSTERING_ROBUST, className="clustering robust"), delay_show=300),
+        dcc.Loading(html.Div(id=ids.CLUSTERING_ROBUST, className="clustering robust", **{"data-done": ""}),
+                    delay_show=300),
         dcc.Checklist(id=ids.PRIOR_CHECK, options=[{"label": PRIOR_CHECK_LABEL, "value": "on"}], value=[],
                       className="prior-check"),
         dcc.Loading(html.Div(id=ids.PRIOR_SENSITIVITY, className="clustering robust", **{"aria-live": "polite"}),
@@ -359,7 +370,7 @@ def statistics(atlas: Atlas) -> html.Details:
                    "than a published total (the build checks this).", className="hint"),
             html.Div(components.reconciliation_table(atlas.reconciliation), id=ids.RECONCILIATION),
         ], className="reconciliation", role="region", **{"aria-labelledby": "totals-heading"}),
-    ], id=ids.STATISTICS, open=True, className="statistics")
+    ], id=ids.STATISTICS, open=True, className="statistics", **{"data-asked": "", "data-done": "", "data-pending": "1"})
 
 
 def footer(atlas: Atlas) -> list[object]:
