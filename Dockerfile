@@ -39,10 +39,14 @@ COPY geodata/ geodata/
 COPY assets/ assets/
 
 # Build the atlas from the mounted sources (read-only; not copied). The build replaces build/atlas only when
-# the new atlas is complete and valid, so a broken source stops the image build here.
+# the new atlas is complete and valid, so a broken source stops the image build here. Then, beside it, what
+# `make atlas` also writes: the unknown levels' shares (export-csv) and the single-filter views' robustness
+# results (dashboard/robust/precompute.py, about 2.5 minutes of CPU).
 ENV CCG_ATLAS_DIR=/app/build/atlas
 RUN --mount=type=bind,from=sources,target=/sources,readonly \
     CCG_SOURCES=/sources python -m geodata build \
+ && python -m dashboard.shares \
+ && python -m dashboard.robust.precompute \
  && python -c "from geodata.atlas import read_atlas; a = read_atlas(); print('atlas', a.manifest['build_id'], len(a.table), 'CCGs')"
 
 # Run as an unprivileged user; the code and the atlas stay read-only to it.

@@ -76,6 +76,7 @@ js: node
 atlas: install
 	$(BIN)/python -m geodata ensure
 	$(BIN)/python -m dashboard.shares --ensure
+	$(BIN)/python -m dashboard.robust.precompute --ensure
 
 run: install chromium atlas js
 	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py app:server

@@ -249,7 +249,7 @@ def test_the_page_checks_the_other_prior_only_when_asked():
 
     def ask(ticked: list[str]) -> list:
         body = {"output": key, "outputs": {"id": ids.PRIOR_SENSITIVITY, "property": "children"},
-                "inputs": [{"id": ids.VIEW_STATE, "property": "data", "value": store},
+                "inputs": [{"id": ids.STATS_VIEW, "property": "data", "value": {"view": store, "n": 1}},
                            {"id": ids.PRIOR_CHECK, "property": "value", "value": ticked}],
                 "changedPropIds": [f"{ids.PRIOR_CHECK}.value"]}
         resp = app_module.server.test_client().post("/_dash-update-component", json=body)

@@ -38,7 +38,7 @@ CONTROLS = ("year", "view", "region", "area-team", "imd-range", "ccg-search", "e
 
 def register(app: Dash, service: AtlasService) -> None:
     """Every callback of the page, for one atlas service."""
-    for part in (_state, _map, _panels, _prior, _table):
+    for part in (_state, _map, _panels, _statistics, _prior, _table):
         part(app, service)
 
 
@@ -180,18 +180,7 @@ def _panels(app: Dash, service: AtlasService) -> None:
 
     def shown_patch(name: str, key: Callable[[ViewState], ViewState], make: Callable[[ViewState], Any],
                     diff: Callable[[Any, Any], Any], data: Any, shown: Any) -> tuple[Any, Any]:
-        """A panel (``make`` of the view's ``key``) as what the browser needs when it shows the one of ``shown``
-        (the key it was made for, as stored): whole at first, then only what ``diff`` finds changed."""
-        state = key(from_store(data, vocab))
-        now = to_store(state)
-        panel = cached(name, state, lambda: make(state))
-        if not isinstance(shown, dict):
-            return panel, now
-        before = key(from_store(shown, vocab))
-        if before == state:
-            return no_update, no_update
-        old = cached(name, before, lambda: make(before))
-        return cached(f"{name}_patch", (before, state), lambda: diff(old, panel)), now
+        return _shown_patch(service, name, key, make, diff, data, shown)
 
     def diff_each(old: tuple, new: tuple) -> tuple:
         return tuple(changed_tree(a, b) for a, b in zip(old, new))
@@ -230,8 +219,29 @@ def _panels(app: Dash, service: AtlasService) -> None:
     )
     _size_chart(app, service, cached)
 
-    # The statistics are worked out only while the reader can see them: the browser passes the view on to them
-    # (stats-view, {view, n}) while they are open and near the screen, and when they come into sight.
+
+def _shown_patch(service: AtlasService, name: str, key: Callable[[ViewState], ViewState],
+                 make: Callable[[ViewState], Any], diff: Callable[[Any, Any], Any], data: Any,
+                 shown: Any) -> tuple[Any, Any]:
+    """A panel (``make`` of the view's ``key``) as what the browser needs when it shows the one of ``shown`` (the
+    key it was made for, as stored): whole at first, then only what ``diff`` finds changed."""
+    vocab = service.vocabulary
+    state = key(from_store(data, vocab))
+    now = to_store(state)
+    panel = _cached(service, name, state, lambda: make(state))
+    if not isinstance(shown, dict):
+        return panel, now
+    before = key(from_store(shown, vocab))
+    if before == state:
+        return no_update, no_update
+    old = _cached(service, name, before, lambda: make(before))
+    return _cached(service, f"{name}_patch", (before, state), lambda: diff(old, panel)), now
+
+
+def _statistics(app: Dash, service: AtlasService) -> None:
+    """The clustering panel and its robustness check, worked out only while the reader can see them: the browser
+    passes the view on to them (``stats-view``: ``{view, n}``, ``assets/stats.js``) while they are open and near
+    the screen, and when they come into sight."""
     app.clientside_callback(
         ClientsideFunction(namespace="atlasStats", function_name="forward"),
         Output(ids.STATS_VIEW, "data"), Output(ids.STATISTICS, "data-asked"), Output(ids.STATISTICS, "data-pending"),
@@ -247,8 +257,8 @@ def _panels(app: Dash, service: AtlasService) -> None:
         data, n = stats_view(asked)
         if data is None:
             return no_update, no_update, no_update
-        panel, now = shown_patch("clustering", chart_state, lambda state: clustering_panel(service, state),
-                                 changed_tree, data, shown)
+        panel, now = _shown_patch(service, "clustering", chart_state,
+                                  lambda state: clustering_panel(service, state), changed_tree, data, shown)
         return panel, now, str(n)
 
     # Its own callback: the known-only panel above shows at once, the completions (about 0.1 to 0.6 s) after.
@@ -259,8 +269,8 @@ def _panels(app: Dash, service: AtlasService) -> None:
         data, n = stats_view(asked)
         if data is None:
             return no_update, no_update, no_update
-        panel, now = shown_patch("robust_panel", chart_state, lambda state: robust_section(service, state),
-                                 changed_tree, data, shown)
+        panel, now = _shown_patch(service, "robust_panel", chart_state,
+                                  lambda state: robust_section(service, state), changed_tree, data, shown)
         return panel, now, str(n)
 
 

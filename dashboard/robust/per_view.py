@@ -13,6 +13,7 @@ from dashboard.clustering_summary import summary_for
 from dashboard.completions import UNIFORM_HISTORIES, CompletionSampler
 from dashboard.robust.over_completions import EXTENDED, EXTENSION_SEED, robust_statistics
 from dashboard.robust.results import RobustResult
+from dashboard.robust.store import stored_result
 from dashboard.service import AtlasService, BoundedCache, level_column
 from dashboard.state import ViewState, describe, filters_only
 from geodata.levels import newly_authorised_2016
@@ -115,6 +116,9 @@ def robust_for(service: AtlasService, state: ViewState, completions: int = 200, 
     key = filters_only(state)
 
     def make() -> RobustResult:
+        stored = stored_result(service, key, completions, seed, prior)  # worked out with the atlas build
+        if stored is not None:
+            return stored
         view = service.view(key)
         filters = {"area_teams": list(key.area_teams), "regions": list(key.regions), "imd": list(key.imd)}
         return robust_statistics(
@@ -135,9 +139,9 @@ def prepare(service: AtlasService, evidence: str = "any", completions: int = 200
     """What every worker would otherwise make on its first views, made once (``gunicorn.conf.py`` calls this
     before the workers fork, so they share it copy-on-write): the default evidence choice's sampler, its seeded
     draws, the fixed-seed extension (:data:`EXTENDED` draws, about 1.5 s) and the robust results of England in
-    both years (the page's first views, about 1 s each): 2.9 s of CPU on two shared cores. The eight region
-    views would add 2.6 s and the 50 area-team views 3.6 s more (measured 7 December); on this loaded machine the
-    start then took 15-28 s instead of 6-8 s, so they are left to the workers."""
+    both years (the page's first views: read from the atlas's store, :mod:`dashboard.robust.store`, which holds
+    every single-filter view; about 1 s each to work out when the atlas has none). The sampler and draws serve
+    the views the store does not hold (two or more filters)."""
     sampler_for(service, evidence)
     draws_for(service, evidence, completions, seed)
     draws_for(service, evidence, EXTENDED, EXTENSION_SEED)
