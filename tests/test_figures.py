@@ -315,6 +315,44 @@ def test_panel_patches_turn_the_panel_shown_into_the_new_one(service) -> None:  
     assert changed_tree(counts(ViewState())[1], counts(ViewState(year=2015))[1]) is no_update
 
 
+def test_the_diff_weighs_and_chooses_as_dumping_every_subtree_would() -> None:
+    """The diff carries lengths up instead of dumping each subtree again: its lengths are json.dumps's, and its
+    assignments are those of the plain rule (dump the assignments and the whole subtree at every level, send the
+    shorter), computed here directly on constructed trees; except that values Python calls equal but JSON writes
+    differently (1 and 1.0, True and 1) are sent, where the plain rule kept the old one."""
+    import json
+
+    from dashboard.page.callbacks import _tree_ops, json_len
+
+    def plain(old, new, path):  # noqa: ANN001, ANN202
+        if old == new:
+            return []
+        if not ((isinstance(old, list) and isinstance(new, list) and len(old) == len(new))
+                or (isinstance(old, dict) and isinstance(new, dict) and old.keys() == new.keys())):
+            return [(path, new)]
+        keys = range(len(new)) if isinstance(new, list) else new.keys()
+        ops = [op for k in keys for op in plain(old[k], new[k], (*path, k))]
+        return ops if len(json.dumps(ops)) < len(json.dumps(new)) + len(json.dumps(path)) else [(path, new)]
+
+    base = {"props": {"children": [{"props": {"children": "Écosse – 0.25", "id": "x"}, "type": "P"},
+                                   [1, 2.5, None, True, {"a": []}], "text"], "className": "c"}, "type": "Div"}
+    changes = [("props", "className", "d"), ("props", "children", 0, "props", "children", "other"),
+               ("props", "children", 1, 4, "a", [1]), ("props", "children", 1, 2, 0.1), ("type", "Span")]
+    for values in (base, *changes[:1]):
+        assert json_len(values, {}) == len(json.dumps(values))
+    for n in range(1, len(changes) + 1):
+        new = json.loads(json.dumps(base))
+        for *where, key, value in changes[:n]:
+            target = new
+            for k in where:
+                target = target[k]
+            target[key] = value
+        assert json_len(new, {}) == len(json.dumps(new))
+        assert _tree_ops(base, new, ()) == plain(base, new, ()), n
+    assert _tree_ops(base, json.loads(json.dumps(base)), ()) == []
+    assert _tree_ops(1, 1.0, ()) == [((), 1.0)] and _tree_ops([1], [True], ()) == [((), [True])]
+
+
 def test_the_selection_outline_shows_on_dark_and_light_fills(service) -> None:  # noqa: ANN001
     """A selected CCG's outline contrasts with its own fill: white on delegated (near-black), dark on unknown."""
     t = service.table
