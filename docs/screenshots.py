@@ -2,8 +2,9 @@
 
 Run from the repository root: ``python docs/screenshots.py`` (``make screenshots``). It starts the production server
 (``gunicorn.conf.py``) on a free loopback port with the built atlas, drives Debian's Chromium with Playwright,
-waits for the page's own signals (the map drawn, the robustness table filled), writes ``docs/img/*.png`` and stops
-the server. Nothing is fetched from outside loopback.
+waits for the page's own signals (the map drawn, the panels above the statistics arrived: the statistics are worked
+out only when the reader reaches them, below these screens), writes ``docs/img/*.png`` and stops the server.
+Nothing is fetched from outside loopback.
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from dashboard.page.page_signals import MAP_IDLE_AT_FIT, RESET_MAP_IDLE  # noqa: E402
+from dashboard.page.page_signals import MAP_IDLE_AT_FIT, PANELS_ARRIVED, RESET_MAP_IDLE  # noqa: E402
 from deploy import launch  # noqa: E402  the one server launcher
 
 OUT = ROOT / "docs" / "img"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 READY = ("() => { const g = document.querySelector('#ccg-map .js-plotly-plot');"
-         " return g && g.data && g.data.some((t) => t.locations && t.locations.length > 0)"
-         " && document.querySelector('#clustering-robust table, #clustering-robust p'); }")
+         " return g && g.data && g.data.some((t) => t.locations && t.locations.length > 0); }")
 
 
 def _page(browser, url: str, path: Path, **context: object) -> None:  # noqa: ANN001
@@ -31,6 +31,7 @@ def _page(browser, url: str, path: Path, **context: object) -> None:  # noqa: AN
     page = ctx.new_page()
     page.goto(url, wait_until="networkidle")
     page.wait_for_function(READY, timeout=60000)
+    page.wait_for_function(PANELS_ARRIVED, timeout=60000)
     page.wait_for_function("() => !document.querySelector('[data-dash-is-loading]')", timeout=60000)
     page.wait_for_load_state("networkidle")
     page.evaluate(RESET_MAP_IDLE)  # then the map has its fit and MapLibre has drawn it (the browser tests' wait)
