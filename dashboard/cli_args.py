@@ -8,8 +8,30 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import sys
+from typing import TYPE_CHECKING
 
 from dashboard.state import EVIDENCE, YEARS, ViewState, Vocabulary, normalise, parse_imd
+
+if TYPE_CHECKING:
+    from geodata.atlas import Atlas
+
+
+def beside_atlas(p: argparse.ArgumentParser, argv: list[str] | None, ensure: str
+                 ) -> tuple[argparse.Namespace, Atlas | None]:
+    """For a tool that writes something beside the atlas (``dashboard.shares``, ``dashboard.robust.precompute``):
+    ``--atlas DIR`` and ``--ensure`` (``ensure``: when it writes with it), parsed, and the atlas read; None (and
+    the reason on stderr) when there is none or it is damaged."""
+    from geodata.atlas import AtlasDamaged, AtlasMissing, read_atlas
+
+    p.add_argument("--atlas", metavar="DIR", help="atlas folder (default $CCG_ATLAS_DIR or build/atlas)")
+    p.add_argument("--ensure", action="store_true", help=ensure)
+    args = p.parse_args(argv)
+    try:
+        return args, read_atlas(args.atlas)
+    except (AtlasMissing, AtlasDamaged) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return args, None
 
 
 class UsageError(ValueError):

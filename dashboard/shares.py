@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dashboard.cli_args import beside_atlas
 from dashboard.completions import CODES, PRIORS, TWO_STAGE, UNIFORM_HISTORIES, CompletionSampler
 from dashboard.service import AtlasService
-from geodata.atlas import AtlasDamaged, AtlasMissing, read_atlas
 from geodata.table_export import SHARES_FILE
 from geodata.totals import GREATER_INVOLVEMENT_OR_NONE, YEAR_LEVELS, Constraint, ccg_states
 from geodata.vocabulary import EVIDENCE_CHOICES, NOT_DELEGATED, UNKNOWN
@@ -195,13 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m dashboard.shares``: count the shares and write them beside the atlas; 0 done, 1 no atlas."""
     p = argparse.ArgumentParser(prog="python -m dashboard.shares", description="Write each open CCG-year's share "
                                 "of admissible histories at each level beside the atlas, for export-csv.")
-    p.add_argument("--atlas", metavar="DIR", help="atlas folder (default $CCG_ATLAS_DIR or build/atlas)")
-    p.add_argument("--ensure", action="store_true", help="only when missing or counted for another build")
-    args = p.parse_args(argv)
-    try:
-        atlas = read_atlas(args.atlas)
-    except (AtlasMissing, AtlasDamaged) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    args, atlas = beside_atlas(p, argv, "only when missing or counted for another build")
+    if atlas is None:
         return 1
     if args.ensure and current_shares_file(Path(atlas.folder), str(atlas.build_id)):
         print(f"{Path(atlas.folder) / SHARES_FILE} is current")

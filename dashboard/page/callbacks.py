@@ -266,6 +266,17 @@ def _shown_patch(service: AtlasService, name: str, key: Callable[[ViewState], Vi
     return _cached(service, f"{name}_patch", (before, state), lambda: diff(old, panel)), now
 
 
+def _seen_panel(service: AtlasService, name: str, make: Callable[[ViewState], Any], asked: Any,
+                shown: Any) -> tuple[Any, Any, Any]:
+    """A statistics panel for the view passed on (``stats-view``): what differs from the one shown, the view it
+    now shows, and ``data-done`` (the count of the view answered); nothing when none was passed on."""
+    data, n = stats_view(asked)
+    if data is None:
+        return no_update, no_update, no_update
+    panel, now = _shown_patch(service, name, chart_state, make, changed_tree, data, shown)
+    return panel, now, str(n)
+
+
 def _statistics(app: Dash, service: AtlasService) -> None:
     """The clustering panel and its robustness check, worked out only while the reader can see them: the browser
     passes the view on to them (``stats-view``: ``{view, n}``, ``assets/stats.js``) while they are open and near
@@ -282,24 +293,14 @@ def _statistics(app: Dash, service: AtlasService) -> None:
     def update_clustering(asked, shown):  # noqa: ANN001
         """Only the parts of the panel that differ from the one the browser shows (``shown``: its view); and which
         view passed on it answers (``data-done``: the page's signal that the panel shows the page's view)."""
-        data, n = stats_view(asked)
-        if data is None:
-            return no_update, no_update, no_update
-        panel, now = _shown_patch(service, "clustering", chart_state,
-                                  lambda state: clustering_panel(service, state), changed_tree, data, shown)
-        return panel, now, str(n)
+        return _seen_panel(service, "clustering", lambda state: clustering_panel(service, state), asked, shown)
 
     # Its own callback: the known-only panel above shows at once, the completions (about 0.1 to 0.6 s) after.
     @app.callback(Output(ids.CLUSTERING_ROBUST, "children"), Output(ids.ROBUST_SHOWN, "data"),
                   Output(ids.CLUSTERING_ROBUST, "data-done"),
                   Input(ids.STATS_VIEW, "data"), State(ids.ROBUST_SHOWN, "data"), prevent_initial_call=True)
     def update_robust(asked, shown):  # noqa: ANN001
-        data, n = stats_view(asked)
-        if data is None:
-            return no_update, no_update, no_update
-        panel, now = _shown_patch(service, "robust_panel", chart_state,
-                                  lambda state: robust_section(service, state), changed_tree, data, shown)
-        return panel, now, str(n)
+        return _seen_panel(service, "robust_panel", lambda state: robust_section(service, state), asked, shown)
 
 
 def _size_chart(app: Dash, service: AtlasService, cached: Callable[[str, object, Callable[[], Any]], Any]) -> None:

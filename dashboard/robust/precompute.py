@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from dashboard.cli_args import beside_atlas
 from dashboard.robust.over_completions import EXTENDED, EXTENSION_SEED
 from dashboard.robust.per_view import draws_for, robust_for, sampler_for
 from dashboard.robust.store import (
@@ -98,18 +99,11 @@ def write_store(service: AtlasService, views: Iterable[ViewState] | None = None,
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m dashboard.robust.precompute``: write the store; 0 done, 1 no atlas."""
-    from geodata.atlas import AtlasDamaged, AtlasMissing, read_atlas
-
     p = argparse.ArgumentParser(prog="python -m dashboard.robust.precompute", description="Work out the robustness "
                                 "results of every single-filter view once and keep them beside the atlas.")
-    p.add_argument("--atlas", metavar="DIR", help="atlas folder (default $CCG_ATLAS_DIR or build/atlas)")
-    p.add_argument("--ensure", action="store_true", help="only when missing, of another build or of other code")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="processes (default 2)")
-    args = p.parse_args(argv)
-    try:
-        atlas = read_atlas(args.atlas)
-    except (AtlasMissing, AtlasDamaged) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    args, atlas = beside_atlas(p, argv, "only when missing, of another build or of other code")
+    if atlas is None:
         return 1
     folder = Path(atlas.folder)
     if args.ensure and current(folder, str(atlas.build_id)):
