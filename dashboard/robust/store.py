@@ -3,7 +3,7 @@
 A view's robustness check costs 0.05 to 2 s of CPU (most of it the permutation p-values near 0.05); the results
 depend only on the atlas, the view's filters and the method. So ``make atlas`` works out, once, the views a reader
 reaches with one filter (each year and evidence choice: England, each region, each area team, each deprivation
-range: 270 views, about 2.5 minutes of CPU on two cores) and keeps them in ``<atlas>/robust/``; the page, the
+range: 264 views, about 100 s of CPU, 50 s on two cores) and keeps them in ``<atlas>/robust/``; the page, the
 slides and the stats then read a stored view (1-5 ms) instead of working it out (:func:`stored_result`, used by
 :func:`dashboard.robust.per_view.robust_for`). Any other view is worked out as before, on request.
 
@@ -25,6 +25,7 @@ import json
 import pickle
 from pathlib import Path
 
+from dashboard.completions import UNIFORM_HISTORIES
 from dashboard.robust.results import RobustResult
 from dashboard.service import AtlasService
 from dashboard.state import EVIDENCE, YEARS, ViewState, filters_only, to_store
@@ -36,8 +37,9 @@ INDEX = "index.json"
 COMPLETIONS, SEED = 200, 1
 #: The sources a result depends on, hashed into :func:`method_fingerprint` (folders: every ``.py`` in them).
 METHOD_SOURCES = ("dashboard/robust", "dashboard/analysis", "dashboard/completions.py",
-                  "dashboard/clustering_summary.py", "dashboard/numbers.py", "dashboard/state.py", "geodata/totals.py",
-                  "geodata/bounds.py", "geodata/levels.py")
+                  "dashboard/clustering_summary.py", "dashboard/numbers.py", "dashboard/state.py",
+                  "dashboard/service.py", "geodata/totals.py", "geodata/bounds.py", "geodata/levels.py",
+                  "geodata/vocabulary.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -101,7 +103,7 @@ class Store:
             return None
         try:
             result = pickle.loads((self.folder / name).read_bytes())
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        except Exception:  # noqa: BLE001 - a missing or damaged file: the view is worked out instead
             return None
         return result if isinstance(result, RobustResult) else None
 
@@ -116,8 +118,6 @@ def store_of(service: AtlasService) -> Store:
 def stored_result(service: AtlasService, state: ViewState, completions: int, seed: int, prior: str
                   ) -> RobustResult | None:
     """A view's stored result when it was stored with these settings (the defaults), else None."""
-    from dashboard.completions import UNIFORM_HISTORIES
-
     if (completions, seed, prior) != (COMPLETIONS, SEED, UNIFORM_HISTORIES) or not service.atlas.folder:
         return None
     return store_of(service).get(state)
