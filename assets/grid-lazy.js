@@ -51,33 +51,6 @@
     return loading;
   };
 
-  /* Whether the open statistics above the table are about to be filled (assets/stats.js: data-asked is not yet
-     the clustering's and the robustness panel's data-done, or the page's view waits, data-pending, while they are
-     on or near the screen, so it will be asked for at once), which will push the table down. */
-  function statsBusy() {
-    var d = document.getElementById('statistics');
-    if (!d || !d.open) { return false; }
-    var r = d.getBoundingClientRect();
-    var near = r.top < window.innerHeight * 1.25 && r.bottom > 0;
-    var robust = document.getElementById('clustering-robust');
-    var asked = d.dataset.asked;
-    return asked !== d.dataset.done || (!!robust && asked !== robust.dataset.done) ||
-      (d.dataset.pending === '1' && near);
-  }
-  var waiting = false;
-  function waitStats(then) {
-    var d = document.getElementById('statistics');
-    if (!d || !('MutationObserver' in window)) { then(); return; }
-    if (waiting) { return; }
-    waiting = true;
-    var mo = new MutationObserver(function () {
-      if (!statsBusy()) { mo.disconnect(); waiting = false; then(); }
-    });
-    /* #clustering-robust is inside #statistics: its data-done is seen through the subtree */
-    mo.observe(d, {attributes: true, subtree: true,
-                   attributeFilter: ['open', 'data-pending', 'data-asked', 'data-done']});
-  }
-
   function LazyAgGrid(props) {
     var React = window.React;
     var lib = real();
@@ -101,17 +74,10 @@
           return;
         }
         io = new IntersectionObserver(function (entries) {
-          if (!entries.some(function (e) { return e.isIntersecting; })) {
-            return;
+          if (entries.some(function (e) { return e.isIntersecting; })) {
+            io.disconnect();
+            go();
           }
-          if (statsBusy()) {
-            /* The statistics above are being worked out (assets/stats.js): once they are in, the table is
-               further down; asked again then (observing anew reports where the table is now). */
-            waitStats(function () { if (io && ref.current) { io.unobserve(ref.current); io.observe(ref.current); } });
-            return;
-          }
-          io.disconnect();
-          go();
         }, {rootMargin: '400px 0px'});
         io.observe(ref.current);
       };
@@ -119,10 +85,13 @@
       window.addEventListener('scroll', watch, {once: true, passive: true});
       window.addEventListener('keydown', watch, {once: true});
       document.addEventListener('click', csv, true);
-      /* ... or once the panels above have arrived (the size chart, the last chart; the statistics below it are
+      /* ... or once the panels above have arrived (the counts and the three charts; the statistics below them are
          worked out only when the reader reaches them): a screen tall enough to show the table without scrolling
          loads it too. */
-      var filled = function () { return !!document.querySelector('#size-chart .main-svg'); };
+      var filled = function () {
+        return !!document.querySelector('#level-summary table') && ['#team-chart', '#imd-chart', '#size-chart']
+          .every(function (s) { return !!document.querySelector(s + ' .main-svg'); });
+      };
       var mo = null;
       if (filled()) {
         watch();

@@ -48,23 +48,3 @@ def test_statistics_are_worked_out_when_reached_for_the_view_shown(open_page) ->
     assert "2016/17, London region" in p.page.inner_text("#clustering-robust")
     assert p.js("() => document.getElementById('statistics').dataset.asked") == "2"
 
-
-def test_reaching_the_statistics_on_a_phone_does_not_load_the_table_below_them(request) -> None:  # noqa: ANN001
-    """Opened, the statistics are worked out and then push the table a screen or more down: the table's library
-    (about 600 kB) waits for them, instead of loading because the table was near while they were empty."""
-    from test_a11y import PHONE, Device
-
-    chromium = request.getfixturevalue("browser")
-    live = request.getfixturevalue("live_server")
-    p = Page(Device(chromium, is_mobile=True, has_touch=True, device_scale_factor=2), live + "/?year=2016", PHONE)
-    p.panels()
-    p.statistics()
-    p.settle()
-    grid = [u for u in p.requests if "dash_ag_grid" in u]
-    table_top = p.js("() => document.getElementById('ccg-table').getBoundingClientRect().top - window.innerHeight")
-    assert table_top > 400, f"the table is only {table_top} px below the screen"
-    assert not grid, grid
-    # Scrolled to, it loads.
-    p.page.locator("#ccg-table").scroll_into_view_if_needed()
-    p.page.wait_for_function("() => document.querySelectorAll('#ccg-table .ag-row').length > 5", timeout=60000)
-    p.close()
